@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from gdd.cli import main
+
+
+def _scene(size: int = 32, bands: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    maps = np.stack([np.sin(4 * xx) ** 2, np.cos(3 * yy) ** 2, ((xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.1).astype(float)])
+    spectra = rng.random((3, bands)) * 0.8 + 0.1
+    return np.einsum("khw,kc->hwc", maps / maps.sum(0), spectra).astype(np.float32)
+
+
+@pytest.fixture
+def hs_files(tmp_path: Path) -> dict[str, Path]:
+    cube = _scene()
+    srf = np.random.default_rng(1).random((3, cube.shape[2]))
+    srf /= srf.sum(1, keepdims=True)
+    lr = cube.reshape(8, 4, 8, 4, -1).mean(axis=(1, 3))
+    files = {"gt": tmp_path / "gt.npy", "hsi": tmp_path / "hsi.npy", "rgb": tmp_path / "rgb.npy", "srf": tmp_path / "srf.npy"}
+    np.save(files["gt"], cube)
+    np.save(files["hsi"], lr)
+    np.save(files["rgb"], cube @ srf.T)
+    np.save(files["srf"], srf)
+    return files
+
+
+FAST = ["--iterations", "20", "--width", "8", "--device", "cpu", "--quiet"]
+
+
+def test_hs_end_to_end(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "res" / "fused.mat"
+    code = main(["hs", "--hsi", str(hs_files["hsi"]), "--guide", str(hs_files["rgb"]), "--srf", str(hs_files["srf"]),
+                 "--factor", "4", "--out", str(out), "--reference", str(hs_files["gt"]), "--json", str(tmp_path / "m.json"), *FAST])
+    assert code == 0
+    assert scipy.io.loadmat(out)["out"].shape == (32, 32, 5)
+    assert out.with_suffix(".png").is_file()
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert set(report["metrics"]) == {"gdd", "bicubic"}
+    assert {"psnr", "sam", "ergas"} <= set(report["metrics"]["gdd"])
+    assert report["iterations"] == 20 and report["settings"]["seed"] == 0
+    assert "PSNR" in capsys.readouterr().out
+    # A second run refuses to overwrite, and says so in one line.
+    assert main(["hs", "--hsi", str(hs_files["hsi"]), "--guide", str(hs_files["rgb"]), "--srf", str(hs_files["srf"]),
+                 "--factor", "4", "--out", str(out), *FAST]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_pan_and_flash_end_to_end(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "ms.npy", rng.random((8, 8, 4)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((32, 32)).astype(np.float32))
+    assert main(["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+                 "--out", str(tmp_path / "p.tif"), "--full-resolution", *FAST]) == 0
+    assert (tmp_path / "p.tif").is_file()
+    np.save(tmp_path / "noisy.npy", rng.random((20, 24, 3)).astype(np.float32))
+    np.save(tmp_path / "flash.npy", rng.random((20, 24, 3)).astype(np.float32))
+    assert main(["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "flash.npy"),
+                 "--out", str(tmp_path / "f.npy"), *FAST]) == 0
+    assert np.load(tmp_path / "f.npy").shape == (20, 24, 3)
+
+
+def _bad_cases(tmp_path: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
+    nan = tmp_path / "nan.npy"
+    arr = np.load(files["hsi"])
+    arr[0, 0, 0] = np.nan
+    np.save(nan, arr)
+    srf4 = tmp_path / "srf4.npy"
+    np.save(srf4, np.ones((3, 4)))
+    base = ["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(files["srf"])]
+    return [
+        (["hs", "--hsi", str(tmp_path / "missing.npy"), "--guide", str(files["rgb"]), "--srf", str(files["srf"]), "--factor", "4"], "file not found"),
+        (["hs", "--hsi", str(nan), "--guide", str(files["rgb"]), "--srf", str(files["srf"]), "--factor", "4"], "NaN"),
+        (["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(srf4), "--factor", "4"], "response matrix"),
+        ([*base, "--factor", "3"], "not divisible by the factor 3"),
+        ([*base, "--factor", "2"], "needs 16 x 16"),
+        ([*base, "--factor", "0"], "positive integer"),
+        ([*base, "--factor", "4", "--reference", str(files["rgb"])], "does not match"),
+    ]
+
+
+def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    for i, (argv, message) in enumerate(_bad_cases(tmp_path, hs_files)):
+        out = tmp_path / f"out{i}.npy"
+        code = main([*argv, "--out", str(out), *FAST])
+        err = capsys.readouterr().err.strip()
+        assert code != 0, argv
+        assert message in err, (message, err)
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+        assert not out.exists() and not out.with_suffix(".png").exists()
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pan", "--ms", "a.npy"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["hs", "--hsi", "a", "--guide", "b", "--srf", "c", "--factor", "x", "--out", "o.npy"]) == 2
+    assert main(["flash", "--noisy", "a.npy", "--guide", "b.npy", "--out", "o.xyz", *FAST]) == 1
+    assert "unknown format" in capsys.readouterr().err
+
+
+def test_pan_mismatched_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "ms.npy", np.random.default_rng(0).random((8, 8, 4)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))
+    assert main(["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+                 "--out", str(tmp_path / "o.npy"), *FAST]) == 1
+    assert "one band" in capsys.readouterr().err
+    assert not (tmp_path / "o.npy").exists()
