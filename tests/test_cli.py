@@ -112,3 +112,18 @@ def test_pan_mismatched_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                  "--out", str(tmp_path / "o.npy"), *FAST]) == 1
     assert "one band" in capsys.readouterr().err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_demo_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "32", "--iterations", "10", "--device", "cpu", "--quiet"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["simulated"] is True and set(report["metrics"]) == {"gdd", "bicubic"}
+    assert (out / "figure.png").stat().st_size > 10_000
+    assert np.load(out / "result.npy").shape == (32, 32, 31)
+    assert "PSNR" in capsys.readouterr().out
+    # Again without --force: refused, nothing changed.
+    before = (out / "result.npy").read_bytes()
+    assert main(["demo", "--out", str(out), "--size", "32", "--iterations", "10", "--device", "cpu", "--quiet"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert (out / "result.npy").read_bytes() == before
