@@ -24,7 +24,12 @@ def hs_files(tmp_path: Path) -> dict[str, Path]:
     srf = np.random.default_rng(1).random((3, cube.shape[2]))
     srf /= srf.sum(1, keepdims=True)
     lr = cube.reshape(8, 4, 8, 4, -1).mean(axis=(1, 3))
-    files = {"gt": tmp_path / "gt.npy", "hsi": tmp_path / "hsi.npy", "rgb": tmp_path / "rgb.npy", "srf": tmp_path / "srf.npy"}
+    files = {
+        "gt": tmp_path / "gt.npy",
+        "hsi": tmp_path / "hsi.npy",
+        "rgb": tmp_path / "rgb.npy",
+        "srf": tmp_path / "srf.npy",
+    }
     np.save(files["gt"], cube)
     np.save(files["hsi"], lr)
     np.save(files["rgb"], cube @ srf.T)
@@ -37,8 +42,26 @@ FAST = ["--iterations", "20", "--width", "8", "--device", "cpu", "--quiet"]
 
 def test_hs_end_to_end(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "res" / "fused.mat"
-    code = main(["hs", "--hsi", str(hs_files["hsi"]), "--guide", str(hs_files["rgb"]), "--srf", str(hs_files["srf"]),
-                 "--factor", "4", "--out", str(out), "--reference", str(hs_files["gt"]), "--json", str(tmp_path / "m.json"), *FAST])
+    code = main(
+        [
+            "hs",
+            "--hsi",
+            str(hs_files["hsi"]),
+            "--guide",
+            str(hs_files["rgb"]),
+            "--srf",
+            str(hs_files["srf"]),
+            "--factor",
+            "4",
+            "--out",
+            str(out),
+            "--reference",
+            str(hs_files["gt"]),
+            "--json",
+            str(tmp_path / "m.json"),
+            *FAST,
+        ]
+    )
     assert code == 0
     assert scipy.io.loadmat(out)["out"].shape == (32, 32, 5)
     assert out.with_suffix(".png").is_file()
@@ -48,8 +71,25 @@ def test_hs_end_to_end(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest
     assert report["iterations"] == 20 and report["settings"]["seed"] == 0
     assert "PSNR" in capsys.readouterr().out
     # A second run refuses to overwrite, and says so in one line.
-    assert main(["hs", "--hsi", str(hs_files["hsi"]), "--guide", str(hs_files["rgb"]), "--srf", str(hs_files["srf"]),
-                 "--factor", "4", "--out", str(out), *FAST]) == 1
+    assert (
+        main(
+            [
+                "hs",
+                "--hsi",
+                str(hs_files["hsi"]),
+                "--guide",
+                str(hs_files["rgb"]),
+                "--srf",
+                str(hs_files["srf"]),
+                "--factor",
+                "4",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 1
+    )
     assert "--force" in capsys.readouterr().err
 
 
@@ -57,13 +97,42 @@ def test_pan_and_flash_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     np.save(tmp_path / "ms.npy", rng.random((8, 8, 4)).astype(np.float32))
     np.save(tmp_path / "pan.npy", rng.random((32, 32)).astype(np.float32))
-    assert main(["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
-                 "--out", str(tmp_path / "p.tif"), "--full-resolution", *FAST]) == 0
+    assert (
+        main(
+            [
+                "pan",
+                "--ms",
+                str(tmp_path / "ms.npy"),
+                "--pan",
+                str(tmp_path / "pan.npy"),
+                "--ratio",
+                "4",
+                "--out",
+                str(tmp_path / "p.tif"),
+                "--full-resolution",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p.tif").is_file()
     np.save(tmp_path / "noisy.npy", rng.random((20, 24, 3)).astype(np.float32))
     np.save(tmp_path / "flash.npy", rng.random((20, 24, 3)).astype(np.float32))
-    assert main(["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "flash.npy"),
-                 "--out", str(tmp_path / "f.npy"), *FAST]) == 0
+    assert (
+        main(
+            [
+                "flash",
+                "--noisy",
+                str(tmp_path / "noisy.npy"),
+                "--guide",
+                str(tmp_path / "flash.npy"),
+                "--out",
+                str(tmp_path / "f.npy"),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert np.load(tmp_path / "f.npy").shape == (20, 24, 3)
 
 
@@ -76,9 +145,25 @@ def _bad_cases(tmp_path: Path, files: dict[str, Path]) -> list[tuple[list[str], 
     np.save(srf4, np.ones((3, 4)))
     base = ["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(files["srf"])]
     return [
-        (["hs", "--hsi", str(tmp_path / "missing.npy"), "--guide", str(files["rgb"]), "--srf", str(files["srf"]), "--factor", "4"], "file not found"),
+        (
+            [
+                "hs",
+                "--hsi",
+                str(tmp_path / "missing.npy"),
+                "--guide",
+                str(files["rgb"]),
+                "--srf",
+                str(files["srf"]),
+                "--factor",
+                "4",
+            ],
+            "file not found",
+        ),
         (["hs", "--hsi", str(nan), "--guide", str(files["rgb"]), "--srf", str(files["srf"]), "--factor", "4"], "NaN"),
-        (["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(srf4), "--factor", "4"], "response matrix"),
+        (
+            ["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(srf4), "--factor", "4"],
+            "response matrix",
+        ),
         ([*base, "--factor", "3"], "not divisible by the factor 3"),
         ([*base, "--factor", "2"], "needs 16 x 16"),
         ([*base, "--factor", "0"], "positive integer"),
@@ -86,7 +171,9 @@ def _bad_cases(tmp_path: Path, files: dict[str, Path]) -> list[tuple[list[str], 
     ]
 
 
-def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_give_one_line_errors_and_no_output(
+    tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     for i, (argv, message) in enumerate(_bad_cases(tmp_path, hs_files)):
         out = tmp_path / f"out{i}.npy"
         code = main([*argv, "--out", str(out), *FAST])
@@ -108,8 +195,23 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 def test_pan_mismatched_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "ms.npy", np.random.default_rng(0).random((8, 8, 4)).astype(np.float32))
     np.save(tmp_path / "pan.npy", np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))
-    assert main(["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
-                 "--out", str(tmp_path / "o.npy"), *FAST]) == 1
+    assert (
+        main(
+            [
+                "pan",
+                "--ms",
+                str(tmp_path / "ms.npy"),
+                "--pan",
+                str(tmp_path / "pan.npy"),
+                "--ratio",
+                "4",
+                "--out",
+                str(tmp_path / "o.npy"),
+                *FAST,
+            ]
+        )
+        == 1
+    )
     assert "one band" in capsys.readouterr().err
     assert not (tmp_path / "o.npy").exists()
 

@@ -41,7 +41,12 @@ def test_fit_smoke_loss_falls_beats_bicubic_and_is_reproducible() -> None:
 def test_different_seeds_differ(gen: torch.Generator) -> None:
     y = torch.rand(1, 2, 16, 16, generator=gen)
     runs = [
-        fit(GuidedDeepDecoder(2, 2, width=4, depth=2), [Term(Identity(), y)], y, FitConfig(iterations=2, seed=s, device="cpu"))
+        fit(
+            GuidedDeepDecoder(2, 2, width=4, depth=2),
+            [Term(Identity(), y)],
+            y,
+            FitConfig(iterations=2, seed=s, device="cpu"),
+        )
         for s in (0, 1)
     ]
     assert not torch.equal(runs[0].x, runs[1].x)
@@ -59,8 +64,13 @@ def test_seeded_leaves_the_global_generator_alone() -> None:
 def test_callback_sees_log_steps_only(gen: torch.Generator) -> None:
     y = torch.rand(1, 1, 8, 8, generator=gen)
     seen: list[int] = []
-    fit(GuidedDeepDecoder(1, 1, width=4, depth=2), [Term(Identity(), y)], y,
-        FitConfig(iterations=10, log_every=4, device="cpu"), callback=lambda s, x, loss: seen.append(s))
+    fit(
+        GuidedDeepDecoder(1, 1, width=4, depth=2),
+        [Term(Identity(), y)],
+        y,
+        FitConfig(iterations=10, log_every=4, device="cpu"),
+        callback=lambda s, x, loss: seen.append(s),
+    )
     assert seen == [4, 8, 10]
 
 
@@ -92,8 +102,12 @@ def test_learnable_operator_is_fitted(gen: torch.Generator) -> None:
     x_true = torch.rand(1, 3, 8, 8, generator=gen)
     mix = SpectralResponse(torch.eye(3), learnable=True)
     before = mix.srf.detach().clone()
-    fit(GuidedDeepDecoder(1, 3, width=4, depth=2), [Term(mix, x_true.mean(1, keepdim=True).expand(1, 3, 8, 8))],
-        x_true[:, :1], FitConfig(iterations=5, device="cpu"))
+    fit(
+        GuidedDeepDecoder(1, 3, width=4, depth=2),
+        [Term(mix, x_true.mean(1, keepdim=True).expand(1, 3, 8, 8))],
+        x_true[:, :1],
+        FitConfig(iterations=5, device="cpu"),
+    )
     assert not torch.equal(before, mix.srf.detach())
 
 

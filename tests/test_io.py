@@ -104,3 +104,21 @@ def test_preview(tmp_path: Path, cube: np.ndarray) -> None:
     path = write_preview(tmp_path / "p.png", cube)
     with Image.open(path) as im:
         assert im.size == (10, 12) and im.mode == "RGB"
+
+
+def test_bit_depth(tmp_path: Path) -> None:
+    np.save(tmp_path / "dn.npy", np.array([[0, 1023], [2047, 5]], dtype=np.uint16))
+    assert read_image(tmp_path / "dn.npy", bit_depth=11).max() == 1.0
+    with pytest.raises(InputError, match="do not fit --bit-depth 8"):
+        read_image(tmp_path / "dn.npy", bit_depth=8)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path, cube: np.ndarray) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "o.npy", cube)
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

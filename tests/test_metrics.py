@@ -55,8 +55,12 @@ def test_literal_values() -> None:
     assert psnr(a, b, data_range=2.0) - psnr(a, b) == pytest.approx(6.0206, abs=1e-4)
     # SAM between (1, 0) and (1, 1) is 45 degrees; ERGAS of a 10 % error everywhere at ratio 4
     # is 100 / 4 * 0.1 = 2.5.
-    assert sam(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1), torch.tensor([1.0, 1.0]).view(1, 2, 1, 1)) == pytest.approx(45.0)
-    assert ergas(torch.full((1, 3, 4, 4), 0.9, dtype=torch.float64), torch.ones(1, 3, 4, 4, dtype=torch.float64), ratio=4) == pytest.approx(2.5)
+    assert sam(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1), torch.tensor([1.0, 1.0]).view(1, 2, 1, 1)) == pytest.approx(
+        45.0
+    )
+    assert ergas(
+        torch.full((1, 3, 4, 4), 0.9, dtype=torch.float64), torch.ones(1, 3, 4, 4, dtype=torch.float64), ratio=4
+    ) == pytest.approx(2.5)
 
 
 def test_sam_skips_zero_pixels() -> None:

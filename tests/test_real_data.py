@@ -28,9 +28,30 @@ def test_reads_the_shared_formats(shared: Path) -> None:
 
 def test_pan_cli_on_the_authors_crop(shared: Path, tmp_path: Path) -> None:
     crop = shared / "fixtures" / "gdd_pan_im4_crop.npz"
-    code = main(["pan", "--ms", f"{crop}:ms", "--pan", f"{crop}:pan", "--ratio", "4", "--reference", f"{crop}:gt",
-                 "--iterations", "60", "--width", "16", "--device", "cpu", "--quiet",
-                 "--out", str(tmp_path / "out.npy"), "--json", str(tmp_path / "m.json")])
+    code = main(
+        [
+            "pan",
+            "--ms",
+            f"{crop}:ms",
+            "--pan",
+            f"{crop}:pan",
+            "--ratio",
+            "4",
+            "--reference",
+            f"{crop}:gt",
+            "--iterations",
+            "60",
+            "--width",
+            "16",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+            str(tmp_path / "out.npy"),
+            "--json",
+            str(tmp_path / "m.json"),
+        ]
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert np.isfinite(metrics["gdd"]["psnr"]) and metrics["gdd"]["psnr"] > 20
@@ -51,9 +72,33 @@ def test_hs_on_a_cave_crop_beats_bicubic(shared: Path) -> None:
 def test_pan_im4_500_iterations_reaches_the_original(shared: Path, tmp_path: Path) -> None:
     # The original's PSNR at 500 iterations is 34.3 dB (ANCHORS.md).
     mat = shared / "gdd_demo" / "pan_im4.mat"
-    assert main(["pan", "--ms", f"{mat}:I_MS_input", "--pan", f"{mat}:I_PAN_input", "--ratio", "4",
-                 "--reference", f"{mat}:I_MS_GT", "--iterations", "500", "--seed", "0", "--device", "cpu",
-                 "--quiet", "--out", str(tmp_path / "o.npy"), "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "pan",
+                "--ms",
+                f"{mat}:I_MS_input",
+                "--pan",
+                f"{mat}:I_PAN_input",
+                "--ratio",
+                "4",
+                "--reference",
+                f"{mat}:I_MS_GT",
+                "--iterations",
+                "500",
+                "--seed",
+                "0",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--out",
+                str(tmp_path / "o.npy"),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert metrics["gdd"]["psnr"] >= 34.3
 

@@ -48,14 +48,28 @@ def _nonneg_int(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
-    p.add_argument("--out", required=out_required, help="result file: .npy, .mat or .tif (a PNG preview is written beside it)")
+    p.add_argument(
+        "--out", required=out_required, help="result file: .npy, .mat or .tif (a PNG preview is written beside it)"
+    )
     p.add_argument("--iterations", type=_nonneg_int, help="Adam steps (default: the task's preset for the device)")
     p.add_argument("--width", type=_positive_int, help="feature channels of the network (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default auto: CUDA, else MPS, else CPU")
-    p.add_argument("--budget", choices=["authors", "cpu"], help="preset: the authors' settings or the CPU ones (default: by device)")
-    p.add_argument("--reference", metavar="GT", help="ground truth: print PSNR, SAM, ERGAS of the result and of bicubic")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="default auto: CUDA, else MPS, else CPU",
+    )
+    p.add_argument(
+        "--budget",
+        choices=["authors", "cpu"],
+        help="preset: the authors' settings or the CPU ones (default: by device)",
+    )
+    p.add_argument(
+        "--reference", metavar="GT", help="ground truth: print PSNR, SAM, ERGAS of the result and of bicubic"
+    )
     p.add_argument("--json", metavar="METRICS.json", help="write metrics, time and settings as JSON")
+    p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -66,19 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     hs = sub.add_parser("hs", help="fuse a low-res hyperspectral image with a high-res RGB/MS image")
-    hs.add_argument("--hsi", required=True, help="low-resolution HS image (file, file.mat:VAR or a folder of band PNGs)")
+    hs.add_argument(
+        "--hsi", required=True, help="low-resolution HS image (file, file.mat:VAR or a folder of band PNGs)"
+    )
     hs.add_argument("--guide", required=True, help="high-resolution RGB/MS image")
     hs.add_argument("--srf", required=True, help="spectral response matrix, guide bands x HS bands (.csv, .npy, .mat)")
     hs.add_argument("--factor", required=True, type=_positive_int, help="resolution ratio")
-    hs.add_argument("--spatial", default="block", choices=["block", "gaussian", "bicubic"], help="spatial degradation (default block)")
-    hs.add_argument("--no-normalize-srf", action="store_true", help="use the response rows as given (default: scale each to sum 1)")
+    hs.add_argument(
+        "--spatial",
+        default="block",
+        choices=["block", "gaussian", "bicubic"],
+        help="spatial degradation (default block)",
+    )
+    hs.add_argument(
+        "--no-normalize-srf", action="store_true", help="use the response rows as given (default: scale each to sum 1)"
+    )
     _common(hs)
 
     pan = sub.add_parser("pan", help="pansharpen an MS image with a PAN image")
     pan.add_argument("--ms", required=True, help="multispectral image")
     pan.add_argument("--pan", required=True, help="panchromatic image (H x W or H x W x 1)")
     pan.add_argument("--ratio", required=True, type=_positive_int, help="resolution ratio (e.g. 4)")
-    pan.add_argument("--full-resolution", action="store_true", help="fuse at full resolution (MS weight 100 instead of 10)")
+    pan.add_argument(
+        "--full-resolution", action="store_true", help="fuse at full resolution (MS weight 100 instead of 10)"
+    )
     _common(pan)
 
     fl = sub.add_parser("flash", help="denoise a no-flash image guided by a flash image")
@@ -132,8 +157,8 @@ def _preview_path(out: Path) -> Path:
     return out.with_name(out.stem + ".png")
 
 
-def _load_reference(spec: str, shape: torch.Size) -> torch.Tensor:
-    ref = to_tensor(read_image(spec, name="reference"))
+def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) -> torch.Tensor:
+    ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth))
     if ref.shape != shape:
         raise InputError(
             f"reference {spec}: shape {tuple(ref.shape[2:])} x {ref.shape[1]} bands does not match the result "
@@ -146,18 +171,16 @@ def _problem(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .problems import flash_problem, hs_problem, pan_problem
 
     if args.command == "hs":
-        hsi = to_tensor(read_image(args.hsi, name="hsi"))
-        guide = to_tensor(read_image(args.guide, name="guide"))
+        hsi = to_tensor(read_image(args.hsi, name="hsi", bit_depth=args.bit_depth))
+        guide = to_tensor(read_image(args.guide, name="guide", bit_depth=args.bit_depth))
         srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
         return hs_problem(hsi, guide, srf, args.factor, spatial=args.spatial, normalize_srf=not args.no_normalize_srf)
     if args.command == "pan":
-        ms = to_tensor(read_image(args.ms, name="ms"))
-        pan = to_tensor(read_image(args.pan, name="pan"))
+        ms = to_tensor(read_image(args.ms, name="ms", bit_depth=args.bit_depth))
+        pan = to_tensor(read_image(args.pan, name="pan", bit_depth=args.bit_depth))
         return pan_problem(ms, pan, args.ratio, full_resolution=args.full_resolution)
-    noisy = to_tensor(read_image(args.noisy, name="noisy"))
-    guide = to_tensor(read_image(args.guide, name="guide"))
-    if guide.shape[1] != noisy.shape[1] and guide.shape[1] != 1:
-        raise InputError(f"guide {args.guide}: {guide.shape[1]} bands, the no-flash image has {noisy.shape[1]}")
+    noisy = to_tensor(read_image(args.noisy, name="noisy", bit_depth=args.bit_depth))
+    guide = to_tensor(read_image(args.guide, name="guide", bit_depth=args.bit_depth))
     return flash_problem(noisy, guide)
 
 
@@ -175,7 +198,8 @@ def _fuse(args: argparse.Namespace) -> int:
     problem = _problem(args)
     reference = None
     if args.reference:
-        reference = _load_reference(args.reference, torch.Size((1, problem.out_channels, *problem.guide.shape[-2:])))
+        shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
+        reference = _load_reference(args.reference, shape, args.bit_depth)
 
     from .fusion import resolve_device
     from .problems import preset_for
@@ -206,7 +230,10 @@ def _fuse(args: argparse.Namespace) -> int:
     write_preview(preview, np.clip(arr, 0, None))
 
     n = result.config.iterations
-    print(f"gdd {problem.task}: {n} iterations in {wall:.1f} s ({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device.type}")
+    print(
+        f"gdd {problem.task}: {n} iterations in {wall:.1f} s "
+        f"({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device.type}"
+    )
     print(f"wrote {out} and {preview}")
     report: dict[str, object] = {
         "task": problem.task,

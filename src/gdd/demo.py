@@ -10,7 +10,6 @@ no GPU and no ``../shared`` are needed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,8 +89,14 @@ def simulated_scene(size: int = 128, *, image: str = "astronaut") -> np.ndarray:
     return np.clip(cube.reshape(size, size, len(WAVELENGTHS)), 0, 1).astype(np.float32)
 
 
-def _figure(path: Path, panels: dict[str, np.ndarray], cube: np.ndarray, est: np.ndarray, base: np.ndarray,
-            history: list[tuple[int, float]]) -> None:
+def _figure(
+    path: Path,
+    panels: dict[str, np.ndarray],
+    cube: np.ndarray,
+    est: np.ndarray,
+    base: np.ndarray,
+    history: list[tuple[int, float]],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,7 +154,7 @@ def run_demo(
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
     from .cli import _Progress, _write_json
     from .fusion import resolve_device
-    from .problems import PRESETS, hs_problem, solve
+    from .problems import PRESETS, Budget, hs_problem, solve
 
     dev = resolve_device(device)
     gpu = dev.type != "cpu"
@@ -162,7 +167,7 @@ def run_demo(
         raise InputError(f"{out} already holds {', '.join(existing)}; use --force to overwrite")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
-    budget = "authors" if gpu else "cpu"
+    budget: Budget = "authors" if gpu else "cpu"
     preset = PRESETS[("hs", budget)]
     n_iter = iterations if iterations is not None else (3000 if gpu else preset.iterations)
 
@@ -172,8 +177,10 @@ def run_demo(
     truth = to_tensor(cube)
     hsi = torch.nn.functional.avg_pool2d(truth, factor)
     rgb = torch.einsum("kc,bchw->bkhw", torch.from_numpy(srf).float(), truth)
-    echo(f"simulated scene: {size} x {size} x {cube.shape[2]} (400-700 nm), HSI {size // factor} x {size // factor} "
-         f"(x{factor} block average), RGB by the Nikon D5100 response ({time.perf_counter() - t0:.1f} s)")
+    echo(
+        f"simulated scene: {size} x {size} x {cube.shape[2]} (400-700 nm), HSI {size // factor} x {size // factor} "
+        f"(x{factor} block average), RGB by the Nikon D5100 response ({time.perf_counter() - t0:.1f} s)"
+    )
     problem = hs_problem(hsi, rgb, torch.from_numpy(srf), factor)
     progress = _Progress(n_iter, quiet=quiet, reference=truth)
     try:
@@ -207,8 +214,14 @@ def run_demo(
         figure = None
     report = {
         "simulated": True,
-        "scene": {"size": size, "bands": int(cube.shape[2]), "factor": factor, "photo": "skimage astronaut",
-                  "spectra": "colour-science ColorChecker BabelColor Average", "srf": "Nikon 5100 (NPL)"},
+        "scene": {
+            "size": size,
+            "bands": int(cube.shape[2]),
+            "factor": factor,
+            "photo": "skimage astronaut",
+            "spectra": "colour-science ColorChecker BabelColor Average",
+            "srf": "Nikon 5100 (NPL)",
+        },
         "metrics": metrics,
         "iterations": n_iter,
         "device": dev.type,

@@ -261,7 +261,9 @@ def fit(
             if step % config.guard_every == 0:
                 # The snapshot holds the weights whose loss was just judged sound.
                 with torch.no_grad():
-                    sound = excess <= threshold if excess is not None else torch.ones((), dtype=torch.bool, device=device)
+                    sound = (
+                        excess <= threshold if excess is not None else torch.ones((), dtype=torch.bool, device=device)
+                    )
                     for p, s in zip(params, snapshot):
                         s.copy_(torch.where(sound, p, s))
             bad = excess > threshold if excess is not None and step >= config.guard_warmup else None

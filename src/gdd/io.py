@@ -52,14 +52,15 @@ def split_spec(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-def _scale_integers(a: np.ndarray, name: str) -> np.ndarray:
+def _scale_integers(a: np.ndarray, name: str, bit_depth: int | None = None) -> np.ndarray:
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if np.issubdtype(a.dtype, np.integer):
-        if a.dtype.itemsize > 2 and a.size and a.max() > 65535:
-            raise InputError(f"{name}: integer values above 65535 have no known bit depth; convert to float")
-        depth = 255.0 if a.dtype.itemsize == 1 else 65535.0
-        return a.astype(np.float32) / depth
+        top = float(2**bit_depth - 1) if bit_depth else (255.0 if a.dtype.itemsize == 1 else 65535.0)
+        if a.size and a.max() > top:
+            what = f"--bit-depth {bit_depth}" if bit_depth else "16 bits"
+            raise InputError(f"{name}: integer values up to {a.max()} do not fit {what}; give the right --bit-depth")
+        return a.astype(np.float32) / top
     if np.issubdtype(a.dtype, np.floating):
         return a.astype(np.float32)
     raise InputError(f"{name}: unsupported data type {a.dtype}")
@@ -112,7 +113,7 @@ def _read_band_folder(path: Path) -> np.ndarray:
     if not files:
         raise InputError(f"{path}: a folder must hold one numbered PNG per band (e.g. name_01.png)")
     files.sort(key=lambda p: int(re.search(r"(\d+)$", p.stem).group(1)))  # type: ignore[union-attr]
-    bands = []
+    bands: list[np.ndarray] = []
     for f in files:
         b = _read_picture(f)
         if b.ndim == 3:
@@ -130,11 +131,13 @@ _READERS: dict[str, Callable[[Path, str | None], np.ndarray]] = {
 }
 
 
-def read_image(spec: str | os.PathLike[str], *, name: str = "image") -> np.ndarray:
+def read_image(spec: str | os.PathLike[str], *, name: str = "image", bit_depth: int | None = None) -> np.ndarray:
     """Read an image as float32 H x W x C (a 2-D array becomes H x W x 1).
 
     Accepts ``.npy``, ``.npz[:KEY]``, ``.mat[:VAR]`` (v5), PNG/JPG/BMP/TIFF and a CAVE-style
-    folder of one PNG per band. Integer data is scaled to [0, 1] by its type (8 or 16 bits).
+    folder of one PNG per band. Integer data is scaled to [0, 1] by ``bit_depth`` when given
+    (e.g. 11 for WorldView digital numbers: divided by 2047), else by its type (8 or 16 bits).
+    Float data is taken as it is.
 
     Raises:
         InputError: missing or unreadable file, unknown variable, wrong dimensions, NaN/Inf.
@@ -153,10 +156,12 @@ def read_image(spec: str | os.PathLike[str], *, name: str = "image") -> np.ndarr
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             arr = _read_picture(path)
         else:
-            raise InputError(f"{label}: unknown format {path.suffix!r} (use .npy, .npz, .mat, .png, .jpg, .tif or a folder)")
+            raise InputError(
+                f"{label}: unknown format {path.suffix!r} (use .npy, .npz, .mat, .png, .jpg, .tif or a folder)"
+            )
     except InputError as exc:
         raise InputError(str(exc) if str(exc).startswith(name) else f"{name} {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{label}: cannot read ({reason})") from None
     arr = np.asarray(arr)
@@ -164,7 +169,9 @@ def read_image(spec: str | os.PathLike[str], *, name: str = "image") -> np.ndarr
         arr = arr[..., None]
     if arr.ndim != 3 or min(arr.shape) < 1:
         raise InputError(f"{label}: expected an H x W or H x W x C image, got shape {arr.shape}")
-    arr = _scale_integers(arr, label)
+    if bit_depth is not None and not 1 <= bit_depth <= 32:
+        raise InputError(f"--bit-depth must be between 1 and 32, got {bit_depth}")
+    arr = _scale_integers(arr, label, bit_depth)
     if not np.isfinite(arr).all():
         raise InputError(f"{label}: contains NaN or Inf values")
     return np.ascontiguousarray(arr)
@@ -201,7 +208,7 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
             raise InputError(f"{label}: unknown format {path.suffix!r} (use .csv, .npy, .npz or .mat)")
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{label}: cannot read ({reason})") from None
     m = np.squeeze(m) if m.ndim > 2 else m
@@ -236,12 +243,16 @@ def check_output(path: str | os.PathLike[str], *, force: bool) -> Path:
     return p
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp makes the file private (0600); give it the permissions of a plain open().
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -286,7 +297,9 @@ def preview_bands(channels: int) -> list[int]:
     return [round((channels - 1) * f) for f in (0.8, 0.5, 0.15)]
 
 
-def to_rgb8(arr: np.ndarray, *, bands: list[int] | None = None, percentiles: tuple[float, float] = (1, 99)) -> np.ndarray:
+def to_rgb8(
+    arr: np.ndarray, *, bands: list[int] | None = None, percentiles: tuple[float, float] = (1, 99)
+) -> np.ndarray:
     """An 8-bit RGB rendering with a percentile stretch per band."""
     bands = bands or preview_bands(arr.shape[2])
     rgb = arr[..., bands].astype(np.float64)

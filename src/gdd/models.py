@@ -201,9 +201,7 @@ class GuidedDeepDecoder(nn.Module):
         They depend on the guide and the weights only, not on z.
         """
         if guide.ndim != 4 or guide.shape[1] != self.guide_channels:
-            raise ValueError(
-                f"guide must be (B, {self.guide_channels}, H, W), got shape {tuple(guide.shape)}"
-            )
+            raise ValueError(f"guide must be (B, {self.guide_channels}, H, W), got shape {tuple(guide.shape)}")
         if max_depth(*guide.shape[-2:]) < self.depth:
             raise ValueError(
                 f"a {guide.shape[-2]} x {guide.shape[-1]} guide is too small for {self.depth} levels "

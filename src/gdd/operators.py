@@ -139,6 +139,8 @@ class GaussianDownsample(LinearOperator):
         torch.Size([1, 2, 4, 4])
     """
 
+    kernel1d: Tensor
+
     def __init__(self, factor: int, *, sigma: float | None = None) -> None:
         super().__init__()
         self.factor = _check_factor(factor)
@@ -189,7 +191,7 @@ def imresize_matrix(in_size: int, out_size: int, scale: float, *, antialiasing: 
     x = np.arange(1, out_size + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - width / 2)
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     idx = left[:, None] + np.arange(taps)[None, :]
     dist = u[:, None] - idx
     weights = scale * _cubic(scale * dist) if stretch else _cubic(dist)
