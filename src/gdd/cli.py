@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import platform
 import sys
 import time
@@ -15,8 +13,19 @@ import numpy as np
 import torch
 
 from . import __version__
-from .io import InputError, check_output, from_tensor, read_image, read_matrix, to_tensor, write_image, write_preview
+from .io import (
+    InputError,
+    check_output,
+    from_tensor,
+    read_image,
+    read_matrix,
+    to_tensor,
+    write_image,
+    write_json,
+    write_preview,
+)
 from .metrics import summary
+from .progress import ProgressBar
 
 __all__ = ["main"]
 
@@ -122,37 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Progress:
-    """A tqdm bar fed at log steps with the loss (and PSNR against a reference when given)."""
-
-    def __init__(self, total: int, *, quiet: bool, reference: torch.Tensor | None = None) -> None:
-        self.bar = None
-        self.reference = reference
-        self.last = 0
-        self.psnr: list[tuple[int, float]] = []
-        if not quiet and total > 0:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="it", dynamic_ncols=True, file=sys.stderr, leave=False)
-
-    def __call__(self, step: int, x: torch.Tensor, loss: float) -> None:
-        info = {"loss": f"{loss:.3g}"}
-        if self.reference is not None:
-            from .metrics import psnr
-
-            value = psnr(x.clamp(0, 1), self.reference.to(x.device))
-            self.psnr.append((step, value))
-            info["psnr"] = f"{value:.2f}"
-        if self.bar is not None:
-            self.bar.set_postfix(info, refresh=False)
-            self.bar.update(step - self.last)
-        self.last = step
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _preview_path(out: Path) -> Path:
     return out.with_name(out.stem + ".png")
 
@@ -209,7 +187,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from .problems import PRESETS
 
     total = args.iterations if args.iterations is not None else PRESETS[(problem.task, budget)].iterations
-    progress = _Progress(total, quiet=args.quiet, reference=reference)
+    progress = ProgressBar(total, quiet=args.quiet, reference=reference)
     start = time.perf_counter()
     try:
         result = solve(
@@ -261,25 +239,9 @@ def _fuse(args: argparse.Namespace) -> int:
         for name, m in metrics.items():
             print(f"{name:10s} {m['psnr']:8.2f} {m['sam']:8.3f} {m['ergas']:8.3f}")
     if args.json:
-        _write_json(Path(args.json), report)
+        write_json(Path(args.json), report)
         print(f"wrote {args.json}")
     return 0
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    from .io import _atomic
-
-    def clean(v: object) -> object:
-        if isinstance(v, float) and not math.isfinite(v):
-            return str(v)
-        if isinstance(v, dict):
-            return {k: clean(w) for k, w in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(w) for w in v]
-        return v
-
-    text = json.dumps(clean(data), indent=2)
-    _atomic(path, lambda t: t.write_text(text + "\n"))
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import InputError, from_tensor, preview_bands, to_rgb8, to_tensor, write_image
+from .io import InputError, from_tensor, preview_bands, to_rgb8, to_tensor, write_image, write_json
 from .metrics import summary
+from .progress import ProgressBar
 
 __all__ = ["WAVELENGTHS", "camera_response", "run_demo", "simulated_scene"]
 
@@ -152,7 +153,6 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
-    from .cli import _Progress, _write_json
     from .fusion import resolve_device
     from .problems import PRESETS, Budget, hs_problem, solve
 
@@ -182,7 +182,7 @@ def run_demo(
         f"(x{factor} block average), RGB by the Nikon D5100 response ({time.perf_counter() - t0:.1f} s)"
     )
     problem = hs_problem(hsi, rgb, torch.from_numpy(srf), factor)
-    progress = _Progress(n_iter, quiet=quiet, reference=truth)
+    progress = ProgressBar(n_iter, quiet=quiet, reference=truth)
     try:
         result = solve(problem, device=str(dev), seed=seed, budget=budget, iterations=n_iter, callback=progress)
     finally:
@@ -230,7 +230,7 @@ def run_demo(
         "total_seconds": total,
         "settings": {**result.config.to_dict(), **result.details},
     }
-    _write_json(out / "metrics.json", report)
+    write_json(out / "metrics.json", report)
     echo(f"{'':8s} {'PSNR':>7s} {'SAM':>7s} {'ERGAS':>7s}")
     for name, m in metrics.items():
         echo(f"{name:8s} {m['psnr']:7.2f} {m['sam']:7.3f} {m['ergas']:7.3f}")

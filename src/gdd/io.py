@@ -8,6 +8,8 @@ file. Every problem a user can cause is raised as :class:`InputError` with a one
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import re
 import tempfile
@@ -27,6 +29,7 @@ __all__ = [
     "split_spec",
     "to_tensor",
     "write_image",
+    "write_json",
     "write_preview",
 ]
 
@@ -316,4 +319,22 @@ def write_preview(path: str | os.PathLike[str], arr: np.ndarray, *, bands: list[
     p = Path(path)
     img = Image.fromarray(to_rgb8(arr, bands=bands))
     _atomic(p, lambda t: img.save(t, format="PNG"))
+    return p
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, object]) -> Path:
+    """Write a dict as indented JSON, atomically; non-finite floats become strings."""
+
+    def clean(v: object) -> object:
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: clean(w) for k, w in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(w) for w in v]
+        return v
+
+    text = json.dumps(clean(data), indent=2)
+    p = Path(path)
+    _atomic(p, lambda t: t.write_text(text + "\n"))
     return p
