@@ -78,6 +78,11 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         "--reference", metavar="GT", help="ground truth: print PSNR, SAM, ERGAS of the result and of bicubic"
     )
     p.add_argument("--json", metavar="METRICS.json", help="write metrics, time and settings as JSON")
+    p.add_argument(
+        "--average-last",
+        type=_nonneg_int,
+        help="result = mean of the last N estimates (0: the last one; default: preset)",
+    )
     p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -198,6 +203,7 @@ def _fuse(args: argparse.Namespace) -> int:
             iterations=args.iterations,
             width=args.width,
             callback=progress,
+            **({"average_last": args.average_last} if args.average_last is not None else {}),
         )
     finally:
         progress.close()
