@@ -16,6 +16,16 @@ from gdd.operators import BlockAverage
 from gdd.problems import hs_problem, solve
 
 
+def _cave_case(shared: Path, crop: str, factor: int):  # type: ignore[no-untyped-def]
+    """A CAVE fixture crop, its x``factor`` block average and its Nikon D700 RGB rendering."""
+    cube = np.load(shared / "fixtures" / f"cave_balloons_{crop}.npz")["hsi"].astype(np.float32) / 65535
+    truth = to_tensor(cube)
+    srf = torch.from_numpy(read_matrix(shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")).T.float()
+    srf = srf / srf.sum(1, keepdim=True)
+    problem = hs_problem(BlockAverage(factor)(truth), torch.einsum("kc,bchw->bkhw", srf, truth), srf, factor)
+    return truth, problem
+
+
 def test_reads_the_shared_formats(shared: Path) -> None:
     cube = read_image(shared / "cave" / "balloons_ms")
     assert cube.shape == (512, 512, 31) and 0 <= cube.min() and cube.max() <= 1
@@ -58,11 +68,7 @@ def test_pan_cli_on_the_authors_crop(shared: Path, tmp_path: Path) -> None:
 
 
 def test_hs_on_a_cave_crop_beats_bicubic(shared: Path) -> None:
-    cube = np.load(shared / "fixtures" / "cave_balloons_crop64.npz")["hsi"].astype(np.float32) / 65535
-    truth = to_tensor(cube)
-    srf = torch.from_numpy(read_matrix(shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")).T.float()
-    srf = srf / srf.sum(1, keepdim=True)
-    problem = hs_problem(BlockAverage(8)(truth), torch.einsum("kc,bchw->bkhw", srf, truth), srf, 8)
+    truth, problem = _cave_case(shared, "crop64", 8)
     result = solve(problem, device="cpu", iterations=200, width=16, depth=4)
     base = problem.baseline().clamp(0, 1)
     assert psnr(result.x.clamp(0, 1), truth) > psnr(base, truth) + 1
@@ -105,11 +111,7 @@ def test_pan_im4_500_iterations_reaches_the_original(shared: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_cave_128_x8_cpu_preset_beats_bicubic_on_psnr_and_sam(shared: Path) -> None:
-    cube = np.load(shared / "fixtures" / "cave_balloons_crop128.npz")["hsi"].astype(np.float32) / 65535
-    truth = to_tensor(cube)
-    srf = torch.from_numpy(read_matrix(shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")).T.float()
-    srf = srf / srf.sum(1, keepdim=True)
-    problem = hs_problem(BlockAverage(8)(truth), torch.einsum("kc,bchw->bkhw", srf, truth), srf, 8)
+    truth, problem = _cave_case(shared, "crop128", 8)
     result = solve(problem, device="cpu", budget="cpu")
     base = problem.baseline().clamp(0, 1)
     est = result.x.clamp(0, 1)
