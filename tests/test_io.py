@@ -122,3 +122,10 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path, cube: np.ndarray
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_preview_keeps_the_colour_of_photographs(tmp_path: Path) -> None:
+    photo = np.zeros((4, 4, 3), np.float32)
+    photo[..., 0], photo[..., 1], photo[..., 2] = 0.5, 0.25, 0.1
+    with Image.open(write_preview(tmp_path / "p.png", photo)) as im:
+        assert np.asarray(im)[0, 0].tolist() == [128, 64, 26]

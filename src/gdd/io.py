@@ -301,11 +301,17 @@ def preview_bands(channels: int) -> list[int]:
 
 
 def to_rgb8(
-    arr: np.ndarray, *, bands: list[int] | None = None, percentiles: tuple[float, float] = (1, 99)
+    arr: np.ndarray, *, bands: list[int] | None = None, percentiles: tuple[float, float] | None = (1, 99)
 ) -> np.ndarray:
-    """An 8-bit RGB rendering with a percentile stretch per band."""
+    """An 8-bit RGB rendering: a percentile stretch per band, or values as they are (clipped to
+    [0, 1]) with ``percentiles=None``. Three-band images (photographs) default to the latter,
+    which keeps their colour balance."""
+    if bands is None and arr.shape[2] == 3 and percentiles == (1, 99):
+        percentiles = None
     bands = bands or preview_bands(arr.shape[2])
     rgb = arr[..., bands].astype(np.float64)
+    if percentiles is None:
+        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
     lo = np.percentile(rgb, percentiles[0], axis=(0, 1))
     hi = np.percentile(rgb, percentiles[1], axis=(0, 1))
     rgb = np.clip((rgb - lo) / np.maximum(hi - lo, 1e-12), 0, 1)

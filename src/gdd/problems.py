@@ -7,7 +7,7 @@
 The authors' settings (``budget="authors"``) come from the released demos and the paper (see
 :data:`PRESETS`), with one addition: the result is the mean of the estimates of the last 100
 steps (50 for flash) instead of the last estimate alone, which costs nothing and gained
-0.4-3 dB in every measurement (README); ``average_last=0`` gives the authors' exact output.
+wherever it was measured (README); ``average_last=0`` gives the authors' exact output.
 ``budget="cpu"`` are smaller settings measured to finish in minutes on two CPU cores (README,
 "Presets").
 """
@@ -75,7 +75,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
     ("flash", "authors"): Preset(
         width=32, iterations=1001, noise_std=0.01, guard_threshold=0.01, sharing="partial", average_last=50
     ),
-    # CPU: width 32 costs 5.9 s per step on the authors' 706 x 774 pair, width 16 1.4 s; on a
+    # CPU: width 32 costs about 6 s per step on the authors' 706 x 774 pair, width 16 2.2 s; on a
     # CAVE stand-in (README) width 16, 250 steps and the mean of the last 50 estimates denoise
     # about as well as the authors' 1001 steps.
     ("flash", "cpu"): Preset(
