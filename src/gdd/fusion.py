@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -179,6 +179,48 @@ def _objective(x: Tensor, terms: Sequence[Term]) -> Tensor:
     return sum((t.weight * t(x) for t in terms), torch.zeros((), device=x.device, dtype=x.dtype))
 
 
+class _DivergenceGuard:
+    """The authors' divergence guard, on the device.
+
+    After ``guard_warmup`` steps, a loss more than ``guard_threshold`` above the mean loss of 20
+    to 40 steps earlier marks a divergent step: its gradient is kept out of Adam's moments and
+    the weights are restored from a snapshot refreshed every ``guard_every`` steps while the
+    loss is sound. Every decision is a tensor (``torch.where``), so the host is never asked.
+    (The authors copied every parameter to the host at every step and restored from 10 steps
+    back, still letting Adam step with its stale moments.)
+    """
+
+    def __init__(self, params: list[nn.Parameter], config: FitConfig) -> None:
+        self.params = params
+        self.threshold = float(config.guard_threshold)  # type: ignore[arg-type]
+        self.warmup = config.guard_warmup
+        self.every = config.guard_every
+        self.snapshot = [p.detach().clone() for p in params]
+        self.rollbacks = torch.zeros((), device=params[0].device, dtype=torch.int64)
+
+    @torch.no_grad()
+    def step(self, step: int, losses: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Take the optimizer step for ``step`` (loss in ``losses[step]``), guarded."""
+        current = losses[step].clone()
+        excess = current - losses[step - 40 : step - 20].mean() if step >= 40 else None
+        if step % self.every == 0:
+            sound = excess <= self.threshold if excess is not None else current.isfinite()
+            for p, s in zip(self.params, self.snapshot):
+                s.copy_(torch.where(sound, p, s))
+        if excess is None or step < self.warmup:
+            optimizer.step()
+            return
+        bad = excess > self.threshold
+        grads = [p.grad for p in self.params if p.grad is not None]
+        torch._foreach_mul_(grads, (~bad).to(grads[0].dtype))
+        optimizer.step()
+        for p, s in zip(self.params, self.snapshot):
+            p.copy_(torch.where(bad, s, p))
+        self.rollbacks += bad.long()
+        # A divergent step does not enter the history that later steps are judged by.
+        losses[step] = torch.where(bad, losses[step - 1], current)
+
+
 def fit(
     model: nn.Module,
     terms: Sequence[Term],
@@ -223,9 +265,11 @@ def fit(
         raise ValueError("fit needs at least one data term")
     model = model.to(device).train()
     guide = guide.to(device=device, dtype=torch.float32)
-    for t in terms:
-        t.operator.to(device)
-        t.target = t.target.to(device=device, dtype=torch.float32)
+    # New Term objects: the caller's keep their targets where they were.
+    terms = [
+        replace(t, operator=t.operator.to(device), target=t.target.to(device=device, dtype=torch.float32))
+        for t in terms
+    ]
     gen = torch.Generator(device=device).manual_seed(config.seed)
     if z is None:
         shape = model.code_shape(*guide.shape[-2:])  # type: ignore[operator]
@@ -239,9 +283,7 @@ def fit(
 
     n = config.iterations
     losses = torch.zeros(max(n, 1), device=device)
-    guard = config.guard_threshold is not None
-    snapshot = [p.detach().clone() for p in params] if guard else []
-    rollbacks = torch.zeros((), device=device, dtype=torch.int64)
+    guard = _DivergenceGuard(params, config) if config.guard_threshold is not None else None
     noise = torch.empty_like(z)
     x_sum = None
     history: list[tuple[int, float]] = []
@@ -253,36 +295,13 @@ def fit(
         loss = _objective(x, terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        current = loss.detach()
-        losses[step] = current
-        if guard:
-            threshold = float(config.guard_threshold)  # type: ignore[arg-type]
-            excess = current - losses[step - 40 : step - 20].mean() if step >= 40 else None
-            if step % config.guard_every == 0:
-                # The snapshot holds the weights whose loss was just judged sound.
-                with torch.no_grad():
-                    sound = (
-                        excess <= threshold if excess is not None else torch.ones((), dtype=torch.bool, device=device)
-                    )
-                    for p, s in zip(params, snapshot):
-                        s.copy_(torch.where(sound, p, s))
-            bad = excess > threshold if excess is not None and step >= config.guard_warmup else None
-            if bad is not None:
-                # The divergent gradient must not enter Adam's moments either.
-                grads = [p.grad for p in params if p.grad is not None]
-                torch._foreach_mul_(grads, (~bad).to(grads[0].dtype))
-            optimizer.step()
-            if bad is not None:
-                with torch.no_grad():
-                    for p, s in zip(params, snapshot):
-                        p.copy_(torch.where(bad, s, p))
-                rollbacks += bad.long()
-                # A divergent step does not enter the history that later steps are judged by.
-                losses[step] = torch.where(bad, losses[step - 1], current)
+        losses[step] = loss.detach()
+        if guard is not None:
+            guard.step(step, losses, optimizer)
         else:
             optimizer.step()
         if config.average_last and step >= n - config.average_last:
-            x_sum = x.detach().clone() if x_sum is None else x_sum + x.detach()
+            x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
         if (step + 1) % config.log_every == 0 or step == n - 1:
             value = float(losses[step])
             history.append((step + 1, value))
@@ -307,7 +326,7 @@ def fit(
         operators=[t.operator for t in terms],
         seconds=seconds,
         seconds_per_iteration=seconds / max(n, 1),
-        rollbacks=int(rollbacks),
+        rollbacks=int(guard.rollbacks) if guard is not None else 0,
         config=config,
         history=history,
     )
