@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .fusion import resolve_device
 from .io import (
     InputError,
     check_output,
@@ -25,6 +26,7 @@ from .io import (
     write_preview,
 )
 from .metrics import summary
+from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
 
 __all__ = ["main"]
@@ -150,9 +152,7 @@ def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) 
     return ref
 
 
-def _problem(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .problems import flash_problem, hs_problem, pan_problem
-
+def _problem(args: argparse.Namespace) -> Problem:
     if args.command == "hs":
         hsi = to_tensor(read_image(args.hsi, name="hsi", bit_depth=args.bit_depth))
         guide = to_tensor(read_image(args.guide, name="guide", bit_depth=args.bit_depth))
@@ -168,8 +168,6 @@ def _problem(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _fuse(args: argparse.Namespace) -> int:
-    from .problems import solve
-
     out = check_output(args.out, force=args.force)
     preview = _preview_path(out)
     if preview.exists() and not args.force:
@@ -184,13 +182,8 @@ def _fuse(args: argparse.Namespace) -> int:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
         reference = _load_reference(args.reference, shape, args.bit_depth)
 
-    from .fusion import resolve_device
-    from .problems import preset_for
-
     device = resolve_device(args.device)
     budget = args.budget or preset_for(problem.task, device)[0]
-    from .problems import PRESETS
-
     total = args.iterations if args.iterations is not None else PRESETS[(problem.task, budget)].iterations
     progress = ProgressBar(total, quiet=args.quiet, reference=reference)
     start = time.perf_counter()
