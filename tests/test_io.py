@@ -129,3 +129,10 @@ def test_preview_keeps_the_colour_of_photographs(tmp_path: Path) -> None:
     photo[..., 0], photo[..., 1], photo[..., 2] = 0.5, 0.25, 0.1
     with Image.open(write_preview(tmp_path / "p.png", photo)) as im:
         assert np.asarray(im)[0, 0].tolist() == [128, 64, 26]
+
+
+def test_read_matrix_names_the_input(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "r.mat", {"R": np.ones((3, 31))})
+    assert read_matrix(f"{tmp_path / 'r.mat'}:R").shape == (3, 31)
+    with pytest.raises(InputError, match=r"^srf .*no variable 'X'; it has R$"):
+        read_matrix(f"{tmp_path / 'r.mat'}:X", name="srf")

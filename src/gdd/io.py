@@ -209,8 +209,8 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
             m = np.asarray(_READERS[path.suffix.lower()](path, var), dtype=np.float64)
         else:
             raise InputError(f"{label}: unknown format {path.suffix!r} (use .csv, .npy, .npz or .mat)")
-    except InputError:
-        raise
+    except InputError as exc:
+        raise InputError(str(exc) if str(exc).startswith(name) else f"{name} {exc}") from None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{label}: cannot read ({reason})") from None
