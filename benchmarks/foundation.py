@@ -45,13 +45,19 @@ def _commit() -> str:
         return "unknown"
 
 
+def _portable(argv: list[str], data: Path, work: Path) -> str:
+    """The command with the data and work folders written as $DATA and $WORK."""
+    return "gdd " + " ".join(argv).replace(str(data), "$DATA").replace(str(work), "$WORK")
+
+
 def _run(argv: list[str], json_path: Path) -> dict[str, object]:
     start = time.perf_counter()
     code = gdd([*argv, "--json", str(json_path), "--force", "--quiet"])
     if code:
         raise SystemExit(f"gdd {' '.join(argv)} failed with exit code {code}")
     report = json.loads(json_path.read_text())
-    report["command"] = "gdd " + " ".join(argv)
+    report["output"] = Path(str(report["output"])).name  # a temporary folder: keep the name only
+    report["argv"] = argv
     report["wall_seconds_outer"] = time.perf_counter() - start
     return report
 
@@ -185,6 +191,9 @@ def main() -> None:
             demo["wall_seconds_outer"] = time.perf_counter() - start
             demo["command"] = f"gdd demo --device {args.device}"
             results["demo"] = demo
+    for r in results.values():
+        if "argv" in r:
+            r["command"] = _portable(r.pop("argv"), args.data, work)  # type: ignore[arg-type]
     record = {
         "commit": _commit(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
