@@ -40,28 +40,14 @@ def hs_files(tmp_path: Path) -> dict[str, Path]:
 FAST = ["--iterations", "20", "--width", "8", "--device", "cpu", "--quiet"]
 
 
+def _hs_argv(files: dict[str, Path], out: Path) -> list[str]:
+    return ["hs", "--hsi", str(files["hsi"]), "--guide", str(files["rgb"]), "--srf", str(files["srf"]),
+            "--factor", "4", "--out", str(out), *FAST]  # fmt: skip
+
+
 def test_hs_end_to_end(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "res" / "fused.mat"
-    code = main(
-        [
-            "hs",
-            "--hsi",
-            str(hs_files["hsi"]),
-            "--guide",
-            str(hs_files["rgb"]),
-            "--srf",
-            str(hs_files["srf"]),
-            "--factor",
-            "4",
-            "--out",
-            str(out),
-            "--reference",
-            str(hs_files["gt"]),
-            "--json",
-            str(tmp_path / "m.json"),
-            *FAST,
-        ]
-    )
+    code = main([*_hs_argv(hs_files, out), "--reference", str(hs_files["gt"]), "--json", str(tmp_path / "m.json")])
     assert code == 0
     assert scipy.io.loadmat(out)["out"].shape == (32, 32, 5)
     assert out.with_suffix(".png").is_file()
@@ -71,25 +57,7 @@ def test_hs_end_to_end(tmp_path: Path, hs_files: dict[str, Path], capsys: pytest
     assert report["iterations"] == 20 and report["settings"]["seed"] == 0
     assert "PSNR" in capsys.readouterr().out
     # A second run refuses to overwrite, and says so in one line.
-    assert (
-        main(
-            [
-                "hs",
-                "--hsi",
-                str(hs_files["hsi"]),
-                "--guide",
-                str(hs_files["rgb"]),
-                "--srf",
-                str(hs_files["srf"]),
-                "--factor",
-                "4",
-                "--out",
-                str(out),
-                *FAST,
-            ]
-        )
-        == 1
-    )
+    assert main(_hs_argv(hs_files, out)) == 1
     assert "--force" in capsys.readouterr().err
 
 

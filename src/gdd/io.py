@@ -22,11 +22,13 @@ from torch import Tensor
 
 __all__ = [
     "InputError",
+    "check_output",
     "from_tensor",
     "preview_bands",
     "read_image",
     "read_matrix",
     "split_spec",
+    "to_rgb8",
     "to_tensor",
     "write_image",
     "write_json",

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["ergas", "psnr", "rmse", "sam"]
+__all__ = ["ergas", "psnr", "rmse", "sam", "summary"]
 
 
 def _pair(x: Tensor, ref: Tensor) -> tuple[Tensor, Tensor]:
