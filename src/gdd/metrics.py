@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["ergas", "psnr", "rmse", "sam", "summary"]
+__all__ = ["ergas", "psnr", "rmse", "rmse_map", "sam", "sam_map", "summary"]
 
 
 def _pair(x: Tensor, ref: Tensor) -> tuple[Tensor, Tensor]:
@@ -47,6 +47,31 @@ def psnr(x: Tensor, ref: Tensor, *, data_range: float = 1.0) -> float:
     x, ref = _pair(x, ref)
     mse = (x - ref).square().mean(dim=(1, 2, 3))
     return float((10 * torch.log10(data_range**2 / mse)).mean())
+
+
+def sam_map(x: Tensor, ref: Tensor) -> Tensor:
+    """Per-pixel spectral angle in degrees, (H, W) for the first image; NaN where a spectrum is zero.
+
+    Example:
+        >>> sam_map(torch.tensor([1.0, 0.0]).view(2, 1, 1), torch.tensor([0.0, 1.0]).view(2, 1, 1))
+        tensor([[90.]], dtype=torch.float64)
+    """
+    x, ref = _pair(x, ref)
+    dot = (x[0] * ref[0]).sum(dim=0)
+    norms = x[0].norm(dim=0) * ref[0].norm(dim=0)
+    cos = (dot / norms).clamp(-1, 1)
+    return torch.where(norms > 0, torch.rad2deg(torch.arccos(cos)), torch.full_like(cos, math.nan))
+
+
+def rmse_map(x: Tensor, ref: Tensor) -> Tensor:
+    """Per-pixel root mean squared error over the bands, (H, W) for the first image.
+
+    Example:
+        >>> rmse_map(torch.zeros(2, 1, 1), torch.ones(2, 1, 1))
+        tensor([[1.]], dtype=torch.float64)
+    """
+    x, ref = _pair(x, ref)
+    return (x[0] - ref[0]).square().mean(dim=0).sqrt()
 
 
 def sam(x: Tensor, ref: Tensor) -> float:
