@@ -1,0 +1,133 @@
+"""Sensor modulation transfer functions (MTF) as the pansharpening toolbox models them.
+
+Each band's MTF is a Gaussian whose gain at the Nyquist frequency of the low-resolution grid is
+``GNyq``; the filter is designed by frequency sampling with a Kaiser window (41 x 41 taps), as in
+Vivone et al.'s toolbox (``genMTF.m``, ``MTF_PAN.m``; Aiazzi et al. 2006). The gains below are
+the toolbox's. The filter is applied with replicated borders, and decimation keeps pixel
+``ratio // 2`` of every block, as MATLAB's ``imresize(..., 1/ratio, 'nearest')`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["SENSORS", "mtf_decimate", "mtf_filter", "mtf_kernel", "sensor_gnyq"]
+
+#: Nyquist gains per sensor: (MS bands in the sensor's order, PAN). ``none`` is the toolbox's
+#: default for an unknown sensor (0.3 for every MS band, 0.15 for the PAN).
+SENSORS: dict[str, tuple[tuple[float, ...] | None, float]] = {
+    "QB": ((0.34, 0.32, 0.30, 0.22), 0.15),
+    "IKONOS": ((0.26, 0.28, 0.29, 0.28), 0.17),
+    "GeoEye1": ((0.23, 0.23, 0.23, 0.23), 0.16),
+    "WV4": ((0.23, 0.23, 0.23, 0.23), 0.16),
+    "WV2": ((0.35, 0.35, 0.35, 0.35, 0.35, 0.35, 0.35, 0.27), 0.11),
+    "WV3": ((0.325, 0.355, 0.360, 0.350, 0.365, 0.360, 0.335, 0.315), 0.14),
+    "none": (None, 0.15),
+}
+
+_DEFAULT_MS_GNYQ = 0.3
+
+
+def sensor_gnyq(sensor: str, bands: int | None = None) -> list[float]:
+    """Nyquist gains of a sensor: one per MS band, or the PAN's (``bands=None``).
+
+    Raises:
+        ValueError: for an unknown sensor, or a band count the sensor does not have.
+
+    Example:
+        >>> sensor_gnyq("QB", 4)
+        [0.34, 0.32, 0.3, 0.22]
+        >>> sensor_gnyq("none")
+        [0.15]
+    """
+    if sensor not in SENSORS:
+        raise ValueError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+    ms, pan = SENSORS[sensor]
+    if bands is None:
+        return [pan]
+    if ms is None:
+        return [_DEFAULT_MS_GNYQ] * bands
+    if len(ms) != bands:
+        raise ValueError(f"sensor {sensor} has {len(ms)} MS bands, the image has {bands}; use --sensor none")
+    return list(ms)
+
+
+def _check_ratio(ratio: int) -> int:
+    if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:
+        raise ValueError(f"ratio must be a positive integer, got {ratio!r}")
+    return int(ratio)
+
+
+def mtf_kernel(ratio: int, gnyq: float, *, size: int = 41) -> np.ndarray:
+    """The toolbox's MTF-matched filter: a (size, size) float64 kernel.
+
+    A Gaussian frequency response with gain ``gnyq`` at the cut-off 1 / ratio is sampled
+    (``fsamp2``) and windowed by a rotated 1-D Kaiser window (beta 0.5; MATLAB's ``fwind1``).
+    As in the toolbox the taps are not renormalised: the DC gain is about 0.998.
+
+    Example:
+        >>> h = mtf_kernel(4, 0.3)
+        >>> h.shape, bool(abs(h.sum() - 1) < 0.01), bool(np.allclose(h, h.T))
+        ((41, 41), True, True)
+    """
+    ratio = _check_ratio(ratio)
+    if not 0 < gnyq < 1:
+        raise ValueError(f"the Nyquist gain must be in (0, 1), got {gnyq}")
+    sigma = np.sqrt(((size - 1) * (1 / ratio / 2)) ** 2 / (-2 * np.log(gnyq)))
+    t = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
+    hd = g / g.max()
+    # fsamp2: the frequency samples (centred) to taps (centred).
+    h = np.rot90(np.fft.fftshift(np.fft.ifft2(np.rot90(np.fft.fftshift(np.rot90(hd, 2)), 2))), 2).real
+    # fwind1 with one window: Huang's rotation of the 1-D Kaiser window into a circular 2-D one.
+    r = np.linspace(-1, 1, size)
+    radius = np.hypot(r[:, None], r[None, :])
+    window = np.interp(radius, r, np.kaiser(size, 0.5))
+    window[radius > 1] = 0
+    return np.ascontiguousarray(h * window)
+
+
+def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
+    """Filter each band of a (B, C, H, W) image with its MTF kernel, borders replicated.
+
+    ``gnyq`` holds one gain per band (or one for all). Follows the input's device and dtype.
+
+    Example:
+        >>> y = mtf_filter(torch.ones(1, 2, 8, 8), 4, [0.3, 0.3])
+        >>> y.shape, bool((y - mtf_kernel(4, 0.3).sum()).abs().max() < 1e-5)
+        (torch.Size([1, 2, 8, 8]), True)
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    gains = list(gnyq)
+    if len(gains) == 1:
+        gains = gains * c
+    if len(gains) != c:
+        raise ValueError(f"{len(gains)} Nyquist gains for {c} bands")
+    kernels = np.stack([mtf_kernel(ratio, g) for g in gains])[:, None]
+    weight = torch.from_numpy(kernels).to(device=x.device, dtype=x.dtype)
+    pad = kernels.shape[-1] // 2
+    # Replicate padding needs at least one pixel; MATLAB's 'replicate' extends the edge any distance.
+    xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    return F.conv2d(xp, weight, groups=c)
+
+
+def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
+    """MTF filtering, then keeping pixel ``ratio // 2`` of every ratio x ratio block.
+
+    Example:
+        >>> mtf_decimate(torch.rand(1, 3, 16, 12), 4, [0.3]).shape
+        torch.Size([1, 3, 4, 3])
+    """
+    ratio = _check_ratio(ratio)
+    h, w = x.shape[-2:]
+    if h % ratio or w % ratio:
+        raise ValueError(f"image size {h} x {w} is not divisible by the ratio {ratio}")
+    off = ratio // 2
+    return mtf_filter(x, ratio, gnyq)[..., off::ratio, off::ratio]
