@@ -1,4 +1,4 @@
-"""The ``gdd`` command line: ``gdd hs|pan|flash|demo``; ``main(argv) -> exit code``."""
+"""The ``gdd`` command line: ``gdd hs|pan|flash|eval|demo``; ``main(argv) -> exit code``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .io import (
 from .metrics import summary
 from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
+from .sensors import SENSORS
 
 __all__ = ["main"]
 
@@ -86,6 +87,9 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         help="result = mean of the last N estimates (0: the last one; default: preset)",
     )
     p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
+    p.add_argument(
+        "--report", metavar="REPORT.html", help="write one self-contained HTML report: inputs, result, figures, indices"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -127,6 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--guide", required=True, help="flash image")
     _common(fl)
 
+    ev = sub.add_parser(
+        "eval",
+        help="quality indices of results: with --reference, or with --ms and --pan (no reference)",
+        description="Reduced resolution: gdd eval RESULT... --reference GT [--ratio R]. "
+        "Full resolution: gdd eval RESULT... --ms MS --pan PAN [--sensor S].",
+    )
+    ev.add_argument("results", nargs="+", metavar="RESULT", help="fused images to evaluate (one table row each)")
+    ev.add_argument("--reference", metavar="GT", help="ground truth (reduced-resolution protocol)")
+    ev.add_argument("--ms", help="the observed MS image (full-resolution protocol)")
+    ev.add_argument("--pan", help="the PAN image (full-resolution protocol)")
+    ev.add_argument("--pan-lr", metavar="PAN_LR", help="the PAN at the MS's size (default: PAN through the sensor MTF)")
+    ev.add_argument(
+        "--sensor", default="none", choices=list(SENSORS), help="MTF gains for D_s and HQNR (default none: 0.3/0.15)"
+    )
+    ev.add_argument("--ratio", type=_positive_int, help="resolution ratio (needed for ERGAS)")
+    ev.add_argument("--data-range", type=float, default=1.0, help="peak value for PSNR and SSIM (default 1.0)")
+    ev.add_argument("--dim-cut", type=_nonneg_int, default=0, help="the toolbox's border cut (default 0: none)")
+    ev.add_argument("--clip", type=float, metavar="MAX", help="clip results to [0, MAX] first (the toolbox's 2^L)")
+    ev.add_argument("--block-size", type=_positive_int, default=32, help="block of Q, Q2n and QNR (default 32)")
+    ev.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1")
+    ev.add_argument("--json", metavar="OUT.json", help="write the indices and settings as JSON")
+    ev.add_argument("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result")
+    ev.add_argument("--report", metavar="REPORT.html", help="write an HTML report (the first result's figures)")
+    ev.add_argument("--force", action="store_true", help="overwrite existing output files")
+
     demo = sub.add_parser("demo", help="run the embedded, simulated hyperspectral demo")
     demo.add_argument("--out", default="gdd-demo", help="output folder (default gdd-demo)")
     demo.add_argument("--size", type=_positive_int, help="scene size in pixels (default 128 on CPU, 512 on GPU)")
@@ -152,19 +181,26 @@ def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) 
     return ref
 
 
-def _problem(args: argparse.Namespace) -> Problem:
+def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, np.ndarray]]:
+    """The problem, and its input images by name (for the report)."""
+    names = {"hs": ("hsi", "guide"), "pan": ("ms", "pan"), "flash": ("noisy", "guide")}[args.command]
+    inputs = {n: read_image(getattr(args, n), name=n, bit_depth=args.bit_depth) for n in names}
+    first, second = (to_tensor(inputs[n]) for n in names)
     if args.command == "hs":
-        hsi = to_tensor(read_image(args.hsi, name="hsi", bit_depth=args.bit_depth))
-        guide = to_tensor(read_image(args.guide, name="guide", bit_depth=args.bit_depth))
         srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
-        return hs_problem(hsi, guide, srf, args.factor, spatial=args.spatial, normalize_srf=not args.no_normalize_srf)
-    if args.command == "pan":
-        ms = to_tensor(read_image(args.ms, name="ms", bit_depth=args.bit_depth))
-        pan = to_tensor(read_image(args.pan, name="pan", bit_depth=args.bit_depth))
-        return pan_problem(ms, pan, args.ratio, full_resolution=args.full_resolution)
-    noisy = to_tensor(read_image(args.noisy, name="noisy", bit_depth=args.bit_depth))
-    guide = to_tensor(read_image(args.guide, name="guide", bit_depth=args.bit_depth))
-    return flash_problem(noisy, guide)
+        problem = hs_problem(
+            first, second, srf, args.factor, spatial=args.spatial, normalize_srf=not args.no_normalize_srf
+        )
+    elif args.command == "pan":
+        problem = pan_problem(first, second, args.ratio, full_resolution=args.full_resolution)
+    else:
+        problem = flash_problem(first, second)
+    return problem, inputs
+
+
+def _check_free(path: str | None, what: str, force: bool) -> None:
+    if path and Path(path).exists() and not force:
+        raise InputError(f"{what} {path} exists; use --force to overwrite it")
 
 
 def _fuse(args: argparse.Namespace) -> int:
@@ -172,11 +208,10 @@ def _fuse(args: argparse.Namespace) -> int:
     preview = _preview_path(out)
     if preview.exists() and not args.force:
         raise InputError(f"preview {preview} exists; use --force to overwrite it")
-    if args.json:
-        json_path = Path(args.json)
-        if json_path.exists() and not args.force:
-            raise InputError(f"json {json_path} exists; use --force to overwrite it")
-    problem = _problem(args)
+    _check_free(args.json, "json", args.force)
+    if args.report:
+        check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
+    problem, inputs = _problem(args)
     reference = None
     if args.reference:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
@@ -240,6 +275,107 @@ def _fuse(args: argparse.Namespace) -> int:
     if args.json:
         write_json(Path(args.json), report)
         print(f"wrote {args.json}")
+    if args.report:
+        _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report)
+    return 0
+
+
+def _fusion_report(
+    args: argparse.Namespace,
+    problem: Problem,
+    inputs: dict[str, np.ndarray],
+    arr: np.ndarray,
+    reference: torch.Tensor | None,
+    history: list[tuple[int, float]],
+    psnr_history: list[tuple[int, float]],
+    info: dict[str, object],
+) -> None:
+    """The HTML report of a fusion run: inputs, result, baseline, the indices and the curves."""
+    from .metrics import full_resolution, reduced_resolution
+    from .report import write_report
+
+    base = problem.baseline().detach().cpu()
+    base_name = "input" if problem.task == "flash" else "bicubic"
+    x = to_tensor(arr)
+    metrics: dict[str, dict[str, float | None]] = {}
+    if reference is not None:
+        for name, est in (("gdd", x), (base_name, base)):
+            metrics[name] = reduced_resolution(est.clamp(0, 1), reference, ratio=max(problem.factor, 1))
+    elif problem.task == "pan":
+        ms, pan = to_tensor(inputs["ms"]), to_tensor(inputs["pan"])
+        for name, est in (("gdd", x), (base_name, base)):
+            try:
+                metrics[name] = full_resolution(est, ms, pan, ratio=problem.factor)
+            except ValueError:
+                break
+    settings = {k: v for k, v in info.items() if k in ("task", "iterations", "seconds", "device", "rollbacks")}
+    settings.update({k: v for k, v in dict(info.get("settings", {})).items()})  # type: ignore[call-overload]
+    write_report(
+        args.report,
+        title=f"gdd {problem.task}: {Path(args.out).name}",
+        inputs=inputs,
+        result=arr,
+        reference=from_tensor(reference) if reference is not None else None,
+        baseline=from_tensor(base),
+        baseline_name=base_name,
+        metrics=metrics or None,
+        history=history,
+        psnr=psnr_history or None,
+        settings=settings,
+        factor=max(problem.factor, 1),
+        force=args.force,
+    )
+    print(f"wrote {args.report}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_files, format_table, to_csv, to_json, write_text
+
+    for path, suffix in ((args.json, ".json"), (args.csv, ".csv"), (args.report, ".html")):
+        if path:
+            check_output(path, force=args.force, suffixes=(suffix, ".htm") if suffix == ".html" else (suffix,))
+    ev = evaluate_files(
+        args.results,
+        reference=args.reference,
+        ms=args.ms,
+        pan=args.pan,
+        pan_lr=args.pan_lr,
+        ratio=args.ratio,
+        sensor=args.sensor,
+        data_range=args.data_range,
+        dim_cut=args.dim_cut,
+        clip=args.clip,
+        block_size=args.block_size,
+        bit_depth=args.bit_depth,
+    )
+    print(format_table(ev))
+    if args.json:
+        write_json(Path(args.json), to_json(ev))
+        print(f"wrote {args.json}")
+    if args.csv:
+        write_text(args.csv, to_csv(ev), suffix=".csv", force=args.force)
+        print(f"wrote {args.csv}")
+    if args.report:
+        from .report import write_report
+
+        bits = args.bit_depth
+        if args.reference:
+            inputs = {"reference": read_image(args.reference, name="reference", bit_depth=bits)}
+        else:
+            inputs = {n: read_image(getattr(args, n), name=n, bit_depth=bits) for n in ("ms", "pan")}
+        result = read_image(args.results[0], name="result", bit_depth=bits)
+        write_report(
+            args.report,
+            title=f"gdd eval: {ev.rows[0][0]}" + (f" and {len(ev.rows) - 1} more" if len(ev.rows) > 1 else ""),
+            inputs={k: v for k, v in inputs.items() if k != "reference"},
+            result=result,
+            reference=inputs.get("reference"),
+            metrics={name: m for name, _, m in ev.rows},
+            settings={k: v for k, v in ev.settings.items() if v is not None},
+            factor=int(ev.settings.get("ratio") or 1),  # type: ignore[call-overload]
+            force=args.force,
+        )
+        print(f"wrote {args.report}")
     return 0
 
 
@@ -259,7 +395,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"hs": _fuse, "pan": _fuse, "flash": _fuse, "demo": _demo}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "hs": _fuse,
+    "pan": _fuse,
+    "flash": _fuse,
+    "eval": _eval,
+    "demo": _demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

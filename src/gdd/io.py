@@ -13,7 +13,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-OUTPUT_SUFFIXES = {".npy", ".mat", ".tif", ".tiff"}
+OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff")
 
 
 class InputError(ValueError):
@@ -236,11 +236,13 @@ def from_tensor(x: Tensor) -> np.ndarray:
     return x[0].detach().float().cpu().permute(1, 2, 0).numpy()
 
 
-def check_output(path: str | os.PathLike[str], *, force: bool) -> Path:
-    """Check that ``path`` can be written: a known suffix, and not there unless ``force``."""
+def check_output(
+    path: str | os.PathLike[str], *, force: bool, suffixes: Sequence[str] = OUTPUT_SUFFIXES, what: str = "output"
+) -> Path:
+    """Check that ``path`` can be written: one of ``suffixes``, and not there unless ``force``."""
     p = Path(path)
-    if p.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"output {p}: unknown format {p.suffix!r} (use .npy, .mat or .tif)")
+    if p.suffix.lower() not in suffixes:
+        raise InputError(f"{what} {p}: unknown format {p.suffix!r} (use {', '.join(suffixes)})")
     if p.exists() and not force:
         raise InputError(f"output {p} exists; use --force to overwrite it")
     if p.exists() and p.is_dir():

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
-from .io import InputError, _atomic, preview_bands, to_tensor
-from .metrics import rmse_map, sam_map
+from .io import _atomic, check_output, preview_bands, to_tensor
+from .metrics import HIGHER_IS_BETTER, LABELS, rmse_map, sam_map
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,17 +45,9 @@ Pixel = tuple[int, int]
 
 _DPI = 90
 # Index names as the metrics module spells them (lower case) -> how a table shows them.
-_HIGHER = {
-    "psnr": "PSNR",
-    "ssim": "SSIM",
-    "q": "Q",
-    "q2n": "Q2n",
-    "scc": "SCC",
-    "cc": "CC",
-    "qnr": "QNR",
-    "hqnr": "HQNR",
-}
-_LOWER = {"sam": "SAM", "ergas": "ERGAS", "rmse": "RMSE", "d_lambda": "D_λ", "d_s": "D_s"}
+_LABELS = {k: v.replace("D_lambda", "D_λ") for k, v in LABELS.items()}
+_HIGHER = {k: _LABELS[k] for k, up in HIGHER_IS_BETTER.items() if up}
+_LOWER = {k: _LABELS[k] for k, up in HIGHER_IS_BETTER.items() if not up}
 
 
 def _hwc(arr: np.ndarray, name: str = "image") -> np.ndarray:
@@ -458,18 +450,6 @@ footer { margin-top: 32px; font-size: 0.85em; }
 """
 
 
-def _check_html(path: str | os.PathLike[str], *, force: bool) -> Path:
-    # gdd.io.check_output only knows the image suffixes (.npy, .mat, .tif); same rules, for HTML.
-    p = Path(path)
-    if p.suffix.lower() not in {".html", ".htm"}:
-        raise InputError(f"report {p}: use a .html file name, got {p.suffix or 'no suffix'!r}")
-    if p.exists() and not force:
-        raise InputError(f"output {p} exists; use --force to overwrite it")
-    if p.is_dir():
-        raise InputError(f"output {p} is a folder")
-    return p
-
-
 def write_report(
     path: str | os.PathLike[str],
     *,
@@ -502,7 +482,7 @@ def write_report(
         InputError: ``path`` is not a ``.html`` name, or exists and ``force`` is False.
         RuntimeError: matplotlib is not installed.
     """
-    p = _check_html(path, force=force)
+    p = check_output(path, force=force, suffixes=(".html", ".htm"), what="report")
     res = _hwc(result, "result")
     if reference is not None and _hwc(reference, "reference").shape != res.shape:
         raise ValueError(f"result {res.shape} and reference {np.shape(reference)} differ in shape")

@@ -19,6 +19,7 @@ from .reference import cc, ergas, psnr, q2n, q_index, rmse, rmse_map, sam, sam_m
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "LABELS",
     "cc",
     "crop_border",
     "d_lambda",
@@ -40,6 +41,25 @@ __all__ = [
     "ssim",
     "summary",
 ]
+
+#: How tables name each index reported by :func:`reduced_resolution` and :func:`full_resolution`.
+LABELS: dict[str, str] = {
+    "psnr": "PSNR",
+    "psnr_bands": "PSNR/band",
+    "ssim": "SSIM",
+    "sam": "SAM",
+    "ergas": "ERGAS",
+    "q": "Q",
+    "q2n": "Q2n",
+    "scc": "SCC",
+    "cc": "CC",
+    "rmse": "RMSE",
+    "d_lambda": "D_lambda",
+    "d_s": "D_s",
+    "qnr": "QNR",
+    "d_lambda_khan": "D_lambda^K",
+    "hqnr": "HQNR",
+}
 
 #: Direction of each index reported by :func:`reduced_resolution` and :func:`full_resolution`.
 HIGHER_IS_BETTER: dict[str, bool] = {

@@ -1,0 +1,215 @@
+"""``gdd eval``: quality indices of one or more results, as a table, JSON and CSV.
+
+Reduced resolution (a reference exists): every index of :func:`gdd.metrics.reduced_resolution`.
+Full resolution (a PAN and the MS it was fused from): those of
+:func:`gdd.metrics.full_resolution`. Every option that changes a figure (ratio, data range,
+border cut, clipping, block size, sensor) is written beside the figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .io import InputError, _atomic, check_output, read_image, to_tensor
+from .metrics import HIGHER_IS_BETTER, LABELS, full_resolution, reduced_resolution
+from .sensors import SENSORS
+
+__all__ = ["COLUMNS", "Evaluation", "evaluate_files", "format_table", "to_csv", "to_json"]
+
+#: The columns of the table, in order, per protocol.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "reduced": ("psnr", "psnr_bands", "ssim", "sam", "ergas", "q", "q2n", "scc", "cc", "rmse"),
+    "full": ("d_lambda", "d_s", "qnr", "d_lambda_khan", "hqnr"),
+}
+
+
+@dataclass
+class Evaluation:
+    """The indices of each result, with the settings that produced them."""
+
+    protocol: Literal["reduced", "full"]
+    settings: dict[str, object]
+    rows: list[tuple[str, str, dict[str, float | None]]] = field(default_factory=list)
+
+
+def _names(paths: list[str]) -> list[str]:
+    stems = [Path(str(p).split(":")[0]).stem if ":" in str(p)[2:] else Path(p).stem for p in paths]
+    return stems if len(set(stems)) == len(stems) else list(paths)
+
+
+def _match(arr: np.ndarray, shape: tuple[int, ...], what: str, spec: str) -> None:
+    if arr.shape != shape:
+        raise InputError(f"{spec}: {what} is {arr.shape[0]} x {arr.shape[1]} x {arr.shape[2]}, expected {shape}")
+
+
+def evaluate_files(
+    results: list[str],
+    *,
+    reference: str | None = None,
+    ms: str | None = None,
+    pan: str | None = None,
+    pan_lr: str | None = None,
+    ratio: int | None = None,
+    sensor: str = "none",
+    data_range: float = 1.0,
+    dim_cut: int = 0,
+    clip: float | None = None,
+    block_size: int = 32,
+    bit_depth: int | None = None,
+) -> Evaluation:
+    """Read the results and the reference (or the MS and PAN) and compute every index.
+
+    Raises:
+        InputError: unreadable files, shapes that do not match, a missing or contradictory ratio.
+    """
+    if not results:
+        raise InputError("give at least one result to evaluate")
+    if reference is not None and (ms is not None or pan is not None):
+        raise InputError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
+    if reference is None and (ms is None or pan is None):
+        raise InputError("give --reference GT, or both --ms and --pan for the full-resolution indices")
+    arrays = [read_image(r, name="result", bit_depth=bit_depth) for r in results]
+    for r, a in zip(results[1:], arrays[1:]):
+        _match(a, arrays[0].shape, "the result", r)
+    names = _names(results)
+    if reference is not None:
+        ref = read_image(reference, name="reference", bit_depth=bit_depth)
+        _match(ref, arrays[0].shape, "the reference", reference)
+        settings: dict[str, object] = {
+            "reference": reference,
+            "ratio": ratio,
+            "data_range": data_range,
+            "dim_cut": dim_cut,
+            "clip": clip,
+            "block_size": block_size,
+            "bit_depth": bit_depth,
+        }
+        ev = Evaluation("reduced", settings)
+        ref_t = to_tensor(ref)
+        for name, path, a in zip(names, results, arrays):
+            m = reduced_resolution(
+                to_tensor(a),
+                ref_t,
+                ratio=ratio or 1,
+                data_range=data_range,
+                dim_cut=dim_cut,
+                clip=clip,
+                block_size=block_size,
+            )
+            if ratio is None:
+                m["ergas"] = None
+            ev.rows.append((name, path, m))
+        return ev
+    assert ms is not None and pan is not None
+    ms_a = read_image(ms, name="ms", bit_depth=bit_depth)
+    pan_a = read_image(pan, name="pan", bit_depth=bit_depth)
+    h, w, c = arrays[0].shape
+    if pan_a.shape[:2] != (h, w) or pan_a.shape[2] != 1:
+        raise InputError(
+            f"{pan}: the PAN is {pan_a.shape[0]} x {pan_a.shape[1]} x {pan_a.shape[2]}, expected {h} x {w}"
+        )
+    if ms_a.shape[2] != c:
+        raise InputError(f"{ms}: the MS has {ms_a.shape[2]} bands, the result {c}")
+    found = h // ms_a.shape[0] if ms_a.shape[0] else 0
+    if found < 1 or ms_a.shape[:2] != (h // found, w // found) or h % found or w % found:
+        raise InputError(
+            f"{ms}: the MS is {ms_a.shape[0]} x {ms_a.shape[1]}; the result's {h} x {w} is no integer multiple of it"
+        )
+    if ratio is not None and ratio != found:
+        raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
+    if sensor not in SENSORS:
+        raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+    pan_lr_t = None
+    if pan_lr is not None:
+        pl = read_image(pan_lr, name="pan_lr", bit_depth=bit_depth)
+        if pl.shape != (*ms_a.shape[:2], 1):
+            raise InputError(f"{pan_lr}: the low-resolution PAN must be one band of {ms_a.shape[0]} x {ms_a.shape[1]}")
+        pan_lr_t = to_tensor(pl)
+    settings = {
+        "ms": ms,
+        "pan": pan,
+        "pan_lr": pan_lr or f"PAN filtered by the {sensor} PAN MTF and decimated",
+        "ratio": found,
+        "sensor": sensor,
+        "clip": clip,
+        "block_size": block_size,
+        "bit_depth": bit_depth,
+    }
+    ev = Evaluation("full", settings)
+    ms_t, pan_t = to_tensor(ms_a), to_tensor(pan_a)
+    for name, path, a in zip(names, results, arrays):
+        try:
+            m = full_resolution(
+                to_tensor(a), ms_t, pan_t, ratio=found, sensor=sensor, pan_lr=pan_lr_t, block_size=block_size, clip=clip
+            )
+        except ValueError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        ev.rows.append((name, path, m))
+    return ev
+
+
+def _fmt(v: float | None, key: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    if key in ("psnr", "psnr_bands"):
+        return f"{v:.2f}"
+    if key in ("sam", "ergas"):
+        return f"{v:.3f}"
+    return f"{v:.4f}"
+
+
+def format_table(ev: Evaluation) -> str:
+    """A plain-text table: one row per result, one column per index, and the settings above it."""
+    cols = {k: LABELS[k] for k in COLUMNS[ev.protocol]}
+    name_w = max(8, *(len(n) for n, _, _ in ev.rows))
+    widths = {k: max(len(label), 7) for k, label in cols.items()}
+    settings = ", ".join(
+        f"{k} {v}" for k, v in ev.settings.items() if v is not None and k not in ("reference", "ms", "pan")
+    )
+    lines = [f"{'reduced' if ev.protocol == 'reduced' else 'full'}-resolution indices ({settings})"]
+    lines.append(" ".join([f"{'result':<{name_w}}", *(f"{cols[k]:>{widths[k]}}" for k in cols)]))
+    for name, _, m in ev.rows:
+        lines.append(" ".join([f"{name:<{name_w}}", *(f"{_fmt(m.get(k), k):>{widths[k]}}" for k in cols)]))
+    better = [cols[k] for k in cols if HIGHER_IS_BETTER[k]]
+    worse = [cols[k] for k in cols if not HIGHER_IS_BETTER[k]]
+    lines.append(f"higher is better: {', '.join(better)}" + (f"; lower is better: {', '.join(worse)}" if worse else ""))
+    if ev.protocol == "reduced" and ev.settings.get("ratio") is None:
+        lines.append("ERGAS needs the resolution ratio: give --ratio")
+    return "\n".join(lines)
+
+
+def to_json(ev: Evaluation) -> dict[str, object]:
+    """The evaluation as a JSON-ready dict (NaN and inf become null and strings)."""
+    return {
+        "protocol": ev.protocol,
+        "settings": ev.settings,
+        "results": [{"name": n, "path": p, "metrics": m} for n, p, m in ev.rows],
+    }
+
+
+def to_csv(ev: Evaluation) -> str:
+    """One header line (name, path, then the index keys) and one line per result."""
+    keys = list(COLUMNS[ev.protocol])
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "path", *keys])
+    for n, p, m in ev.rows:
+        writer.writerow([n, p, *("" if m.get(k) is None else repr(float(m[k])) for k in keys)])  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, suffix: str, force: bool) -> Path:
+    """Write a text file atomically, refusing to overwrite without ``force``."""
+    out = check_output(path, force=force, suffixes=(suffix,), what=suffix[1:].upper())
+    _atomic(out, lambda tmp: tmp.write_text(text))
+    return out

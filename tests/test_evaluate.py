@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gdd.cli import main
+from gdd.evaluate import evaluate_files
+from gdd.metrics import full_resolution, reduced_resolution
+
+FAST = ["--iterations", "12", "--width", "8", "--device", "cpu", "--quiet"]
+
+
+def _smooth(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    from scipy import ndimage
+
+    return (ndimage.gaussian_filter(rng.random(shape), sigma=(2, 2, 0)) * 3 + 0.1).astype(np.float32)
+
+
+@pytest.fixture
+def rr_files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    gt = _smooth(rng, (48, 40, 5))
+    files = {"gt": tmp_path / "gt.npy", "a": tmp_path / "a.npy", "b": tmp_path / "b.npy"}
+    np.save(files["gt"], gt)
+    np.save(files["a"], gt + 0.01 * rng.standard_normal(gt.shape).astype(np.float32))
+    np.save(files["b"], gt + 0.05 * rng.standard_normal(gt.shape).astype(np.float32))
+    return files
+
+
+@pytest.fixture
+def fr_files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(1)
+    truth = _smooth(rng, (64, 64, 4))
+    files = {k: tmp_path / f"{k}.npy" for k in ("ms", "pan", "fused", "blurry", "pan_lr")}
+    np.save(files["ms"], truth.reshape(16, 4, 16, 4, 4).mean(axis=(1, 3)))
+    np.save(files["pan"], truth.mean(axis=2))
+    np.save(files["pan_lr"], truth.mean(axis=2).reshape(16, 4, 16, 4).mean(axis=(1, 3)))
+    np.save(files["fused"], truth + 0.01 * rng.standard_normal(truth.shape).astype(np.float32))
+    np.save(files["blurry"], np.load(files["ms"]).repeat(4, 0).repeat(4, 1))
+    return files
+
+
+def test_eval_reduced_resolution_table_json_csv(
+    tmp_path: Path, rr_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = {k: tmp_path / f"m.{k}" for k in ("json", "csv")}
+    argv = ["eval", str(rr_files["a"]), str(rr_files["b"]), "--reference", str(rr_files["gt"]), "--ratio", "4",
+            "--data-range", "3", "--json", str(out["json"]), "--csv", str(out["csv"])]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    for label in ("PSNR", "PSNR/band", "SSIM", "SAM", "ERGAS", "Q", "Q2n", "SCC", "CC", "RMSE"):
+        assert label in text
+    lines = [ln for ln in text.splitlines() if ln.startswith(("a ", "b "))]
+    assert len(lines) == 2
+    data = json.loads(out["json"].read_text())
+    assert data["protocol"] == "reduced" and data["settings"]["data_range"] == 3.0
+    rows = {r["name"]: r["metrics"] for r in data["results"]}
+    expected = reduced_resolution(
+        torch.from_numpy(np.load(rr_files["a"])).permute(2, 0, 1),
+        torch.from_numpy(np.load(rr_files["gt"])).permute(2, 0, 1),
+        ratio=4,
+        data_range=3.0,
+    )
+    assert rows["a"] == pytest.approx(expected)
+    assert rows["a"]["psnr"] > rows["b"]["psnr"]
+    table = list(csv.DictReader(out["csv"].read_text().splitlines()))
+    assert [r["name"] for r in table] == ["a", "b"]
+    assert float(table[0]["q2n"]) == pytest.approx(expected["q2n"], rel=1e-12)
+    # Without --ratio ERGAS is not guessed.
+    assert main(["eval", str(rr_files["a"]), "--reference", str(rr_files["gt"])]) == 0
+    assert "give --ratio" in capsys.readouterr().out
+
+
+def test_eval_full_resolution(fr_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", str(fr_files["fused"]), str(fr_files["blurry"]), "--ms", str(fr_files["ms"]),
+            "--pan", str(fr_files["pan"]), "--pan-lr", str(fr_files["pan_lr"])]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    for label in ("D_lambda", "D_s", "QNR", "D_lambda^K", "HQNR"):
+        assert label in text
+    ev = evaluate_files([str(fr_files["fused"])], ms=str(fr_files["ms"]), pan=str(fr_files["pan"]), sensor="QB")
+    assert ev.settings["ratio"] == 4 and ev.settings["sensor"] == "QB"
+    t = {k: torch.from_numpy(np.load(fr_files[k])) for k in ("fused", "ms", "pan")}
+    expected = full_resolution(
+        t["fused"].permute(2, 0, 1), t["ms"].permute(2, 0, 1), t["pan"][None], ratio=4, sensor="QB"
+    )
+    assert ev.rows[0][2] == pytest.approx(expected)
+
+
+def _bad_eval(tmp_path: Path, rr: dict[str, Path], fr: dict[str, Path]) -> list[tuple[list[str], str]]:
+    np.save(tmp_path / "nan.npy", np.full((48, 40, 5), np.nan, dtype=np.float32))
+    return [
+        (["eval", str(rr["a"])], "--reference"),
+        (["eval", str(tmp_path / "missing.npy"), "--reference", str(rr["gt"])], "missing.npy"),
+        (["eval", str(rr["a"]), "--reference", str(fr["ms"])], "expected"),
+        (["eval", str(tmp_path / "nan.npy"), "--reference", str(rr["gt"])], "NaN"),
+        (
+            ["eval", str(rr["a"]), "--reference", str(rr["gt"]), "--ms", str(fr["ms"]), "--pan", str(fr["pan"])],
+            "not both",
+        ),
+        (["eval", str(fr["fused"]), "--ms", str(fr["ms"]), "--pan", str(fr["pan"]), "--ratio", "2"], "contradicts"),
+        (["eval", str(fr["fused"]), "--ms", str(fr["ms"]), "--pan", str(fr["ms"])], "PAN"),
+        (["eval", str(fr["fused"]), "--ms", str(fr["pan"]), "--pan", str(fr["pan"])], "bands"),
+        (["eval", str(fr["fused"]), "--ms", str(fr["ms"]), "--pan", str(fr["pan"]), "--sensor", "WV3"], "8 MS bands"),
+        (["eval", str(rr["a"]), "--reference", str(rr["gt"]), "--json", str(tmp_path / "m.txt")], "unknown format"),
+        (["eval", str(rr["a"]), "--reference", str(rr["gt"]), "--dim-cut", "30"], "leaves nothing"),
+    ]
+
+
+def test_eval_bad_inputs(
+    tmp_path: Path, rr_files: dict[str, Path], fr_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv, words in _bad_eval(tmp_path, rr_files, fr_files):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gdd: error:") and words in err and "\n" not in err, (argv, err)
+    # An existing output is not overwritten without --force, and nothing is computed first.
+    existing = tmp_path / "m.json"
+    existing.write_text("mine")
+    assert main(["eval", str(rr_files["a"]), "--reference", str(rr_files["gt"]), "--json", str(existing)]) == 1
+    assert existing.read_text() == "mine"
+
+
+def test_eval_report(tmp_path: Path, rr_files: dict[str, Path], fr_files: dict[str, Path]) -> None:
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "r.html"
+    assert main(["eval", str(rr_files["a"]), "--reference", str(rr_files["gt"]), "--report", str(report)]) == 0
+    assert "Q2n" in report.read_text()
+    fr_report = tmp_path / "fr.html"
+    argv = ["eval", str(fr_files["fused"]), "--ms", str(fr_files["ms"]), "--pan", str(fr_files["pan"]),
+            "--report", str(fr_report)]  # fmt: skip
+    assert main(argv) == 0
+    assert "HQNR" in fr_report.read_text()
+
+
+def test_fusion_report(tmp_path: Path, fr_files: dict[str, Path]) -> None:
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "pan.html"
+    argv = ["pan", "--ms", str(fr_files["ms"]), "--pan", str(fr_files["pan"]), "--ratio", "4", "--full-resolution",
+            "--out", str(tmp_path / "p.npy"), "--report", str(report), *FAST]  # fmt: skip
+    assert main(argv) == 0
+    html = report.read_text()
+    assert "QNR" in html and "bicubic" in html and html.count("data:image/png;base64") >= 3
+    # The report exists now: a rerun refuses before fitting anything.
+    assert main([*argv[: -len(FAST)], "--out", str(tmp_path / "q.npy"), *FAST]) == 1
+    assert not (tmp_path / "q.npy").exists()
