@@ -10,6 +10,7 @@ import torch
 
 from gdd.cli import main
 from gdd.evaluate import evaluate_files
+from gdd.io import InputError
 from gdd.metrics import full_resolution, reduced_resolution
 
 FAST = ["--iterations", "12", "--width", "8", "--device", "cpu", "--quiet"]
@@ -90,6 +91,18 @@ def test_eval_full_resolution(fr_files: dict[str, Path], capsys: pytest.CaptureF
         t["fused"].permute(2, 0, 1), t["ms"].permute(2, 0, 1), t["pan"][None], ratio=4, sensor="QB"
     )
     assert ev.rows[0][2] == pytest.approx(expected)
+    # An MS already on the PAN's grid (the toolbox 1.0 protocol) needs the ratio, then blocks of 32 on both.
+    upsampled = fr_files["blurry"]
+    ev = evaluate_files([str(fr_files["fused"])], ms=str(upsampled), pan=str(fr_files["pan"]), ratio=4)
+    expected = full_resolution(
+        t["fused"].permute(2, 0, 1),
+        torch.from_numpy(np.load(upsampled)).permute(2, 0, 1),
+        t["pan"][None],
+        ratio=4,
+    )
+    assert ev.rows[0][2] == pytest.approx(expected) and "decimated" not in str(ev.settings["pan_lr"])
+    with pytest.raises(InputError, match="give --ratio"):
+        evaluate_files([str(fr_files["fused"])], ms=str(upsampled), pan=str(fr_files["pan"]))
 
 
 def _bad_eval(tmp_path: Path, rr: dict[str, Path], fr: dict[str, Path]) -> list[tuple[list[str], str]]:

@@ -118,13 +118,19 @@ def evaluate_files(
         )
     if ms_a.shape[2] != c:
         raise InputError(f"{ms}: the MS has {ms_a.shape[2]} bands, the result {c}")
-    found = h // ms_a.shape[0] if ms_a.shape[0] else 0
-    if found < 1 or ms_a.shape[:2] != (h // found, w // found) or h % found or w % found:
-        raise InputError(
-            f"{ms}: the MS is {ms_a.shape[0]} x {ms_a.shape[1]}; the result's {h} x {w} is no integer multiple of it"
-        )
-    if ratio is not None and ratio != found:
-        raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
+    if ms_a.shape[:2] == (h, w):
+        # An MS already resampled to the PAN's grid (the toolbox 1.0 protocol): the sizes cannot tell the ratio.
+        if ratio is None:
+            raise InputError(f"{ms}: the MS has the result's size; give --ratio (the MTF filters depend on it)")
+        found = ratio
+    else:
+        found = h // ms_a.shape[0] if ms_a.shape[0] else 0
+        if found < 2 or ms_a.shape[:2] != (h // found, w // found) or h % found or w % found:
+            raise InputError(
+                f"{ms}: the MS is {ms_a.shape[0]} x {ms_a.shape[1]}; the result ({h} x {w}) is no multiple of it"
+            )
+        if ratio is not None and ratio != found:
+            raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
     pan_lr_t = None
@@ -136,7 +142,8 @@ def evaluate_files(
     settings = {
         "ms": ms,
         "pan": pan,
-        "pan_lr": pan_lr or f"PAN filtered by the {sensor} PAN MTF and decimated",
+        "pan_lr": pan_lr
+        or f"PAN filtered by the {sensor} PAN MTF" + ("" if ms_a.shape[:2] == (h, w) else " and decimated"),
         "ratio": found,
         "sensor": sensor,
         "clip": clip,

@@ -322,6 +322,10 @@ def figure_spectra(
             ax.plot(x, y, color=colour, label=name, **style)
         ax.set_title(f"{k}: pixel (row {pixel[0]}, col {pixel[1]})", fontsize=9)
         ax.set_xlabel("wavelength (nm)" if wavelengths is not None else "band")
+        if wavelengths is None:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("value")
     axes[0].legend(fontsize=8)
