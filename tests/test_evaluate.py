@@ -122,6 +122,32 @@ def _bad_eval(tmp_path: Path, rr: dict[str, Path], fr: dict[str, Path]) -> list[
         (["eval", str(fr["fused"]), "--ms", str(fr["ms"]), "--pan", str(fr["pan"]), "--sensor", "WV3"], "8 MS bands"),
         (["eval", str(rr["a"]), "--reference", str(rr["gt"]), "--json", str(tmp_path / "m.txt")], "unknown format"),
         (["eval", str(rr["a"]), "--reference", str(rr["gt"]), "--dim-cut", "30"], "leaves nothing"),
+        (
+            [
+                "eval",
+                str(rr["a"]),
+                "--reference",
+                str(rr["gt"]),
+                "--report",
+                str(tmp_path / "r.html"),
+                "--bands",
+                "5,1,0",
+            ],
+            "bands 0 to 4",
+        ),
+        (
+            [
+                "eval",
+                str(rr["a"]),
+                "--reference",
+                str(rr["gt"]),
+                "--report",
+                str(tmp_path / "r.html"),
+                "--pixel",
+                "48,1",
+            ],
+            "outside",
+        ),
     ]
 
 
@@ -142,8 +168,11 @@ def test_eval_bad_inputs(
 def test_eval_report(tmp_path: Path, rr_files: dict[str, Path], fr_files: dict[str, Path]) -> None:
     pytest.importorskip("matplotlib")
     report = tmp_path / "r.html"
-    assert main(["eval", str(rr_files["a"]), "--reference", str(rr_files["gt"]), "--report", str(report)]) == 0
-    assert "Q2n" in report.read_text()
+    argv = ["eval", str(rr_files["a"]), "--reference", str(rr_files["gt"]), "--report", str(report),
+            "--bands", "4,2,0", "--stretch", "2,98", "--pixel", "3,4", "--pixel", "40,30"]  # fmt: skip
+    assert main(argv) == 0
+    text = report.read_text()
+    assert "Q2n" in text and "Spectra" in text
     fr_report = tmp_path / "fr.html"
     argv = ["eval", str(fr_files["fused"]), "--ms", str(fr_files["ms"]), "--pan", str(fr_files["pan"]),
             "--report", str(fr_report)]  # fmt: skip

@@ -59,6 +59,57 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _ints(text: str, count: int | None, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if (count is not None and len(values) != count) or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return values
+
+
+def _band_triple(text: str) -> tuple[int, ...]:
+    return _ints(text, 3, "three band numbers R,G,B counted from 0")
+
+
+def _pixel(text: str) -> tuple[int, ...]:
+    return _ints(text, 2, "ROW,COL counted from 0")
+
+
+def _percentiles(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH percentiles, got {text!r}") from None
+    if not 0 <= lo < hi <= 100:
+        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH <= 100, got {text!r}")
+    return lo, hi
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--report", metavar="REPORT.html", help="write one self-contained HTML report: inputs, result, figures, indices"
+    )
+    p.add_argument("--bands", type=_band_triple, metavar="R,G,B", help="report: the false-colour band triple")
+    p.add_argument(
+        "--stretch", type=_percentiles, default=(1.0, 99.0), metavar="LOW,HIGH", help="report: percentiles (1,99)"
+    )
+    p.add_argument(
+        "--pixel", type=_pixel, action="append", metavar="ROW,COL", help="report: a pixel for the spectra (repeatable)"
+    )
+
+
+def _check_report_options(args: argparse.Namespace, shape: tuple[int, int, int]) -> None:
+    """Fail before any work when the report's bands or pixels do not fit the result (H, W, C)."""
+    h, w, c = shape
+    if args.bands and max(args.bands) >= c:
+        raise InputError(f"--bands {','.join(map(str, args.bands))}: the result has bands 0 to {c - 1}")
+    for r, col in args.pixel or []:
+        if r >= h or col >= w:
+            raise InputError(f"--pixel {r},{col} is outside the {h} x {w} result")
+
+
 def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     p.add_argument(
         "--out", required=out_required, help="result file: .npy, .mat or .tif (a PNG preview is written beside it)"
@@ -87,9 +138,7 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         help="result = mean of the last N estimates (0: the last one; default: preset)",
     )
     p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
-    p.add_argument(
-        "--report", metavar="REPORT.html", help="write one self-contained HTML report: inputs, result, figures, indices"
-    )
+    _report_options(p)
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -153,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1")
     ev.add_argument("--json", metavar="OUT.json", help="write the indices and settings as JSON")
     ev.add_argument("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result")
-    ev.add_argument("--report", metavar="REPORT.html", help="write an HTML report (the first result's figures)")
+    _report_options(ev)
     ev.add_argument("--force", action="store_true", help="overwrite existing output files")
 
     demo = sub.add_parser("demo", help="run the embedded, simulated hyperspectral demo")
@@ -212,6 +261,7 @@ def _fuse(args: argparse.Namespace) -> int:
     if args.report:
         check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
     problem, inputs = _problem(args)
+    _check_report_options(args, (*problem.guide.shape[-2:], problem.out_channels))
     reference = None
     if args.reference:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
@@ -329,6 +379,9 @@ def _fusion_report(
         psnr=psnr_history or None,
         settings=settings,
         factor=max(problem.factor, 1),
+        bands=args.bands,
+        pixels=args.pixel,
+        percentiles=args.stretch,
         force=args.force,
     )
     print(f"wrote {args.report}")
@@ -340,6 +393,9 @@ def _eval(args: argparse.Namespace) -> int:
     for path, suffix in ((args.json, ".json"), (args.csv, ".csv"), (args.report, ".html")):
         if path:
             check_output(path, force=args.force, suffixes=(suffix, ".htm") if suffix == ".html" else (suffix,))
+    if args.report:
+        result = read_image(args.results[0], name="result", bit_depth=args.bit_depth)
+        _check_report_options(args, result.shape)
     ev = evaluate_files(
         args.results,
         reference=args.reference,
@@ -369,7 +425,6 @@ def _eval(args: argparse.Namespace) -> int:
             inputs = {"reference": read_image(args.reference, name="reference", bit_depth=bits)}
         else:
             inputs = {n: read_image(getattr(args, n), name=n, bit_depth=bits) for n in ("ms", "pan")}
-        result = read_image(args.results[0], name="result", bit_depth=bits)
         write_report(
             args.report,
             title=f"gdd eval: {ev.rows[0][0]}" + (f" and {len(ev.rows) - 1} more" if len(ev.rows) > 1 else ""),
@@ -379,6 +434,9 @@ def _eval(args: argparse.Namespace) -> int:
             metrics={name: m for name, _, m in ev.rows},
             settings={k: v for k, v in ev.settings.items() if v is not None},
             factor=int(ev.settings.get("ratio") or 1),  # type: ignore[call-overload]
+            bands=args.bands,
+            pixels=args.pixel,
+            percentiles=args.stretch,
             force=args.force,
         )
         print(f"wrote {args.report}")
