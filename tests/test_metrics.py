@@ -363,3 +363,18 @@ def test_reduced_resolution_options() -> None:
     assert clipped["rmse"] == pytest.approx(rmse(x.clamp(0, 1), ref))
     small = reduced_resolution(x[..., :20, :20], ref[..., :20, :20], ratio=4)
     assert small["q"] is None and small["q2n"] is not None
+
+
+def test_scc_and_d_s_literals() -> None:
+    # SCC by hand: 4 x 4 images, 2 x 2 cores after the border cut. x has a 1 at core (1, 1): the
+    # zero-padded Sobel responses give magnitudes [[sqrt 2, 2], [2, 0]]; r has it at core (0, 0):
+    # [[0, 2], [2, sqrt 2]]. sCC = (2 * 2 + 2 * 2) / (sqrt(2 + 4 + 4) * sqrt(4 + 4 + 2)) = 0.8.
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    r = x.clone()
+    x[..., 2, 2] = 1
+    r[..., 1, 1] = 1
+    assert scc(x, r) == pytest.approx(0.8, abs=1e-12)
+    # D_s by hand: one band on one 2 x 2 block at ratio 1: Q(fused, PAN) = 1 (equal), Q(MS,
+    # PAN_low) = 0.64 (MS = 2 x PAN_low, see the Q literal), so D_s = 0.36.
+    band = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64).view(1, 1, 2, 2)
+    assert d_s(band, 2 * band, band, ratio=1, pan_lr=band, block_size=2) == pytest.approx(0.36, abs=1e-12)
