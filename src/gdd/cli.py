@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pan", help="the PAN image (full-resolution protocol)")
     ev.add_argument("--pan-lr", metavar="PAN_LR", help="the PAN at the MS's size (default: PAN through the sensor MTF)")
     ev.add_argument(
-        "--sensor", default="none", choices=list(SENSORS), help="MTF gains for D_s and HQNR (default none: 0.3/0.15)"
+        "--sensor", default="none", choices=list(SENSORS), help="MTF gains for D_s and HQNR (default none: 0.29/0.15)"
     )
     ev.add_argument("--ratio", type=_positive_int, help="resolution ratio (needed for ERGAS)")
     ev.add_argument("--data-range", type=float, default=1.0, help="peak value for PSNR and SSIM (default 1.0)")
@@ -364,7 +364,7 @@ def _fusion_report(
                 break
     settings = {k: v for k, v in info.items() if k in ("task", "iterations", "seconds", "device", "rollbacks")}
     if metrics and reference is None:
-        settings["indices"] = "QNR protocol, sensor none (MTF gains 0.3 MS, 0.15 PAN); gdd eval --sensor for others"
+        settings["indices"] = "QNR protocol, sensor none (MTF gains 0.29 MS, 0.15 PAN); gdd eval --sensor for others"
     settings.update({k: v for k, v in dict(info.get("settings", {})).items()})  # type: ignore[call-overload]
     write_report(
         args.report,

@@ -19,7 +19,8 @@ from torch import Tensor
 __all__ = ["SENSORS", "mtf_decimate", "mtf_filter", "mtf_kernel", "sensor_gnyq"]
 
 #: Nyquist gains per sensor: (MS bands in the sensor's order, PAN). ``none`` is the toolbox's
-#: default for an unknown sensor (0.3 for every MS band, 0.15 for the PAN).
+#: choice for an unknown sensor: 0.29 for every MS band (``MTF.m``; a later ``genMTF.m`` uses 0.3)
+#: and 0.15 for the PAN.
 SENSORS: dict[str, tuple[tuple[float, ...] | None, float]] = {
     "QB": ((0.34, 0.32, 0.30, 0.22), 0.15),
     "IKONOS": ((0.26, 0.28, 0.29, 0.28), 0.17),
@@ -30,7 +31,7 @@ SENSORS: dict[str, tuple[tuple[float, ...] | None, float]] = {
     "none": (None, 0.15),
 }
 
-_DEFAULT_MS_GNYQ = 0.3
+_DEFAULT_MS_GNYQ = 0.29
 
 
 def sensor_gnyq(sensor: str, bands: int | None = None) -> list[float]:
