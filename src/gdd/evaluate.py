@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from .io import InputError, _atomic, check_output, read_image, to_tensor
+from .io import InputError, atomic, check_output, read_image, to_tensor
 from .metrics import HIGHER_IS_BETTER, LABELS, full_resolution, reduced_resolution
 from .sensors import SENSORS
 
@@ -218,5 +218,5 @@ def to_csv(ev: Evaluation) -> str:
 def write_text(path: str | os.PathLike[str], text: str, *, suffix: str, force: bool) -> Path:
     """Write a text file atomically, refusing to overwrite without ``force``."""
     out = check_output(path, force=force, suffixes=(suffix,), what=suffix[1:].upper())
-    _atomic(out, lambda tmp: tmp.write_text(text))
+    atomic(out, lambda tmp: tmp.write_text(text))
     return out

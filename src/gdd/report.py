@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
-from .io import _atomic, check_output, preview_bands, to_tensor
+from .io import atomic, check_output, preview_bands, to_tensor
 from .metrics import HIGHER_IS_BETTER, LABELS, rmse_map, sam_map
 
 if TYPE_CHECKING:
@@ -538,5 +538,5 @@ def write_report(
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{e(title)}</title>\n'
         f"<style>{_CSS}</style>\n</head>\n<body>\n<main>\n" + "\n".join(parts) + "\n</main>\n</body>\n</html>\n"
     )
-    _atomic(p, lambda t: t.write_text(text, encoding="utf-8"))
+    atomic(p, lambda t: t.write_text(text, encoding="utf-8"))
     return p

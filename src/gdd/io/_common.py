@@ -1,0 +1,81 @@
+"""What every reader and writer shares: the error type, file specs, output checks, atomic writes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["OUTPUT_SUFFIXES", "InputError", "atomic", "check_output", "optional", "split_spec"]
+
+#: Suffixes ``write_image`` knows: NumPy, MATLAB v5, (Geo)TIFF, ENVI (header + raw data).
+OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff", ".hdr")
+
+#: Optional dependency -> the extra that installs it.
+EXTRAS = {"rasterio": "geo", "spectral": "envi", "h5py": "hdf5"}
+
+
+class InputError(ValueError):
+    """A problem with the user's files or arguments, told in one line."""
+
+
+def optional(module: str, what: str) -> ModuleType:
+    """Import an optional dependency, or say in one line which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = EXTRAS.get(module, module)
+        raise InputError(f"{what} needs {module}: pip install 'gdd[{extra}]'") from None
+
+
+def split_spec(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Split ``file.mat:VAR`` / ``file.npz:KEY`` into the path and the variable name.
+
+    Example:
+        >>> split_spec("data/pan_im4.mat:I_MS_GT")
+        (PosixPath('data/pan_im4.mat'), 'I_MS_GT')
+    """
+    text = os.fspath(spec)
+    m = re.match(r"^(.*\.(?:mat|npz|h5|hdf5)):([^/\\:]+)$", text, flags=re.IGNORECASE)
+    if m:
+        return Path(m.group(1)), m.group(2)
+    return Path(text), None
+
+
+def check_output(
+    path: str | os.PathLike[str], *, force: bool, suffixes: Sequence[str] = OUTPUT_SUFFIXES, what: str = "output"
+) -> Path:
+    """Check that ``path`` can be written: one of ``suffixes``, and not there unless ``force``."""
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise InputError(f"{what} {p}: unknown format {p.suffix!r} (use {', '.join(suffixes)})")
+    if p.exists() and not force:
+        raise InputError(f"output {p} exists; use --force to overwrite it")
+    if p.exists() and p.is_dir():
+        raise InputError(f"output {p} is a folder")
+    if p.suffix.lower() == ".hdr":
+        data = p.with_suffix(".img")
+        if data.exists() and not force:
+            raise InputError(f"output {data} exists; use --force to overwrite it")
+    return p
+
+
+def atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file in the same folder, renamed into place when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        # mkstemp makes the file private (0600); give it the permissions of a plain open().
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
