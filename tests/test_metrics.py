@@ -126,7 +126,13 @@ def _img_qi(a: np.ndarray, b: np.ndarray, block: int) -> float:
         for j in range(a.shape[1] - block + 1):
             x, y = a[i : i + block, j : j + block].ravel(), b[i : i + block, j : j + block].ravel()
             c = np.cov(x, y)
-            values.append(4 * c[0, 1] * x.mean() * y.mean() / ((c[0, 0] + c[1, 1]) * (x.mean() ** 2 + y.mean() ** 2)))
+            spread, level = c[0, 0] + c[1, 1], x.mean() ** 2 + y.mean() ** 2
+            if spread == 0 and level != 0:  # flat windows: img_qi's special cases
+                values.append(2 * x.mean() * y.mean() / level)
+            elif spread * level == 0:
+                values.append(1.0)
+            else:
+                values.append(4 * c[0, 1] * x.mean() * y.mean() / (spread * level))
     return float(np.mean(values))
 
 
@@ -378,3 +384,57 @@ def test_scc_and_d_s_literals() -> None:
     # PAN_low) = 0.64 (MS = 2 x PAN_low, see the Q literal), so D_s = 0.36.
     band = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64).view(1, 1, 2, 2)
     assert d_s(band, 2 * band, band, ratio=1, pan_lr=band, block_size=2) == pytest.approx(0.36, abs=1e-12)
+
+
+def test_review_edge_cases() -> None:
+    # Q on exactly flat windows with a block that is no power of two (sums, not means*n).
+    x, ref = _scene(11, (1, 2, 40, 40))
+    x[..., :30, :30] = 0.5
+    ref[..., :30, :30] = 0.5
+    expected = np.mean([_img_qi(ref[0, k].numpy(), x[0, k].numpy(), 24) for k in range(2)])
+    assert q_index(x, ref, block_size=24) == pytest.approx(expected, abs=1e-12)
+    # Q2n with a shift larger than the block: MATLAB pads nothing and takes the blocks at 0 and
+    # 48 (sewar fails there), so it is the mean of the four blocks' own Q2n.
+    x, ref = _scene(12, (1, 4, 90, 90))
+    got = q2n(x, ref, block_size=32, shift=48)
+    blocks = [(slice(i, i + 32), slice(j, j + 32)) for i in (0, 48) for j in (0, 48)]
+    assert got == pytest.approx(np.mean([q2n(x[..., a, b], ref[..., a, b]) for a, b in blocks]), abs=1e-12)
+    # SAM of identical spectra is exactly 0; with no usable pixel it is undefined.
+    assert sam(ref, ref) == 0.0
+    assert math.isnan(sam(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)))
+
+
+def test_d_s_bicubic_pan_degradation() -> None:
+    from gdd.operators import imresize
+
+    fused, ms, pan, _ = _fullres_case()
+    lowpan = imresize(pan, scale=1 / 4)
+    assert d_s(fused, ms, pan, ratio=4, pan_degradation="bicubic") == pytest.approx(
+        d_s(fused, ms, pan, ratio=4, pan_lr=lowpan), abs=1e-15
+    )
+    assert d_s(fused, ms, pan, ratio=4, pan_degradation="bicubic") != pytest.approx(d_s(fused, ms, pan, ratio=4))
+    with pytest.raises(ValueError, match="low resolution"):
+        d_s(fused, ms.repeat_interleave(4, -1).repeat_interleave(4, -2), pan, ratio=4, pan_degradation="bicubic")
+
+
+def test_mtf_kernel_against_a_loop_transcription() -> None:
+    # fspecial('gaussian') / max, fsamp2 (rotations and shifts written out as index arithmetic
+    # on a symmetric response), fwind1 with Huang's rotated Kaiser window, written with loops.
+    n, ratio, gain = 41, 4, 0.29
+    sigma = math.sqrt(((n - 1) * (1 / ratio / 2)) ** 2 / (-2 * math.log(gain)))
+    c = (n - 1) // 2
+    hd = np.array([[math.exp(-((i - c) ** 2 + (j - c) ** 2) / (2 * sigma**2)) for j in range(n)] for i in range(n)])
+    hd /= hd.max()
+    # For an odd, centred, symmetric response the taps are h[k, l] = mean over frequencies of
+    # Hd[u, v] cos(2 pi ((k - c)(u - c) + (l - c)(v - c)) / n).
+    u = np.arange(n) - c
+    cos = np.cos(2 * np.pi * np.outer(u, u) / n)
+    h = cos @ hd @ cos.T / n**2
+    w1 = np.kaiser(n, 0.5)
+    t = np.linspace(-1, 1, n)
+    window = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            r = math.hypot(t[i], t[j])
+            window[i, j] = np.interp(r, t, w1) if r <= 1 else 0.0
+    assert np.allclose(mtf_kernel(ratio, gain), h * window, atol=1e-15)

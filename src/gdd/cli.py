@@ -16,10 +16,12 @@ from . import __version__
 from .fusion import resolve_device
 from .io import (
     InputError,
+    Raster,
     check_output,
     from_tensor,
     read_image,
     read_matrix,
+    read_raster,
     to_tensor,
     write_image,
     write_json,
@@ -110,6 +112,28 @@ def _check_report_options(args: argparse.Namespace, shape: tuple[int, int, int])
             raise InputError(f"--pixel {r},{col} is outside the {h} x {w} result")
 
 
+def _nodata(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or nan, got {text!r}") from None
+
+
+def _file_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "hwc", "chw"],
+        help="axis order of 3-D .npy/.npz/.mat inputs (default auto: the one short axis holds the bands)",
+    )
+    p.add_argument(
+        "--nodata",
+        type=_nodata,
+        metavar="VALUE",
+        help="mask pixels with this value in any band (nan: NaN/Inf); default: the files' declared nodata",
+    )
+
+
 def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     p.add_argument(
         "--out", required=out_required, help="result file: .npy, .mat or .tif (a PNG preview is written beside it)"
@@ -138,6 +162,13 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         help="result = mean of the last N estimates (0: the last one; default: preset)",
     )
     p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
+    _file_options(p)
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "uint16"],
+        help="output type (uint16: scaled back by --bit-depth, or 16 bits)",
+    )
     _report_options(p)
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -194,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--sensor", default="none", choices=list(SENSORS), help="MTF gains for D_s and HQNR (default none: 0.29/0.15)"
     )
+    ev.add_argument(
+        "--pan-degradation",
+        default="mtf",
+        choices=["mtf", "bicubic"],
+        help="how D_s makes the low-res PAN without --pan-lr: the sensor's PAN MTF (default) or bicubic (D_s.m)",
+    )
+    ev.add_argument(
+        "--layout", default="auto", choices=["auto", "hwc", "chw"], help="axis order of 3-D .npy/.npz/.mat inputs"
+    )
     ev.add_argument("--ratio", type=_positive_int, help="resolution ratio (needed for ERGAS)")
     ev.add_argument("--data-range", type=float, default=1.0, help="peak value for PSNR and SSIM (default 1.0)")
     ev.add_argument("--dim-cut", type=_nonneg_int, default=0, help="the toolbox's border cut (default 0: none)")
@@ -230,21 +270,60 @@ def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) 
     return ref
 
 
-def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, np.ndarray]]:
-    """The problem, and its input images by name (for the report)."""
+def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
+    """The problem, and its input rasters by name (low resolution first, then the guide)."""
     names = {"hs": ("hsi", "guide"), "pan": ("ms", "pan"), "flash": ("noisy", "guide")}[args.command]
-    inputs = {n: read_image(getattr(args, n), name=n, bit_depth=args.bit_depth) for n in names}
-    first, second = (to_tensor(inputs[n]) for n in names)
+    rasters = {
+        n: read_raster(getattr(args, n), name=n, bit_depth=args.bit_depth, layout=args.layout, nodata=args.nodata)
+        for n in names
+    }
+    (lr_name, lr), (hr_name, hr) = rasters.items()
+    first, second = to_tensor(lr.data), to_tensor(hr.data)
+    masks = {f"{n}_mask": torch.from_numpy(r.mask) for n, r in (("lr", lr), ("hr", hr)) if r.mask is not None}
+    lr_mask, hr_mask = masks.get("lr_mask"), masks.get("hr_mask")
     if args.command == "hs":
         srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
         problem = hs_problem(
-            first, second, srf, args.factor, spatial=args.spatial, normalize_srf=not args.no_normalize_srf
+            first,
+            second,
+            srf,
+            args.factor,
+            spatial=args.spatial,
+            normalize_srf=not args.no_normalize_srf,
+            hsi_mask=lr_mask,
+            guide_mask=hr_mask,
         )
     elif args.command == "pan":
-        problem = pan_problem(first, second, args.ratio, full_resolution=args.full_resolution)
+        problem = pan_problem(
+            first, second, args.ratio, full_resolution=args.full_resolution, ms_mask=lr_mask, pan_mask=hr_mask
+        )
     else:
-        problem = flash_problem(first, second)
-    return problem, inputs
+        problem = flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
+    if lr.crs and hr.crs and lr.crs != hr.crs:
+        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
+    return problem, rasters
+
+
+def _output_meta(problem: Problem, rasters: dict[str, Raster], out: Path) -> Raster:
+    """What the result file carries: the guide's grid (or the low-res grid refined), the low-res bands' names."""
+    lr, hr = rasters.values()
+    unread = [n for n, r in rasters.items() if r.geotiff_unread]
+    if unread and out.suffix.lower() in (".tif", ".tiff"):
+        raise InputError(
+            f"{unread[0]} is a GeoTIFF and its georeferencing needs rasterio to be kept: pip install 'gdd[geo]'"
+        )
+    transform = hr.transform
+    if transform is None and lr.transform is not None:
+        f = problem.factor
+        a, b, c, d, e, g = lr.transform
+        transform = (a / f, b / f, c, d / f, e / f, g)
+    return Raster(
+        data=np.empty((0, 0, 0), np.float32),
+        crs=hr.crs or lr.crs,
+        transform=transform,
+        descriptions=lr.descriptions,
+        wavelengths=lr.wavelengths,
+    )
 
 
 def _check_free(path: str | None, what: str, force: bool) -> None:
@@ -260,9 +339,17 @@ def _fuse(args: argparse.Namespace) -> int:
     _check_free(args.json, "json", args.force)
     if args.report:
         check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
-    problem, inputs = _problem(args)
+    problem, rasters = _problem(args)
+    inputs = {n: r.data for n, r in rasters.items()}
+    meta = _output_meta(problem, rasters, out)
     _check_report_options(args, (*problem.guide.shape[-2:], problem.out_channels))
+    valid = None if problem.valid is None else problem.valid[0, 0].numpy()
+    nodata = args.nodata if args.nodata is not None else next((r.nodata for r in rasters.values() if r.nodata), None)
+    if args.dtype == "uint16" and valid is not None and (nodata is None or nodata != nodata):
+        raise InputError("a uint16 output with nodata pixels needs an integer --nodata value to mark them")
     reference = None
+    if args.reference and valid is not None:
+        raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
     if args.reference:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
         reference = _load_reference(args.reference, shape, args.bit_depth)
@@ -288,8 +375,10 @@ def _fuse(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     x = result.x.detach().cpu()
     arr = from_tensor(x)
-    write_image(out, arr, force=args.force)
-    write_preview(preview, np.clip(arr, 0, None))
+    write_image(
+        out, arr, force=args.force, dtype=args.dtype, bit_depth=args.bit_depth, meta=meta, mask=valid, nodata=nodata
+    )
+    write_preview(preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0))
 
     n = result.config.iterations
     print(
@@ -404,6 +493,8 @@ def _eval(args: argparse.Namespace) -> int:
         pan_lr=args.pan_lr,
         ratio=args.ratio,
         sensor=args.sensor,
+        pan_degradation=args.pan_degradation,
+        layout=args.layout,
         data_range=args.data_range,
         dim_cut=args.dim_cut,
         clip=args.clip,

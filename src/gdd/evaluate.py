@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from .io import InputError, atomic, check_output, read_image, to_tensor
+from .io import InputError, Layout, atomic, check_output, read_image, to_tensor
 from .metrics import HIGHER_IS_BETTER, LABELS, full_resolution, reduced_resolution
 from .sensors import SENSORS
 
@@ -59,6 +59,8 @@ def evaluate_files(
     pan_lr: str | None = None,
     ratio: int | None = None,
     sensor: str = "none",
+    pan_degradation: str = "mtf",
+    layout: Layout = "auto",
     data_range: float = 1.0,
     dim_cut: int = 0,
     clip: float | None = None,
@@ -76,12 +78,12 @@ def evaluate_files(
         raise InputError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
         raise InputError("give --reference GT, or both --ms and --pan for the full-resolution indices")
-    arrays = [read_image(r, name="result", bit_depth=bit_depth) for r in results]
+    arrays = [read_image(r, name="result", bit_depth=bit_depth, layout=layout) for r in results]
     for r, a in zip(results[1:], arrays[1:]):
         _match(a, arrays[0].shape, "the result", r)
     names = _names(results)
     if reference is not None:
-        ref = read_image(reference, name="reference", bit_depth=bit_depth)
+        ref = read_image(reference, name="reference", bit_depth=bit_depth, layout=layout)
         _match(ref, arrays[0].shape, "the reference", reference)
         settings: dict[str, object] = {
             "reference": reference,
@@ -109,8 +111,8 @@ def evaluate_files(
             ev.rows.append((name, path, m))
         return ev
     assert ms is not None and pan is not None
-    ms_a = read_image(ms, name="ms", bit_depth=bit_depth)
-    pan_a = read_image(pan, name="pan", bit_depth=bit_depth)
+    ms_a = read_image(ms, name="ms", bit_depth=bit_depth, layout=layout)
+    pan_a = read_image(pan, name="pan", bit_depth=bit_depth, layout=layout)
     h, w, c = arrays[0].shape
     if pan_a.shape[:2] != (h, w) or pan_a.shape[2] != 1:
         raise InputError(
@@ -135,15 +137,14 @@ def evaluate_files(
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
     pan_lr_t = None
     if pan_lr is not None:
-        pl = read_image(pan_lr, name="pan_lr", bit_depth=bit_depth)
+        pl = read_image(pan_lr, name="pan_lr", bit_depth=bit_depth, layout=layout)
         if pl.shape != (*ms_a.shape[:2], 1):
             raise InputError(f"{pan_lr}: the low-resolution PAN must be one band of {ms_a.shape[0]} x {ms_a.shape[1]}")
         pan_lr_t = to_tensor(pl)
     settings = {
         "ms": ms,
         "pan": pan,
-        "pan_lr": pan_lr
-        or f"PAN filtered by the {sensor} PAN MTF" + ("" if ms_a.shape[:2] == (h, w) else " and decimated"),
+        "pan_lr": pan_lr or _pan_lr_text(pan_degradation, sensor, full_size=ms_a.shape[:2] == (h, w)),
         "ratio": found,
         "sensor": sensor,
         "clip": clip,
@@ -155,12 +156,26 @@ def evaluate_files(
     for name, path, a in zip(names, results, arrays):
         try:
             m = full_resolution(
-                to_tensor(a), ms_t, pan_t, ratio=found, sensor=sensor, pan_lr=pan_lr_t, block_size=block_size, clip=clip
+                to_tensor(a),
+                ms_t,
+                pan_t,
+                ratio=found,
+                sensor=sensor,
+                pan_lr=pan_lr_t,
+                pan_degradation=pan_degradation,  # type: ignore[arg-type]
+                block_size=block_size,
+                clip=clip,
             )
         except ValueError as exc:
             raise InputError(f"{path}: {exc}") from None
         ev.rows.append((name, path, m))
     return ev
+
+
+def _pan_lr_text(how: str, sensor: str, *, full_size: bool) -> str:
+    if how == "bicubic":
+        return "PAN shrunk by MATLAB's bicubic imresize"
+    return f"PAN filtered by the {sensor} PAN MTF" + ("" if full_size else " and decimated")
 
 
 def _fmt(v: float | None, key: str) -> str:

@@ -113,6 +113,31 @@ def _check_sizes(lr: Tensor, hr: Tensor, factor: int, what: str) -> None:
         )
 
 
+def _mask(m: Tensor | None, like: Tensor, name: str) -> Tensor | None:
+    """A nodata mask as (1, 1, H, W) float (1 = data), checked against its image; None if all valid."""
+    if m is None:
+        return None
+    m = torch.as_tensor(m)
+    while m.ndim < 4:
+        m = m[None]
+    if m.shape != (1, 1, *like.shape[-2:]):
+        raise ValueError(f"{name} mask is {tuple(m.shape[-2:])}, its image {tuple(like.shape[-2:])}")
+    if not m.bool().any():
+        raise ValueError(f"{name} mask leaves no pixel")
+    return None if m.bool().all() else m.float()
+
+
+def _valid(hr: Tensor | None, lr: Tensor | None, factor: int) -> Tensor | None:
+    """Output pixels with data: the guide's valid pixels and those whose low-res pixel is valid."""
+    if lr is not None:
+        lr = lr.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    if hr is None or lr is None:
+        out = hr if lr is None else lr
+    else:
+        out = hr * lr
+    return None if out is None else out.bool()
+
+
 @dataclass
 class Problem:
     """One fusion problem: the guide, how to build the data terms, and what to compare with.
@@ -125,6 +150,7 @@ class Problem:
         make_terms: builds fresh data terms (learnable operators newly initialised).
         baseline: the classic reference point (bicubic upsampling; the noisy input for flash).
         details: what was set up, for reports and JSON.
+        valid: (1, 1, H, W) bool, the output pixels backed by data in every input (None: all).
     """
 
     task: Task
@@ -134,6 +160,7 @@ class Problem:
     make_terms: Callable[[], list[Term]]
     baseline: Callable[[], Tensor]
     details: dict[str, object] = field(default_factory=dict)
+    valid: Tensor | None = None
 
 
 def hs_problem(
@@ -145,6 +172,8 @@ def hs_problem(
     spatial: SpatialKind = "block",
     normalize_srf: bool = True,
     hs_weight: float = 0.1,
+    hsi_mask: Tensor | None = None,
+    guide_mask: Tensor | None = None,
 ) -> Problem:
     """HS + RGB/MS fusion: 0.1 * MSE(spatial(x), hsi) + MSE(srf x, guide) (authors' weights).
 
@@ -157,6 +186,8 @@ def hs_problem(
             blur + decimation, or MATLAB ``"bicubic"``.
         normalize_srf: scale each row of the response to sum 1 (the usual protocol).
         hs_weight: weight of the HS term.
+        hsi_mask, guide_mask: (h, w) / (H, W) masks of pixels with data (True) in each input;
+            nodata pixels are left out of their term.
     """
     hsi, guide = _image(hsi, "hsi"), _image(guide, "guide")
     factor = _check_factor(factor, "factor")
@@ -180,11 +211,12 @@ def hs_problem(
         srf = srf / sums
     _check_sizes(hsi, guide, factor, "the HS image")
     srf32 = srf.float()
+    lr_mask, hr_mask = _mask(hsi_mask, hsi, "the HS image's"), _mask(guide_mask, guide, "the guide's")
 
     def terms() -> list[Term]:
         return [
-            Term(make_spatial(spatial, factor), hsi, weight=hs_weight, name="hs"),
-            Term(SpectralResponse(srf32), guide, weight=1.0, name="guide"),
+            Term(make_spatial(spatial, factor), hsi, weight=hs_weight, name="hs", mask=lr_mask),
+            Term(SpectralResponse(srf32), guide, weight=1.0, name="guide", mask=hr_mask),
         ]
 
     return Problem(
@@ -195,15 +227,25 @@ def hs_problem(
         make_terms=terms,
         baseline=lambda: imresize(hsi, scale=factor),
         details={"spatial": spatial, "normalize_srf": normalize_srf, "hs_weight": hs_weight},
+        valid=_valid(hr_mask, lr_mask, factor),
     )
 
 
-def pan_problem(ms: Tensor, pan: Tensor, ratio: int, *, full_resolution: bool = False) -> Problem:
+def pan_problem(
+    ms: Tensor,
+    pan: Tensor,
+    ratio: int,
+    *,
+    full_resolution: bool = False,
+    ms_mask: Tensor | None = None,
+    pan_mask: Tensor | None = None,
+) -> Problem:
     """Pansharpening: w * MSE(bicubic_down(x), ms) + gradient_mse(mix(x) - pan) (authors' loss).
 
     ``mix`` is a learned C x C band mixture initialised to diag(randn(C)), as in the authors'
     code: every mixed band is matched to the PAN's gradients. ``w`` is 10 at reduced resolution
-    and 100 at full resolution (the authors' note).
+    and 100 at full resolution (the authors' note). ``ms_mask``/``pan_mask`` (True = data)
+    leave nodata pixels out of their term.
     """
     ms, pan = _image(ms, "ms"), _image(pan, "pan")
     ratio = _check_factor(ratio, "ratio")
@@ -213,12 +255,13 @@ def pan_problem(ms: Tensor, pan: Tensor, ratio: int, *, full_resolution: bool = 
     c = ms.shape[1]
     weight = 100.0 if full_resolution else 10.0
     pan_c = pan.expand(1, c, *pan.shape[-2:])
+    lr_mask, hr_mask = _mask(ms_mask, ms, "the MS image's"), _mask(pan_mask, pan, "the PAN's")
 
     def terms() -> list[Term]:
         mixture = SpectralResponse(torch.diag(torch.randn(c)), learnable=True)
         return [
-            Term(make_spatial("bicubic", ratio), ms, weight=weight, name="ms"),
-            Term(mixture, pan_c, weight=1.0, loss="gradient_mse", name="pan"),
+            Term(make_spatial("bicubic", ratio), ms, weight=weight, name="ms", mask=lr_mask),
+            Term(mixture, pan_c, weight=1.0, loss="gradient_mse", name="pan", mask=hr_mask),
         ]
 
     return Problem(
@@ -229,13 +272,17 @@ def pan_problem(ms: Tensor, pan: Tensor, ratio: int, *, full_resolution: bool = 
         make_terms=terms,
         baseline=lambda: imresize(ms, scale=ratio),
         details={"full_resolution": full_resolution, "ms_weight": weight},
+        valid=_valid(hr_mask, lr_mask, ratio),
     )
 
 
-def flash_problem(noisy: Tensor, guide: Tensor) -> Problem:
+def flash_problem(
+    noisy: Tensor, guide: Tensor, *, noisy_mask: Tensor | None = None, guide_mask: Tensor | None = None
+) -> Problem:
     """Flash/no-flash denoising: MSE(x, noisy), with the flash image as guide.
 
     The denoising comes from the network's structure and the limited number of steps.
+    Nodata pixels of the no-flash image (``noisy_mask`` False) are left out of the loss.
     """
     noisy, guide = _image(noisy, "noisy"), _image(guide, "guide")
     if noisy.shape[-2:] != guide.shape[-2:]:
@@ -243,13 +290,15 @@ def flash_problem(noisy: Tensor, guide: Tensor) -> Problem:
             f"the no-flash image is {noisy.shape[-2]} x {noisy.shape[-1]} but the flash image "
             f"{guide.shape[-2]} x {guide.shape[-1]}: they must be the same size"
         )
+    lr_mask, hr_mask = _mask(noisy_mask, noisy, "the no-flash image's"), _mask(guide_mask, guide, "the flash image's")
     return Problem(
         task="flash",
         guide=guide,
         out_channels=noisy.shape[1],
         factor=1,
-        make_terms=lambda: [Term(Identity(), noisy, name="noisy")],
+        make_terms=lambda: [Term(Identity(), noisy, name="noisy", mask=lr_mask)],
         baseline=lambda: noisy,
+        valid=_valid(hr_mask, lr_mask, 1),
     )
 
 

@@ -14,7 +14,7 @@ import math
 
 from torch import Tensor
 
-from .noref import d_lambda, d_lambda_khan, d_s, hqnr, qnr
+from .noref import PanDegradation, d_lambda, d_lambda_khan, d_s, hqnr, qnr
 from .reference import cc, ergas, psnr, q2n, q_index, rmse, rmse_map, sam, sam_map, scc, ssim
 
 __all__ = [
@@ -172,6 +172,7 @@ def full_resolution(
     ratio: int,
     sensor: str = "none",
     pan_lr: Tensor | None = None,
+    pan_degradation: PanDegradation = "mtf",
     block_size: int = 32,
     alpha: float = 1.0,
     beta: float = 1.0,
@@ -182,7 +183,18 @@ def full_resolution(
     See :mod:`gdd.metrics.noref` for the protocol; ``clip`` as in :func:`reduced_resolution`.
     """
     fused = _clip(fused, clip)
-    q = qnr(fused, ms, pan, ratio=ratio, pan_lr=pan_lr, sensor=sensor, block_size=block_size, alpha=alpha, beta=beta)
+    q = qnr(
+        fused,
+        ms,
+        pan,
+        ratio=ratio,
+        pan_lr=pan_lr,
+        sensor=sensor,
+        pan_degradation=pan_degradation,
+        block_size=block_size,
+        alpha=alpha,
+        beta=beta,
+    )
     dk = d_lambda_khan(fused, ms, ratio=ratio, sensor=sensor, block_size=block_size)
     return {
         "d_lambda": q["d_lambda"],
@@ -201,4 +213,4 @@ def summary(x: Tensor, ref: Tensor, *, ratio: float, data_range: float = 1.0) ->
         "ergas": ergas(x, ref, ratio=ratio),
         "rmse": rmse(x, ref),
     }
-    return {k: (v if math.isfinite(v) else float("inf")) for k, v in out.items()}
+    return {k: (float("inf") if math.isinf(v) else v) for k, v in out.items()}

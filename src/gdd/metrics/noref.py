@@ -15,15 +15,19 @@ The Q of a block pair is Wang and Bovik's, 4 cov(a, b) mean(a) mean(b) / ((var a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..operators import imresize
 from ..sensors import mtf_decimate, mtf_filter, sensor_gnyq
 from .reference import q2n
 
-__all__ = ["d_lambda", "d_lambda_khan", "d_s", "hqnr", "qnr"]
+__all__ = ["PanDegradation", "d_lambda", "d_lambda_khan", "d_s", "hqnr", "qnr"]
+
+PanDegradation = Literal["mtf", "bicubic"]
 
 
 def _image(t: Tensor, name: str) -> Tensor:
@@ -85,6 +89,17 @@ def _block_q(t: Tensor, block: int) -> Tensor:
     return q.mean(dim=1)
 
 
+def _degrade_pan(pan: Tensor, ratio: int, *, low: bool, sensor: str, how: PanDegradation) -> Tensor:
+    if how == "mtf":
+        gain = sensor_gnyq(sensor)
+        return mtf_decimate(pan, ratio, gain) if low else mtf_filter(pan, ratio, gain)
+    if how == "bicubic":
+        if not low:
+            raise ValueError("the bicubic PAN degradation needs the MS at low resolution; or pass pan_lr")
+        return imresize(pan, scale=1 / ratio)
+    raise ValueError(f"pan_degradation must be 'mtf' or 'bicubic', got {how!r}")
+
+
 def _power_mean(d: Tensor, p: float) -> float:
     if not p > 0:
         raise ValueError(f"the exponent must be positive, got {p}")
@@ -119,14 +134,18 @@ def d_s(
     ratio: int,
     pan_lr: Tensor | None = None,
     sensor: str = "none",
+    pan_degradation: PanDegradation = "mtf",
     block_size: int = 32,
     q: float = 1.0,
 ) -> float:
     """Spatial distortion D_s of QNR: how much each band's Q with the PAN changed across scales.
 
     D_s = (mean_i |Q(F_i, P) - Q(M_i, P_low)|^q)^(1/q). ``P_low`` is ``pan_lr`` when given (the
-    PAN at the MS's size), else the PAN filtered by the ``sensor``'s PAN MTF (and decimated when
-    ``ms`` is at low resolution); see :mod:`gdd.sensors`.
+    PAN at the MS's size). Otherwise ``pan_degradation="mtf"`` filters the PAN by the
+    ``sensor``'s PAN MTF (:mod:`gdd.sensors`), decimated when ``ms`` is at low resolution (the
+    sensor-aware D_s of Khan et al. and later toolbox versions); ``"bicubic"`` shrinks it with
+    MATLAB's antialiased bicubic ``imresize`` (the QNR paper's choice in the toolbox's ``D_s.m``;
+    low-resolution ``ms`` only). The two give different figures: say which one a table used.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -137,8 +156,7 @@ def d_s(
     fused, ms, low, ms_block = _inputs(fused, ms, ratio, block_size)
     pan = _pan(pan, fused)
     if pan_lr is None:
-        gain = sensor_gnyq(sensor)
-        pan_lr = mtf_decimate(pan, ratio, gain) if low else mtf_filter(pan, ratio, gain)
+        pan_lr = _degrade_pan(pan, ratio, low=low, sensor=sensor, how=pan_degradation)
     else:
         pan_lr = _image(pan_lr, "pan_lr").to(fused.device)
         if pan_lr.shape != (ms.shape[0], 1, *ms.shape[-2:]):
@@ -157,6 +175,7 @@ def qnr(
     ratio: int,
     pan_lr: Tensor | None = None,
     sensor: str = "none",
+    pan_degradation: PanDegradation = "mtf",
     block_size: int = 32,
     alpha: float = 1.0,
     beta: float = 1.0,
@@ -168,7 +187,17 @@ def qnr(
     Returns ``{"qnr", "d_lambda", "d_s"}``.
     """
     dl = d_lambda(fused, ms, ratio=ratio, block_size=block_size, p=p)
-    ds = d_s(fused, ms, pan, ratio=ratio, pan_lr=pan_lr, sensor=sensor, block_size=block_size, q=q)
+    ds = d_s(
+        fused,
+        ms,
+        pan,
+        ratio=ratio,
+        pan_lr=pan_lr,
+        sensor=sensor,
+        pan_degradation=pan_degradation,
+        block_size=block_size,
+        q=q,
+    )
     return {"qnr": (1 - dl) ** alpha * (1 - ds) ** beta, "d_lambda": dl, "d_s": ds}
 
 
@@ -184,8 +213,9 @@ def d_lambda_khan(
     """Khan's spectral distortion: 1 - Q2n(MS, fused degraded by the MS sensor's MTF).
 
     The fused image is filtered by each band's MTF (gains from ``sensor``, or ``gnyq``), and
-    decimated when ``ms`` is at low resolution (then Q2n uses blocks of block_size / ratio), as
-    the toolbox's ``D_lambda_K.m`` (Khan et al. 2009).
+    compared with ``ms`` at full size as the toolbox's ``D_lambda_K.m`` does (Khan et al. 2009),
+    or, when ``ms`` is at low resolution, decimated first and compared on blocks of
+    block_size / ratio (the decimated variant of later toolbox versions).
 
     Example:
         >>> ms = torch.rand(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -206,6 +236,7 @@ def hqnr(
     ratio: int,
     pan_lr: Tensor | None = None,
     sensor: str = "none",
+    pan_degradation: PanDegradation = "mtf",
     block_size: int = 32,
     alpha: float = 1.0,
     beta: float = 1.0,
@@ -215,5 +246,14 @@ def hqnr(
     Returns ``{"hqnr", "d_lambda_khan", "d_s"}``.
     """
     dk = d_lambda_khan(fused, ms, ratio=ratio, sensor=sensor, block_size=block_size)
-    ds = d_s(fused, ms, pan, ratio=ratio, pan_lr=pan_lr, sensor=sensor, block_size=block_size)
+    ds = d_s(
+        fused,
+        ms,
+        pan,
+        ratio=ratio,
+        pan_lr=pan_lr,
+        sensor=sensor,
+        pan_degradation=pan_degradation,
+        block_size=block_size,
+    )
     return {"hqnr": (1 - dk) ** alpha * (1 - ds) ** beta, "d_lambda_khan": dk, "d_s": ds}

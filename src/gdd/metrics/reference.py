@@ -100,7 +100,7 @@ def sam(x: Tensor, ref: Tensor) -> float:
     """Spectral angle mapper: the mean angle in degrees between estimated and reference spectra.
 
     SAM = mean_p arccos(<x_p, r_p> / (|x_p| |r_p|)); pixels where either spectrum is all
-    zeros are left out (not counted as NaN or as zero).
+    zeros are left out (not counted as NaN or as zero); NaN when no pixel is left.
 
     Example:
         >>> x = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
@@ -109,12 +109,13 @@ def sam(x: Tensor, ref: Tensor) -> float:
     """
     x, ref = _pair(x, ref)
     dot = (x * ref).sum(dim=1)
-    norms = x.norm(dim=1) * ref.norm(dim=1)
+    # sqrt(|x|^2 |r|^2) as the toolbox's SAM.m: equal spectra give exactly 0.
+    norms = (x.square().sum(dim=1) * ref.square().sum(dim=1)).sqrt()
     angles = []
     for d, n in zip(dot, norms):
         valid = n > 0
         cos = (d[valid] / n[valid]).clamp(-1, 1)
-        angles.append(float(torch.rad2deg(torch.arccos(cos)).mean()) if cos.numel() else 0.0)
+        angles.append(float(torch.rad2deg(torch.arccos(cos)).mean()) if cos.numel() else math.nan)
     return sum(angles) / len(angles)
 
 
@@ -210,7 +211,8 @@ def q_index(x: Tensor, ref: Tensor, *, block_size: int = 32) -> float:
     n = block_size**2
 
     def sums(t: Tensor) -> Tensor:
-        return F.avg_pool2d(t, block_size, stride=1) * n
+        # Plain sums (no division): exactly flat windows stay exactly flat, as in filter2.
+        return F.avg_pool2d(t, block_size, stride=1, divisor_override=1)
 
     s1, s2 = sums(x), sums(ref)
     s11, s22, s12 = sums(x * x), sums(ref * ref), sums(x * ref)
@@ -314,8 +316,8 @@ def q2n(x: Tensor, ref: Tensor, *, block_size: int = 32, shift: int | None = Non
         raise ValueError(f"shift must be a positive integer, got {shift!r}")
     b, c, h, w = x.shape
     steps_y, steps_x = math.ceil(h / shift), math.ceil(w / shift)
-    pad_y = (steps_y - 1) * shift + block_size - h
-    pad_x = (steps_x - 1) * shift + block_size - w
+    pad_y = max((steps_y - 1) * shift + block_size - h, 0)
+    pad_x = max((steps_x - 1) * shift + block_size - w, 0)
     if pad_y > h or pad_x > w:
         raise ValueError(f"the image ({h} x {w}) is too small for {block_size} x {block_size} blocks")
     x, ref = _mirror_pad(x, pad_y, pad_x), _mirror_pad(ref, pad_y, pad_x)
