@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import __version__
-from .fusion import resolve_device
-from .io import (
-    InputError,
-    Raster,
-    check_output,
-    from_tensor,
-    read_image,
-    read_matrix,
-    read_raster,
-    to_tensor,
-    write_image,
-    write_json,
-    write_preview,
-)
-from .metrics import summary
-from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
-from .progress import ProgressBar
+from .io import InputError, check_output, read_image, write_json
+from .run import check_report_options, fuse
 from .sensors import SENSORS
 
 __all__ = ["main"]
@@ -100,16 +82,6 @@ def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pixel", type=_pixel, action="append", metavar="ROW,COL", help="report: a pixel for the spectra (repeatable)"
     )
-
-
-def _check_report_options(args: argparse.Namespace, shape: tuple[int, int, int]) -> None:
-    """Fail before any work when the report's bands or pixels do not fit the result (H, W, C)."""
-    h, w, c = shape
-    if args.bands and max(args.bands) >= c:
-        raise InputError(f"--bands {','.join(map(str, args.bands))}: the result has bands 0 to {c - 1}")
-    for r, col in args.pixel or []:
-        if r >= h or col >= w:
-            raise InputError(f"--pixel {r},{col} is outside the {h} x {w} result")
 
 
 def _nodata(text: str) -> float:
@@ -256,226 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _preview_path(out: Path) -> Path:
-    return out.with_name(out.stem + ".png")
-
-
-def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) -> torch.Tensor:
-    ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth))
-    if ref.shape != shape:
-        raise InputError(
-            f"reference {spec}: shape {tuple(ref.shape[2:])} x {ref.shape[1]} bands does not match the result "
-            f"{tuple(shape[2:])} x {shape[1]} bands"
-        )
-    return ref
-
-
-def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
-    """The problem, and its input rasters by name (low resolution first, then the guide)."""
-    names = {"hs": ("hsi", "guide"), "pan": ("ms", "pan"), "flash": ("noisy", "guide")}[args.command]
-    rasters = {
-        n: read_raster(getattr(args, n), name=n, bit_depth=args.bit_depth, layout=args.layout, nodata=args.nodata)
-        for n in names
-    }
-    (lr_name, lr), (hr_name, hr) = rasters.items()
-    first, second = to_tensor(lr.data), to_tensor(hr.data)
-    masks = {f"{n}_mask": torch.from_numpy(r.mask) for n, r in (("lr", lr), ("hr", hr)) if r.mask is not None}
-    lr_mask, hr_mask = masks.get("lr_mask"), masks.get("hr_mask")
-    if args.command == "hs":
-        srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
-        problem = hs_problem(
-            first,
-            second,
-            srf,
-            args.factor,
-            spatial=args.spatial,
-            normalize_srf=not args.no_normalize_srf,
-            hsi_mask=lr_mask,
-            guide_mask=hr_mask,
-        )
-    elif args.command == "pan":
-        problem = pan_problem(
-            first, second, args.ratio, full_resolution=args.full_resolution, ms_mask=lr_mask, pan_mask=hr_mask
-        )
-    else:
-        problem = flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
-    if lr.crs and hr.crs and lr.crs != hr.crs:
-        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
-    return problem, rasters
-
-
-def _output_meta(problem: Problem, rasters: dict[str, Raster], out: Path) -> Raster:
-    """What the result file carries: the guide's grid (or the low-res grid refined), the low-res bands' names."""
-    lr, hr = rasters.values()
-    unread = [n for n, r in rasters.items() if r.geotiff_unread]
-    if unread and out.suffix.lower() in (".tif", ".tiff"):
-        raise InputError(
-            f"{unread[0]} is a GeoTIFF and its georeferencing needs rasterio to be kept: pip install 'gdd[geo]'"
-        )
-    transform = hr.transform
-    if transform is None and lr.transform is not None:
-        f = problem.factor
-        a, b, c, d, e, g = lr.transform
-        transform = (a / f, b / f, c, d / f, e / f, g)
-    return Raster(
-        data=np.empty((0, 0, 0), np.float32),
-        crs=hr.crs or lr.crs,
-        transform=transform,
-        descriptions=lr.descriptions,
-        wavelengths=lr.wavelengths,
-    )
-
-
-def _check_free(path: str | None, what: str, force: bool) -> None:
-    if path and Path(path).exists() and not force:
-        raise InputError(f"{what} {path} exists; use --force to overwrite it")
-
-
-def _fuse(args: argparse.Namespace) -> int:
-    out = check_output(args.out, force=args.force)
-    preview = _preview_path(out)
-    if preview.exists() and not args.force:
-        raise InputError(f"preview {preview} exists; use --force to overwrite it")
-    _check_free(args.json, "json", args.force)
-    if args.report:
-        check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
-    problem, rasters = _problem(args)
-    inputs = {n: r.data for n, r in rasters.items()}
-    meta = _output_meta(problem, rasters, out)
-    _check_report_options(args, (*problem.guide.shape[-2:], problem.out_channels))
-    valid = None if problem.valid is None else problem.valid[0, 0].numpy()
-    nodata = args.nodata if args.nodata is not None else next((r.nodata for r in rasters.values() if r.nodata), None)
-    if args.dtype == "uint16" and valid is not None and (nodata is None or nodata != nodata):
-        raise InputError("a uint16 output with nodata pixels needs an integer --nodata value to mark them")
-    reference = None
-    if args.reference and valid is not None:
-        raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
-    if args.reference:
-        shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
-        reference = _load_reference(args.reference, shape, args.bit_depth)
-
-    device = resolve_device(args.device)
-    budget = args.budget or preset_for(problem.task, device)[0]
-    total = args.iterations if args.iterations is not None else PRESETS[(problem.task, budget)].iterations
-    progress = ProgressBar(total, quiet=args.quiet, reference=reference)
-    start = time.perf_counter()
-    try:
-        result = solve(
-            problem,
-            device=str(device),
-            seed=args.seed,
-            budget=budget,
-            iterations=args.iterations,
-            width=args.width,
-            callback=progress,
-            **({"average_last": args.average_last} if args.average_last is not None else {}),
-        )
-    finally:
-        progress.close()
-    wall = time.perf_counter() - start
-    x = result.x.detach().cpu()
-    arr = from_tensor(x)
-    write_image(
-        out, arr, force=args.force, dtype=args.dtype, bit_depth=args.bit_depth, meta=meta, mask=valid, nodata=nodata
-    )
-    write_preview(preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0))
-
-    n = result.config.iterations
-    print(
-        f"gdd {problem.task}: {n} iterations in {wall:.1f} s "
-        f"({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device.type}"
-    )
-    print(f"wrote {out} and {preview}")
-    report: dict[str, object] = {
-        "task": problem.task,
-        "output": str(out),
-        "seconds": wall,
-        "fit_seconds": result.seconds,
-        "ms_per_iteration": 1000 * result.seconds_per_iteration,
-        "iterations": n,
-        "rollbacks": result.rollbacks,
-        "final_loss": float(result.loss[-1]) if n else None,
-        "device": device.type,
-        "settings": {**result.config.to_dict(), **result.details},
-        "versions": {"gdd": __version__, "torch": torch.__version__, "python": platform.python_version()},
-    }
-    if reference is not None:
-        ratio = max(problem.factor, 1)
-        base = problem.baseline().detach().cpu()
-        metrics = {
-            "gdd": summary(x.clamp(0, 1), reference, ratio=ratio),
-            "bicubic" if problem.task != "flash" else "input": summary(base.clamp(0, 1), reference, ratio=ratio),
-        }
-        report["metrics"] = metrics
-        report["psnr_history"] = progress.psnr
-        print(f"{'':10s} {'PSNR':>8s} {'SAM':>8s} {'ERGAS':>8s}")
-        for name, m in metrics.items():
-            print(f"{name:10s} {m['psnr']:8.2f} {m['sam']:8.3f} {m['ergas']:8.3f}")
-    if args.json:
-        write_json(Path(args.json), report)
-        print(f"wrote {args.json}")
-    if args.report:
-        _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report)
-    return 0
-
-
-def _fusion_report(
-    args: argparse.Namespace,
-    problem: Problem,
-    inputs: dict[str, np.ndarray],
-    arr: np.ndarray,
-    reference: torch.Tensor | None,
-    history: list[tuple[int, float]],
-    psnr_history: list[tuple[int, float]],
-    info: dict[str, object],
-) -> None:
-    """The HTML report of a fusion run: inputs, result, baseline, the indices and the curves."""
-    from .metrics import full_resolution, reduced_resolution
-    from .report import write_report
-
-    base = problem.baseline().detach().cpu()
-    base_name = "bicubic"
-    if problem.task == "flash":
-        # The flash baseline is the noisy input itself: shown once, as the baseline.
-        base_name = "noisy input"
-        inputs = {k: v for k, v in inputs.items() if k != "noisy"}
-    x = to_tensor(arr)
-    metrics: dict[str, dict[str, float | None]] = {}
-    if reference is not None:
-        for name, est in (("gdd", x), (base_name, base)):
-            metrics[name] = reduced_resolution(est.clamp(0, 1), reference, ratio=max(problem.factor, 1))
-    elif problem.task == "pan":
-        ms, pan = to_tensor(inputs["ms"]), to_tensor(inputs["pan"])
-        for name, est in (("gdd", x), (base_name, base)):
-            try:
-                metrics[name] = full_resolution(est, ms, pan, ratio=problem.factor)
-            except ValueError:
-                break
-    settings = {k: v for k, v in info.items() if k in ("task", "iterations", "seconds", "device", "rollbacks")}
-    if metrics and reference is None:
-        settings["indices"] = "QNR protocol, sensor none (MTF gains 0.29 MS, 0.15 PAN); gdd eval --sensor for others"
-    settings.update({k: v for k, v in dict(info.get("settings", {})).items()})  # type: ignore[call-overload]
-    write_report(
-        args.report,
-        title=f"gdd {problem.task}: {Path(args.out).name}",
-        inputs=inputs,
-        result=arr,
-        reference=from_tensor(reference) if reference is not None else None,
-        baseline=from_tensor(base),
-        baseline_name=base_name,
-        metrics=metrics or None,
-        history=history,
-        psnr=psnr_history or None,
-        settings=settings,
-        factor=max(problem.factor, 1),
-        bands=args.bands,
-        pixels=args.pixel,
-        percentiles=args.stretch,
-        force=args.force,
-    )
-    print(f"wrote {args.report}")
-
-
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_files, format_table, to_csv, to_json, write_text
 
@@ -484,7 +236,7 @@ def _eval(args: argparse.Namespace) -> int:
             check_output(path, force=args.force, suffixes=(suffix, ".htm") if suffix == ".html" else (suffix,))
     if args.report:
         result = read_image(args.results[0], name="result", bit_depth=args.bit_depth)
-        _check_report_options(args, result.shape)
+        check_report_options(args, result.shape)
     ev = evaluate_files(
         args.results,
         reference=args.reference,
@@ -551,9 +303,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "hs": _fuse,
-    "pan": _fuse,
-    "flash": _fuse,
+    "hs": fuse,
+    "pan": fuse,
+    "flash": fuse,
     "eval": _eval,
     "demo": _demo,
 }
