@@ -1,0 +1,209 @@
+"""Every format and layout round-trips; georeferencing, band names, wavelengths and nodata survive."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from gdd.cli import main
+from gdd.io import InputError, Raster, read_image, read_raster, write_image
+
+FAST = ["--iterations", "3", "--width", "4", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def cube() -> np.ndarray:
+    return np.random.default_rng(0).random((12, 10, 4)).astype(np.float32)
+
+
+def _mat73(path: Path, **arrays: np.ndarray) -> None:
+    """A MATLAB v7.3 file as MATLAB writes it: HDF5 with a 512-byte header, arrays transposed."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, a in arrays.items():
+            f.create_dataset(name, data=np.ascontiguousarray(a.T))
+            f[name].attrs["MATLAB_class"] = np.bytes_("double" if a.dtype == np.float64 else "single")
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Sat Nov 28 2026 HDF5 schema 1.00 ."
+    with open(path, "r+b") as fh:
+        fh.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
+
+
+def test_round_trip_every_format(tmp_path: Path, cube: np.ndarray) -> None:
+    np.save(tmp_path / "a.npy", cube)
+    np.savez(tmp_path / "a.npz", hsi=cube, other=cube[..., :1])
+    scipy.io.savemat(tmp_path / "a5.mat", {"HSI": cube})
+    _mat73(tmp_path / "a73.mat", HSI=cube, R=np.ones((3, 4)))
+    write_image(tmp_path / "plain.tif", cube)
+    write_image(tmp_path / "geo.tif", cube, meta=Raster(cube, crs="EPSG:32633", transform=(2, 0, 500000, 0, -2, 4e6)))
+    pytest.importorskip("spectral")
+    write_image(tmp_path / "cube.hdr", cube)
+    for spec in ("a.npy", "a.npz:hsi", "a5.mat:HSI", "a5.mat", "a73.mat:HSI", "plain.tif", "geo.tif", "cube.hdr"):
+        got = read_image(tmp_path / spec if ":" not in spec else f"{tmp_path}/{spec}")
+        assert got.dtype == np.float32 and np.array_equal(got, cube), spec
+    # v7.3 with several arrays: the name is asked for, listing them.
+    with pytest.raises(InputError, match="several arrays \\(HSI, R\\)"):
+        read_image(tmp_path / "a73.mat")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_pictures_8_and_16_bit_and_band_folders(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "a.bmp")
+    assert np.allclose(read_image(tmp_path / "a.png"), rgb / 255) and np.allclose(
+        read_image(tmp_path / "a.bmp"), rgb / 255
+    )
+    grey16 = np.random.default_rng(2).integers(0, 65536, (9, 7), dtype=np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g.png")
+    assert np.allclose(read_image(tmp_path / "g.png")[..., 0], grey16 / 65535)
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(grey16 // (i + 1)).save(folder / f"scene_{i + 1:02d}.png")
+    assert np.allclose(read_image(folder)[..., 2], (grey16 // 3) / 65535)
+
+
+def test_layouts(tmp_path: Path, cube: np.ndarray) -> None:
+    np.save(tmp_path / "hwc.npy", cube)
+    np.save(tmp_path / "chw.npy", cube.transpose(2, 0, 1))
+    assert np.array_equal(read_image(tmp_path / "chw.npy"), cube)
+    scipy.io.savemat(tmp_path / "chw.mat", {"X": cube.transpose(2, 0, 1)})
+    assert np.array_equal(read_image(tmp_path / "chw.mat"), cube)
+    square = np.random.default_rng(3).random((6, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "sq.npy", square)
+    with pytest.raises(InputError, match="ambiguous; give --layout hwc or chw"):
+        read_image(tmp_path / "sq.npy")
+    assert np.array_equal(read_image(tmp_path / "sq.npy", layout="hwc"), square)
+    assert np.array_equal(read_image(tmp_path / "sq.npy", layout="chw"), square.transpose(1, 2, 0))
+    # A multi-page TIFF (one page per band) is C x H x W in the file: tifffile says so.
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "pages.tif", cube.transpose(2, 0, 1), photometric="minisblack")
+    monkey = pytest.MonkeyPatch()
+    monkey.setitem(sys.modules, "rasterio", None)
+    try:
+        assert np.array_equal(read_image(tmp_path / "pages.tif"), cube)
+    finally:
+        monkey.undo()
+
+
+def test_integer_output_scaled_back(tmp_path: Path, cube: np.ndarray) -> None:
+    path = write_image(tmp_path / "dn.tif", cube, dtype="uint16", bit_depth=11)
+    import tifffile
+
+    raw = tifffile.imread(path)
+    assert raw.dtype == np.uint16 and raw.max() <= 2047
+    assert np.array_equal(raw, np.rint(cube * 2047).astype(np.uint16))
+    assert np.abs(read_image(path, bit_depth=11) - cube).max() <= 0.5 / 2047 + 1e-7
+
+
+def _geo_pair(tmp_path: Path) -> tuple[Path, Path]:
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import Affine
+
+    rng = np.random.default_rng(4)
+    pan = rng.random((32, 32)).astype(np.float32)
+    ms = rng.random((8, 8, 8)).astype(np.float32)
+    names = ["coastal", "blue", "green", "yellow", "red", "red edge", "NIR1", "NIR2"]
+    waves = [427, 478, 546, 608, 659, 724, 833, 949]
+    pan_path, ms_path = tmp_path / "pan.tif", tmp_path / "ms.tif"
+    with rasterio.open(
+        pan_path, "w", driver="GTiff", height=32, width=32, count=1, dtype="float32",
+        crs="EPSG:32633", transform=Affine(0.5, 0, 500000, 0, -0.5, 4100000),
+    ) as dst:  # fmt: skip
+        dst.write(pan[None])
+    with rasterio.open(
+        ms_path, "w", driver="GTiff", height=8, width=8, count=8, dtype="float32",
+        crs="EPSG:32633", transform=Affine(2.0, 0, 500000, 0, -2.0, 4100000),
+    ) as dst:  # fmt: skip
+        dst.write(ms.transpose(2, 0, 1))
+        for i, (n, w) in enumerate(zip(names, waves)):
+            dst.set_band_description(i + 1, n)
+            dst.update_tags(i + 1, wavelength=str(w))
+    return ms_path, pan_path
+
+
+def test_fused_geotiff_keeps_the_pan_grid_and_ms_bands(tmp_path: Path) -> None:
+    ms_path, pan_path = _geo_pair(tmp_path)
+    import rasterio
+
+    out = tmp_path / "fused.tif"
+    assert main(["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out), *FAST]) == 0
+    with rasterio.open(out) as f, rasterio.open(pan_path) as p:
+        assert f.crs == p.crs and f.transform == p.transform
+        assert f.count == 8 and f.width == 32 and f.dtypes[0] == "float32"
+        assert f.descriptions[4] == "red" and f.tags(7)["wavelength"] == "833.0"
+    r = read_raster(out)
+    assert r.wavelengths is not None and r.wavelengths[0] == 427 and r.descriptions is not None
+    # Asked for uint16 digital numbers, the same grid.
+    out16 = tmp_path / "fused16.tif"
+    argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out16),
+            "--dtype", "uint16", "--bit-depth", "11", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    with rasterio.open(out16) as f:
+        assert f.dtypes[0] == "uint16" and f.read().max() <= 2047 and f.crs.to_epsg() == 32633
+
+
+def test_geotiff_without_rasterio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms_path, pan_path = _geo_pair(tmp_path)
+    monkeypatch.setitem(sys.modules, "rasterio", None)
+    r = read_raster(pan_path)  # the pixels are still read, by tifffile
+    assert r.geotiff_unread and r.crs is None and r.data.shape == (32, 32, 1)
+    argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", *FAST]
+    assert main([*argv, "--out", str(tmp_path / "o.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'gdd[geo]'" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.tif").exists()
+    # Where georeferencing cannot go anyway (.npy), the run goes on.
+    assert main([*argv, "--out", str(tmp_path / "o.npy")]) == 0
+    with pytest.raises(InputError, match=r"gdd\[geo\]"):
+        write_image(tmp_path / "g.tif", np.zeros((4, 4, 1)), meta=Raster(np.zeros((4, 4, 1)), crs="EPSG:4326"))
+
+
+def test_envi_wavelengths_names_and_nodata(tmp_path: Path, cube: np.ndarray) -> None:
+    pytest.importorskip("spectral")
+    meta = Raster(cube, descriptions=("a", "b", "c", "d"), wavelengths=(450.0, 550.0, 650.0, 850.0))
+    mask = np.ones(cube.shape[:2], bool)
+    mask[0, 0] = False
+    path = write_image(tmp_path / "c.hdr", cube, meta=meta, mask=mask, nodata=-1.0)
+    assert path.with_suffix(".img").is_file()
+    r = read_raster(path)
+    assert r.wavelengths == (450.0, 550.0, 650.0, 850.0) and r.descriptions == ("a", "b", "c", "d")
+    assert r.nodata == -1.0 and r.mask is not None and not r.mask[0, 0] and r.mask.sum() == mask.sum()
+    assert np.array_equal(r.data[1:, 1:], cube[1:, 1:])
+    # Micrometres in the header become nanometres.
+    hdr = path.read_text().replace("Nanometers", "Micrometers")
+    hdr = hdr.replace("450", "0.45").replace("550", "0.55").replace("650", "0.65").replace("850", "0.85")
+    path.write_text(hdr)
+    assert read_raster(path).wavelengths == pytest.approx((450.0, 550.0, 650.0, 850.0))
+
+
+def test_nodata_pixels_are_left_out_of_the_loss(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ms = rng.random((8, 8, 3)).astype(np.float32)
+    pan = rng.random((32, 32)).astype(np.float32)
+    np.save(tmp_path / "pan.npy", pan)
+    outputs = []
+    for garbage in (0.0, 1e6):
+        bad = ms.copy()
+        bad[2, 3] = garbage
+        bad[5, 5, 1] = garbage  # one band is enough to mark the pixel
+        np.save(tmp_path / "ms.npy", bad)
+        out = tmp_path / f"o{int(garbage)}.npy"
+        argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+                "--nodata", str(garbage), "--out", str(out), "--force", *FAST]  # fmt: skip
+        assert main(argv) == 0
+        outputs.append(np.load(out))
+    a, b = outputs
+    # The output marks the high-resolution pixels of the masked low-resolution ones with the
+    # nodata value,
+    masked = np.zeros((32, 32), bool)
+    masked[8:12, 12:16] = masked[20:24, 20:24] = True
+    assert (a[masked] == 0).all() and (b[masked] == 1e6).all()
+    # and the masked pixels' values never reach the fit: elsewhere both runs are the same.
+    assert np.array_equal(a[~masked], b[~masked])
