@@ -134,7 +134,11 @@ def fuse(args: argparse.Namespace) -> int:
     meta = _output_meta(problem, rasters, out)
     check_report_options(args, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
-    nodata = args.nodata if args.nodata is not None else next((r.nodata for r in rasters.values() if r.nodata), None)
+    nodata = (
+        args.nodata
+        if args.nodata is not None
+        else next((r.nodata for r in rasters.values() if r.nodata is not None), None)
+    )
     if args.dtype == "uint16" and valid is not None and (nodata is None or nodata != nodata):
         raise InputError("a uint16 output with nodata pixels needs an integer --nodata value to mark them")
     reference = None
