@@ -209,7 +209,8 @@ def fuse(args: argparse.Namespace) -> int:
         write_json(Path(args.json), report)
         print(f"wrote {args.json}")
     if args.report:
-        _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report)
+        waves = next(iter(rasters.values())).wavelengths
+        _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report, waves)
     return 0
 
 
@@ -222,6 +223,7 @@ def _fusion_report(
     history: list[tuple[int, float]],
     psnr_history: list[tuple[int, float]],
     info: dict[str, object],
+    wavelengths: tuple[float, ...] | None = None,
 ) -> None:
     """The HTML report of a fusion run: inputs, result, baseline, the indices and the curves."""
     from .metrics import full_resolution, reduced_resolution
@@ -262,6 +264,7 @@ def _fusion_report(
         psnr=psnr_history or None,
         settings=settings,
         factor=max(problem.factor, 1),
+        wavelengths=wavelengths,
         bands=args.bands,
         pixels=args.pixel,
         percentiles=args.stretch,
