@@ -135,7 +135,7 @@ def _bad_cases(tmp_path: Path, files: dict[str, Path]) -> list[tuple[list[str], 
         ([*base, "--factor", "3"], "not divisible by the factor 3"),
         ([*base, "--factor", "2"], "needs 16 x 16"),
         ([*base, "--factor", "0"], "positive integer"),
-        ([*base, "--factor", "4", "--reference", str(files["rgb"])], "does not match"),
+        ([*base, "--factor", "4", "--reference", str(files["rgb"])], "the result 32 x 32 x 5"),
     ]
 
 

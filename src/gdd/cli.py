@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .io import InputError, check_output, read_image, write_json
+from .io import InputError, UsageError, check_output, read_image, write_json
 from .run import check_report_options, fuse
 from .sensors import SENSORS
 
@@ -30,6 +30,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _bit_depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a bit depth from 1 to 32, got {text!r}") from None
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"expected a bit depth from 1 to 32, got {text!r}")
     return value
 
 
@@ -133,7 +143,7 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         type=_nonneg_int,
         help="result = mean of the last N estimates (0: the last one; default: preset)",
     )
-    p.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
+    p.add_argument("--bit-depth", type=_bit_depth, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
     _file_options(p)
     p.add_argument(
         "--dtype",
@@ -211,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dim-cut", type=_nonneg_int, default=0, help="the toolbox's border cut (default 0: none)")
     ev.add_argument("--clip", type=float, metavar="MAX", help="clip results to [0, MAX] first (the toolbox's 2^L)")
     ev.add_argument("--block-size", type=_positive_int, default=32, help="block of Q, Q2n and QNR (default 32)")
-    ev.add_argument("--bit-depth", type=_positive_int, help="scale integer inputs by 2^N - 1")
+    ev.add_argument("--bit-depth", type=_bit_depth, help="scale integer inputs by 2^N - 1")
     ev.add_argument("--json", metavar="OUT.json", help="write the indices and settings as JSON")
     ev.add_argument("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result")
     _report_options(ev)
@@ -320,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"gdd: error: {str(exc).splitlines()[0]} (see gdd {args.command} --help)", file=sys.stderr)
+        return 2
     except (InputError, ValueError) as exc:
         print(f"gdd: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from .io import InputError, Layout, atomic, check_output, read_image, to_tensor
+from .io import InputError, Layout, UsageError, atomic, check_output, read_image, to_tensor
 from .metrics import HIGHER_IS_BETTER, LABELS, full_resolution, reduced_resolution
 from .sensors import SENSORS
 
@@ -47,7 +47,8 @@ def _names(paths: list[str]) -> list[str]:
 
 def _match(arr: np.ndarray, shape: tuple[int, ...], what: str, spec: str) -> None:
     if arr.shape != shape:
-        raise InputError(f"{spec}: {what} is {arr.shape[0]} x {arr.shape[1]} x {arr.shape[2]}, expected {shape}")
+        have, want = (" x ".join(map(str, s)) for s in (arr.shape, shape))
+        raise InputError(f"{spec}: {what} is {have}, the result {want}")
 
 
 def evaluate_files(
@@ -73,11 +74,11 @@ def evaluate_files(
         InputError: unreadable files, shapes that do not match, a missing or contradictory ratio.
     """
     if not results:
-        raise InputError("give at least one result to evaluate")
+        raise UsageError("give at least one result to evaluate")
     if reference is not None and (ms is not None or pan is not None):
-        raise InputError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
+        raise UsageError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
-        raise InputError("give --reference GT, or both --ms and --pan for the full-resolution indices")
+        raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
     arrays = [read_image(r, name="result", bit_depth=bit_depth, layout=layout) for r in results]
     for r, a in zip(results[1:], arrays[1:]):
         _match(a, arrays[0].shape, "the result", r)

@@ -24,6 +24,7 @@ from .io import (
     read_image,
     read_matrix,
     read_raster,
+    split_spec,
     to_tensor,
     write_image,
     write_json,
@@ -54,8 +55,8 @@ def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) 
     ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth))
     if ref.shape != shape:
         raise InputError(
-            f"reference {spec}: shape {tuple(ref.shape[2:])} x {ref.shape[1]} bands does not match the result "
-            f"{tuple(shape[2:])} x {shape[1]} bands"
+            f"reference {spec}: {ref.shape[2]} x {ref.shape[3]} x {ref.shape[1]}, "
+            f"the result {shape[2]} x {shape[3]} x {shape[1]}"
         )
     return ref
 
@@ -71,9 +72,29 @@ def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     masks = {f"{n}_mask": torch.from_numpy(r.mask) for n, r in (("lr", lr), ("hr", hr)) if r.mask is not None}
     lr_mask, hr_mask = masks.get("lr_mask"), masks.get("hr_mask")
+    try:
+        problem = _setup(args, first, second, lr_mask, hr_mask)
+    except InputError:
+        raise
+    except ValueError as exc:
+        # The problem knows the images by role; the user knows them by file.
+        files = ", ".join(f"{n} {split_spec(getattr(args, n))[0].name}" for n in (lr_name, hr_name))
+        raise InputError(f"{files}: {exc}") from None
+    if lr.crs and hr.crs and lr.crs != hr.crs:
+        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
+    return problem, rasters
+
+
+def _setup(
+    args: argparse.Namespace,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    lr_mask: torch.Tensor | None,
+    hr_mask: torch.Tensor | None,
+) -> Problem:
     if args.command == "hs":
         srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
-        problem = hs_problem(
+        return hs_problem(
             first,
             second,
             srf,
@@ -83,24 +104,21 @@ def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
             hsi_mask=lr_mask,
             guide_mask=hr_mask,
         )
-    elif args.command == "pan":
-        problem = pan_problem(
+    if args.command == "pan":
+        return pan_problem(
             first, second, args.ratio, full_resolution=args.full_resolution, ms_mask=lr_mask, pan_mask=hr_mask
         )
-    else:
-        problem = flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
-    if lr.crs and hr.crs and lr.crs != hr.crs:
-        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
-    return problem, rasters
+    return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
 
 
-def _output_meta(problem: Problem, rasters: dict[str, Raster], out: Path) -> Raster:
+def _output_meta(args: argparse.Namespace, problem: Problem, rasters: dict[str, Raster], out: Path) -> Raster:
     """What the result file carries: the guide's grid (or the low-res grid refined), the low-res bands' names."""
     lr, hr = rasters.values()
     unread = [n for n, r in rasters.items() if r.geotiff_unread]
     if unread and out.suffix.lower() in (".tif", ".tiff"):
+        spec = split_spec(getattr(args, unread[0]))[0]
         raise InputError(
-            f"{unread[0]} is a GeoTIFF and its georeferencing needs rasterio to be kept: pip install 'gdd[geo]'"
+            f"{unread[0]} {spec}: a GeoTIFF; keeping its georeferencing needs rasterio: pip install 'gdd[geo]'"
         )
     transform = hr.transform
     if transform is None and lr.transform is not None:
@@ -131,7 +149,7 @@ def fuse(args: argparse.Namespace) -> int:
         check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
     problem, rasters = _problem(args)
     inputs = {n: r.data for n, r in rasters.items()}
-    meta = _output_meta(problem, rasters, out)
+    meta = _output_meta(args, problem, rasters, out)
     check_report_options(args, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
     nodata = (

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._common import OUTPUT_SUFFIXES, InputError, atomic, check_output, split_spec
+from ._common import OUTPUT_SUFFIXES, InputError, UsageError, atomic, check_output, split_spec
 from .read import Layout, Raster, read_image, read_matrix, read_raster
 from .write import OutputType, preview_bands, to_rgb8, write_image, write_json, write_preview
 
@@ -24,6 +24,7 @@ __all__ = [
     "Layout",
     "OutputType",
     "Raster",
+    "UsageError",
     "atomic",
     "check_output",
     "from_tensor",

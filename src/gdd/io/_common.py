@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["OUTPUT_SUFFIXES", "InputError", "atomic", "check_output", "optional", "split_spec"]
+__all__ = ["OUTPUT_SUFFIXES", "InputError", "UsageError", "atomic", "check_output", "optional", "split_spec"]
 
 #: Suffixes ``write_image`` knows: NumPy, MATLAB v5, (Geo)TIFF, ENVI (header + raw data).
 OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff", ".hdr")
@@ -21,6 +21,10 @@ EXTRAS = {"rasterio": "geo", "spectral": "envi", "h5py": "hdf5"}
 
 class InputError(ValueError):
     """A problem with the user's files or arguments, told in one line."""
+
+
+class UsageError(InputError):
+    """Options that do not go together, or a missing one: the command line's exit code 2."""
 
 
 def optional(module: str, what: str) -> ModuleType:
@@ -53,10 +57,15 @@ def check_output(
     p = Path(path)
     if p.suffix.lower() not in suffixes:
         raise InputError(f"{what} {p}: unknown format {p.suffix!r} (use {', '.join(suffixes)})")
+    if p.is_dir():
+        raise InputError(f"{what} {p} is a folder")
     if p.exists() and not force:
-        raise InputError(f"output {p} exists; use --force to overwrite it")
-    if p.exists() and p.is_dir():
-        raise InputError(f"output {p} is a folder")
+        raise InputError(f"{what} {p} exists; use --force to overwrite it")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{what} {p}: {parent} is a file, not a folder")
+            break
     if p.suffix.lower() == ".hdr":
         data = p.with_suffix(".img")
         if data.exists() and not force:

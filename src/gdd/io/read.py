@@ -189,6 +189,9 @@ def _envi_header(path: Path) -> Path:
 def _read_envi(path: Path, var: str | None = None) -> _Read:
     spectral = optional("spectral", f"{path} is an ENVI file; reading it")
     hdr = _envi_header(path)
+    data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
+    if not any(f.is_file() for f in data_files):
+        raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
     img = spectral.envi.open(str(hdr))
     a = np.asarray(img.load())
     md = img.metadata
@@ -232,6 +235,17 @@ _READERS: dict[str, Callable[[Path, str | None], _Read]] = {
     **{s: _read_tiff for s in TIFF_SUFFIXES},
     **{s: _read_envi for s in ENVI_SUFFIXES},
 }
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling line of a library's exception: the first cause that says something."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
+        if text and "previous exception" not in text:
+            return text
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
@@ -316,8 +330,7 @@ def read_raster(
     except MemoryError:
         raise InputError(f"{label}: too large to load into memory") from None
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{label}: cannot read, truncated or corrupt? ({reason})") from None
+        raise InputError(f"{label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
     a = np.asarray(got.array)
     if a.ndim == 2:
         a = a[..., None]
@@ -411,8 +424,7 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
     except InputError as exc:
         raise InputError(str(exc) if str(exc).startswith(name) else f"{name} {exc}") from None
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{label}: cannot read, truncated or corrupt? ({reason})") from None
+        raise InputError(f"{label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
     m = np.squeeze(m) if m.ndim > 2 else m
     if m.ndim == 1:
         m = m[None, :]
