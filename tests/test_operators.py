@@ -11,6 +11,7 @@ from gdd.operators import (
     BlockAverage,
     GaussianDownsample,
     Identity,
+    MTFDownsample,
     SpectralResponse,
     imresize,
     imresize_matrix,
@@ -29,6 +30,8 @@ def _operators(gen: torch.Generator) -> dict[str, tuple[torch.nn.Module, tuple[i
         "gaussian_tiny": (GaussianDownsample(4), (1, 1, 4, 8)),
         "bicubic4": (BicubicDownsample(4), (1, 3, 16, 20)),
         "bicubic3": (BicubicDownsample(3), (2, 2, 9, 15)),
+        "mtf4": (MTFDownsample(4, (0.3, 0.25)), (1, 2, 16, 12)),
+        "mtf2": (MTFDownsample(2), (2, 3, 10, 6)),
         "srf": (SpectralResponse(torch.rand(3, 7, generator=gen)), (2, 7, 5, 6)),
         "srf_learnable": (SpectralResponse(torch.rand(2, 4, generator=gen), learnable=True), (1, 4, 3, 3)),
     }
@@ -73,7 +76,7 @@ def test_gradcheck(name: str, gen: torch.Generator) -> None:
 
 def test_spatial_shapes() -> None:
     x = torch.rand(1, 4, 24, 36)
-    for kind in ("block", "gaussian", "bicubic"):
+    for kind in ("block", "gaussian", "bicubic", "mtf"):
         assert make_spatial(kind, 4)(x).shape == (1, 4, 6, 9)
 
 

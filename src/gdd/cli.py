@@ -1,4 +1,4 @@
-"""The ``gdd`` command line: ``gdd hs|pan|flash|eval|demo``; ``main(argv) -> exit code``."""
+"""The ``gdd`` command line: ``gdd hs|pan|flash|eval|simulate|bench|demo``; ``main(argv) -> exit code``."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     hs.add_argument(
         "--spatial",
         default="block",
-        choices=["block", "gaussian", "bicubic"],
+        choices=["block", "gaussian", "bicubic", "mtf"],
         help="spatial degradation (default block)",
     )
     hs.add_argument(
@@ -226,6 +226,27 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result")
     _report_options(ev)
     ev.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+    be = sub.add_parser(
+        "bench",
+        help="run GDD and the classic methods on test cases, side by side",
+        description="Every method on every case (folders from gdd simulate, or case.json files): "
+        "a Markdown and CSV table of the indices and times, and a figure per case.",
+    )
+    be.add_argument("cases", nargs="+", metavar="CASE", help="case folders (or their case.json)")
+    be.add_argument(
+        "--methods",
+        type=lambda t: [m.strip().replace("-", "_").lower() for m in t.split(",") if m.strip()],
+        help="comma-separated, e.g. gdd,gsa,mtf-glp (default: GDD, EXP and the task's classic methods)",
+    )
+    be.add_argument("--out", required=True, help="folder for bench.md, bench.csv, rows.jsonl, figures, results")
+    be.add_argument("--iterations", type=_nonneg_int, help="GDD's Adam steps (default: the preset for the device)")
+    be.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    be.add_argument("--seed", type=int, default=0)
+    be.add_argument("--resume", action="store_true", help="go on with the run in --out, skipping what is done")
+    be.add_argument("--force", action="store_true", help="start again over a run in --out")
+    be.add_argument("--no-figures", action="store_true", help="tables only")
+    be.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser("demo", help="run the embedded, simulated hyperspectral demo")
     demo.add_argument("--out", default="gdd-demo", help="output folder (default gdd-demo)")
@@ -296,6 +317,24 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    run_bench(
+        args.cases,
+        out=args.out,
+        methods=args.methods,
+        device=args.device,
+        seed=args.seed,
+        iterations=args.iterations,
+        resume=args.resume,
+        force=args.force,
+        figures=not args.no_figures,
+        quiet=args.quiet,
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -317,6 +356,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pan": fuse,
     "flash": fuse,
     "eval": _eval,
+    "bench": _bench,
     "demo": _demo,
 }
 

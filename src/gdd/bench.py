@@ -1,0 +1,301 @@
+"""``gdd bench``: every method on every case, side by side, in Markdown, CSV and figures.
+
+A case is a folder written by ``gdd simulate`` (or any ``case.json``; see :mod:`gdd.simulate`):
+a task (``hs`` or ``pan``), the inputs, the factor, and a reference when one exists. Each
+method's result is clipped to [0, 1] (the toolbox's thresholding) and scored with the
+reduced-resolution indices against the reference, or with the full-resolution ones (D_lambda,
+D_s, QNR, HQNR) when there is none. Rows are appended to ``rows.jsonl`` as they are done, so an
+interrupted run resumes where it stopped (``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
+from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
+from .metrics import full_resolution, reduced_resolution
+from .operators import imresize
+from .problems import Problem, hs_problem, pan_problem, solve
+
+__all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
+
+#: Methods besides the registries': GDD itself and its unguided ablation (a deep image prior:
+#: the same network and losses, with the guide replaced by zeros at the network's input).
+OWN = {"gdd": "GDD", "dip": "DIP (no guide)"}
+
+
+@dataclass
+class Case:
+    """One benchmark case, loaded."""
+
+    name: str
+    task: str
+    factor: int
+    inputs: dict[str, Tensor]
+    reference: Tensor | None
+    srf: Tensor | None
+    spatial: str
+    protocol: dict[str, Any]
+
+
+def method_names() -> dict[str, str]:
+    """Every method ``gdd bench`` knows: key -> display name."""
+    return {**OWN, **METHOD_NAMES}
+
+
+def default_methods(task: str) -> list[str]:
+    """GDD, EXP (bicubic) and the task's classic methods."""
+    if task == "pan":
+        return ["gdd", *PANSHARPENING]
+    return ["gdd", "exp", *HS_FUSION]
+
+
+def load_case(path: str | Path, *, name: str | None = None) -> Case:
+    """Read a case folder (or its ``case.json``) and its files."""
+    from .simulate import read_case
+
+    info = read_case(path)
+    task = info.get("task")
+    if task not in ("hs", "pan"):
+        raise InputError(f"{path}: case task must be 'hs' or 'pan', got {task!r}")
+    factor = int(info.get("factor") or info.get("ratio") or 0)
+    if factor < 1:
+        raise InputError(f"{path}: the case gives no factor/ratio")
+    files = info["inputs"]
+    bits = info.get("bit_depth")
+    keys = ("hsi", "guide") if task == "hs" else ("ms", "pan")
+    missing = [k for k in keys if k not in files]
+    if missing:
+        raise InputError(f"{path}: the case has no {missing[0]!r} input")
+    inputs = {k: to_tensor(read_image(files[k], name=k, bit_depth=bits)) for k in keys}
+    srf = None
+    if task == "hs":
+        if "srf" not in files:
+            raise InputError(f"{path}: an hs case needs an 'srf' input")
+        srf = torch.from_numpy(read_matrix(files["srf"], name="srf")).float()
+    ref = info.get("reference")
+    reference = to_tensor(read_image(ref, name="reference", bit_depth=bits)) if ref else None
+    folder = Path(path)
+    label = name or info.get("name") or (folder.parent.name if folder.suffix == ".json" else folder.name)
+    return Case(str(label), task, factor, inputs, reference, srf, str(info.get("spatial", "block")), info)
+
+
+def _problem(case: Case) -> Problem:
+    if case.task == "hs":
+        spatial = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
+        return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=spatial)  # type: ignore[arg-type]
+    full = case.reference is None
+    return pan_problem(case.inputs["ms"], case.inputs["pan"], case.factor, full_resolution=full)
+
+
+def _run_method(
+    case: Case, method: str, *, device: str, seed: int, iterations: int | None
+) -> tuple[Tensor, dict[str, Any]]:
+    """The method's estimate (1, C, H, W) on the CPU and what to record about the run."""
+    if method in OWN:
+        problem = _problem(case)
+        if method == "dip":
+            problem = replace(problem, guide=torch.zeros_like(problem.guide))
+        result = solve(problem, device=device, seed=seed, iterations=iterations)
+        info = {"iterations": result.config.iterations, "device": result.config.device, "rollbacks": result.rollbacks}
+        return result.x.detach().cpu(), info
+    if case.task == "pan":
+        if method not in PANSHARPENING:
+            raise UsageError(
+                f"{method!r} is not a pansharpening method; use one of {', '.join([*OWN, *PANSHARPENING])}"
+            )
+        return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor), {}
+    if method == "exp":
+        return imresize(case.inputs["hsi"], scale=case.factor), {}
+    if method not in HS_FUSION:
+        raise UsageError(f"{method!r} is not an HS fusion method; use one of {', '.join([*OWN, 'exp', *HS_FUSION])}")
+    spatial = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
+    fn = HS_FUSION[method]
+    return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial), {}
+
+
+def _score(case: Case, x: Tensor) -> dict[str, float | None]:
+    x = x.float().clamp(0, 1)
+    if case.reference is not None:
+        return reduced_resolution(x, case.reference, ratio=case.factor)
+    if case.task == "pan":
+        return full_resolution(x, case.inputs["ms"], case.inputs["pan"], ratio=case.factor)
+    return {}
+
+
+COLUMNS = {
+    "reduced": [("psnr", "PSNR"), ("sam", "SAM"), ("ergas", "ERGAS"), ("q2n", "Q2n"), ("q", "Q"), ("ssim", "SSIM")],
+    "full": [("d_lambda", "D_lambda"), ("d_s", "D_s"), ("qnr", "QNR"), ("hqnr", "HQNR")],
+}
+_BETTER_HIGH = {"psnr", "q2n", "q", "ssim", "qnr", "hqnr"}
+
+
+def _fmt(v: object, key: str) -> str:
+    if not isinstance(v, (int, float)) or math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.2f}" if key in ("psnr", "seconds") else f"{v:.3f}" if key in ("sam", "ergas") else f"{v:.4f}"
+
+
+def tables(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The Markdown and CSV tables of a list of rows, one section per case; best values in bold."""
+    md: list[str] = []
+    csv_lines = ["case,method,protocol,seconds,psnr,sam,ergas,q2n,q,ssim,d_lambda,d_s,qnr,hqnr"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        case_rows = [r for r in rows if r["case"] == case]
+        protocol = case_rows[0]["protocol"]
+        cols = COLUMNS[protocol]
+        best = {}
+        for key, _ in cols:
+            vals = [r["metrics"].get(key) for r in case_rows]
+            vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+            if vals:
+                best[key] = max(vals) if key in _BETTER_HIGH else min(vals)
+        kind = "reduced resolution, against the reference" if protocol == "reduced" else "full resolution, no reference"
+        md.append(f"**{case}** ({kind})\n")
+        md.append("| method | " + " | ".join(label for _, label in cols) + " | seconds |")
+        md.append("|---|" + "---:|" * (len(cols) + 1))
+        for r in case_rows:
+            cells = []
+            for key, _ in cols:
+                v = r["metrics"].get(key)
+                text = _fmt(v, key)
+                cells.append(f"**{text}**" if key in best and v == best[key] else text)
+            md.append(f"| {r['label']} | " + " | ".join(cells) + f" | {_fmt(r['seconds'], 'seconds')} |")
+        md.append("")
+        for r in case_rows:
+            m = r["metrics"]
+            values = [m.get(k) for k in ("psnr", "sam", "ergas", "q2n", "q", "ssim", "d_lambda", "d_s", "qnr", "hqnr")]
+            csv_lines.append(
+                ",".join(
+                    [
+                        case,
+                        r["method"],
+                        protocol,
+                        f"{r['seconds']:.3f}",
+                        *("" if v is None else repr(v) for v in values),
+                    ]
+                )
+            )
+    return "\n".join(md), "\n".join(csv_lines) + "\n"
+
+
+def _figure(case: Case, results: dict[str, Tensor], path: Path) -> None:
+    from .report import figure_images
+
+    panels = {}
+    low = "hsi" if case.task == "hs" else "ms"
+    panels[f"input ({low})"] = from_tensor(case.inputs[low])
+    for method, x in results.items():
+        panels[method_names().get(method, method)] = from_tensor(x.float().clamp(0, 1))
+    if case.reference is not None:
+        panels["reference"] = from_tensor(case.reference)
+    png = figure_images(panels)
+    atomic(path, lambda t: t.write_bytes(png))
+
+
+def run_bench(
+    cases: Sequence[str],
+    *,
+    out: str | Path,
+    methods: Sequence[str] | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    iterations: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    figures: bool = True,
+    quiet: bool = False,
+    echo: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every method on every case; write ``bench.md``, ``bench.csv``, ``rows.jsonl`` and a figure per case.
+
+    Raises:
+        InputError: a case that cannot be read; ``out`` holding a run without ``resume``/``force``.
+        UsageError: an unknown method.
+    """
+    folder = Path(out)
+    state = folder / "rows.jsonl"
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"bench output {folder} is a file")
+    if state.exists() and not (resume or force):
+        raise InputError(f"{folder} holds a run; use --resume to go on with it or --force to start again")
+    known = method_names()
+    for m in methods or []:
+        if m not in known:
+            raise UsageError(f"unknown method {m!r}; known: {', '.join(known)}")
+    loaded = [load_case(c) for c in cases]
+    names = [c.name for c in loaded]
+    if len(set(names)) != len(names):
+        raise InputError(f"two cases share a name ({', '.join(names)}); give them distinct folders")
+    done: list[dict[str, Any]] = []
+    if resume and state.exists():
+        done = [json.loads(line) for line in state.read_text().splitlines() if line.strip()]
+    elif state.exists():
+        state.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = [(c, m) for c in loaded for m in (methods or default_methods(c.task))]
+    finished = {(r["case"], r["method"]) for r in done}
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan), initial=len(finished & {(c.name, m) for c, m in plan}), unit="run", leave=False)
+    rows = list(done)
+    try:
+        for case, method in plan:
+            if (case.name, method) in finished:
+                continue
+            if bar is not None:
+                bar.set_description(f"{case.name}: {method}")
+            start = time.perf_counter()
+            x, info = _run_method(case, method, device=device, seed=seed, iterations=iterations)
+            seconds = time.perf_counter() - start
+            metrics = _score(case, x)
+            row = {
+                "case": case.name,
+                "method": method,
+                "label": known.get(method, method),
+                "protocol": "reduced" if case.reference is not None else "full",
+                "seconds": seconds,
+                "metrics": metrics,
+                **info,
+            }
+            rows.append(row)
+            arr = from_tensor(x.float())
+            (folder / case.name).mkdir(exist_ok=True)
+            atomic(folder / case.name / f"{method}.npy", lambda t, a=arr: np.save(t, a))  # type: ignore[misc]
+            with state.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    md, csv_text = tables(rows)
+    atomic(folder / "bench.md", lambda t: t.write_text(md + "\n"))
+    atomic(folder / "bench.csv", lambda t: t.write_text(csv_text))
+    if figures:
+        for case in loaded:
+            saved = {m: folder / case.name / f"{m}.npy" for c, m in plan if c is case}
+            results = {m: to_tensor(np.load(p)) for m, p in saved.items() if p.exists()}
+            if results:
+                try:
+                    _figure(case, results, folder / f"{case.name}.png")
+                except RuntimeError as exc:  # matplotlib missing: the tables still stand
+                    echo(f"no figure for {case.name}: {exc}")
+    echo(md)
+    echo(f"wrote {folder / 'bench.md'}, {folder / 'bench.csv'}")
+    return rows
