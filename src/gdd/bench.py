@@ -99,10 +99,20 @@ def _problem(case: Case) -> Problem:
     return pan_problem(case.inputs["ms"], case.inputs["pan"], case.factor, full_resolution=full)
 
 
+def _check_method(case: Case, method: str) -> None:
+    if method in OWN:
+        return
+    if case.task == "pan" and method not in PANSHARPENING:
+        raise UsageError(f"{method!r} is not a pansharpening method; use one of {', '.join([*OWN, *PANSHARPENING])}")
+    if case.task == "hs" and method != "exp" and method not in HS_FUSION:
+        raise UsageError(f"{method!r} is not an HS fusion method; use one of {', '.join([*OWN, 'exp', *HS_FUSION])}")
+
+
 def _run_method(
     case: Case, method: str, *, device: str, seed: int, iterations: int | None
 ) -> tuple[Tensor, dict[str, Any]]:
     """The method's estimate (1, C, H, W) on the CPU and what to record about the run."""
+    _check_method(case, method)
     if method in OWN:
         problem = _problem(case)
         if method == "dip":
@@ -111,15 +121,9 @@ def _run_method(
         info = {"iterations": result.config.iterations, "device": result.config.device, "rollbacks": result.rollbacks}
         return result.x.detach().cpu(), info
     if case.task == "pan":
-        if method not in PANSHARPENING:
-            raise UsageError(
-                f"{method!r} is not a pansharpening method; use one of {', '.join([*OWN, *PANSHARPENING])}"
-            )
         return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor), {}
     if method == "exp":
         return imresize(case.inputs["hsi"], scale=case.factor), {}
-    if method not in HS_FUSION:
-        raise UsageError(f"{method!r} is not an HS fusion method; use one of {', '.join([*OWN, 'exp', *HS_FUSION])}")
     spatial = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
     fn = HS_FUSION[method]
     return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial), {}
@@ -240,13 +244,15 @@ def run_bench(
     names = [c.name for c in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"two cases share a name ({', '.join(names)}); give them distinct folders")
+    plan = [(c, m) for c in loaded for m in (methods or default_methods(c.task))]
+    for case, method in plan:
+        _check_method(case, method)
     done: list[dict[str, Any]] = []
     if resume and state.exists():
         done = [json.loads(line) for line in state.read_text().splitlines() if line.strip()]
     elif state.exists():
         state.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    plan = [(c, m) for c in loaded for m in (methods or default_methods(c.task))]
     finished = {(r["case"], r["method"]) for r in done}
     bar = None
     if not quiet:

@@ -227,6 +227,34 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(ev)
     ev.add_argument("--force", action="store_true", help="overwrite existing output files")
 
+    si = sub.add_parser(
+        "simulate",
+        help="make a reduced-resolution test case from a reference (Wald's protocol)",
+        description="An HS case (--srf): the reference cube degraded in space by --factor and projected "
+        "by the response. A pansharpening case (--pan): the MS reference and its PAN MTF-filtered and "
+        "decimated by --factor. Writes the inputs, the reference and case.json for gdd bench.",
+    )
+    si.add_argument("reference", help="ground truth: an image file or a CAVE folder of band PNGs")
+    si.add_argument("--out", required=True, help="case folder to write")
+    si.add_argument("--factor", required=True, type=_positive_int, help="scale factor (the PAN ratio with --pan)")
+    si.add_argument(
+        "--srf",
+        help="HS case: the guide's response: CSV with wavelengths first, satellite .mat[:ms|:pan|:ROWS], "
+        "a K x C .npy, or cie1931 / nikon-d5100 / sigma-sdmerill (needs gdd[demo])",
+    )
+    si.add_argument("--pan", help="pansharpening case: the PAN at factor x the reference's size")
+    si.add_argument(
+        "--spatial", choices=["block", "gaussian", "mtf"], help="HS degradation (default block); pan cases use the MTF"
+    )
+    si.add_argument(
+        "--sensor", default="none", choices=list(SENSORS), help="MTF gains (none: 0.29 per MS band, 0.15 for the PAN)"
+    )
+    si.add_argument("--snr-db", type=float, help="Gaussian noise per band on both inputs, at this SNR in dB")
+    si.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    si.add_argument("--bit-depth", type=_bit_depth, help="divide integer data by 2^N - 1 (reference and PAN)")
+    si.add_argument("--crop", action="store_true", help="crop the top-left corner to a multiple of the factor")
+    si.add_argument("--force", action="store_true", help="overwrite an existing case")
+
     be = sub.add_parser(
         "bench",
         help="run GDD and the classic methods on test cases, side by side",
@@ -317,6 +345,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import run_simulate
+
+    path = run_simulate(
+        reference=args.reference,
+        out=args.out,
+        factor=args.factor,
+        pan=args.pan,
+        srf=args.srf,
+        spatial=args.spatial,
+        sensor=args.sensor,
+        snr_db=args.snr_db,
+        seed=args.seed,
+        bit_depth=args.bit_depth,
+        crop=args.crop,
+        force=args.force,
+    )
+    print(f"wrote {path} and the case's files beside it")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
@@ -356,6 +405,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pan": fuse,
     "flash": fuse,
     "eval": _eval,
+    "simulate": _simulate,
     "bench": _bench,
     "demo": _demo,
 }

@@ -255,7 +255,9 @@ def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
     if layout == "chw":
         return np.moveaxis(a, 0, -1)
     h, w, c = a.shape
-    hwc, chw = c < min(h, w), h < min(w, c)
+    # The bands are the odd axis out of a square image, else the one axis shorter than both others.
+    hwc = (h == w != c) or (c < min(h, w) and not (w == c != h))
+    chw = (w == c != h) or (h < min(w, c) and not (h == w != c))
     if hwc and not chw:
         return a
     if chw and not hwc:
@@ -298,7 +300,8 @@ def read_raster(
         bit_depth: integer data is divided by 2^bit_depth - 1 (e.g. 11 for WorldView digital
             numbers); by default by the type's range (255 or 65535). Float data is kept as is.
         layout: the axis order of a 3-D array from ``.npy``/``.npz``/``.mat`` (files that do not
-            say it): ``"auto"`` decides when the band axis is the one shortest axis, else asks.
+            say it): ``"auto"`` takes as bands the odd axis out of a square image, else the one
+            axis shorter than both others, and asks when neither rule decides.
         nodata: pixels with this value in any band (NaN: non-finite values) are masked. By
             default a nodata value declared by the file (GeoTIFF, ENVI) is used; NaN or Inf
             without a declared nodata is an error.

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdd.cli import main
+from gdd.simulate import simulate_hs, write_case
+
+FAST = ["--iterations", "3", "--device", "cpu", "--quiet"]
+
+
+def _smooth(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    from scipy import ndimage
+
+    return (ndimage.gaussian_filter(rng.random(shape), sigma=(2, 2, 0)) * 0.8 + 0.1).astype(np.float32)
+
+
+@pytest.fixture
+def cases(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    cube = _smooth(rng, (32, 32, 6))
+    srf = rng.random((3, 6))
+    arrays = simulate_hs(cube, factor=4, srf=srf)
+    hs = write_case(
+        tmp_path / "hs_case", arrays, {"task": "hs", "factor": 4, "spatial": "block", "source": "synthetic"}
+    )
+    # A full-resolution pansharpening case: no reference.
+    pan_dir = tmp_path / "pan_case"
+    pan_dir.mkdir()
+    ms = _smooth(rng, (8, 8, 4))
+    np.save(pan_dir / "ms.npy", ms)
+    np.save(pan_dir / "pan.npy", ms.repeat(4, 0).repeat(4, 1).mean(axis=2) + 0.01 * rng.random((32, 32)))
+    (pan_dir / "case.json").write_text(
+        json.dumps({"gdd_case": 1, "task": "pan", "ratio": 4, "inputs": {"ms": "ms.npy", "pan": "pan.npy"}})
+    )
+    return {"hs": hs.parent, "pan": pan_dir}
+
+
+def test_bench_tables_figures_and_resume(tmp_path: Path, cases: dict[str, Path], capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "bench"
+    argv = ["bench", str(cases["hs"]), str(cases["pan"]), "--out", str(out), "--methods", "gdd,exp,gsa", *FAST]
+    # gsa is a pansharpening method: on the hs case it is a usage error, before anything runs.
+    assert main(argv) == 2
+    assert "not an HS fusion method" in capsys.readouterr().err
+    argv = ["bench", str(cases["hs"]), "--out", str(out), "--methods", "gdd,exp,gsa-hs,cnmf", *FAST]
+    assert main(argv) == 0
+    table = (out / "bench.md").read_text()
+    for label in ("GDD", "EXP", "GSA-HS", "CNMF", "PSNR", "SAM", "ERGAS", "Q2n", "SSIM", "seconds"):
+        assert label in table
+    rows = list(csv.DictReader((out / "bench.csv").read_text().splitlines()))
+    assert [r["method"] for r in rows] == ["gdd", "exp", "gsa_hs", "cnmf"]
+    psnr = {r["method"]: float(r["psnr"]) for r in rows}
+    assert psnr["gsa_hs"] > psnr["exp"] > 20 and psnr["gdd"] > 0  # three GDD steps are only a smoke run
+    assert (out / "hs_case.png").is_file() and (out / "hs_case" / "gdd.npy").is_file()
+    # A second run refuses to overwrite; --resume only runs what is missing.
+    assert main(argv) == 1
+    assert "--resume" in capsys.readouterr().err
+    more = ["bench", str(cases["hs"]), str(cases["pan"]), "--out", str(out), "--resume", *FAST,
+            "--methods", "gdd,exp,dip"]  # fmt: skip
+    assert main(more) == 0
+    lines = [json.loads(x) for x in (out / "rows.jsonl").read_text().splitlines()]
+    done = [(r["case"], r["method"]) for r in lines]
+    assert done[:4] == [("hs_case", m) for m in ("gdd", "exp", "gsa_hs", "cnmf")]
+    assert set(done[4:]) == {("hs_case", "dip"), ("pan_case", "gdd"), ("pan_case", "exp"), ("pan_case", "dip")}
+    full = [r for r in lines if r["case"] == "pan_case"]
+    assert all(r["protocol"] == "full" and {"d_lambda", "d_s", "qnr", "hqnr"} <= set(r["metrics"]) for r in full)
+    assert "QNR" in (out / "bench.md").read_text()
+
+
+def test_bench_bad_cases(tmp_path: Path, cases: dict[str, Path], capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"), *FAST]) == 1
+    assert "no case.json" in capsys.readouterr().err
+    assert main(["bench", str(cases["hs"]), "--out", str(tmp_path / "o"), "--methods", "magic", *FAST]) == 2
+    assert "unknown method 'magic'" in capsys.readouterr().err
+    (cases["pan"] / "pan.npy").unlink()
+    assert main(["bench", str(cases["pan"]), "--out", str(tmp_path / "o"), *FAST]) == 1
+    assert "pan.npy is missing" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
