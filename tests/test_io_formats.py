@@ -74,6 +74,13 @@ def test_layouts(tmp_path: Path, cube: np.ndarray) -> None:
     assert np.array_equal(read_image(tmp_path / "chw.npy"), cube)
     scipy.io.savemat(tmp_path / "chw.mat", {"X": cube.transpose(2, 0, 1)})
     assert np.array_equal(read_image(tmp_path / "chw.mat"), cube)
+    # A square image: the bands are the odd axis out, however many there are (16 x 16 x 31, 31 x 16 x 16).
+    hs = np.random.default_rng(4).random((16, 16, 31)).astype(np.float32)
+    np.save(tmp_path / "hs.npy", hs)
+    np.save(tmp_path / "hs_chw.npy", hs.transpose(2, 0, 1))
+    assert np.array_equal(read_image(tmp_path / "hs.npy"), hs) and np.array_equal(
+        read_image(tmp_path / "hs_chw.npy"), hs
+    )
     square = np.random.default_rng(3).random((6, 6, 6)).astype(np.float32)
     np.save(tmp_path / "sq.npy", square)
     with pytest.raises(InputError, match="ambiguous; give --layout hwc or chw"):
