@@ -438,3 +438,16 @@ def test_mtf_kernel_against_a_loop_transcription() -> None:
             r = math.hypot(t[i], t[j])
             window[i, j] = np.interp(r, t, w1) if r <= 1 else 0.0
     assert np.allclose(mtf_kernel(ratio, gain), h * window, atol=1e-15)
+
+
+def test_every_sensor_kernel_meets_its_nyquist_gain() -> None:
+    # Issue 5's check: each sensor's MS and PAN kernel responds at the low-resolution Nyquist
+    # frequency 1 / (2 ratio) with its gain, within 0.02 (ratio 4, the toolbox's).
+    from gdd.sensors import SENSORS
+
+    for sensor, (ms, pan) in SENSORS.items():
+        for gain in [*(ms or [0.29]), pan]:
+            h = mtf_kernel(4, gain)
+            n = np.arange(h.shape[0]) - h.shape[0] // 2
+            response = float(h.sum(axis=0) @ np.cos(2 * np.pi * n / 8))
+            assert abs(response - gain) < 0.02, (sensor, gain, response)
