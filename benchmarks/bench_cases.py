@@ -11,8 +11,8 @@ Cases (made with ``gdd simulate`` where a reference has to be degraded):
 3. ``landsat7_fr``: the Landsat-7 ETM+ fixture at full resolution (ratio 2, no reference:
    D_lambda, D_s, QNR, HQNR).
 
-Every method runs with its defaults; GDD and DIP with the preset for the device (the CPU preset
-on a CPU). Writes bench.md, bench.csv, rows.jsonl and a figure per case to --out, and the
+Every method runs with its defaults; GDD, GDD from GSA (``--init gsa --keep-best``) and DIP with
+the preset for the device (the CPU preset on a CPU). Rerunning resumes: only missing rows run. Writes bench.md, bench.csv, rows.jsonl and a figure per case to --out, and the
 commands to commands.txt. Never run by pytest.
 """
 
@@ -34,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def _run(argv: list[str], log: list[str], data: Path, work: Path) -> None:
-    log.append("gdd " + " ".join(argv).replace(str(data), "$DATA").replace(str(work), "$WORK"))
+    text = " ".join(argv).replace(str(data), "$DATA").replace(str(work), "$WORK")
+    log.append("gdd " + text.replace(str(HERE.parent) + "/", ""))
     code = gdd(argv)
     if code:
         raise SystemExit(f"gdd {' '.join(argv)} failed with exit code {code}")
@@ -71,8 +72,8 @@ def main() -> None:
             "inputs": {"ms": f"{landsat}:ms", "pan": f"{landsat}:pan"},
         }))  # fmt: skip
         cases = [str(work / c) for c in ("cave_x8", "cave_x32", "pan_im4", "landsat7_fr")]
-        hs = "gdd,dip,exp,gsa_hs,sfim_hs,glp_hs,cnmf"
-        pan = "gdd,dip,exp,brovey,pca,gs,gsa,mtf_glp,mtf_glp_hpm,sfim"
+        hs = "gdd,gdd_gsa,dip,exp,gsa_hs,sfim_hs,glp_hs,cnmf"
+        pan = "gdd,gdd_gsa,dip,exp,brovey,pca,gs,gsa,mtf_glp,mtf_glp_hpm,sfim"
         for group, methods in ((cases[:2], hs), (cases[2:], pan)):
             _run(["bench", *group, "--methods", methods, "--out", str(out), "--device", args.device,
                   "--seed", "0", "--quiet", "--resume"], log, data, work)  # fmt: skip

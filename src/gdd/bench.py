@@ -30,9 +30,10 @@ from .problems import Problem, hs_problem, pan_problem, solve
 
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 
-#: Methods besides the registries': GDD itself and its unguided ablation (a deep image prior:
-#: the same network and losses, with the guide replaced by zeros at the network's input).
-OWN = {"gdd": "GDD", "dip": "DIP (no guide)"}
+#: Methods besides the registries': GDD with the preset for the device, GDD started from GSA
+#: with the result chosen by data consistency (``--init gsa --keep-best``), and the unguided
+#: ablation (a deep image prior: the same network and losses, the guide replaced by zeros).
+OWN = {"gdd": "GDD", "gdd_gsa": "GDD from GSA", "dip": "DIP (no guide)"}
 
 
 @dataclass
@@ -115,10 +116,18 @@ def _run_method(
     _check_method(case, method)
     if method in OWN:
         problem = _problem(case)
+        options: dict[str, Any] = {}
+        info: dict[str, Any] = {}
         if method == "dip":
             problem = replace(problem, guide=torch.zeros_like(problem.guide))
-        result = solve(problem, device=device, seed=seed, iterations=iterations)
-        info = {"iterations": result.config.iterations, "device": result.config.device, "rollbacks": result.rollbacks}
+        if method == "gdd_gsa":
+            options = {"init": "gsa", "keep_best": True}
+        result = solve(problem, device=device, seed=seed, iterations=iterations, **options)
+        if result.choice:
+            info["choice"] = result.choice
+        info.update(
+            {"iterations": result.config.iterations, "device": result.config.device, "rollbacks": result.rollbacks}
+        )
         return result.x.detach().cpu(), info
     if case.task == "pan":
         return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor), {}
@@ -290,6 +299,10 @@ def run_bench(
     finally:
         if bar is not None:
             bar.close()
+    # Each case's rows in the order of the methods asked for (resumed rows keep their place).
+    order = {(c.name, m): i for i, (c, m) in enumerate(plan)}
+    cases_seen = list(dict.fromkeys(r["case"] for r in rows))
+    rows.sort(key=lambda r: (cases_seen.index(r["case"]), order.get((r["case"], r["method"]), len(order))))
     md, csv_text = tables(rows)
     atomic(folder / "bench.md", lambda t: t.write_text(md + "\n"))
     atomic(folder / "bench.csv", lambda t: t.write_text(csv_text))

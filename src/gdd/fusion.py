@@ -129,6 +129,12 @@ class FitConfig:
         guard_every: steps between the guard's on-device snapshots of the weights.
         average_last: if positive, the result is the mean of the estimates of the last
             ``average_last`` steps instead of the final estimate alone.
+        keep_best: choose the result by data consistency, with no ground truth: the final (or
+            averaged) estimate, the estimate of lowest objective among the log steps (the
+            network at the noise-free code), and the classic starting image when there is one,
+            all scored with the final operators; the lowest objective wins. A late divergence
+            or over-fit then cannot make the result worse on the observations than an earlier
+            iterate or than the classic method it started from.
     """
 
     iterations: int = 1000
@@ -141,6 +147,7 @@ class FitConfig:
     guard_warmup: int = 1000
     guard_every: int = 10
     average_last: int = 0
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -173,6 +180,9 @@ class FitResult:
         config: the configuration used.
         history: (step, loss) at every log step.
         details: what the caller recorded about the setup (task, preset).
+        choice: how the result was chosen and the data objective of each candidate
+            (``{"chosen": "final"|"best"|"base", "final": ..., "best": ..., "base": ...,
+            "best_step": ...}``) when ``keep_best`` or a ``base`` was used, else empty.
     """
 
     x: Tensor
@@ -186,6 +196,7 @@ class FitResult:
     config: FitConfig
     history: list[tuple[int, float]] = field(default_factory=list)
     details: dict[str, object] = field(default_factory=dict)
+    choice: dict[str, object] = field(default_factory=dict)
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""
@@ -194,6 +205,33 @@ class FitResult:
 
 def _objective(x: Tensor, terms: Sequence[Term]) -> Tensor:
     return sum((t.weight * t(x) for t in terms), torch.zeros((), device=x.device, dtype=x.dtype))
+
+
+def _choose(
+    final: Tensor,
+    best: tuple[float, int, Tensor] | None,
+    base: Tensor | None,
+    terms: Sequence[Term],
+    *,
+    keep_best: bool,
+) -> tuple[Tensor, dict[str, object]]:
+    """The result and how it was chosen: the lowest data objective under the final operators."""
+    if not keep_best and base is None:
+        return final, {}
+    candidates = {"final": final}
+    if keep_best and best is not None:
+        candidates["best"] = best[2]
+    if base is not None:
+        candidates["base"] = base
+    scores = {k: float(_objective(v, terms)) for k, v in candidates.items()}
+    choice: dict[str, object] = {**scores, "chosen": "final"}
+    if best is not None:
+        choice["best_step"] = best[1]
+    if keep_best:
+        chosen = min(scores, key=lambda k: scores[k])
+        choice["chosen"] = chosen
+        return candidates[chosen], choice
+    return final, choice
 
 
 class _DivergenceGuard:
@@ -246,6 +284,7 @@ def fit(
     *,
     z: Tensor | None = None,
     callback: Callback | None = None,
+    base: Tensor | None = None,
 ) -> FitResult:
     """Fit the network's weights to one image pair and return the estimate.
 
@@ -265,6 +304,9 @@ def fit(
         z: the code; by default uniform in [0, 0.1) as in the authors' code, seeded.
         callback: receives (step, estimate, loss) at log steps; it may compute metrics against
             a reference, which the loop itself never sees.
+        base: a classic fusion (1, C, H, W) to start from: the estimate is then
+            base + G(z, guide) - G_0, with G_0 the network's output at the start (fixed), so the
+            fit begins at the classic result and the network learns its correction.
 
     Returns:
         A :class:`FitResult`.
@@ -303,17 +345,31 @@ def fit(
         params += [p for p in t.operator.parameters() if p.requires_grad and id(p) not in seen]
     optimizer = torch.optim.Adam(params, lr=config.lr)
 
+    offset = None
+    if base is not None:
+        base = base.to(device=device, dtype=torch.float32)
+        if base.shape[-2:] != guide.shape[-2:] or base.shape[0] != 1:
+            raise ValueError(f"base must be (1, C, {guide.shape[-2]}, {guide.shape[-1]}), got {tuple(base.shape)}")
+        with torch.no_grad():
+            offset = model(guide, z).detach()
+        if offset.shape != base.shape:
+            raise ValueError(f"base has {base.shape[1]} bands, the network {offset.shape[1]}")
+
+    def estimate_of(out: Tensor) -> Tensor:
+        return out if base is None or offset is None else base + (out - offset)
+
     n = config.iterations
     losses = torch.zeros(max(n, 1), device=device)
     guard = _DivergenceGuard(params, config) if config.guard_threshold is not None else None
     noise = torch.empty_like(z)
     x_sum = None
     history: list[tuple[int, float]] = []
+    best: tuple[float, int, Tensor] | None = None
 
     start = time.perf_counter()
     for step in range(n):
         z_step = z + noise.normal_(generator=gen) * config.noise_std if config.noise_std > 0 else z
-        x = model(guide, z_step)
+        x = estimate_of(model(guide, z_step))
         loss = _objective(x, terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,6 +383,12 @@ def fit(
         if (step + 1) % config.log_every == 0 or step == n - 1:
             value = float(losses[step])
             history.append((step + 1, value))
+            if config.keep_best:
+                with torch.no_grad():
+                    x_clean = estimate_of(model(guide, z))
+                    clean = float(_objective(x_clean, terms))
+                if best is None or clean < best[0]:
+                    best = (clean, step + 1, x_clean.clone())
             if callback is not None:
                 callback(step + 1, x.detach(), value)
     if device.type == "cuda":
@@ -339,7 +401,8 @@ def fit(
         else:
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.
-            estimate = model(guide, z)
+            estimate = estimate_of(model(guide, z))
+        estimate, choice = _choose(estimate, best, base, terms, keep_best=config.keep_best)
     return FitResult(
         x=estimate,
         loss=losses[:n].cpu().numpy(),
@@ -351,4 +414,5 @@ def fit(
         rollbacks=int(guard.rollbacks) if guard is not None else 0,
         config=config,
         history=history,
+        choice=choice,
     )

@@ -45,6 +45,11 @@ class Preset:
     average_last: int = 0
     weights: tuple[tuple[str, float], ...] = ()
     """Overrides of the problem's term weights by term name, e.g. (("hs", 1.0),)."""
+    init: str = "none"
+    """A classic fusion to start from (``gdd.baselines``: "gsa" for pansharpening and "gsa_hs"
+    for HS fusion, under the name "gsa" for both), or "none": the authors' start."""
+    keep_best: bool = False
+    """Choose the result by data consistency (see :class:`gdd.fusion.FitConfig`)."""
 
 
 PRESETS: dict[tuple[Task, Budget], Preset] = {
@@ -151,6 +156,8 @@ class Problem:
         baseline: the classic reference point (bicubic upsampling; the noisy input for flash).
         details: what was set up, for reports and JSON.
         valid: (1, 1, H, W) bool, the output pixels backed by data in every input (None: all).
+        classic: the classic fusion of this problem by method name (``"gsa"``, ...), a starting
+            point for GDD; None for tasks without one (flash).
     """
 
     task: Task
@@ -161,6 +168,28 @@ class Problem:
     baseline: Callable[[], Tensor]
     details: dict[str, object] = field(default_factory=dict)
     valid: Tensor | None = None
+    classic: Callable[[str], Tensor] | None = None
+
+
+def _classic_hs(name: str, hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: str) -> Tensor:
+    from .baselines import HS_FUSION
+
+    key = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}.get(name, name)
+    if key == "exp":
+        return imresize(hsi, scale=factor)
+    if key not in HS_FUSION:
+        raise ValueError(f"unknown classic method {name!r} for HS fusion; use one of exp, {', '.join(HS_FUSION)}")
+    kind = "gaussian" if spatial in ("gaussian", "mtf") else "block"
+    return HS_FUSION[key](hsi, guide, factor=factor, srf=srf, spatial=kind)
+
+
+def _classic_pan(name: str, ms: Tensor, pan: Tensor, ratio: int) -> Tensor:
+    from .baselines import PANSHARPENING
+
+    key = name.replace("-", "_")
+    if key not in PANSHARPENING:
+        raise ValueError(f"unknown classic method {name!r} for pansharpening; use one of {', '.join(PANSHARPENING)}")
+    return PANSHARPENING[key](ms, pan, ratio=ratio)
 
 
 def hs_problem(
@@ -228,6 +257,7 @@ def hs_problem(
         baseline=lambda: imresize(hsi, scale=factor),
         details={"spatial": spatial, "normalize_srf": normalize_srf, "hs_weight": hs_weight},
         valid=_valid(hr_mask, lr_mask, factor),
+        classic=lambda name: _classic_hs(name, hsi, guide, srf32, factor, spatial),
     )
 
 
@@ -273,6 +303,7 @@ def pan_problem(
         baseline=lambda: imresize(ms, scale=ratio),
         details={"full_resolution": full_resolution, "ms_weight": weight},
         valid=_valid(hr_mask, lr_mask, ratio),
+        classic=lambda name: _classic_pan(name, ms, pan, ratio),
     )
 
 
@@ -356,7 +387,13 @@ def solve(
         log_every=log_every,
         guard_threshold=preset.guard_threshold,
         average_last=min(preset.average_last, preset.iterations),
+        keep_best=preset.keep_best,
     )
+    base = None
+    if preset.init != "none":
+        if problem.classic is None:
+            raise ValueError(f"the {problem.task} problem has no classic method to start from; use init='none'")
+        base = problem.classic(preset.init).float()
     # Small images get fewer levels: the coarsest must stay at least 2 x 2.
     depth = min(preset.depth, max_depth(*problem.guide.shape[-2:]))
     if depth < 1:
@@ -377,6 +414,6 @@ def solve(
     weights = dict(preset.weights)
     for t in terms:
         t.weight = weights.get(t.name, t.weight)
-    result = fit(model, terms, problem.guide, config, callback=callback)
+    result = fit(model, terms, problem.guide, config, callback=callback, base=base)
     result.details = {"task": problem.task, "budget": chosen, "preset": dict(preset.__dict__), **problem.details}
     return result

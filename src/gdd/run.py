@@ -180,7 +180,11 @@ def fuse(args: argparse.Namespace) -> int:
             iterations=args.iterations,
             width=args.width,
             callback=progress,
-            **({"average_last": args.average_last} if args.average_last is not None else {}),
+            **{
+                k: v
+                for k, v in (("average_last", args.average_last), ("init", args.init), ("keep_best", args.keep_best))
+                if v is not None
+            },
         )
     finally:
         progress.close()
@@ -198,6 +202,9 @@ def fuse(args: argparse.Namespace) -> int:
         f"({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device.type}"
     )
     print(f"wrote {out} and {preview}")
+    line = _choice_line(result.choice, result.details)
+    if line:
+        print(line)
     report: dict[str, object] = {
         "task": problem.task,
         "output": str(out),
@@ -206,6 +213,7 @@ def fuse(args: argparse.Namespace) -> int:
         "ms_per_iteration": 1000 * result.seconds_per_iteration,
         "iterations": n,
         "rollbacks": result.rollbacks,
+        "choice": result.choice,
         "final_loss": float(result.loss[-1]) if n else None,
         "device": device.type,
         "settings": {**result.config.to_dict(), **result.details},
@@ -230,6 +238,28 @@ def fuse(args: argparse.Namespace) -> int:
         waves = next(iter(rasters.values())).wavelengths
         _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report, waves)
     return 0
+
+
+def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
+    """How the result compares, on the data terms alone, with the classic start and the iterates."""
+    if not choice:
+        return ""
+    chosen = str(choice["chosen"])
+    what = {"final": "the final estimate", "best": f"the estimate of step {choice.get('best_step')}",
+            "base": "the classic start itself"}[chosen]  # fmt: skip
+    text = f"result: {what}, data objective {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
+    if "base" in choice:
+        init = dict(details.get("preset", {})).get("init", "?")  # type: ignore[call-overload]
+        base = float(choice["base"])  # type: ignore[arg-type]
+        mine = float(choice[chosen])  # type: ignore[arg-type]
+        text += f"; the classic start ({init}): {base:.4g}"
+        if chosen == "base":
+            text += " (no iterate fitted the observations better than the classic start)"
+        elif mine < base:
+            text += f" (the result fits the observations {base / max(mine, 1e-30):.2f}x better)"
+        else:
+            text += " (the result fits the observations worse than its classic start)"
+    return text
 
 
 def _fusion_report(
