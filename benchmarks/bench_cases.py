@@ -11,9 +11,10 @@ Cases (made with ``gdd simulate`` where a reference has to be degraded):
 3. ``landsat7_fr``: the Landsat-7 ETM+ fixture at full resolution (ratio 2, no reference:
    D_lambda, D_s, QNR, HQNR).
 
-Every method runs with its defaults; GDD, GDD from GSA (``--init gsa --keep-best``) and DIP with
-the preset for the device (the CPU preset on a CPU). Rerunning resumes: only missing rows run. Writes bench.md, bench.csv, rows.jsonl and a figure per case to --out, and the
-commands to commands.txt. Never run by pytest.
+Every method runs with its defaults; GDD, GDD from GSA (``--init gsa --keep-best``) and DIP
+with the preset for the device (the CPU preset on a CPU). Rerunning resumes: only missing rows
+run. Writes bench.md, bench.csv, rows.jsonl and a figure per case to --out, and the commands to
+commands.txt. Never run by pytest.
 """
 
 from __future__ import annotations

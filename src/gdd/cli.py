@@ -146,15 +146,15 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     p.add_argument(
         "--init",
         metavar="METHOD",
-        help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), exp, mtf_glp, cnmf, ... "
-        "or none (the authors' start; default: the preset's)",
+        help="experimental: start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), exp, "
+        "mtf_glp, cnmf, ... or none (the authors' start, the default; see the README's bench table)",
     )
     p.add_argument(
         "--keep-best",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="choose the result by data consistency among the final estimate, the best logged one and the "
-        "classic start (default: the preset's)",
+        help="experimental: choose the result by data consistency among the final estimate, the best logged "
+        "one and the classic start (default: off)",
     )
     p.add_argument("--bit-depth", type=_bit_depth, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
     _file_options(p)
