@@ -80,3 +80,16 @@ def test_bench_bad_cases(tmp_path: Path, cases: dict[str, Path], capsys) -> None
     assert main(["bench", str(cases["pan"]), "--out", str(tmp_path / "o"), *FAST]) == 1
     assert "pan.npy is missing" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_bench_simulates_a_reference_given_as_a_case(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "cube.npy", _smooth(rng, (32, 32, 6)))
+    np.save(tmp_path / "srf.npy", rng.random((3, 6)))
+    out = tmp_path / "o"
+    argv = ["bench", str(tmp_path / "cube.npy"), "--out", str(out), "--methods", "exp,gsa_hs", "--quiet"]
+    assert main(argv) == 2
+    assert "give --srf and --factor" in capsys.readouterr().err
+    assert main([*argv, "--srf", str(tmp_path / "srf.npy"), "--factor", "4"]) == 0
+    assert (out / "cases" / "cube" / "case.json").is_file()
+    assert "GSA-HS" in (out / "bench.md").read_text()

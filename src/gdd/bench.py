@@ -138,6 +138,23 @@ def _run_method(
     return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial), {}
 
 
+def _as_case(path: str, out: Path, *, srf: str | None, factor: int | None) -> str:
+    """A case folder as it is, or a reference simulated into one (needs ``srf`` and ``factor``)."""
+    p = Path(str(path).split(":")[0]) if ":" in str(path)[2:] else Path(path)
+    if (p.is_dir() and (p / "case.json").is_file()) or p.suffix.lower() == ".json":
+        return path
+    if not p.exists():
+        return path  # load_case says what is missing
+    if srf is None or factor is None:
+        raise UsageError(f"{path} is no case folder; give --srf and --factor to simulate one from it")
+    from .simulate import run_simulate
+
+    target = out / "cases" / p.stem
+    if (target / "case.json").is_file():
+        return str(target)
+    return str(run_simulate(reference=path, out=str(target), factor=factor, srf=srf))
+
+
 def _score(case: Case, x: Tensor) -> dict[str, float | None]:
     x = x.float().clamp(0, 1)
     if case.reference is not None:
@@ -231,9 +248,15 @@ def run_bench(
     force: bool = False,
     figures: bool = True,
     quiet: bool = False,
+    srf: str | None = None,
+    factor: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every method on every case; write ``bench.md``, ``bench.csv``, ``rows.jsonl`` and a figure per case.
+
+    A CASE that is not a case folder (a reference cube: a CAVE folder of band PNGs, an image
+    file) is first simulated with ``srf`` and ``factor`` (block average; ``gdd simulate``'s
+    defaults) into ``out/cases/NAME``.
 
     Raises:
         InputError: a case that cannot be read; ``out`` holding a run without ``resume``/``force``.
@@ -249,7 +272,7 @@ def run_bench(
     for m in methods or []:
         if m not in known:
             raise UsageError(f"unknown method {m!r}; known: {', '.join(known)}")
-    loaded = [load_case(c) for c in cases]
+    loaded = [load_case(_as_case(c, folder, srf=srf, factor=factor)) for c in cases]
     names = [c.name for c in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"two cases share a name ({', '.join(names)}); give them distinct folders")

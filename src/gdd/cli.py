@@ -281,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated, e.g. gdd,gsa,mtf-glp (default: GDD, EXP and the task's classic methods)",
     )
     be.add_argument("--out", required=True, help="folder for bench.md, bench.csv, rows.jsonl, figures, results")
+    be.add_argument("--srf", help="simulate CASEs that are references (e.g. CAVE folders) with this response")
+    be.add_argument("--factor", type=_positive_int, help="and this factor (block average)")
     be.add_argument("--iterations", type=_nonneg_int, help="GDD's Adam steps (default: the preset for the device)")
     be.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     be.add_argument("--seed", type=int, default=0)
@@ -393,6 +395,8 @@ def _bench(args: argparse.Namespace) -> int:
         force=args.force,
         figures=not args.no_figures,
         quiet=args.quiet,
+        srf=args.srf,
+        factor=args.factor,
     )
     return 0
 
