@@ -93,3 +93,15 @@ def test_bench_simulates_a_reference_given_as_a_case(tmp_path: Path, capsys) -> 
     assert main([*argv, "--srf", str(tmp_path / "srf.npy"), "--factor", "4"]) == 0
     assert (out / "cases" / "cube" / "case.json").is_file()
     assert "GSA-HS" in (out / "bench.md").read_text()
+
+
+def test_resume_after_a_cut_last_line(tmp_path: Path, cases: dict[str, Path]) -> None:
+    out = tmp_path / "o"
+    argv = ["bench", str(cases["hs"]), "--out", str(out), "--methods", "exp,gsa_hs", "--quiet"]
+    assert main(argv) == 0
+    state = out / "rows.jsonl"
+    lines = state.read_text().splitlines()
+    state.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # an interrupted write
+    assert main([*argv, "--resume"]) == 0
+    rows = [json.loads(x) for x in state.read_text().splitlines() if x.strip().endswith("}")]
+    assert sorted(r["method"] for r in rows) == ["exp", "gsa_hs"]

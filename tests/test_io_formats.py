@@ -214,3 +214,17 @@ def test_nodata_pixels_are_left_out_of_the_loss(tmp_path: Path) -> None:
     assert (a[masked] == 0).all() and (b[masked] == 1e6).all()
     # and the masked pixels' values never reach the fit: elsewhere both runs are the same.
     assert np.array_equal(a[~masked], b[~masked])
+
+
+def test_checks_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "ms.npy", rng.random((8, 8, 3)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((32, 32)).astype(np.float32))
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--out", str(tmp_path / "o.tif"), *FAST]  # fmt: skip
+    assert main([*argv, "--dtype", "uint16", "--bit-depth", "20"]) == 1
+    assert "at most 16 bits" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main([*argv, "--report", str(tmp_path / "r.html")]) == 1
+    assert "pip install 'gdd[demo]'" in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists() and not (tmp_path / "r.html").exists()

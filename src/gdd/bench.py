@@ -79,14 +79,15 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
     missing = [k for k in keys if k not in files]
     if missing:
         raise InputError(f"{path}: the case has no {missing[0]!r} input")
-    inputs = {k: to_tensor(read_image(files[k], name=k, bit_depth=bits)) for k in keys}
+    # Case arrays are H x W x C (gdd simulate writes them so); .mat pairs from papers too.
+    inputs = {k: to_tensor(read_image(files[k], name=k, bit_depth=bits, layout="hwc")) for k in keys}
     srf = None
     if task == "hs":
         if "srf" not in files:
             raise InputError(f"{path}: an hs case needs an 'srf' input")
         srf = torch.from_numpy(read_matrix(files["srf"], name="srf")).float()
     ref = info.get("reference")
-    reference = to_tensor(read_image(ref, name="reference", bit_depth=bits)) if ref else None
+    reference = to_tensor(read_image(ref, name="reference", bit_depth=bits, layout="hwc")) if ref else None
     folder = Path(path)
     label = name or info.get("name") or (folder.parent.name if folder.suffix == ".json" else folder.name)
     return Case(str(label), task, factor, inputs, reference, srf, str(info.get("spatial", "block")), info)
@@ -150,9 +151,9 @@ def _as_case(path: str, out: Path, *, srf: str | None, factor: int | None) -> st
     from .simulate import run_simulate
 
     target = out / "cases" / p.stem
-    if (target / "case.json").is_file():
-        return str(target)
-    return str(run_simulate(reference=path, out=str(target), factor=factor, srf=srf))
+    # Simulated again every time (a few seconds): a case left by an earlier run with another
+    # --srf or --factor is never reused by mistake.
+    return str(run_simulate(reference=path, out=str(target), factor=factor, srf=srf, force=True))
 
 
 def _score(case: Case, x: Tensor) -> dict[str, float | None]:
@@ -281,7 +282,17 @@ def run_bench(
         _check_method(case, method)
     done: list[dict[str, Any]] = []
     if resume and state.exists():
-        done = [json.loads(line) for line in state.read_text().splitlines() if line.strip()]
+        for number, line in enumerate(state.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                done.append(json.loads(line))
+            except json.JSONDecodeError:
+                # An interrupted write leaves at most a cut last line: that row runs again.
+                if number != len(state.read_text().splitlines()):
+                    raise InputError(f"{state}: line {number} is not a result row; remove it or use --force") from None
+        text = "".join(json.dumps(r) + "\n" for r in done)
+        atomic(state, lambda t: t.write_text(text))
     elif state.exists():
         state.unlink()
     folder.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,10 @@ def _file_options(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     p.add_argument(
-        "--out", required=out_required, help="result file: .npy, .mat or .tif (a PNG preview is written beside it)"
+        "--out",
+        required=out_required,
+        help="result file: .npy, .mat, .tif (GeoTIFF when the inputs are georeferenced) or .hdr (ENVI); "
+        "a PNG preview is written beside it",
     )
     p.add_argument("--iterations", type=_nonneg_int, help="Adam steps (default: the task's preset for the device)")
     p.add_argument("--width", type=_positive_int, help="feature channels of the network (default: the preset's)")
@@ -309,7 +312,10 @@ def _eval(args: argparse.Namespace) -> int:
         if path:
             check_output(path, force=args.force, suffixes=(suffix, ".htm") if suffix == ".html" else (suffix,))
     if args.report:
-        result = read_image(args.results[0], name="result", bit_depth=args.bit_depth)
+        from .report import need_matplotlib
+
+        need_matplotlib()
+        result = read_image(args.results[0], name="result", bit_depth=args.bit_depth, layout=args.layout)
         check_report_options(args, result.shape)
     ev = evaluate_files(
         args.results,

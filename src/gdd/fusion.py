@@ -245,7 +245,7 @@ class _DivergenceGuard:
     back, still letting Adam step with its stale moments.)
     """
 
-    def __init__(self, params: list[nn.Parameter], config: FitConfig) -> None:
+    def __init__(self, params: list[Tensor], config: FitConfig) -> None:
         self.params = params
         self.threshold = float(config.guard_threshold)  # type: ignore[arg-type]
         self.warmup = config.guard_warmup
@@ -339,12 +339,10 @@ def fit(
         shape = model.code_shape(*guide.shape[-2:])  # type: ignore[operator]
         z = torch.rand(shape, generator=gen, device=device) * 0.1
     z = z.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
     seen = {id(p) for p in params}
     for t in terms:
         params += [p for p in t.operator.parameters() if p.requires_grad and id(p) not in seen]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
-
     offset = None
     if base is not None:
         base = base.to(device=device, dtype=torch.float32)
@@ -355,8 +353,17 @@ def fit(
         if offset.shape != base.shape:
             raise ValueError(f"base has {base.shape[1]} bands, the network {offset.shape[1]}")
 
+    # The correction enters through a scale that starts at 0 (as in ReZero): the first steps
+    # move the scale, not the image, so the classic start is not thrown away by early updates.
+    scale = torch.zeros((), device=device, requires_grad=True) if base is not None else None
+    if scale is not None:
+        params.append(scale)
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+
     def estimate_of(out: Tensor) -> Tensor:
-        return out if base is None or offset is None else base + (out - offset)
+        if base is None or offset is None or scale is None:
+            return out
+        return base + scale * (out - offset)
 
     n = config.iterations
     losses = torch.zeros(max(n, 1), device=device)

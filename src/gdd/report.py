@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
-from .io import atomic, check_output, preview_bands, to_tensor
+from .io import InputError, atomic, check_output, preview_bands, to_tensor
 from .metrics import HIGHER_IS_BETTER, LABELS, rmse_map, sam_map
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ __all__ = [
     "figure_error_maps",
     "figure_images",
     "figure_spectra",
+    "need_matplotlib",
     "spectrum_at",
     "stretch_limits",
     "write_report",
@@ -157,6 +158,14 @@ def spectrum_at(arr: np.ndarray, pixel: Pixel, *, factor: int = 1) -> np.ndarray
     if not (0 <= i < a.shape[0] and 0 <= j < a.shape[1]):
         raise ValueError(f"pixel {tuple(pixel)} with factor {factor} falls outside a {a.shape[0]} x {a.shape[1]} image")
     return a[i, j].astype(np.float64)
+
+
+def need_matplotlib() -> None:
+    """Raise a one-line InputError now, before any work, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError("the report needs matplotlib: pip install 'gdd[demo]'") from None
 
 
 def _figure(width: float, height: float) -> Figure:

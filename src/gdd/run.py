@@ -18,6 +18,7 @@ from . import __version__
 from .fusion import resolve_device
 from .io import (
     InputError,
+    Layout,
     Raster,
     check_output,
     from_tensor,
@@ -33,6 +34,7 @@ from .io import (
 from .metrics import summary
 from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
+from .report import need_matplotlib
 
 __all__ = ["check_report_options", "fuse"]
 
@@ -51,8 +53,10 @@ def _preview_path(out: Path) -> Path:
     return out.with_name(out.stem + ".png")
 
 
-def _load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None) -> torch.Tensor:
-    ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth))
+def _load_reference(
+    spec: str, shape: torch.Size, bit_depth: int | None = None, layout: Layout = "auto"
+) -> torch.Tensor:
+    ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth, layout=layout))
     if ref.shape != shape:
         raise InputError(
             f"reference {spec}: {ref.shape[2]} x {ref.shape[3]} x {ref.shape[1]}, "
@@ -147,6 +151,7 @@ def fuse(args: argparse.Namespace) -> int:
     _check_free(args.json, "json", args.force)
     if args.report:
         check_output(args.report, force=args.force, suffixes=(".html", ".htm"), what="report")
+        need_matplotlib()
     problem, rasters = _problem(args)
     inputs = {n: r.data for n, r in rasters.items()}
     meta = _output_meta(args, problem, rasters, out)
@@ -157,14 +162,19 @@ def fuse(args: argparse.Namespace) -> int:
         if args.nodata is not None
         else next((r.nodata for r in rasters.values() if r.nodata is not None), None)
     )
-    if args.dtype == "uint16" and valid is not None and (nodata is None or nodata != nodata):
-        raise InputError("a uint16 output with nodata pixels needs an integer --nodata value to mark them")
+    if args.dtype == "uint16":
+        if args.bit_depth is not None and args.bit_depth > 16:
+            raise InputError(f"a uint16 output holds at most 16 bits, not --bit-depth {args.bit_depth}")
+        if valid is not None and (nodata is None or not (0 <= nodata <= 65535 and nodata == int(nodata))):
+            raise InputError(
+                f"a uint16 output with nodata pixels needs an integer --nodata in 0..65535 to mark them, got {nodata}"
+            )
     reference = None
     if args.reference and valid is not None:
         raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
     if args.reference:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
-        reference = _load_reference(args.reference, shape, args.bit_depth)
+        reference = _load_reference(args.reference, shape, args.bit_depth, args.layout)
 
     device = resolve_device(args.device)
     budget = args.budget or preset_for(problem.task, device)[0]
