@@ -282,14 +282,15 @@ def run_bench(
         _check_method(case, method)
     done: list[dict[str, Any]] = []
     if resume and state.exists():
-        for number, line in enumerate(state.read_text().splitlines(), 1):
+        lines = state.read_text().splitlines()
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 done.append(json.loads(line))
             except json.JSONDecodeError:
                 # An interrupted write leaves at most a cut last line: that row runs again.
-                if number != len(state.read_text().splitlines()):
+                if number != len(lines):
                     raise InputError(f"{state}: line {number} is not a result row; remove it or use --force") from None
         text = "".join(json.dumps(r) + "\n" for r in done)
         atomic(state, lambda t: t.write_text(text))
