@@ -197,3 +197,33 @@ def test_demo_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(out), "--size", "32", "--iterations", "10", "--device", "cpu", "--quiet"]) == 1
     assert "--force" in capsys.readouterr().err
     assert (out / "result.npy").read_bytes() == before
+
+
+def test_every_run_says_how_it_compares_with_its_classic_method(
+    tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # HS: the default starts from GSA-HS and names it, with both data objectives.
+    assert main(_hs_argv(hs_files, tmp_path / "h.npy")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("result:"))
+    assert "GSA-HS (classic start)" in line and "data objective" in line
+    # PAN with the sensor's MTF and the authors' start: GSA is the fallback it is compared with.
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "ms.npy", rng.random((8, 8, 4)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((32, 32)).astype(np.float32))
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--spatial", "mtf", "--sensor", "QB", "--init", "none", "--json", str(tmp_path / "p.json")]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "p.npy"), *FAST]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("result:"))
+    assert "GSA (classic fallback)" in line
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert report["settings"]["spatial"] == "mtf" and {"final", "classic", "chosen"} <= set(report["choice"])
+    # QuickBird has 4 MS bands: a 6-band MS image with its gains is an input error.
+    np.save(tmp_path / "ms8.npy", rng.random((8, 8, 6)).astype(np.float32))
+    argv[2], argv[-1] = str(tmp_path / "ms8.npy"), str(tmp_path / "p8.json")
+    assert main([*argv, "--out", str(tmp_path / "p8.npy"), *FAST]) == 1
+    assert "QB" in capsys.readouterr().err and not (tmp_path / "p8.npy").exists()
+    # Flash: no classic method, and the line says so.
+    np.save(tmp_path / "noisy.npy", rng.random((20, 24, 3)).astype(np.float32))
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "noisy.npy")]
+    assert main([*argv, "--out", str(tmp_path / "f.npy"), *FAST]) == 0
+    assert "no classic method" in capsys.readouterr().out

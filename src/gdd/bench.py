@@ -23,17 +23,21 @@ import torch
 from torch import Tensor
 
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
+from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
 from .metrics import full_resolution, reduced_resolution
 from .operators import imresize
-from .problems import Problem, hs_problem, pan_problem, solve
+from .problems import PAN_SPATIAL, Problem, hs_problem, pan_problem, preset_for, solve
+from .sensors import sensor_gnyq
 
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 
-#: Methods besides the registries': GDD with the preset for the device, GDD started from GSA
-#: with the result chosen by data consistency (``--init gsa --keep-best``), and the unguided
-#: ablation (a deep image prior: the same network and losses, the guide replaced by zeros).
-OWN = {"gdd": "GDD", "gdd_gsa": "GDD from GSA", "dip": "DIP (no guide)"}
+#: Methods besides the registries': GDD with its defaults for the device (the task's preset:
+#: the classic start and the choice by data consistency where they measured better), the
+#: authors' GDD (their settings and loss, no classic start, the final estimate) at the same
+#: number of iterations, and the unguided ablation (a deep image prior: the same network and
+#: losses, the guide replaced by zeros, no classic start).
+OWN = {"gdd": "GDD", "gdd_authors": "GDD (authors)", "dip": "DIP (no guide)"}
 
 
 @dataclass
@@ -93,12 +97,21 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
     return Case(str(label), task, factor, inputs, reference, srf, str(info.get("spatial", "block")), info)
 
 
-def _problem(case: Case) -> Problem:
+def _problem(case: Case, *, authors: bool = False) -> Problem:
     if case.task == "hs":
         spatial = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
         return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=spatial)  # type: ignore[arg-type]
     full = case.reference is None
-    return pan_problem(case.inputs["ms"], case.inputs["pan"], case.factor, full_resolution=full)
+    ms, pan = case.inputs["ms"], case.inputs["pan"]
+    if authors:
+        return pan_problem(ms, pan, case.factor, full_resolution=full, spatial="bicubic")
+    # A case degraded by a known MTF (gdd simulate) is fused with that MTF; others with the default.
+    gains = (case.protocol.get("gnyq") or {}).get("ms")
+    gnyq = (
+        tuple(gains) if isinstance(gains, list) else sensor_gnyq(str(case.protocol.get("sensor", "none")), ms.shape[1])
+    )
+    spatial = "mtf" if case.spatial == "mtf" else PAN_SPATIAL
+    return pan_problem(ms, pan, case.factor, full_resolution=full, spatial=spatial, gnyq=gnyq)  # type: ignore[arg-type]
 
 
 def _check_method(case: Case, method: str) -> None:
@@ -116,13 +129,17 @@ def _run_method(
     """The method's estimate (1, C, H, W) on the CPU and what to record about the run."""
     _check_method(case, method)
     if method in OWN:
-        problem = _problem(case)
+        problem = _problem(case, authors=method == "gdd_authors")
         options: dict[str, Any] = {}
         info: dict[str, Any] = {}
         if method == "dip":
-            problem = replace(problem, guide=torch.zeros_like(problem.guide))
-        if method == "gdd_gsa":
-            options = {"init": "gsa", "keep_best": True}
+            problem = replace(problem, guide=torch.zeros_like(problem.guide), classic=None)
+            options = {"init": "none", "keep_best": False}
+        if method == "gdd_authors":
+            # The authors' settings at the iterations GDD's default gets on this device.
+            n = iterations if iterations is not None else preset_for(case.task, resolve_device(device))[1].iterations  # type: ignore[arg-type]
+            options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0}
+            iterations = n
         result = solve(problem, device=device, seed=seed, iterations=iterations, **options)
         if result.choice:
             info["choice"] = result.choice

@@ -11,6 +11,7 @@ import torch
 
 from . import __version__
 from .io import InputError, UsageError, check_output, read_image, write_json
+from .problems import PAN_SPATIAL
 from .run import check_report_options, fuse
 from .sensors import SENSORS
 
@@ -149,15 +150,22 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     p.add_argument(
         "--init",
         metavar="METHOD",
-        help="experimental: start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), exp, "
-        "mtf_glp, cnmf, ... or none (the authors' start, the default; see the README's bench table)",
+        help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), sfim, exp, mtf_glp, cnmf, "
+        "... or none (the authors' start); default: the task's preset (README, 'Never worse than classic')",
+    )
+    p.add_argument(
+        "--warm-start",
+        type=_nonneg_int,
+        metavar="STEPS",
+        help="with --init: first fit the network to the classic image for STEPS steps instead of learning a "
+        "residual on top of it (default 0: residual)",
     )
     p.add_argument(
         "--keep-best",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="experimental: choose the result by data consistency among the final estimate, the best logged "
-        "one and the classic start (default: off)",
+        help="choose the result by data consistency among the final estimate, the best logged one and the "
+        "classic image (default: on for hs and pan, off for flash)",
     )
     p.add_argument("--bit-depth", type=_bit_depth, help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)")
     _file_options(p)
@@ -201,6 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     pan.add_argument("--ratio", required=True, type=_positive_int, help="resolution ratio (e.g. 4)")
     pan.add_argument(
         "--full-resolution", action="store_true", help="fuse at full resolution (MS weight 100 instead of 10)"
+    )
+    pan.add_argument(
+        "--spatial",
+        default=PAN_SPATIAL,
+        choices=["mtf", "bicubic"],
+        help=f"how the MS image relates to the result: the sensor's MTF (see --sensor) or the authors' bicubic "
+        f"(default {PAN_SPATIAL})",
+    )
+    pan.add_argument(
+        "--sensor",
+        default="none",
+        choices=list(SENSORS),
+        help="MTF gains of --spatial mtf (default none: 0.29 per MS band)",
     )
     _common(pan)
 

@@ -131,10 +131,17 @@ class FitConfig:
             ``average_last`` steps instead of the final estimate alone.
         keep_best: choose the result by data consistency, with no ground truth: the final (or
             averaged) estimate, the estimate of lowest objective among the log steps (the
-            network at the noise-free code), and the classic starting image when there is one,
-            all scored with the final operators; the lowest objective wins. A late divergence
-            or over-fit then cannot make the result worse on the observations than an earlier
-            iterate or than the classic method it started from.
+            network at the noise-free code), and the classic image when there is one (the
+            start, or the one given to compare with), all scored with the final operators; the
+            lowest objective wins. A late divergence or over-fit then cannot make the result
+            worse on the observations than an earlier iterate or than the classic method.
+        warm_start: with a classic start (``fit(..., base=...)``), first fit the network to the
+            classic image for this many steps (counted in ``iterations``), then to the data.
+        residual: with a classic start, the estimate is base + s (G - G_0), G_0 the network's
+            output at the start of the data fit (fixed) and s a learned scale; without, the
+            estimate is the network's output (a warm start then makes it begin near the base).
+        residual_scale: the initial value of the residual's learned scale s (0: the first
+            steps move s, not the image, as in ReZero; 1: the network's updates enter at once).
     """
 
     iterations: int = 1000
@@ -148,6 +155,9 @@ class FitConfig:
     guard_every: int = 10
     average_last: int = 0
     keep_best: bool = False
+    warm_start: int = 0
+    residual: bool = True
+    residual_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -160,6 +170,8 @@ class FitConfig:
             raise ValueError("log_every and guard_every must be at least 1")
         if self.average_last < 0:
             raise ValueError(f"average_last must be >= 0, got {self.average_last}")
+        if not 0 <= self.warm_start <= self.iterations:
+            raise ValueError(f"warm_start must be between 0 and iterations ({self.iterations}), got {self.warm_start}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -210,22 +222,22 @@ def _objective(x: Tensor, terms: Sequence[Term]) -> Tensor:
 def _choose(
     final: Tensor,
     best: tuple[float, int, Tensor] | None,
-    base: Tensor | None,
+    classic: Tensor | None,
     terms: Sequence[Term],
     *,
     keep_best: bool,
 ) -> tuple[Tensor, dict[str, object]]:
     """The result and how it was chosen: the lowest data objective under the final operators."""
-    if not keep_best and base is None:
+    if not keep_best and classic is None:
         return final, {}
     candidates = {"final": final}
     if keep_best and best is not None:
         candidates["best"] = best[2]
-    if base is not None:
-        candidates["base"] = base
+    if classic is not None:
+        candidates["classic"] = classic
     scores = {k: float(_objective(v, terms)) for k, v in candidates.items()}
     choice: dict[str, object] = {**scores, "chosen": "final"}
-    if best is not None:
+    if keep_best and best is not None:
         choice["best_step"] = best[1]
     if keep_best:
         chosen = min(scores, key=lambda k: scores[k])
@@ -285,6 +297,7 @@ def fit(
     z: Tensor | None = None,
     callback: Callback | None = None,
     base: Tensor | None = None,
+    classic: Tensor | None = None,
 ) -> FitResult:
     """Fit the network's weights to one image pair and return the estimate.
 
@@ -306,7 +319,11 @@ def fit(
             a reference, which the loop itself never sees.
         base: a classic fusion (1, C, H, W) to start from: the estimate is then
             base + G(z, guide) - G_0, with G_0 the network's output at the start (fixed), so the
-            fit begins at the classic result and the network learns its correction.
+            fit begins at the classic result and the network learns its correction (or, with
+            ``config.warm_start``, the network is first fitted to it).
+        classic: a classic fusion to compare with when there is no ``base`` (the base is
+            compared otherwise): scored on the data terms in ``FitResult.choice`` and, with
+            ``keep_best``, a candidate for the result.
 
     Returns:
         A :class:`FitResult`.
@@ -344,6 +361,7 @@ def fit(
     for t in terms:
         params += [p for p in t.operator.parameters() if p.requires_grad and id(p) not in seen]
     offset = None
+    warm = config.warm_start if base is not None else 0
     if base is not None:
         base = base.to(device=device, dtype=torch.float32)
         if base.shape[-2:] != guide.shape[-2:] or base.shape[0] != 1:
@@ -352,16 +370,27 @@ def fit(
             offset = model(guide, z).detach()
         if offset.shape != base.shape:
             raise ValueError(f"base has {base.shape[1]} bands, the network {offset.shape[1]}")
+        classic = base
+    elif classic is not None:
+        classic = classic.to(device=device, dtype=torch.float32)
+        if classic.shape[-2:] != guide.shape[-2:] or classic.shape[0] != 1:
+            raise ValueError(
+                f"classic must be (1, C, {guide.shape[-2]}, {guide.shape[-1]}), got {tuple(classic.shape)}"
+            )
 
-    # The correction enters through a scale that starts at 0 (as in ReZero): the first steps
-    # move the scale, not the image, so the classic start is not thrown away by early updates.
-    scale = torch.zeros((), device=device, requires_grad=True) if base is not None else None
+    # Residual start: the correction enters through a scale that starts at 0 (as in ReZero): the
+    # first steps move the scale, not the image, so the classic start is not thrown away by early
+    # updates. Warm start: the network itself is first fitted to the classic image; with both,
+    # the residual is taken from the warm network (G_0 = its output when the warm phase ends).
+    residual = base is not None and config.residual
+    scale = torch.full((), config.residual_scale, device=device, requires_grad=True) if residual else None
+    active = residual and not warm
     if scale is not None:
         params.append(scale)
     optimizer = torch.optim.Adam(params, lr=config.lr)
 
     def estimate_of(out: Tensor) -> Tensor:
-        if base is None or offset is None or scale is None:
+        if not active or base is None or offset is None or scale is None:
             return out
         return base + scale * (out - offset)
 
@@ -377,7 +406,18 @@ def fit(
     for step in range(n):
         z_step = z + noise.normal_(generator=gen) * config.noise_std if config.noise_std > 0 else z
         x = estimate_of(model(guide, z_step))
-        loss = _objective(x, terms)
+        if step < warm and base is not None:
+            loss = (x - base).square().mean()
+        else:
+            if warm and step == warm:
+                # The data fit starts with fresh moments: the warm phase's do not describe it.
+                optimizer = torch.optim.Adam(params, lr=config.lr)
+                if residual:
+                    with torch.no_grad():
+                        offset = model(guide, z).detach()
+                    active = True
+                    x = estimate_of(model(guide, z_step))
+            loss = _objective(x, terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         losses[step] = loss.detach()
@@ -390,7 +430,7 @@ def fit(
         if (step + 1) % config.log_every == 0 or step == n - 1:
             value = float(losses[step])
             history.append((step + 1, value))
-            if config.keep_best:
+            if config.keep_best and step >= warm:
                 with torch.no_grad():
                     x_clean = estimate_of(model(guide, z))
                     clean = float(_objective(x_clean, terms))
@@ -409,7 +449,7 @@ def fit(
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.
             estimate = estimate_of(model(guide, z))
-        estimate, choice = _choose(estimate, best, base, terms, keep_best=config.keep_best)
+        estimate, choice = _choose(estimate, best, classic, terms, keep_best=config.keep_best)
     return FitResult(
         x=estimate,
         loss=losses[:n].cpu().numpy(),

@@ -35,6 +35,7 @@ from .metrics import summary
 from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
 from .report import need_matplotlib
+from .sensors import sensor_gnyq
 
 __all__ = ["check_report_options", "fuse"]
 
@@ -110,7 +111,14 @@ def _setup(
         )
     if args.command == "pan":
         return pan_problem(
-            first, second, args.ratio, full_resolution=args.full_resolution, ms_mask=lr_mask, pan_mask=hr_mask
+            first,
+            second,
+            args.ratio,
+            full_resolution=args.full_resolution,
+            ms_mask=lr_mask,
+            pan_mask=hr_mask,
+            spatial=args.spatial,
+            gnyq=tuple(sensor_gnyq(args.sensor, first.shape[1])),
         )
     return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
 
@@ -192,7 +200,12 @@ def fuse(args: argparse.Namespace) -> int:
             callback=progress,
             **{
                 k: v
-                for k, v in (("average_last", args.average_last), ("init", args.init), ("keep_best", args.keep_best))
+                for k, v in (
+                    ("average_last", args.average_last),
+                    ("init", args.init),
+                    ("keep_best", args.keep_best),
+                    ("warm_start", args.warm_start),
+                )
                 if v is not None
             },
         )
@@ -251,24 +264,36 @@ def fuse(args: argparse.Namespace) -> int:
 
 
 def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
-    """How the result compares, on the data terms alone, with the classic start and the iterates."""
+    """How the result compares, on the data terms alone, with its classic method and the iterates."""
     if not choice:
+        if details.get("task") == "flash":
+            return (
+                "result: the final estimate (no classic method to compare with: flash denoising stops early by design)"
+            )
         return ""
     chosen = str(choice["chosen"])
-    what = {"final": "the final estimate", "best": f"the estimate of step {choice.get('best_step')}",
-            "base": "the classic start itself"}[chosen]  # fmt: skip
+    from .baselines import METHOD_NAMES
+
+    key = str(choice.get("classic_name", "?"))
+    if details.get("task") == "hs":
+        key = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}.get(key, key)
+    name = METHOD_NAMES.get(key, key)
+    role = {"residual": "classic start", "warm": "classic warm start", "warm+residual": "classic start"}.get(
+        str(choice.get("start")), "classic fallback"
+    )
+    what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
+            "classic": f"the {role} ({name}) itself"}[chosen]  # fmt: skip
     text = f"result: {what}, data objective {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
-    if "base" in choice:
-        init = dict(details.get("preset", {})).get("init", "?")  # type: ignore[call-overload]
-        base = float(choice["base"])  # type: ignore[arg-type]
-        mine = float(choice[chosen])  # type: ignore[arg-type]
-        text += f"; the classic start ({init}): {base:.4g}"
-        if chosen == "base":
-            text += " (no iterate fitted the observations better than the classic start)"
-        elif mine < base:
-            text += f" (the result fits the observations {base / max(mine, 1e-30):.2f}x better)"
+    if "classic" in choice:
+        classic = float(choice["classic"])  # type: ignore[arg-type]
+        gdd = min(float(choice[k]) for k in ("final", "best") if k in choice)  # type: ignore[arg-type]
+        text += f"; {name} ({role}): {classic:.4g}"
+        if chosen == "classic":
+            text += f", which fits the observations better than any GDD iterate ({gdd:.4g})"
+        elif gdd < classic:
+            text += f" (GDD fits the observations {classic / max(gdd, 1e-30):.2f}x better)"
         else:
-            text += " (the result fits the observations worse than its classic start)"
+            text += " (GDD fits the observations worse; --keep-best would return the classic result)"
     return text
 
 
