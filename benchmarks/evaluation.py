@@ -82,6 +82,9 @@ def main() -> None:
         fit = _call(
             [
                 "pan",
+                "--init",
+                "none",
+                "--no-keep-best",
                 "--ms",
                 ms,
                 "--pan",
@@ -129,6 +132,9 @@ def main() -> None:
         fit = _call(
             [
                 "pan",
+                "--init",
+                "none",
+                "--no-keep-best",
                 "--ms",
                 ms,
                 "--pan",
@@ -179,6 +185,9 @@ def main() -> None:
             "fit": _call(
                 [
                     "hs",
+                    "--init",
+                    "none",
+                    "--no-keep-best",
                     "--hsi",
                     str(files["hsi"]),
                     "--guide",

@@ -116,6 +116,9 @@ def main() -> None:
             results["pan_im4"] = _run(
                 [
                     "pan",
+                    "--init",
+                    "none",
+                    "--no-keep-best",
                     "--ms",
                     f"{mat}:I_MS_input",
                     "--pan",
@@ -141,6 +144,9 @@ def main() -> None:
             results["cave_balloons_128_x8"] = _run(
                 [
                     "hs",
+                    "--init",
+                    "none",
+                    "--no-keep-best",
                     "--hsi",
                     str(files["hsi"]),
                     "--guide",

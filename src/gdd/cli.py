@@ -157,8 +157,15 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         "--warm-start",
         type=_nonneg_int,
         metavar="STEPS",
-        help="with --init: first fit the network to the classic image for STEPS steps instead of learning a "
-        "residual on top of it (default 0: residual)",
+        help="with --init: first fit the network to the classic image for STEPS steps (default: the preset's; "
+        "100 for pan, 0 for hs)",
+    )
+    p.add_argument(
+        "--residual",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --init: learn a correction of the classic image through a scale that starts at 0 "
+        "(default); --no-residual with --warm-start N: the network's own output, warm-started",
     )
     p.add_argument(
         "--keep-best",

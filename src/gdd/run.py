@@ -205,6 +205,7 @@ def fuse(args: argparse.Namespace) -> int:
                     ("init", args.init),
                     ("keep_best", args.keep_best),
                     ("warm_start", args.warm_start),
+                    ("residual", args.residual),
                 )
                 if v is not None
             },
@@ -290,8 +291,10 @@ def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         text += f"; {name} ({role}): {classic:.4g}"
         if chosen == "classic":
             text += f", which fits the observations better than any GDD iterate ({gdd:.4g})"
-        elif gdd < classic:
+        elif gdd < classic / 1.01:
             text += f" (GDD fits the observations {classic / max(gdd, 1e-30):.2f}x better)"
+        elif gdd <= classic:
+            text += " (GDD fits the observations about as well: it changed the classic result little)"
         else:
             text += " (GDD fits the observations worse; --keep-best would return the classic result)"
     return text
