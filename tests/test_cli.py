@@ -227,3 +227,8 @@ def test_every_run_says_how_it_compares_with_its_classic_method(
     argv = ["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "noisy.npy")]
     assert main([*argv, "--out", str(tmp_path / "f.npy"), *FAST]) == 0
     assert "no classic method" in capsys.readouterr().out
+    # An --init the task does not have is refused before the fit, in one line.
+    assert main([*argv, "--out", str(tmp_path / "f2.npy"), "--init", "gsa", *FAST]) == 2
+    assert "no classic method" in capsys.readouterr().err and not (tmp_path / "f2.npy").exists()
+    assert main([*_hs_argv(hs_files, tmp_path / "h2.npy"), "--init", "brovey"]) == 2
+    assert "unknown for hs" in capsys.readouterr().err

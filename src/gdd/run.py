@@ -20,6 +20,7 @@ from .io import (
     InputError,
     Layout,
     Raster,
+    UsageError,
     check_output,
     from_tensor,
     read_image,
@@ -184,6 +185,7 @@ def fuse(args: argparse.Namespace) -> int:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
         reference = _load_reference(args.reference, shape, args.bit_depth, args.layout)
 
+    _check_init(args.init, problem.task)
     device = resolve_device(args.device)
     budget = args.budget or preset_for(problem.task, device)[0]
     total = args.iterations if args.iterations is not None else PRESETS[(problem.task, budget)].iterations
@@ -262,6 +264,19 @@ def fuse(args: argparse.Namespace) -> int:
         waves = next(iter(rasters.values())).wavelengths
         _fusion_report(args, problem, inputs, arr, reference, result.history, progress.psnr, report, waves)
     return 0
+
+
+def _check_init(init: str | None, task: str) -> None:
+    """Refuse an unknown --init before the fit starts."""
+    from .baselines import HS_FUSION, PANSHARPENING
+
+    if init is None or init == "none":
+        return
+    if task == "flash":
+        raise UsageError("--init: flash denoising has no classic method to start from; use --init none")
+    known = [*PANSHARPENING] if task == "pan" else ["gsa", "sfim", "glp", "exp", *HS_FUSION]
+    if init.replace("-", "_") not in known:
+        raise UsageError(f"--init {init}: unknown for {task}; use none or one of {', '.join(known)}")
 
 
 def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
