@@ -231,4 +231,4 @@ def test_every_run_says_how_it_compares_with_its_classic_method(
     assert main([*argv, "--out", str(tmp_path / "f2.npy"), "--init", "gsa", *FAST]) == 2
     assert "no classic method" in capsys.readouterr().err and not (tmp_path / "f2.npy").exists()
     assert main([*_hs_argv(hs_files, tmp_path / "h2.npy"), "--init", "brovey"]) == 2
-    assert "unknown for hs" in capsys.readouterr().err
+    assert "unknown classic method 'brovey' for HS fusion" in capsys.readouterr().err

@@ -27,7 +27,17 @@ from .fusion import FitConfig, FitResult, Term, fit, resolve_device, seeded
 from .models import GuidedDeepDecoder, Sharing, max_depth
 from .operators import Identity, MTFDownsample, SpatialKind, SpectralResponse, imresize, make_spatial
 
-__all__ = ["PAN_SPATIAL", "PRESETS", "Preset", "Problem", "flash_problem", "hs_problem", "pan_problem", "solve"]
+__all__ = [
+    "PAN_SPATIAL",
+    "PRESETS",
+    "Preset",
+    "Problem",
+    "classic_method",
+    "flash_problem",
+    "hs_problem",
+    "pan_problem",
+    "solve",
+]
 
 Task = Literal["hs", "pan", "flash"]
 Budget = Literal["authors", "cpu"]
@@ -201,14 +211,38 @@ class Problem:
     classic: Callable[[str], Tensor] | None = None
 
 
+_HS_ALIASES = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}
+
+
+def classic_method(task: str, name: str) -> str:
+    """The baseline registry key of a classic start by name (``"gsa"`` is GSA-HS for ``hs``).
+
+    Raises:
+        ValueError: for a task without classic methods or a name it does not have.
+    """
+    from .baselines import HS_FUSION, PANSHARPENING
+
+    key = name.replace("-", "_")
+    if task == "pan":
+        if key not in PANSHARPENING:
+            raise ValueError(
+                f"unknown classic method {name!r} for pansharpening; use one of {', '.join(PANSHARPENING)}"
+            )
+        return key
+    if task == "hs":
+        key = _HS_ALIASES.get(key, key)
+        if key != "exp" and key not in HS_FUSION:
+            raise ValueError(f"unknown classic method {name!r} for HS fusion; use one of exp, {', '.join(HS_FUSION)}")
+        return key
+    raise ValueError(f"the {task} task has no classic method to start from; use 'none'")
+
+
 def _classic_hs(name: str, hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: str) -> Tensor:
     from .baselines import HS_FUSION
 
-    key = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}.get(name, name)
+    key = classic_method("hs", name)
     if key == "exp":
         return imresize(hsi, scale=factor)
-    if key not in HS_FUSION:
-        raise ValueError(f"unknown classic method {name!r} for HS fusion; use one of exp, {', '.join(HS_FUSION)}")
     kind = "gaussian" if spatial in ("gaussian", "mtf") else "block"
     return HS_FUSION[key](hsi, guide, factor=factor, srf=srf, spatial=kind)
 
@@ -216,10 +250,7 @@ def _classic_hs(name: str, hsi: Tensor, guide: Tensor, srf: Tensor, factor: int,
 def _classic_pan(name: str, ms: Tensor, pan: Tensor, ratio: int) -> Tensor:
     from .baselines import PANSHARPENING
 
-    key = name.replace("-", "_")
-    if key not in PANSHARPENING:
-        raise ValueError(f"unknown classic method {name!r} for pansharpening; use one of {', '.join(PANSHARPENING)}")
-    return PANSHARPENING[key](ms, pan, ratio=ratio)
+    return PANSHARPENING[classic_method("pan", name)](ms, pan, ratio=ratio)
 
 
 def hs_problem(

@@ -33,7 +33,7 @@ from .io import (
     write_preview,
 )
 from .metrics import summary
-from .problems import PRESETS, Problem, flash_problem, hs_problem, pan_problem, preset_for, solve
+from .problems import PRESETS, Problem, classic_method, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
 from .report import need_matplotlib
 from .sensors import sensor_gnyq
@@ -268,15 +268,11 @@ def fuse(args: argparse.Namespace) -> int:
 
 def _check_init(init: str | None, task: str) -> None:
     """Refuse an unknown --init before the fit starts."""
-    from .baselines import HS_FUSION, PANSHARPENING
-
-    if init is None or init == "none":
-        return
-    if task == "flash":
-        raise UsageError("--init: flash denoising has no classic method to start from; use --init none")
-    known = [*PANSHARPENING] if task == "pan" else ["gsa", "sfim", "glp", "exp", *HS_FUSION]
-    if init.replace("-", "_") not in known:
-        raise UsageError(f"--init {init}: unknown for {task}; use none or one of {', '.join(known)}")
+    if init is not None and init != "none":
+        try:
+            classic_method(task, init)
+        except ValueError as exc:
+            raise UsageError(f"--init {init}: {exc}") from None
 
 
 def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
@@ -291,8 +287,10 @@ def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
     from .baselines import METHOD_NAMES
 
     key = str(choice.get("classic_name", "?"))
-    if details.get("task") == "hs":
-        key = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}.get(key, key)
+    try:
+        key = classic_method(str(details.get("task")), key)
+    except ValueError:
+        pass
     name = METHOD_NAMES.get(key, key)
     role = {"residual": "classic start", "warm": "classic warm start", "warm+residual": "classic start"}.get(
         str(choice.get("start")), "classic fallback"
