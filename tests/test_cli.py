@@ -191,7 +191,8 @@ def test_demo_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report["simulated"] is True and set(report["metrics"]) == {"gdd", "bicubic"}
     assert (out / "figure.png").stat().st_size > 10_000
     assert np.load(out / "result.npy").shape == (32, 32, 31)
-    assert "PSNR" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "PSNR" in printed and "GSA-HS (classic start)" in printed and "classic" in report["choice"]
     # Again without --force: refused, nothing changed.
     before = (out / "result.npy").read_bytes()
     assert main(["demo", "--out", str(out), "--size", "32", "--iterations", "10", "--device", "cpu", "--quiet"]) == 1

@@ -155,6 +155,7 @@ def run_demo(
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
     from .fusion import resolve_device
     from .problems import PRESETS, Budget, hs_problem, solve
+    from .run import _choice_line
 
     dev = resolve_device(device)
     gpu = dev.type != "cpu"
@@ -229,11 +230,15 @@ def run_demo(
         "ms_per_iteration": 1000 * result.seconds_per_iteration,
         "total_seconds": total,
         "settings": {**result.config.to_dict(), **result.details},
+        "choice": result.choice,
     }
     write_json(out / "metrics.json", report)
     echo(f"{'':8s} {'PSNR':>7s} {'SAM':>7s} {'ERGAS':>7s}")
     for name, m in metrics.items():
         echo(f"{name:8s} {m['psnr']:7.2f} {m['sam']:7.3f} {m['ergas']:7.3f}")
     echo(f"GDD: {n_iter} iterations in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
+    line = _choice_line(result.choice, result.details)
+    if line:
+        echo(line)
     echo(f"wrote {out}/: result.npy, {figure or '(no figure: matplotlib missing)'}, metrics.json, inputs")
     return report
