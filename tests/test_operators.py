@@ -11,6 +11,7 @@ from gdd.operators import (
     BlockAverage,
     GaussianDownsample,
     Identity,
+    KernelDownsample,
     MTFDownsample,
     SpectralResponse,
     imresize,
@@ -32,6 +33,8 @@ def _operators(gen: torch.Generator) -> dict[str, tuple[torch.nn.Module, tuple[i
         "bicubic3": (BicubicDownsample(3), (2, 2, 9, 15)),
         "mtf4": (MTFDownsample(4, (0.3, 0.25)), (1, 2, 16, 12)),
         "mtf2": (MTFDownsample(2), (2, 3, 10, 6)),
+        "kernel2": (KernelDownsample(torch.rand(6, 6, generator=gen), 2), (1, 3, 12, 10)),
+        "kernel3_offcentre": (KernelDownsample(torch.eye(5)[:, [0, 1, 4, 2, 3]] / 5, 3), (2, 2, 9, 15)),
         "srf": (SpectralResponse(torch.rand(3, 7, generator=gen)), (2, 7, 5, 6)),
         "srf_learnable": (SpectralResponse(torch.rand(2, 4, generator=gen), learnable=True), (1, 4, 3, 3)),
     }
@@ -66,7 +69,7 @@ def test_device_and_dtype_follow_input(name: str, gen: torch.Generator, device: 
         assert back.shape == x.shape and back.dtype == dtype
 
 
-@pytest.mark.parametrize("name", ["block2", "gaussian2", "bicubic3", "srf"])
+@pytest.mark.parametrize("name", ["block2", "gaussian2", "bicubic3", "srf", "kernel2"])
 def test_gradcheck(name: str, gen: torch.Generator) -> None:
     op, shape = _operators(gen)[name]
     op = op.double()

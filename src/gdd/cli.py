@@ -21,7 +21,9 @@ __all__ = ["main"]
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One line and exit code 2, as argparse does, without the usage block.
-        self.exit(2, f"gdd: error: {message} (see gdd {self.prog.split()[-1]} --help)\n")
+        words = self.prog.split()
+        where = f"gdd {words[-1]}" if len(words) > 1 else "gdd"
+        self.exit(2, f"gdd: error: {message} (see {where} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -64,12 +66,50 @@ def _ints(text: str, count: int | None, what: str) -> tuple[int, ...]:
     return values
 
 
+def _tile(text: str) -> str | int:
+    if text in ("auto", "none"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a tile size in pixels, auto or none, got {text!r}") from None
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"expected a tile of at least 8 pixels, got {text!r}")
+    return value
+
+
+def _overlap(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an overlap in pixels or auto, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative overlap, got {text!r}")
+    return value
+
+
 def _band_triple(text: str) -> tuple[int, ...]:
     return _ints(text, 3, "three band numbers R,G,B counted from 0")
 
 
 def _pixel(text: str) -> tuple[int, ...]:
     return _ints(text, 2, "ROW,COL counted from 0")
+
+
+def _supports(text: str) -> tuple[tuple[int, int], ...]:
+    spans = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected band ranges LO-HI,... counted from 0, got {text!r}") from None
+        if a < 0 or b < a:
+            raise argparse.ArgumentTypeError(f"expected band ranges LO-HI with 0 <= LO <= HI, got {part.strip()!r}")
+        spans.append((a, b))
+    return tuple(spans)
 
 
 def _percentiles(text: str) -> tuple[float, float]:
@@ -183,6 +223,25 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         help="output type (uint16: scaled back by --bit-depth, or 16 bits)",
     )
     _report_options(p)
+    p.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        metavar="SIZE",
+        help="fuse in overlapping tiles of SIZE x SIZE pixels, blended back without seams and resumable "
+        "(default auto: one fit when the scene fits in the device's free memory, else the largest tile that does; "
+        "none: one fit)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=_overlap,
+        default="auto",
+        metavar="PIXELS",
+        help="pixels shared by neighbouring tiles (default auto: an eighth of the tile)",
+    )
+    p.add_argument(
+        "--keep-tiles", action="store_true", help="keep the finished tiles' folder after the result is written"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -197,13 +256,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--hsi", required=True, help="low-resolution HS image (file, file.mat:VAR or a folder of band PNGs)"
     )
     hs.add_argument("--guide", required=True, help="high-resolution RGB/MS image")
-    hs.add_argument("--srf", required=True, help="spectral response matrix, guide bands x HS bands (.csv, .npy, .mat)")
+    hs.add_argument(
+        "--srf",
+        required=True,
+        help="spectral response matrix, guide bands x HS bands (.csv, .npy, .mat), or 'estimate': from the pair "
+        "(written beside --out as STEM.srf.csv)",
+    )
     hs.add_argument("--factor", required=True, type=_positive_int, help="resolution ratio")
     hs.add_argument(
         "--spatial",
-        default="block",
         choices=["block", "gaussian", "bicubic", "mtf"],
         help="spatial degradation (default block)",
+    )
+    hs.add_argument(
+        "--blur",
+        metavar="estimate|KERNEL",
+        help="the HS image's blur instead of --spatial: 'estimate' (from the pair, with its registration offset; "
+        "written beside --out as STEM.kernel.npy) or a kernel file (.npy/.csv, s x s on the guide's grid)",
+    )
+    hs.add_argument(
+        "--srf-support",
+        type=_supports,
+        metavar="LO-HI,...",
+        help="with --srf estimate: per guide band, the HS bands (from 0) it may respond to, e.g. 0-12,8-22,18-30",
     )
     hs.add_argument(
         "--no-normalize-srf", action="store_true", help="use the response rows as given (default: scale each to sum 1)"
@@ -220,15 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
     pan.add_argument(
         "--spatial",
         default=PAN_SPATIAL,
-        choices=["mtf", "bicubic"],
-        help=f"how the MS image relates to the result: the sensor's MTF (see --sensor) or the authors' bicubic "
-        f"(default {PAN_SPATIAL})",
+        choices=["mtf", "bicubic", "estimate"],
+        help=f"how the MS image relates to the result: the sensor's MTF (see --sensor), the authors' bicubic "
+        f"(default {PAN_SPATIAL}), or an MTF whose gain and the PAN's band weights are estimated from the pair "
+        "(written beside --out as STEM.pan-weights.csv)",
     )
     pan.add_argument(
         "--sensor",
         default="none",
         choices=list(SENSORS),
         help="MTF gains of --spatial mtf (default none: 0.29 per MS band)",
+    )
+    pan.add_argument(
+        "--tile-mixing",
+        choices=["per-tile", "shared"],
+        default="per-tile",
+        help="with tiles: learn the PAN band mixture in every tile (default), or once on the central tile "
+        "and keep it for all",
     )
     _common(pan)
 
@@ -321,6 +404,32 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--force", action="store_true", help="start again over a run in --out")
     be.add_argument("--no-figures", action="store_true", help="tables only")
     be.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ba = sub.add_parser(
+        "batch",
+        help="run the fusion jobs of a manifest (CSV, JSON or TOML), skipping those done; locally or on Ray",
+        description="Each job is a fusion command: task (hs, pan, flash) and its options by long name. "
+        "Jobs done (recorded in .MANIFEST.state/ beside the manifest, output present) are skipped; "
+        "a failed job is tried again; tiled jobs resume their finished tiles.",
+    )
+    ba.add_argument("manifest", help="the jobs: .csv (one row each), .json (a list) or .toml ([[jobs]] tables)")
+    ba.add_argument("--workers", type=_positive_int, help="jobs at a time on the CPU (default 1; one per GPU on GPUs)")
+    ba.add_argument(
+        "--gpus", default="auto", help="GPU ids for one worker each, e.g. 0,1 (default auto: every visible GPU; none)"
+    )
+    ba.add_argument("--retries", type=_nonneg_int, default=2, help="more attempts for a failed job (default 2)")
+    ba.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the jobs as Ray tasks: auto (the running cluster), local (start one here), or HOST:PORT / ray://...",
+    )
+    ba.add_argument(
+        "--ray-gpus", type=float, default=None, help="GPUs per job on Ray (default 1 if the cluster has GPUs)"
+    )
+    ba.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per job on Ray (default 1)")
+    ba.add_argument("--force", action="store_true", help="jobs may overwrite outputs that this batch did not make")
+    ba.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing")
+    ba.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser("demo", help="run the embedded, simulated hyperspectral demo")
     demo.add_argument("--out", default="gdd-demo", help="output folder (default gdd-demo)")
@@ -451,6 +560,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    return run_batch(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "hs": fuse,
     "pan": fuse,
@@ -459,6 +574,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _simulate,
     "bench": _bench,
     "demo": _demo,
+    "batch": _batch,
 }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "BlockAverage",
     "GaussianDownsample",
     "Identity",
+    "KernelDownsample",
     "LinearOperator",
     "MTFDownsample",
     "SpectralResponse",
@@ -166,6 +167,55 @@ class GaussianDownsample(LinearOperator):
         xp = F.pad(x.reshape(b * c, 1, h, w), (self.pad,) * 4, mode=mode)
         y = F.conv2d(xp, k.view(1, 1, -1, 1), stride=(self.factor, 1))
         y = F.conv2d(y, k.view(1, 1, 1, -1), stride=(1, self.factor))
+        return y.reshape(b, c, h // self.factor, w // self.factor)
+
+
+class KernelDownsample(LinearOperator):
+    """Blur with a given 2-D kernel, then keep one pixel per ``factor`` x ``factor`` block.
+
+    (A x)[i, j] = sum_{a, b} k[a, b] x[f i + a - p, f j + b - p] with p = (s - f) / 2 for an
+    s x s kernel, borders reflected (replicated on images smaller than the pad). A kernel
+    symmetric about its centre is thus centred on the block [f i, f i + f - 1], as
+    :class:`GaussianDownsample`; the block average is ``k = ones(f, f) / f^2``. An off-centre
+    kernel models a registration offset between the two images (:mod:`gdd.estimate` finds one).
+    The size s must have the parity of f and be at least f. The adjoint is autograd's (the map
+    is linear).
+
+    Shape: kernel (s, s); (B, C, f H, f W) -> (B, C, H, W).
+
+    Example:
+        >>> KernelDownsample(torch.full((4, 4), 1 / 16), 2)(torch.ones(1, 3, 8, 6)).shape
+        torch.Size([1, 3, 4, 3])
+    """
+
+    kernel: Tensor
+
+    def __init__(self, kernel: Tensor, factor: int) -> None:
+        super().__init__()
+        self.factor = _check_factor(factor)
+        k = torch.as_tensor(kernel).detach()
+        if k.ndim != 2 or k.shape[0] != k.shape[1]:
+            raise ValueError(f"the kernel must be a square (s, s) matrix, got shape {tuple(k.shape)}")
+        s = k.shape[0]
+        if s < self.factor or (s - self.factor) % 2:
+            raise ValueError(f"the kernel size must be at least the factor {self.factor} and have its parity, got {s}")
+        if not torch.isfinite(k).all():
+            raise ValueError("the kernel contains NaN or Inf values")
+        self.register_buffer("kernel", k.clone().float())
+        self.pad = (s - self.factor) // 2
+
+    def input_shape(self, y_shape: torch.Size) -> tuple[int, ...]:
+        return (*y_shape[:-2], y_shape[-2] * self.factor, y_shape[-1] * self.factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_image(x)
+        _check_divides(x, self.factor)
+        b, c, h, w = x.shape
+        xp = x.reshape(b * c, 1, h, w)
+        if self.pad:
+            mode = "reflect" if self.pad < min(h, w) else "replicate"
+            xp = F.pad(xp, (self.pad,) * 4, mode=mode)
+        y = F.conv2d(xp, self.kernel.to(x)[None, None], stride=self.factor)
         return y.reshape(b, c, h // self.factor, w // self.factor)
 
 
@@ -337,6 +387,7 @@ OPERATORS: dict[str, type[LinearOperator]] = {
     "gaussian": GaussianDownsample,
     "bicubic": BicubicDownsample,
     "mtf": MTFDownsample,
+    "kernel": KernelDownsample,
     "srf": SpectralResponse,
 }
 

@@ -16,6 +16,7 @@ data consistency, the classic result included, so that it is never worse on the 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -25,7 +26,15 @@ from torch import Tensor
 
 from .fusion import FitConfig, FitResult, Term, fit, resolve_device, seeded
 from .models import GuidedDeepDecoder, Sharing, max_depth
-from .operators import Identity, MTFDownsample, SpatialKind, SpectralResponse, imresize, make_spatial
+from .operators import (
+    Identity,
+    LinearOperator,
+    MTFDownsample,
+    SpatialKind,
+    SpectralResponse,
+    imresize,
+    make_spatial,
+)
 
 __all__ = [
     "PAN_SPATIAL",
@@ -237,13 +246,17 @@ def classic_method(task: str, name: str) -> str:
     raise ValueError(f"the {task} task has no classic method to start from; use 'none'")
 
 
-def _classic_hs(name: str, hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: str) -> Tensor:
+def _classic_hs(
+    name: str, hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: str | LinearOperator
+) -> Tensor:
     from .baselines import HS_FUSION
 
     key = classic_method("hs", name)
     if key == "exp":
         return imresize(hsi, scale=factor)
-    kind = "gaussian" if spatial in ("gaussian", "mtf") else "block"
+    kind: str | LinearOperator = spatial
+    if isinstance(spatial, str):
+        kind = "gaussian" if spatial in ("gaussian", "mtf") else "block"
     return HS_FUSION[key](hsi, guide, factor=factor, srf=srf, spatial=kind)
 
 
@@ -259,7 +272,7 @@ def hs_problem(
     srf: Tensor,
     factor: int,
     *,
-    spatial: SpatialKind = "block",
+    spatial: SpatialKind | LinearOperator = "block",
     normalize_srf: bool = True,
     hs_weight: float = 0.1,
     hsi_mask: Tensor | None = None,
@@ -273,7 +286,8 @@ def hs_problem(
         srf: response matrix (K, C) (a (C, K) matrix is transposed when that is unambiguous).
         factor: resolution ratio.
         spatial: how the HS image was degraded: ``"block"`` average (authors), ``"gaussian"``
-            blur + decimation, or MATLAB ``"bicubic"``.
+            blur + decimation, MATLAB ``"bicubic"``, or an operator such as
+            :class:`gdd.operators.KernelDownsample` with a kernel from :mod:`gdd.estimate`.
         normalize_srf: scale each row of the response to sum 1 (the usual protocol).
         hs_weight: weight of the HS term.
         hsi_mask, guide_mask: (h, w) / (H, W) masks of pixels with data (True) in each input;
@@ -303,9 +317,19 @@ def hs_problem(
     srf32 = srf.float()
     lr_mask, hr_mask = _mask(hsi_mask, hsi, "the HS image's"), _mask(guide_mask, guide, "the guide's")
 
+    if isinstance(spatial, LinearOperator):
+        op_factor = getattr(spatial, "factor", factor)
+        if op_factor != factor:
+            raise ValueError(f"the spatial operator's factor is {op_factor}, the problem's {factor}")
+    elif spatial not in ("block", "gaussian", "bicubic", "mtf"):
+        raise ValueError(f"spatial must be 'block', 'gaussian', 'bicubic', 'mtf' or an operator, got {spatial!r}")
+
+    def spatial_op() -> LinearOperator:
+        return copy.deepcopy(spatial) if isinstance(spatial, LinearOperator) else make_spatial(spatial, factor)
+
     def terms() -> list[Term]:
         return [
-            Term(make_spatial(spatial, factor), hsi, weight=hs_weight, name="hs", mask=lr_mask),
+            Term(spatial_op(), hsi, weight=hs_weight, name="hs", mask=lr_mask),
             Term(SpectralResponse(srf32), guide, weight=1.0, name="guide", mask=hr_mask),
         ]
 
@@ -316,7 +340,11 @@ def hs_problem(
         factor=factor,
         make_terms=terms,
         baseline=lambda: imresize(hsi, scale=factor),
-        details={"spatial": spatial, "normalize_srf": normalize_srf, "hs_weight": hs_weight},
+        details={
+            "spatial": spatial if isinstance(spatial, str) else type(spatial).__name__,
+            "normalize_srf": normalize_srf,
+            "hs_weight": hs_weight,
+        },
         valid=_valid(hr_mask, lr_mask, factor),
         classic=lambda name: _classic_hs(name, hsi, guide, srf32, factor, spatial),
     )
@@ -338,6 +366,7 @@ def pan_problem(
     pan_mask: Tensor | None = None,
     spatial: Literal["bicubic", "mtf"] = PAN_SPATIAL,
     gnyq: float | tuple[float, ...] = 0.29,
+    mixture: Tensor | None = None,
 ) -> Problem:
     """Pansharpening: w * MSE(down(x), ms) + gradient_mse(mix(x) - pan) (authors' loss).
 
@@ -347,6 +376,8 @@ def pan_problem(
     mixture initialised to diag(randn(C)), as in the authors' code: every mixed band is matched
     to the PAN's gradients. ``w`` is 10 at reduced resolution and 100 at full resolution (the
     authors' note). ``ms_mask``/``pan_mask`` (True = data) leave nodata pixels out of their term.
+    ``mixture`` (C x C) fixes the band mixture instead of learning it (tiles of one scene share
+    the mixture learned on one of them).
     """
     ms, pan = _image(ms, "ms"), _image(pan, "pan")
     ratio = _check_factor(ratio, "ratio")
@@ -360,9 +391,16 @@ def pan_problem(
 
     if spatial not in ("bicubic", "mtf"):
         raise ValueError(f"spatial must be 'bicubic' or 'mtf', got {spatial!r}")
+    fixed = None if mixture is None else torch.as_tensor(mixture, dtype=torch.float32)
+    if fixed is not None and fixed.shape != (c, c):
+        raise ValueError(f"the band mixture must be {c} x {c}, got {tuple(fixed.shape)}")
 
     def terms() -> list[Term]:
-        mixture = SpectralResponse(torch.diag(torch.randn(c)), learnable=True)
+        mixture = (
+            SpectralResponse(torch.diag(torch.randn(c)), learnable=True)
+            if fixed is None
+            else SpectralResponse(fixed, learnable=False)
+        )
         down = MTFDownsample(ratio, gnyq) if spatial == "mtf" else make_spatial("bicubic", ratio)
         return [
             Term(down, ms, weight=weight, name="ms", mask=lr_mask),
@@ -414,6 +452,21 @@ def preset_for(task: Task, device: torch.device) -> tuple[Budget, Preset]:
     return budget, PRESETS[(task, budget)]
 
 
+def _tame(classic: Tensor, observed: Tensor) -> Tensor:
+    """A classic image clamped, per band, to the observed image's range widened by half its span.
+
+    SFIM divides by a low-pass of the PAN equalised to each MS band, which nears zero where a
+    band is dark and the PAN bright (it gave -915 on a WorldView tile whose MS spans 0 to 0.62);
+    a start that far out poisons every iterate of the residual fit. Values inside the widened
+    range (all of them on pan_im4 and the Landsat pair) are left as they are.
+    """
+    observed = observed.to(classic)
+    lo = observed.amin(dim=(0, 2, 3), keepdim=True)
+    hi = observed.amax(dim=(0, 2, 3), keepdim=True)
+    margin = 0.5 * (hi - lo)
+    return torch.nan_to_num(classic).clamp(lo - margin, hi + margin)
+
+
 def solve(
     problem: Problem,
     *,
@@ -457,12 +510,12 @@ def solve(
     if preset.init != "none":
         if problem.classic is None:
             raise ValueError(f"the {problem.task} problem has no classic method to start from; use init='none'")
-        base = problem.classic(preset.init).float()
+        base = _tame(problem.classic(preset.init).float(), problem.baseline())
     elif problem.classic is not None:
         # No classic start: GSA is still computed (it is cheap) to compare with on the data
         # terms and, with keep_best, as the fallback when GDD fits the observations worse.
         try:
-            classic = problem.classic("gsa").float()
+            classic = _tame(problem.classic("gsa").float(), problem.baseline())
         except ValueError:
             classic = None
         if classic is not None and not torch.isfinite(classic).all():

@@ -33,6 +33,7 @@ __all__ = [
     "false_colour",
     "figure_curves",
     "figure_error_maps",
+    "figure_estimates",
     "figure_images",
     "figure_spectra",
     "need_matplotlib",
@@ -549,3 +550,56 @@ def write_report(
     )
     atomic(p, lambda t: t.write_text(text, encoding="utf-8"))
     return p
+
+
+def figure_estimates(
+    srf: np.ndarray,
+    kernel: np.ndarray | None,
+    *,
+    factor: int,
+    wavelengths: Sequence[float] | None = None,
+    residual: float | None = None,
+) -> bytes:
+    """PNG: an estimated (K, C) response against wavelength, beside the estimated (s, s) kernel.
+
+    Without a kernel, the response alone. The kernel is shown on its high-resolution grid with
+    the block it would average without blur (dashed) and its centroid (a cross), so that blur
+    and offset can be judged at a glance.
+    """
+    r = np.atleast_2d(np.asarray(srf, dtype=np.float64))
+    x = np.asarray(wavelengths, dtype=np.float64) if wavelengths is not None else np.arange(r.shape[1])
+    fig = _figure(9.0 if kernel is not None else 5.6, 3.4)
+    if kernel is not None:
+        ax, bx = fig.subplots(1, 2, width_ratios=(1.6, 1))
+    else:
+        ax, bx = fig.subplots(1, 1), None
+    colours = ["tab:blue", "tab:green", "tab:red"] if r.shape[0] == 3 else [None] * r.shape[0]
+    # CAVE-style responses list blue first; colour the rows by where they peak, not by their order.
+    order = np.argsort(np.argsort(np.argmax(r, axis=1))) if r.shape[0] == 3 else np.arange(r.shape[0])
+    for i, row in enumerate(r):
+        ax.plot(x, row, marker=".", color=colours[order[i]], label=f"guide band {i + 1}")
+    ax.set_xlabel("wavelength (nm)" if wavelengths is not None else "HS band")
+    ax.set_ylabel("response")
+    title = "estimated spectral response"
+    if residual is not None:
+        title += f" (residual {residual:.1%})"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    if kernel is None or bx is None:
+        return _png(fig)
+    k = np.asarray(kernel, dtype=np.float64)
+    s = k.shape[0]
+    bx.imshow(k, cmap="magma", interpolation="nearest")
+    p = (s - factor) / 2
+    bx.add_patch(_rectangle(p - 0.5, factor))
+    t = np.arange(s)
+    total = k.sum() or 1.0
+    bx.plot((k.sum(0) * t).sum() / total, (k.sum(1) * t).sum() / total, "c+", markersize=12, mew=2)
+    bx.set_title(f"estimated blur ({s} x {s}, factor {factor})", fontsize=10)
+    return _png(fig)
+
+
+def _rectangle(corner: float, size: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((corner, corner), size, size, fill=False, edgecolor="white", linestyle="--")

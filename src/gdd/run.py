@@ -7,20 +7,34 @@ options.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import platform
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import __version__
+from .estimate import (
+    CONSISTENCY_THRESHOLD,
+    block_kernel,
+    estimate_degradation,
+    estimate_pan_degradation,
+    estimate_srf,
+    pair_residual,
+)
 from .fusion import resolve_device
 from .io import (
     InputError,
     Layout,
     Raster,
     UsageError,
+    WindowReader,
+    atomic,
     check_output,
     from_tensor,
     read_image,
@@ -33,10 +47,13 @@ from .io import (
     write_preview,
 )
 from .metrics import summary
+from .operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from .problems import PRESETS, Problem, classic_method, flash_problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
 from .report import need_matplotlib
 from .sensors import sensor_gnyq
+from .tiled import SHARED_MIXTURE, fuse_tiled, tile_folder
+from .tiling import available_memory, estimate_memory, largest_tile
 
 __all__ = ["check_report_options", "fuse"]
 
@@ -69,7 +86,7 @@ def _load_reference(
 
 def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
     """The problem, and its input rasters by name (low resolution first, then the guide)."""
-    names = {"hs": ("hsi", "guide"), "pan": ("ms", "pan"), "flash": ("noisy", "guide")}[args.command]
+    names = _NAMES[args.command]
     rasters = {
         n: read_raster(getattr(args, n), name=n, bit_depth=args.bit_depth, layout=args.layout, nodata=args.nodata)
         for n in names
@@ -79,6 +96,7 @@ def _problem(args: argparse.Namespace) -> tuple[Problem, dict[str, Raster]]:
     masks = {f"{n}_mask": torch.from_numpy(r.mask) for n, r in (("lr", lr), ("hr", hr)) if r.mask is not None}
     lr_mask, hr_mask = masks.get("lr_mask"), masks.get("hr_mask")
     try:
+        _estimate_degradations(args, first, second, lr_mask is not None or hr_mask is not None, lr.wavelengths)
         problem = _setup(args, first, second, lr_mask, hr_mask)
     except InputError:
         raise
@@ -99,16 +117,28 @@ def _setup(
     hr_mask: torch.Tensor | None,
 ) -> Problem:
     if args.command == "hs":
-        srf = torch.from_numpy(read_matrix(args.srf, name="srf"))
+        srf, spatial, normalize = _hs_degradation(args)
         return hs_problem(
             first,
             second,
             srf,
             args.factor,
-            spatial=args.spatial,
-            normalize_srf=not args.no_normalize_srf,
+            spatial=spatial,
+            normalize_srf=normalize,
             hsi_mask=lr_mask,
             guide_mask=hr_mask,
+        )
+    if args.command == "pan" and args.spatial == "estimate":
+        return pan_problem(
+            first,
+            second,
+            args.ratio,
+            full_resolution=args.full_resolution,
+            ms_mask=lr_mask,
+            pan_mask=hr_mask,
+            spatial="mtf",
+            gnyq=(_estimates(args)["gnyq"],) * first.shape[1],
+            mixture=getattr(args, SHARED_MIXTURE, None),
         )
     if args.command == "pan":
         return pan_problem(
@@ -120,8 +150,207 @@ def _setup(
             pan_mask=hr_mask,
             spatial=args.spatial,
             gnyq=tuple(sensor_gnyq(args.sensor, first.shape[1])),
+            mixture=getattr(args, SHARED_MIXTURE, None),
         )
     return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
+
+
+# --------------------------------------------------------------------------- estimated degradations
+
+_ESTIMATES = "_gdd_estimates"
+
+
+def _estimates(args: argparse.Namespace) -> dict[str, Any]:
+    found = getattr(args, _ESTIMATES, None)
+    if found is None:
+        raise InputError("estimating the degradations needs the whole scene in one fit; give --tile none")
+    return found
+
+
+def _hs_wants(args: argparse.Namespace) -> tuple[bool, bool]:
+    """Whether the response and the blur are to be estimated (checking how the options combine)."""
+    srf, blur = args.srf == "estimate", args.blur == "estimate"
+    if args.blur is not None and args.spatial is not None:
+        raise UsageError(f"give --blur or --spatial, not both (--blur {args.blur}, --spatial {args.spatial})")
+    if args.srf_support is not None and not srf:
+        raise UsageError("--srf-support applies to --srf estimate only")
+    return srf, blur
+
+
+def _given_srf(args: argparse.Namespace, k: int, c: int) -> torch.Tensor:
+    srf = torch.from_numpy(read_matrix(args.srf, name="srf")).double()
+    if srf.shape != (k, c) and srf.shape == (c, k):
+        srf = srf.T
+    return srf
+
+
+def _given_kernel(args: argparse.Namespace) -> torch.Tensor:
+    kernel = torch.from_numpy(read_matrix(args.blur, name="blur")).double()
+    KernelDownsample(kernel, args.factor)  # checks the size
+    return kernel
+
+
+def _hs_degradation(args: argparse.Namespace) -> tuple[torch.Tensor, SpatialKind | LinearOperator, bool]:
+    """The response, the spatial degradation and whether to normalise the response, for hs_problem."""
+    want_srf, want_blur = _hs_wants(args)
+    est = _estimates(args) if want_srf or want_blur else {}
+    srf = est["srf"] if want_srf else torch.from_numpy(read_matrix(args.srf, name="srf"))
+    spatial: SpatialKind | LinearOperator = args.spatial or "block"
+    if want_blur:
+        spatial = KernelDownsample(est["kernel"], args.factor)
+    elif args.blur is not None:
+        spatial = KernelDownsample(_given_kernel(args), args.factor)
+    # An estimated response maps the HS image's units to the guide's as they are: keep its scale.
+    return srf, spatial, not (want_srf or args.no_normalize_srf)
+
+
+def _estimate_paths(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Path]:
+    out = Path(args.out)
+    paths = {n: out.with_name(f"{out.stem}.{n}") for n in names}
+    for p in paths.values():
+        _check_free(str(p), "output", args.force)
+    return paths
+
+
+def _estimate_degradations(
+    args: argparse.Namespace,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    masked: bool,
+    wavelengths: tuple[float, ...] | None,
+) -> None:
+    """Estimate what --srf estimate, --blur estimate or pan --spatial estimate ask for, write it and report it."""
+    if args.command == "hs":
+        want_srf, want_blur = _hs_wants(args)
+    elif args.command == "pan":
+        want_srf, want_blur = False, args.spatial == "estimate"
+    else:
+        return
+    if not (want_srf or want_blur):
+        return
+    if masked:
+        raise InputError("estimating the degradations cannot leave nodata pixels out; crop them away first")
+    if args.reference:
+        shape = torch.Size((1, first.shape[1], *second.shape[-2:]))
+        _load_reference(args.reference, shape, args.bit_depth, args.layout)
+    if args.command == "pan":
+        _estimate_pan(args, first, second)
+        return
+    k, c = second.shape[1], first.shape[1]
+    support = None
+    if args.srf_support is not None:
+        if len(args.srf_support) != k:
+            raise InputError(f"--srf-support gives {len(args.srf_support)} ranges for a guide of {k} bands")
+        if max(hi for _, hi in args.srf_support) >= c:
+            raise InputError(f"--srf-support: the HS image has bands 0 to {c - 1}")
+        support = torch.zeros(k, c, dtype=torch.bool)
+        for i, (lo, hi) in enumerate(args.srf_support):
+            support[i, lo : hi + 1] = True
+    names = ("srf.csv",) * want_srf + ("kernel.npy", "kernel.png") * want_blur + ("estimates.png",)
+    paths = _estimate_paths(args, names)
+    given_srf = None
+    if not want_srf:
+        given_srf = _given_srf(args, k, c)
+        if not args.no_normalize_srf:
+            given_srf = given_srf / given_srf.sum(1, keepdim=True)
+    kernel = None
+    if not want_blur:
+        spatial = args.spatial or "block"
+        if args.blur is not None:
+            kernel = _given_kernel(args)
+        elif spatial in ("block", "gaussian"):
+            kernel = _KERNELS[spatial](args.factor)
+    if kernel is None and not want_blur:
+        # A spatial model without a kernel form (bicubic, mtf): the response alone.
+        op = make_spatial(args.spatial, args.factor)
+        srf = estimate_srf(first, second, args.factor, spatial=op, support=support)
+        residual, bands = pair_residual(first, second, srf, op)
+        offset = None
+    else:
+        d = estimate_degradation(first, second, args.factor, srf=given_srf, kernel=kernel, support=support)
+        srf, kernel, residual, bands, offset = d.srf, d.kernel, d.residual, d.band_residuals, d.offset
+    setattr(args, _ESTIMATES, {"srf": srf.float(), "kernel": None if kernel is None else kernel.float()})
+
+    if want_srf:
+        _write_srf_csv(paths["srf.csv"], srf.double().numpy(), wavelengths)
+    if want_blur and kernel is not None:
+        kern = kernel.double().numpy()
+        atomic(paths["kernel.npy"], lambda t: np.save(t, kern))
+        write_preview(paths["kernel.png"], np.kron(kern / kern.max(), np.ones((8, 8)))[..., None])
+    written = [str(p) for n, p in paths.items() if n != "estimates.png"]
+    if _has_matplotlib():
+        from .report import figure_estimates
+
+        png = figure_estimates(
+            srf.double().numpy(), None if kernel is None else kernel.double().numpy(), factor=args.factor,
+            wavelengths=wavelengths, residual=residual,
+        )  # fmt: skip
+        atomic(paths["estimates.png"], lambda t: t.write_bytes(png))
+        written.append(str(paths["estimates.png"]))
+    what = []
+    if want_srf:
+        what.append(f"response {k} x {c}")
+    if want_blur and kernel is not None and offset is not None:
+        what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
+    print(f"estimated {' and '.join(what)}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
+    _warn_inconsistent(residual, bands)
+
+
+_KERNELS = {
+    "block": lambda f: block_kernel(f),
+    "gaussian": lambda f: torch.outer(GaussianDownsample(f).kernel1d.double(), GaussianDownsample(f).kernel1d.double()),
+}
+
+
+def _residual_text(residual: float, bands: tuple[float, ...]) -> str:
+    per = ", ".join(f"{b:.1%}" for b in bands)
+    return f"the pair's residual {residual:.1%} (unexplained share of the degraded guide; per band {per})"
+
+
+def _warn_inconsistent(residual: float, bands: tuple[float, ...]) -> None:
+    if residual >= CONSISTENCY_THRESHOLD:
+        print(
+            f"gdd: warning: the pair does not look consistent: the estimated degradations leave {residual:.0%} of "
+            "the degraded guide unexplained; check that both images show the same scene, registered, and the "
+            "factor; the fusion will be poor",
+            file=sys.stderr,
+        )
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write_srf_csv(path: Path, srf: np.ndarray, wavelengths: tuple[float, ...] | None) -> None:
+    """The response as gdd hs --srf reads it: one row per HS band, a wavelength column when known."""
+    k, c = srf.shape
+    header = ",".join(f"guide_band_{i + 1}" for i in range(k))
+    body = srf.T
+    if wavelengths is not None and len(wavelengths) == c:
+        header = "wavelength_nm," + header
+        body = np.column_stack([np.asarray(wavelengths, dtype=np.float64), body])
+    atomic(path, lambda t: np.savetxt(t, body, delimiter=",", fmt="%.8g", header=header, comments=""))
+
+
+def _estimate_pan(args: argparse.Namespace, ms: torch.Tensor, pan: torch.Tensor) -> None:
+    paths = _estimate_paths(args, ("pan-weights.csv",))
+    d = estimate_pan_degradation(ms, pan, args.ratio)
+    setattr(args, _ESTIMATES, {"gnyq": d.gnyq})
+    lines = ["# PAN = sum_b weight_b MS_b + intercept; MS MTF gain at Nyquist gnyq (gdd pan --spatial estimate)"]
+    lines += ["band,weight", *(f"{i + 1},{w:.8g}" for i, w in enumerate(d.weights.tolist()))]
+    lines += [f"intercept,{d.intercept:.8g}", f"gnyq,{d.gnyq:.6g}", f"residual,{d.residual:.6g}"]
+    text = "\n".join(lines) + "\n"
+    atomic(paths["pan-weights.csv"], lambda t: t.write_text(text))
+    weights = ", ".join(f"{w:.3f}" for w in d.weights.tolist())
+    print(
+        f"estimated MS MTF gain {d.gnyq:.3f} and PAN weights {weights} (+ {d.intercept:.3g}): "
+        f"{_residual_text(d.residual, (d.residual,))}; wrote {paths['pan-weights.csv']}"
+    )
+    _warn_inconsistent(d.residual, (d.residual,))
 
 
 def _output_meta(args: argparse.Namespace, problem: Problem, rasters: dict[str, Raster], out: Path) -> Raster:
@@ -152,7 +381,97 @@ def _check_free(path: str | None, what: str, force: bool) -> None:
         raise InputError(f"{what} {path} exists; use --force to overwrite it")
 
 
+_NAMES = {"hs": ("hsi", "guide"), "pan": ("ms", "pan"), "flash": ("noisy", "guide")}
+
+
+def _tiling(args: argparse.Namespace) -> tuple[int, int] | None:
+    """(tile, overlap) when the scene is to be fused in tiles, None for one fit.
+
+    ``--tile auto`` fuses in one piece what fits in the device's free memory and otherwise
+    takes the largest tile that does; ``--tile none`` (or a size at least the scene's) is one
+    fit, refused with a proposed tile size when it would not fit.
+    """
+    hr_name = _NAMES[args.command][1]
+    plan = tile_folder(args.out) / "plan.json"
+    if args.tile == "auto" and plan.exists():
+        # An interrupted tiled run: go on with its tiles, whatever the free memory is now.
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            stored = json.loads(plan.read_text())
+            return int(stored["tile"]), int(stored["overlap"])
+    factor = int(getattr(args, "factor", None) or getattr(args, "ratio", None) or 1)
+    shape = WindowReader(
+        getattr(args, hr_name), name=hr_name, bit_depth=args.bit_depth, layout=args.layout, nodata=args.nodata
+    ).shape
+    h, w = shape[:2]
+    device = resolve_device(args.device)
+    budget = args.budget or preset_for(args.command, device)[0]
+    free = available_memory(str(device))
+    need = estimate_memory(args.command, h, w, budget=budget, channels=args.width)
+    tile: int | None = None if args.tile in ("auto", "none") else int(args.tile)
+    fits = free is None or need <= 0.8 * free
+    if tile is None or tile >= max(h, w):
+        if fits:
+            return None
+        proposal = largest_tile(args.command, 0.8 * free, budget=budget, channels=args.width, factor=factor)  # type: ignore[operator]
+        if args.tile != "auto":
+            gib = 2**30
+            raise InputError(
+                f"one fit of {h} x {w} pixels needs about {need / gib:.1f} GiB but {free / gib:.1f} GiB are free "  # type: ignore[operator]
+                f"on {device.type}; fuse it in tiles: --tile {proposal}"
+            )
+        tile = proposal
+        print(f"gdd: {h} x {w} pixels do not fit in one fit on {device.type}; fusing in tiles of {tile}")
+    elif free is not None:
+        need_tile = estimate_memory(args.command, tile, tile, budget=budget, channels=args.width)
+        if need_tile > 0.8 * free:
+            proposal = largest_tile(args.command, 0.8 * free, budget=budget, channels=args.width, factor=factor)
+            raise InputError(
+                f"--tile {tile} needs about {need_tile / 2**30:.1f} GiB but {free / 2**30:.1f} GiB are free on "
+                f"{device.type}; use --tile {proposal} or less"
+            )
+    if args.overlap == "auto":
+        overlap = max(factor, tile // 8 // factor * factor)
+    else:
+        overlap = int(args.overlap)
+    return tile, overlap
+
+
 def fuse(args: argparse.Namespace) -> int:
+    check_output(args.out, force=args.force)  # before reading anything
+    tiling = _tiling(args)
+    names = _NAMES[args.command]
+    if tiling is not None:
+        return _fuse_tiles(args, *tiling)
+    try:
+        return _fuse_whole(args)
+    except torch.OutOfMemoryError:
+        if args.tile != "auto":
+            raise
+        # The estimate was too hopeful: fuse in tiles of half the scene's side (each split again
+        # if it still does not fit).
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        factor = int(getattr(args, "factor", None) or getattr(args, "ratio", None) or 1)
+        h, w = WindowReader(getattr(args, names[1]), name=names[1], layout=args.layout).shape[:2]
+        tile = max(factor, max(h, w) // 2 // factor * factor)
+        overlap = max(factor, tile // 8 // factor * factor) if args.overlap == "auto" else int(args.overlap)
+        print(f"gdd: one fit of {h} x {w} pixels ran out of memory; fusing in tiles of {tile}", file=sys.stderr)
+        return _fuse_tiles(args, tile, overlap)
+
+
+def _fuse_tiles(args: argparse.Namespace, tile: int, overlap: int) -> int:
+    return fuse_tiled(
+        args,
+        tile=tile,
+        overlap=overlap,
+        setup=_setup,
+        output_meta=_output_meta,
+        names=_NAMES[args.command],
+        prepare=_estimate_degradations,
+    )
+
+
+def _fuse_whole(args: argparse.Namespace) -> int:
     out = check_output(args.out, force=args.force)
     preview = _preview_path(out)
     if preview.exists() and not args.force:

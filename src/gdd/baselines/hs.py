@@ -4,7 +4,8 @@ Every method takes ``hsi`` (1, C, h, w), the low-resolution hyperspectral image,
 (1, K, h f, w f), the high-resolution multispectral (or RGB) image, with ``factor`` f, and
 returns (1, C, h f, w f) on the input's device in the HS image's floating dtype. The HS image is
 interpolated with MATLAB's bicubic ``imresize``; ``spatial`` names how it was degraded
-(``"block"`` average, ``"gaussian"`` blur, ``"bicubic"``, as :func:`gdd.operators.make_spatial`).
+(``"block"`` average, ``"gaussian"`` blur, ``"bicubic"``, as :func:`gdd.operators.make_spatial`,
+or an operator such as :class:`gdd.operators.KernelDownsample`).
 
 The pansharpening methods are extended as in Yokoya et al.'s review ("Hyperspectral and
 multispectral data fusion", GRSM 2017) with hypersharpening (Selva et al. 2015): each HS band gets
@@ -21,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..operators import SpatialKind, imresize, make_spatial
+from ..operators import LinearOperator, SpatialKind, imresize, make_spatial
 from .pansharpening import (
     Injection,
     _check_int,
@@ -43,11 +44,12 @@ __all__ = ["cnmf", "glp_hs", "gsa_hs", "sfim_hs"]
 
 
 def _inputs(
-    hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind
+    hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind | LinearOperator
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Check; returns hsi, msi and the (K, C) response (or None) in the work dtype."""
     factor = _check_int(factor, "factor")
-    _choice(spatial, "spatial", ("block", "gaussian", "bicubic"))
+    if not isinstance(spatial, LinearOperator):
+        _choice(spatial, "spatial", ("block", "gaussian", "bicubic"))
     _check_single(hsi, "hsi")
     _check_single(msi, "msi")
     _check_pair(hsi, msi, factor, ("hsi", "msi"), "factor")
@@ -77,18 +79,24 @@ def _synthetic_pan(hs: Tensor, ms: Tensor, ms_lr: Tensor) -> Tensor:
     return _image(torch.cat([_columns(ms), ones_hr], dim=1) @ w, ms)
 
 
+def _degradation(spatial: SpatialKind | LinearOperator, factor: int, like: Tensor) -> LinearOperator:
+    """The HS image's spatial degradation: by name, or an operator (an estimated kernel) as given."""
+    op = spatial if isinstance(spatial, LinearOperator) else make_spatial(spatial, factor)
+    return op.to(like.device)
+
+
 def _prepare(
-    hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind
+    hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind | LinearOperator
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The HS image, its bicubic upsampling, the synthetic PANs and the degradation applied to them."""
     hs, ms, _ = _inputs(hsi, msi, factor, srf, spatial)
-    degrade = make_spatial(spatial, factor).to(hs.device)
+    degrade = _degradation(spatial, factor, hs)
     pan = _synthetic_pan(hs, ms, degrade(ms))
     return hs, imresize(hs, scale=factor), pan, degrade(pan)
 
 
 def gsa_hs(
-    hsi: Tensor, msi: Tensor, *, factor: int, srf: Tensor | None = None, spatial: SpatialKind = "block"
+    hsi: Tensor, msi: Tensor, *, factor: int, srf: Tensor | None = None, spatial: SpatialKind | LinearOperator = "block"
 ) -> Tensor:
     """GSA with one synthetic PAN per HS band (hypersharpening).
 
@@ -132,7 +140,7 @@ def _gaussian_lowpass(x: Tensor, factor: int) -> Tensor:
 
 
 def sfim_hs(
-    hsi: Tensor, msi: Tensor, *, factor: int, srf: Tensor | None = None, spatial: SpatialKind = "block"
+    hsi: Tensor, msi: Tensor, *, factor: int, srf: Tensor | None = None, spatial: SpatialKind | LinearOperator = "block"
 ) -> Tensor:
     """SFIM with one synthetic PAN per HS band: x_c = HS_c * P_c / lowpass(P_c).
 
@@ -156,7 +164,7 @@ def glp_hs(
     *,
     factor: int,
     srf: Tensor | None = None,
-    spatial: SpatialKind = "block",
+    spatial: SpatialKind | LinearOperator = "block",
     injection: Injection = "regression",
 ) -> Tensor:
     """GLP with one synthetic PAN per HS band: x_c = HS_c + g_c (P_c - P_L,c).
@@ -235,7 +243,7 @@ def cnmf(
     *,
     factor: int,
     srf: Tensor | None = None,
-    spatial: SpatialKind = "block",
+    spatial: SpatialKind | LinearOperator = "block",
     endmembers: int = 10,
     iterations: int = 3,
     inner_iterations: int = 100,
@@ -277,7 +285,7 @@ def cnmf(
     inner = _check_int(inner_iterations, "inner_iterations")
     hs, ms, r = _inputs(hsi, msi, factor, srf, spatial)
     hs, ms = hs.clamp(min=0), ms.clamp(min=0)
-    degrade = make_spatial(spatial, factor).to(hs.device)
+    degrade = _degradation(spatial, factor, hs)
     ms_lr = degrade(ms)
     if r is None:
         r = _estimate_srf(hs, ms_lr)

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ._common import OUTPUT_SUFFIXES, InputError, UsageError, atomic, check_output, split_spec
 from .read import Layout, Raster, read_image, read_matrix, read_raster
+from .windows import StripWriter, WindowReader
 from .write import OutputType, preview_bands, to_rgb8, write_image, write_json, write_preview
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "Layout",
     "OutputType",
     "Raster",
+    "StripWriter",
     "UsageError",
+    "WindowReader",
     "atomic",
     "check_output",
     "from_tensor",

@@ -284,6 +284,48 @@ def _bit_scale(a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarr
     raise InputError(f"{label}: unsupported data type {a.dtype}")
 
 
+def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, nodata: float | None) -> Raster:
+    """A format reader's array as a :class:`Raster`: layout, nodata mask, integer scaling."""
+    a = np.asarray(got.array)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or min(a.shape) < 1:
+        raise InputError(f"{label}: expected an H x W or H x W x C image, got shape {a.shape}")
+    if not got.hwc:
+        a = _layout(a, layout, label)
+    meta = got.meta
+    declared = meta.get("nodata")
+    value = nodata if nodata is not None else declared
+    invalid = None
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        if value is None:
+            raise InputError(f"{label}: contains NaN or Inf values (--nodata nan masks them)")
+        invalid = ~np.isfinite(a).all(axis=-1)
+    if value is not None and not math.isnan(value):
+        hits = (a == value).any(axis=-1)
+        invalid = hits if invalid is None else invalid | hits
+    mask = None
+    if invalid is not None and invalid.any():
+        if invalid.all():
+            raise InputError(f"{label}: every pixel is nodata ({value})")
+        mask = ~invalid
+    scale = _bit_scale(a, label, bit_depth, mask)
+    data = a.astype(np.float32) if scale is None else (a.astype(np.float64) / scale).astype(np.float32)
+    if mask is not None:
+        data = np.where(mask[..., None], data, data[mask].mean(axis=0)).astype(np.float32)
+    return Raster(
+        data=np.ascontiguousarray(data),
+        mask=mask,
+        crs=meta.get("crs"),
+        transform=meta.get("transform"),
+        nodata=float(value) if value is not None else None,
+        descriptions=meta.get("descriptions"),
+        wavelengths=meta.get("wavelengths"),
+        scale=scale,
+        geotiff_unread=bool(meta.get("geotiff_unread", False)),
+    )
+
+
 def read_raster(
     spec: str | os.PathLike[str],
     *,
@@ -334,44 +376,7 @@ def read_raster(
         raise InputError(f"{label}: too large to load into memory") from None
     except Exception as exc:
         raise InputError(f"{label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
-    a = np.asarray(got.array)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or min(a.shape) < 1:
-        raise InputError(f"{label}: expected an H x W or H x W x C image, got shape {a.shape}")
-    if not got.hwc:
-        a = _layout(a, layout, label)
-    meta = got.meta
-    declared = meta.get("nodata")
-    value = nodata if nodata is not None else declared
-    invalid = None
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        if value is None:
-            raise InputError(f"{label}: contains NaN or Inf values (--nodata nan masks them)")
-        invalid = ~np.isfinite(a).all(axis=-1)
-    if value is not None and not math.isnan(value):
-        hits = (a == value).any(axis=-1)
-        invalid = hits if invalid is None else invalid | hits
-    mask = None
-    if invalid is not None and invalid.any():
-        if invalid.all():
-            raise InputError(f"{label}: every pixel is nodata ({value})")
-        mask = ~invalid
-    scale = _bit_scale(a, label, bit_depth, mask)
-    data = a.astype(np.float32) if scale is None else (a.astype(np.float64) / scale).astype(np.float32)
-    if mask is not None:
-        data = np.where(mask[..., None], data, data[mask].mean(axis=0)).astype(np.float32)
-    return Raster(
-        data=np.ascontiguousarray(data),
-        mask=mask,
-        crs=meta.get("crs"),
-        transform=meta.get("transform"),
-        nodata=float(value) if value is not None else None,
-        descriptions=meta.get("descriptions"),
-        wavelengths=meta.get("wavelengths"),
-        scale=scale,
-        geotiff_unread=bool(meta.get("geotiff_unread", False)),
-    )
+    return _finish(got, label, bit_depth=bit_depth, layout=layout, nodata=nodata)
 
 
 def read_image(

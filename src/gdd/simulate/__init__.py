@@ -16,7 +16,7 @@ A case folder holds the arrays as float32 ``.npy``, the response as ``srf.csv`` 
 from __future__ import annotations
 
 from .cases import CASE_VERSION, CAVE_WAVELENGTHS, read_case, run_simulate, write_case
-from .degrade import add_noise, simulate_hs, simulate_pan
+from .degrade import add_noise, simulate_hs, simulate_pan, simulation_kernel
 from .responses import resample_response, spectral_response
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "run_simulate",
     "simulate_hs",
     "simulate_pan",
+    "simulation_kernel",
     "spectral_response",
     "write_case",
 ]

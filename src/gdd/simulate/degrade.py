@@ -7,9 +7,10 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from ..operators import BlockAverage, GaussianDownsample
+from ..operators import BlockAverage, GaussianDownsample, KernelDownsample
 from ..sensors import SENSORS, mtf_decimate, sensor_gnyq
 
 Spatial = Literal["block", "gaussian", "mtf"]
@@ -84,6 +85,8 @@ def simulate_hs(
     snr_db: float | None = None,
     seed: int = 0,
     crop: bool = False,
+    sigma: float | None = None,
+    shift: tuple[int, int] = (0, 0),
 ) -> dict[str, np.ndarray]:
     """An HS-MS fusion case: a low-resolution HSI and a high-resolution MSI from a cube.
 
@@ -105,10 +108,16 @@ def simulate_hs(
         seed: the noise seed.
         crop: crop H and W down to multiples of ``factor`` (keeping the top-left corner)
             instead of raising.
+        sigma: the Gaussian's standard deviation in high-resolution pixels (``"gaussian"``
+            only; default: FWHM = factor).
+        shift: (rows, columns) in high-resolution pixels by which the HSI is misregistered:
+            its pixel i is centred ``shift`` pixels below/right of block i's centre (the
+            block or Gaussian kernel moved by ``shift``, :class:`gdd.operators.KernelDownsample`).
 
     Returns:
         ``hsi`` (H/f, W/f, C), ``msi`` (H, W, K), ``gt`` (H, W, C) as float32, and ``srf`` the
-        normalised (K, C) float64 matrix that made ``msi``.
+        normalised (K, C) float64 matrix that made ``msi``. :func:`simulation_kernel` gives the
+        blur that made ``hsi``.
 
     Raises:
         ValueError: a size not divisible by the factor, a response that does not fit, an
@@ -136,11 +145,21 @@ def simulate_hs(
     if not np.all(sums > 0):
         raise ValueError(f"every response row must have a positive sum, got sums {np.round(sums, 6).tolist()}")
     r = r / sums[:, None]
+    if sigma is not None and (spatial != "gaussian" or not sigma > 0):
+        raise ValueError(f"sigma must be a positive width with spatial='gaussian', got {sigma!r} with {spatial!r}")
+    if len(shift) != 2 or any(isinstance(v, bool) or int(v) != v for v in shift):
+        raise ValueError(f"shift must be two integers (rows, columns), got {shift!r}")
+    dy, dx = int(shift[0]), int(shift[1])
+    if (dy, dx) != (0, 0) and spatial == "mtf":
+        raise ValueError("shift applies to spatial='block' or 'gaussian' only")
     x = _to_torch(gt)
-    if spatial == "block":
+    if spatial == "block" and (dy, dx) == (0, 0):
         y = BlockAverage(factor)(x)
-    elif spatial == "gaussian":
-        y = GaussianDownsample(factor)(x)
+    elif spatial == "gaussian" and (dy, dx) == (0, 0):
+        y = GaussianDownsample(factor, sigma=sigma)(x)
+    elif spatial != "mtf":
+        kernel = simulation_kernel(factor, spatial=spatial, sigma=sigma, shift=(dy, dx))
+        y = KernelDownsample(torch.from_numpy(kernel), factor)(x)
     else:
         y = mtf_decimate(x, factor, sensor_gnyq(sensor, c))
     hsi = _from_torch(y)
@@ -150,6 +169,39 @@ def simulate_hs(
         hsi = add_noise(hsi, snr_db=snr_db, rng=rng)
         msi = add_noise(msi, snr_db=snr_db, rng=rng)
     return {"hsi": hsi.astype(np.float32), "msi": msi.astype(np.float32), "gt": gt.astype(np.float32), "srf": r}
+
+
+def simulation_kernel(
+    factor: int,
+    *,
+    spatial: Literal["block", "gaussian"] = "block",
+    sigma: float | None = None,
+    shift: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """The (s, s) blur of :class:`gdd.operators.KernelDownsample` that :func:`simulate_hs` applies.
+
+    The block average (s = f) or the Gaussian of :class:`gdd.operators.GaussianDownsample`
+    (``sigma``, default FWHM = f), padded by max(|shift|) on every side and moved by ``shift``
+    (rows, columns); a ground truth for :mod:`gdd.estimate`.
+
+    Example:
+        >>> k = simulation_kernel(2, shift=(1, 0))
+        >>> k.shape, k[2, 1:3].tolist()
+        ((4, 4), [0.25, 0.25])
+    """
+    factor = _check_int(factor, "factor", 1)
+    if spatial == "block":
+        kernel = torch.full((factor, factor), 1 / factor**2, dtype=torch.float64)
+    elif spatial == "gaussian":
+        k1 = GaussianDownsample(factor, sigma=sigma).kernel1d.double()
+        kernel = torch.outer(k1, k1) / k1.sum() ** 2
+    else:
+        raise ValueError(f"spatial must be 'block' or 'gaussian', got {spatial!r}")
+    dy, dx = int(shift[0]), int(shift[1])
+    m = max(abs(dy), abs(dx))
+    if m:
+        kernel = torch.roll(F.pad(kernel, (m, m, m, m)), (dy, dx), dims=(0, 1))
+    return kernel.numpy()
 
 
 def simulate_pan(

@@ -1,0 +1,256 @@
+"""gdd batch: manifests, skipping done jobs, retries, a killed worker, a killed batch, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdd.batch import State, read_manifest, run_local, state_folder
+from gdd.cli import main
+from gdd.tiled import tile_folder
+
+FAST = {"iterations": 3, "width": 8}
+
+
+def _pairs(folder: Path, n: int, size: int = 32) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        np.save(folder / f"pan{i}.npy", rng.random((size, size)).astype(np.float32))
+        np.save(folder / f"ms{i}.npy", rng.random((size // 4, size // 4, 3)).astype(np.float32))
+
+
+def _jobs(n: int, **options: object) -> list[dict[str, object]]:
+    return [
+        {"id": f"scene{i}", "task": "pan", "ms": f"ms{i}.npy", "pan": f"pan{i}.npy", "ratio": 4,
+         "out": f"out/fused{i}.npy", **FAST, **options}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _processes_with(text: str) -> list[int]:
+    """Pids of processes whose command line holds ``text`` (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmd and "-m gdd" in cmd and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids
+
+
+def _kill_when(condition, text: str, timeout: float = 120) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """In the background: once ``condition()`` holds, SIGKILL the job processes that hold ``text``."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                pids = _processes_with(text)
+                if pids:
+                    for pid in pids:
+                        os.kill(pid, signal.SIGKILL)
+                    return
+            time.sleep(0.01)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".toml"])
+def test_manifest_formats_give_the_same_jobs(tmp_path: Path, suffix: str) -> None:
+    rows = _jobs(2, keep_best=False)
+    path = tmp_path / f"jobs{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(rows))
+    elif suffix == ".csv":
+        keys = list(rows[0])
+        path.write_text(",".join(keys) + "\n" + "\n".join(",".join(str(r[k]) for k in keys) for r in rows) + "\n")
+    else:
+        text = ""
+        for r in rows:
+            text += "[[jobs]]\n" + "".join(
+                f"{k} = {json.dumps(v) if not isinstance(v, bool) else str(v).lower()}\n" for k, v in r.items()
+            )
+        path.write_text(text)
+    jobs = read_manifest(path)
+    assert [j.id for j in jobs] == ["scene0", "scene1"]
+    assert jobs[1].argv[:3] == ["pan", "--ms", str(tmp_path / "ms1.npy")]
+    assert "--no-keep-best" in jobs[0].argv and jobs[0].out == tmp_path / "out" / "fused0.npy"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"task": "sharpen", "out": "a.npy"}], "task must be one of"),
+        ([{"task": "pan", "ms": "a.npy", "pan": "b.npy", "ratio": 4}], "no 'out'"),
+        ([{"task": "pan", "ms": "a.npy", "pan": "b.npy", "ratio": "four", "out": "x.npy"}], "--ratio"),
+        ([{"task": "pan", "ms": "a.npy", "pan": "b.npy", "ratio": 4, "out": "x.npy", "colour": 1}], "colour"),
+        (
+            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}] * 2,
+            "have the same out",
+        ),
+    ],
+)
+def test_bad_manifests_are_refused_with_one_line(
+    tmp_path: Path, rows: list[dict[str, object]], message: str, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps(rows))
+    assert main(["batch", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and err.startswith("gdd: error: manifest")
+
+
+def test_a_batch_runs_its_jobs_and_skips_them_the_second_time(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pairs(tmp_path, 2)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(2)))
+    assert main(["batch", str(manifest), "--workers", "2", "--quiet"]) == 0
+    assert "2 of 2 jobs done (2 now, 0 before)" in capsys.readouterr().out
+    assert all((tmp_path / "out" / f"fused{i}.npy").exists() for i in range(2))
+    assert main(["batch", str(manifest), "--quiet"]) == 0
+    assert "(0 now, 2 before)" in capsys.readouterr().out
+    # A changed job is not the one done.
+    rows = _jobs(2)
+    rows[1]["iterations"] = 4
+    manifest.write_text(json.dumps(rows))
+    assert main(["batch", str(manifest), "--quiet"]) == 1
+    assert "job scene1: its output" in capsys.readouterr().err
+    assert main(["batch", str(manifest), "--quiet", "--force"]) == 0
+    assert "(1 now, 1 before)" in capsys.readouterr().out
+
+
+def test_a_job_that_fails_is_retried_and_one_that_keeps_failing_is_reported(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pairs(tmp_path, 2)
+    rows = _jobs(2)
+    rows[1]["ms"] = "missing.npy"
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(rows))
+    assert main(["batch", str(manifest), "--retries", "1", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "job scene1 failed (gdd: error: ms " in captured.err and "trying again (attempt 2)" in captured.err
+    assert "job scene1 failed after 2 attempt(s)" in captured.err
+    assert "1 job(s) failed: scene1; logs in" in captured.err
+    assert (tmp_path / "out" / "fused0.npy").exists() and not (tmp_path / "out" / "fused1.npy").exists()
+    assert "file not found" in (state_folder(manifest) / "scene1.log").read_text()
+
+
+def test_a_worker_killed_mid_tile_loses_no_tile_and_the_batch_completes(tmp_path: Path) -> None:
+    _pairs(tmp_path, 1, size=96)
+    rows = _jobs(1, tile=48, overlap=12, iterations=20)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(rows))
+    # The same jobs, never interrupted, for the bytes to compare with.
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps([{**r, "out": f"whole/{Path(str(r['out'])).name}"} for r in rows]))
+    assert main(["batch", str(whole), "--quiet"]) == 0
+
+    jobs = read_manifest(manifest)
+    folder = tile_folder(jobs[0].out)
+    watcher = _kill_when(lambda: len(list(folder.glob("tile-*.json"))) >= 2, str(jobs[0].out))
+    events: list[tuple[str, str, str]] = []
+    failed = run_local(
+        jobs, State(state_folder(manifest)), retries=2, threads=1,
+        on_event=lambda kind, job, text: events.append((kind, job.id, text)),
+    )  # fmt: skip
+    watcher.join()
+    assert not failed
+    assert ("retry", "scene0", "killed by signal 9") in events
+    log = (state_folder(manifest) / "scene0.log").read_text()
+    resumed = [ln for ln in log.splitlines() if "from an earlier run" in ln]
+    assert resumed and int(resumed[0].split(", ")[-1].split()[0]) >= 2  # the finished tiles were kept
+    assert (tmp_path / "out" / "fused0.npy").read_bytes() == (tmp_path / "whole" / "fused0.npy").read_bytes()
+
+
+def test_a_killed_batch_resumed_gives_the_same_bytes(tmp_path: Path) -> None:
+    _pairs(tmp_path, 2, size=64)
+    rows = _jobs(2, tile=32, overlap=8, iterations=5)
+    manifest, whole = tmp_path / "jobs.json", tmp_path / "whole.json"
+    manifest.write_text(json.dumps(rows))
+    whole.write_text(json.dumps([{**r, "out": f"whole/{Path(str(r['out'])).name}"} for r in rows]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "gdd", "batch", str(whole), "--quiet"], check=True, env=env, capture_output=True
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gdd", "batch", str(manifest), "--quiet"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    state = state_folder(manifest)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (state / "scene0.done.json").exists():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # the job running at the kill dies with the batch
+    assert not _processes_with(str(tmp_path / "jobs.json"))
+    done = subprocess.run(
+        [sys.executable, "-m", "gdd", "batch", str(manifest), "--quiet"], check=True, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert "2 of 2 jobs done (1 now, 1 before)" in done.stdout
+    for i in range(2):
+        assert (tmp_path / "out" / f"fused{i}.npy").read_bytes() == (tmp_path / "whole" / f"fused{i}.npy").read_bytes()
+
+
+def test_dry_run_lists_the_jobs(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pairs(tmp_path, 2)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(2)))
+    assert main(["batch", str(manifest), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("scene0\tto do\tgdd pan --ms ")
+    assert not (tmp_path / "out").exists()
+
+
+def _ray_or_skip():  # type: ignore[no-untyped-def]
+    return pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'gdd[ray]'")
+
+
+def test_ray_retries_a_job_whose_process_was_killed(tmp_path: Path) -> None:
+    ray = _ray_or_skip()
+    from gdd.batch import run_ray
+
+    _pairs(tmp_path, 1, size=96)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1, tile=48, overlap=12, iterations=20)))
+    jobs = read_manifest(manifest)
+    folder = tile_folder(jobs[0].out)
+    watcher = _kill_when(lambda: len(list(folder.glob("tile-*.json"))) >= 1, str(jobs[0].out), timeout=180)
+    failed = run_ray(
+        jobs, State(state_folder(manifest)), address="local", retries=2,
+        init={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
+    )  # fmt: skip
+    watcher.join()
+    assert not failed and jobs[0].out.exists() and not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_a_ray_batch_of_eight_jobs_on_a_local_cluster(tmp_path: Path) -> None:
+    ray = _ray_or_skip()
+    _pairs(tmp_path, 8)
+    manifest = tmp_path / "jobs.toml"
+    text = ""
+    for r in _jobs(8):
+        text += "[[jobs]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in r.items())
+    manifest.write_text(text)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(["batch", str(manifest), "--ray", "auto", "--quiet"]) == 0
+    finally:
+        ray.shutdown()
+    assert all((tmp_path / "out" / f"fused{i}.npy").exists() for i in range(8))
+    assert len(list(state_folder(manifest).glob("*.done.json"))) == 8

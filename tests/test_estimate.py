@@ -1,0 +1,260 @@
+"""Estimating the spectral response, the blur and the MTF gain from the pair (gdd.estimate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gdd.cli import main
+from gdd.estimate import (
+    CONSISTENCY_THRESHOLD,
+    block_kernel,
+    estimate_degradation,
+    estimate_kernel,
+    estimate_pan_degradation,
+    estimate_srf,
+    kernel_offset,
+    pair_residual,
+)
+from gdd.operators import BlockAverage, GaussianDownsample, KernelDownsample, MTFDownsample
+from gdd.simulate import simulate_hs, simulation_kernel
+
+
+def _scene(gen: torch.Generator, c: int = 8, size: int = 64) -> torch.Tensor:
+    """A random scene: c + 4 spectra mixed by blurred random abundances (enough to identify R)."""
+    m = c + 4
+    spectra = torch.rand(m, c, generator=gen, dtype=torch.float64)
+    ab = torch.rand(1, m, size, size, generator=gen, dtype=torch.float64)
+    ab = F.avg_pool2d(ab, 3, stride=1, padding=1, count_include_pad=False)
+    return torch.einsum("bmhw,mc->bchw", ab, spectra)
+
+
+def _srf(c: int) -> torch.Tensor:
+    """Three smooth bumps across c bands, rows summing to 1."""
+    t = torch.linspace(0, 1, c, dtype=torch.float64)
+    r = torch.stack([torch.exp(-(((t - m) / 0.2) ** 2)) for m in (0.2, 0.5, 0.8)])
+    return r / r.sum(1, keepdim=True)
+
+
+def _gaussian2d(factor: int, shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    k1 = GaussianDownsample(factor).kernel1d.double()
+    k = torch.outer(k1, k1)
+    m = max(abs(shift[0]), abs(shift[1]))
+    return torch.roll(F.pad(k, (m,) * 4), shift, dims=(0, 1)) if m else k
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+def _pad_to(k: torch.Tensor, size: int) -> torch.Tensor:
+    m = (size - k.shape[0]) // 2
+    return F.pad(k, (m,) * 4)
+
+
+def test_kernel_downsample_generalises_block_and_gaussian(gen: torch.Generator) -> None:
+    x = torch.rand(1, 3, 16, 24, generator=gen, dtype=torch.float64)
+    assert torch.allclose(KernelDownsample(block_kernel(4), 4).double()(x), BlockAverage(4)(x), atol=1e-12)
+    assert torch.allclose(KernelDownsample(_gaussian2d(4), 4).double()(x), GaussianDownsample(4).double()(x), atol=1e-7)
+    with pytest.raises(ValueError, match="parity"):
+        KernelDownsample(torch.ones(5, 5), 4)
+
+
+def test_srf_recovered_with_known_blur(gen: torch.Generator) -> None:
+    x, r = _scene(gen), _srf(8)
+    op = KernelDownsample(_gaussian2d(4), 4)
+    est = estimate_srf(op(x), torch.einsum("kc,bchw->bkhw", r, x), 4, spatial=op)
+    assert _rel(est, r) < 0.02
+    assert (est >= 0).all()
+
+
+def test_support_is_respected(gen: torch.Generator) -> None:
+    x, r = _scene(gen), _srf(8)
+    support = r > 0.05
+    y, guide = BlockAverage(4)(x), torch.einsum("kc,bchw->bkhw", r, x)
+    est = estimate_srf(y, guide, 4, support=support)
+    assert (est[~support] == 0).all()
+    with pytest.raises(ValueError, match=r"\(3, 8\) mask"):
+        estimate_srf(y, guide, 4, support=support[:, :5])
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (1, -1), (2, 0)])
+def test_kernel_and_srf_recovered_jointly_with_shift(gen: torch.Generator, shift: tuple[int, int]) -> None:
+    x, r = _scene(gen, size=96), _srf(8)
+    true = _gaussian2d(4, shift)
+    y, guide = KernelDownsample(true, 4).double()(x), torch.einsum("kc,bchw->bkhw", r, x)
+    d = estimate_degradation(y, guide, 4)
+    assert _rel(d.srf, r) < 0.1
+    assert _rel(d.kernel, _pad_to(true, d.kernel.shape[0])) < 0.1
+    assert abs(d.offset[0] - shift[0]) < 0.15 and abs(d.offset[1] - shift[1]) < 0.15
+    assert abs(float(d.kernel.sum()) - 1) < 1e-9 and (d.kernel >= 0).all()
+    assert d.consistent and d.residual < 0.02
+
+
+def test_kernel_with_known_srf_beats_the_block_start(gen: torch.Generator) -> None:
+    x, r = _scene(gen), _srf(8)
+    true = _gaussian2d(4, (1, 0))
+    y, guide = KernelDownsample(true, 4).double()(x), torch.einsum("kc,bchw->bkhw", r, x)
+    k = estimate_kernel(y, guide, r, 4)
+    padded = _pad_to(true, k.shape[0])
+    assert _rel(k, padded) < 0.5 * _rel(block_kernel(4, k.shape[0]), padded)
+
+
+def test_estimates_on_a_cave_crop_with_a_camera_curve(shared: Path) -> None:
+    pytest.importorskip("colour")
+    from gdd.io import to_tensor
+    from gdd.simulate import CAVE_WAVELENGTHS, spectral_response
+
+    cube = np.load(shared / "fixtures" / "cave_balloons_crop64.npz")["hsi"].astype(np.float32) / 65535
+    srf = spectral_response("sigma-sdmerill", CAVE_WAVELENGTHS)
+    case = simulate_hs(cube, factor=4, srf=srf, spatial="gaussian", sigma=1.5, shift=(1, 0))
+    d = estimate_degradation(to_tensor(case["hsi"]), to_tensor(case["msi"]), 4)
+    true_k = torch.from_numpy(simulation_kernel(4, spatial="gaussian", sigma=1.5, shift=(1, 0)))
+    assert _rel(d.srf, torch.from_numpy(case["srf"])) < 0.15
+    assert _rel(d.kernel, _pad_to(true_k, d.kernel.shape[0])) < 0.2
+    assert abs(d.offset[0] - 1) < 0.2 and abs(d.offset[1]) < 0.2
+
+
+def test_inconsistent_pair_has_a_large_residual(gen: torch.Generator) -> None:
+    x, r = _scene(gen), _srf(8)
+    other = _scene(torch.Generator().manual_seed(99))
+    d = estimate_degradation(BlockAverage(4)(x), torch.einsum("kc,bchw->bkhw", r, other), 4)
+    assert not d.consistent and d.residual > CONSISTENCY_THRESHOLD
+
+
+def test_pair_residual_zero_for_the_true_model(gen: torch.Generator) -> None:
+    x, r = _scene(gen), _srf(8)
+    op = GaussianDownsample(4).double()
+    total, bands = pair_residual(op(x), torch.einsum("kc,bchw->bkhw", r, x), r, op)
+    assert total < 1e-6 and len(bands) == 3
+
+
+def test_pan_gain_and_weights_recovered(gen: torch.Generator) -> None:
+    x = _scene(gen, c=4, size=128)
+    w = torch.tensor([0.1, 0.3, 0.4, 0.2], dtype=torch.float64)
+    pan = torch.einsum("c,bchw->bhw", w, x)[:, None]
+    d = estimate_pan_degradation(MTFDownsample(4, 0.25).double()(x), pan, 4)
+    assert abs(d.gnyq - 0.25) < 0.03
+    assert _rel(d.weights, w) < 0.1 and d.consistent
+
+
+def test_bad_estimation_inputs() -> None:
+    x = torch.rand(1, 4, 16, 16)
+    with pytest.raises(ValueError, match="times the factor"):
+        estimate_srf(x[..., :4, :4], x[:, :3], 3)
+    with pytest.raises(ValueError, match="smoothness"):
+        estimate_srf(BlockAverage(4)(x), x[:, :3], 4, smoothness=-1)
+    with pytest.raises(ValueError, match="kernel size"):
+        estimate_degradation(BlockAverage(4)(x), x[:, :3], 4, size=5)
+    with pytest.raises(ValueError, match="one band"):
+        estimate_pan_degradation(BlockAverage(4)(x), x[:, :2], 4)
+    assert kernel_offset(block_kernel(4, 8), 4) == (0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _files(tmp_path: Path, shift: tuple[int, int] = (1, 0), scramble: bool = False) -> dict[str, str]:
+    x = _scene(torch.Generator().manual_seed(3), size=48)
+    cube = x[0].permute(1, 2, 0).numpy()
+    case = simulate_hs(cube, factor=4, srf=_srf(8).numpy(), spatial="gaussian", shift=shift)
+    guide = case["msi"][::-1, ::-1].copy() if scramble else case["msi"]
+    paths = {"hsi": tmp_path / "hsi.npy", "guide": tmp_path / "rgb.npy", "gt": tmp_path / "gt.npy"}
+    np.save(paths["hsi"], case["hsi"])
+    np.save(paths["guide"], guide)
+    np.save(paths["gt"], case["gt"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _hs_args(f: dict[str, str], out: Path, *extra: str) -> list[str]:
+    return ["hs", "--hsi", f["hsi"], "--guide", f["guide"], "--factor", "4", "--iterations", "3", "--width", "8",
+            "--device", "cpu", "--quiet", "--out", str(out), *extra]  # fmt: skip
+
+
+def test_cli_estimates_and_writes_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _files(tmp_path)
+    out = tmp_path / "res" / "fused.npy"
+    assert main(_hs_args(f, out, "--srf", "estimate", "--blur", "estimate")) == 0
+    text = capsys.readouterr()
+    assert "estimated response 3 x 8 and blur 12 x 12 with offset (+1.00, +0.00) px" in text.out
+    assert "warning" not in text.err
+    srf = np.loadtxt(tmp_path / "res" / "fused.srf.csv", delimiter=",", skiprows=1)
+    assert srf.shape == (8, 3) and np.abs(srf.T - _srf(8).numpy()).max() < 0.05
+    kernel = np.load(tmp_path / "res" / "fused.kernel.npy")
+    assert kernel.shape == (12, 12) and abs(kernel.sum() - 1) < 1e-6
+    assert (tmp_path / "res" / "fused.kernel.png").is_file() and (tmp_path / "res" / "fused.npy").is_file()
+    # The written estimates are read back as given degradations.
+    again = tmp_path / "again.npy"
+    args = _hs_args(f, again, "--srf", str(tmp_path / "res" / "fused.srf.csv"), "--blur",
+                    str(tmp_path / "res" / "fused.kernel.npy"), "--no-normalize-srf")  # fmt: skip
+    assert main(args) == 0 and again.is_file()
+
+
+def test_cli_warns_on_an_inconsistent_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _files(tmp_path, scramble=True)
+    assert main(_hs_args(f, tmp_path / "fused.npy", "--srf", "estimate", "--blur", "estimate")) == 0
+    err = capsys.readouterr().err
+    assert "warning: the pair does not look consistent" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--srf", "estimate", "--blur", "estimate", "--spatial", "gaussian"], 2, "give --blur or --spatial"),
+        (["--srf", "estimate", "--srf-support", "0-3,2-5"], 1, "gives 2 ranges for a guide of 3 bands"),
+        (["--srf", "estimate", "--srf-support", "0-3,2-5,4-9"], 1, "bands 0 to 7"),
+        (["--srf", "estimate", "--srf-support", "5-3,2-5,4-7"], 2, "0 <= LO <= HI"),
+        (["--srf", "x.csv", "--srf-support", "0-3,2-5,4-7"], 2, "--srf estimate only"),
+        (["--srf", "estimate", "--blur", "nope.npy"], 1, "nope.npy"),
+    ],
+)
+def test_cli_bad_estimation_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], code: int, message: str
+) -> None:
+    f = _files(tmp_path)
+    out = tmp_path / "fused.npy"
+    assert main(_hs_args(f, out, *extra)) == code
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("gdd: error:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gt.npy", "hsi.npy", "rgb.npy"]
+
+
+def test_cli_refuses_to_overwrite_estimates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _files(tmp_path)
+    (tmp_path / "fused.srf.csv").write_text("keep")
+    assert main(_hs_args(f, tmp_path / "fused.npy", "--srf", "estimate")) == 1
+    assert "fused.srf.csv exists" in capsys.readouterr().err
+    assert (tmp_path / "fused.srf.csv").read_text() == "keep" and not (tmp_path / "fused.npy").exists()
+
+
+def test_cli_pan_spatial_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = _scene(torch.Generator().manual_seed(5), c=4, size=96)
+    pan = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.3, 0.4, 0.2], dtype=torch.float64), x)
+    np.save(tmp_path / "ms.npy", MTFDownsample(4, 0.3).double()(x)[0].permute(1, 2, 0).numpy())
+    np.save(tmp_path / "pan.npy", pan[0].numpy())
+    out = tmp_path / "fused.npy"
+    args = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--spatial", "estimate", "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "estimated MS MTF gain 0.3" in capsys.readouterr().out
+    lines = (tmp_path / "fused.pan-weights.csv").read_text().splitlines()
+    values = dict(line.split(",") for line in lines[2:])
+    assert lines[1] == "band,weight" and len(values) == 4 + 3 and abs(float(values["gnyq"]) - 0.3) < 0.01
+
+
+def test_simulated_shift_is_the_kernel_moved() -> None:
+    cube = np.random.default_rng(0).random((16, 16, 3))
+    srf = np.ones((1, 3))
+    moved = simulate_hs(cube, factor=4, srf=srf, spatial="gaussian", shift=(2, -1))["hsi"]
+    kernel = simulation_kernel(4, spatial="gaussian", shift=(2, -1))
+    x = torch.from_numpy(cube).permute(2, 0, 1)[None]
+    expected = KernelDownsample(torch.from_numpy(kernel), 4).double()(x)[0].permute(1, 2, 0).numpy()
+    assert np.abs(moved - expected).max() < 1e-6
+    assert not np.allclose(moved, simulate_hs(cube, factor=4, srf=srf, spatial="gaussian")["hsi"], atol=1e-3)
+    with pytest.raises(ValueError, match="shift applies"):
+        simulate_hs(cube, factor=4, srf=srf, spatial="mtf", shift=(1, 0))

@@ -1,0 +1,371 @@
+"""Tiled fusion: the grid, the blend, windowed files, memory checks, out-of-memory splits, resume."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gdd.cli import main
+from gdd.io import StripWriter, WindowReader, read_raster
+from gdd.tiled import TileStore, blend, tile_folder
+from gdd.tiling import Tile, blend_weights, estimate_memory, largest_tile, tile_grid
+
+FAST = ["--iterations", "3", "--width", "8", "--quiet"]
+
+
+def _pair(tmp_path: Path, size: int = 96, bands: int = 3, ratio: int = 4, seed: int = 0) -> tuple[Path, Path]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    pan = (0.5 + 0.25 * np.sin(6 * xx + 3 * yy) + 0.05 * rng.random((size, size))).astype(np.float32)
+    ms = rng.random((size // ratio, size // ratio, bands)).astype(np.float32)
+    np.save(tmp_path / "pan.npy", pan)
+    np.save(tmp_path / "ms.npy", ms)
+    return tmp_path / "ms.npy", tmp_path / "pan.npy"
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "tile", "overlap", "factor"), [(100, 60, 64, 16, 4), (96, 96, 32, 8, 4), (37, 53, 16, 5, 1)]
+)
+def test_the_grid_covers_the_scene_with_at_least_the_overlap(
+    h: int, w: int, tile: int, overlap: int, factor: int
+) -> None:
+    tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
+    cover = np.zeros((h, w), int)
+    for t in tiles:
+        assert t.row % factor == 0 and t.col % factor == 0
+        assert t.row + t.height <= h and t.col + t.width <= w
+        cover[t.row : t.row + t.height, t.col : t.col + t.width] += 1
+    assert cover.min() >= 1
+    rows = sorted({t.row for t in tiles})
+    for a, b in itertools.pairwise(rows):
+        assert a + min(tile, h) - b >= overlap
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tile": 30, "overlap": 4, "factor": 4}, "multiple of the factor"),
+        ({"tile": 32, "overlap": 16, "factor": 4}, "less than half"),
+        ({"tile": 32, "overlap": 3, "factor": 4}, "overlap must be"),
+    ],
+)
+def test_the_grid_refuses_bad_sizes(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tile_grid(64, 64, **kwargs)
+
+
+def test_weights_fall_towards_inner_edges_only() -> None:
+    tiles = tile_grid(64, 64, tile=40, overlap=16)
+    first = blend_weights(tiles[0], 64, 64, overlap=16)
+    assert first[0, 0] == 1.0 and first[-1, -1] < 0.01 and first.min() > 0
+    assert np.all(np.diff(first[0, 20:]) <= 0)  # falls smoothly towards the inner edge
+
+
+class _Store:
+    def __init__(self, tiles: list[np.ndarray]) -> None:
+        self.tiles = tiles
+
+    def load(self, index: int) -> np.ndarray:
+        return self.tiles[index]
+
+
+class _Collect:
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.out = np.full(shape, -1.0, np.float32)
+
+    def put(self, row: int, strip: np.ndarray) -> None:
+        self.out[row : row + len(strip)] = strip
+
+
+def test_blending_the_tiles_of_an_image_gives_the_image_back() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((72, 88, 2)).astype(np.float32)
+    tiles = tile_grid(72, 88, tile=32, overlap=8, factor=4)
+    store = _Store([image[t.row : t.row + t.height, t.col : t.col + t.width] for t in tiles])
+    sink = _Collect(image.shape)
+    preview = blend(store, tiles, image.shape, 8, sink)  # type: ignore[arg-type]
+    assert np.abs(sink.out - image).max() < 1e-6
+    assert np.array_equal(preview, sink.out)
+
+
+def test_blending_leaves_no_step_where_tiles_disagree() -> None:
+    # Two tiles with different constant values: the blend goes from one to the other through
+    # the overlap in small steps, not in one jump.
+    tiles = tile_grid(16, 64, tile=40, overlap=16)
+    store = _Store([np.full((t.height, t.width, 1), float(i), np.float32) for i, t in enumerate(tiles)])
+    sink = _Collect((16, 64, 1))
+    blend(store, tiles, (16, 64, 1), 16, sink)  # type: ignore[arg-type]
+    row = sink.out[0, :, 0]
+    assert row[0] == 0 and row[-1] == 1
+    assert np.abs(np.diff(row)).max() < 0.25
+
+
+def test_window_reader_matches_the_whole_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    cube = (rng.random((3, 40, 40)) * 65535).astype(np.uint16)  # C x H x W, bands first
+    np.save(tmp_path / "c.npy", cube)
+    reader = WindowReader(tmp_path / "c.npy", name="ms")
+    whole = read_raster(tmp_path / "c.npy")
+    assert reader.shape == (40, 40, 3)
+    assert np.array_equal(reader.read(slice(8, 24), slice(4, 36)).data, whole.data[8:24, 4:36])
+
+
+def test_window_reader_reads_geotiff_windows(tmp_path: Path) -> None:
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import Affine
+
+    data = np.random.default_rng(2).random((2, 32, 48)).astype(np.float32)
+    with rasterio.open(
+        tmp_path / "g.tif", "w", driver="GTiff", height=32, width=48, count=2, dtype="float32",
+        crs="EPSG:32633", transform=Affine(2.0, 0, 500000, 0, -2.0, 4100000),
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    reader = WindowReader(tmp_path / "g.tif")
+    assert reader.shape == (32, 48, 2) and reader.meta.crs and reader.meta.transform[0] == 2.0
+    assert np.array_equal(reader.read(slice(4, 20), slice(10, 30)).data, data[:, 4:20, 10:30].transpose(1, 2, 0))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".mat"])
+def test_strip_writer_writes_strips_atomically(tmp_path: Path, suffix: str) -> None:
+    image = np.random.default_rng(3).random((20, 12, 2)).astype(np.float32)
+    out = tmp_path / f"out{suffix}"
+    with StripWriter(out, image.shape) as w:
+        w.put(10, image[10:])
+        w.put(0, image[:10])
+        assert not out.exists()  # not there until complete
+    assert np.array_equal(read_raster(out).data, image)
+    with pytest.raises(RuntimeError), StripWriter(tmp_path / f"broken{suffix}", image.shape) as w:
+        w.put(0, image[:5])
+        raise RuntimeError("stopped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_tiled_fusion_writes_a_seamless_result_and_cleans_up(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "48",
+            "--overlap", "12", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    assert "9 tiles of at most 48 x 48 (overlap 12)" in capsys.readouterr().out
+    x = np.load(out)
+    assert x.shape == (96, 96, 3) and np.isfinite(x).all()
+    assert not tile_folder(out).exists()
+    assert (tmp_path / "x.png").exists()
+
+
+def test_a_tile_as_large_as_the_scene_is_one_fit(tmp_path: Path) -> None:
+    ms, pan = _pair(tmp_path, size=32)
+    common = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]
+    assert main([*common, "--out", str(tmp_path / "a.npy"), "--tile", "none"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b.npy"), "--tile", "64"]) == 0
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_tiled_geotiff_keeps_the_georeferencing(tmp_path: Path) -> None:
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import Affine
+
+    ms_path, pan_path = _pair(tmp_path, size=64)
+    pan, ms = np.load(pan_path), np.load(ms_path)
+    for path, arr, step in ((tmp_path / "pan.tif", pan[None], 0.5), (tmp_path / "ms.tif", ms.transpose(2, 0, 1), 2.0)):
+        with rasterio.open(
+            path, "w", driver="GTiff", height=arr.shape[1], width=arr.shape[2], count=arr.shape[0],
+            dtype="float32", crs="EPSG:32633", transform=Affine(step, 0, 500000, 0, -step, 4100000),
+        ) as dst:  # fmt: skip
+            dst.write(arr)
+    out = tmp_path / "fused.tif"
+    argv = ["pan", "--ms", str(tmp_path / "ms.tif"), "--pan", str(tmp_path / "pan.tif"), "--ratio", "4",
+            "--out", str(out), "--tile", "32", "--overlap", "8", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    with rasterio.open(out) as f:
+        assert f.crs.to_epsg() == 32633 and f.transform == Affine(0.5, 0, 500000, 0, -0.5, 4100000)
+        assert f.count == 3 and (f.height, f.width) == (64, 64)
+
+
+def test_a_scene_that_does_not_fit_is_refused_with_a_tile_size(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path, size=64)
+    free = estimate_memory("pan", 40, 40, channels=8)
+    monkeypatch.setattr("gdd.run.available_memory", lambda device: free / 0.8)
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]
+    assert main([*argv, "--out", str(tmp_path / "x.npy"), "--tile", "none"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "fuse it in tiles: --tile" in err
+    assert not (tmp_path / "x.npy").exists()
+    # auto: the largest tile that fits.
+    assert main([*argv, "--out", str(tmp_path / "y.npy")]) == 0
+    assert "fusing in tiles of" in capsys.readouterr().out
+
+
+def test_largest_tile_fits_the_memory() -> None:
+    side = largest_tile("pan", 2**30, factor=4)
+    assert estimate_memory("pan", side, side) <= 2**30 < estimate_memory("pan", side + 16, side + 16)
+
+
+def test_a_tile_that_runs_out_of_memory_is_split(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import gdd.tiled
+
+    real = gdd.tiled.solve
+
+    def small_only(problem, **kwargs):  # type: ignore[no-untyped-def]
+        if problem.guide.shape[-1] > 64:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(problem, **kwargs)
+
+    monkeypatch.setattr(gdd.tiled, "solve", small_only)
+    monkeypatch.setattr(gdd.tiled, "MIN_TILE", 16)
+    ms, pan = _pair(tmp_path, size=128)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "128",
+            "--overlap", "16", "--tile", "96", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    assert "ran out of cpu memory; fusing it as tiles of 48 x 48" in capsys.readouterr().err
+    assert np.isfinite(np.load(out)).all()
+
+
+def test_another_runs_tiles_are_not_mixed_in(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path, size=64)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "32",
+            "--overlap", "8", "--keep-tiles", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    out.unlink()
+    (tmp_path / "x.png").unlink()
+    assert main([*argv, "--seed", "1"]) == 1
+    assert "holds the tiles of another run" in capsys.readouterr().err
+    assert main([*argv, "--seed", "1", "--force"]) == 0
+
+
+def test_tile_store_refuses_another_plan(tmp_path: Path) -> None:
+    TileStore(tmp_path / "t", {"a": 1}, force=False).save(0, np.zeros((2, 2, 1), np.float32), {"seconds": 1})
+    assert TileStore(tmp_path / "t", {"a": 1}, force=False).done(0)
+    with pytest.raises(ValueError, match="another run"):
+        TileStore(tmp_path / "t", {"a": 2}, force=False)
+    assert not TileStore(tmp_path / "t", {"a": 2}, force=True).done(0)
+
+
+def test_a_killed_run_resumed_gives_the_same_bytes(tmp_path: Path) -> None:
+    ms, pan = _pair(tmp_path, size=96)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def argv(out: Path) -> list[str]:
+        return [sys.executable, "-m", "gdd", "pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4",
+                "--out", str(out), "--tile", "48", "--overlap", "12", "--iterations", "30", "--width", "8",
+                "--quiet"]  # fmt: skip
+
+    whole = tmp_path / "whole.npy"
+    subprocess.run(argv(whole), check=True, env=env, capture_output=True)
+    resumed = tmp_path / "resumed.npy"
+    proc = subprocess.Popen(argv(resumed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = tile_folder(resumed)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob("tile-*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(folder.glob("tile-*.json")))
+    assert 1 <= done < 9 and not resumed.exists()
+    run = subprocess.run(argv(resumed), check=True, env=env, capture_output=True, text=True)
+    assert f"{9 - done} fitted" in run.stdout and f"{done} from an earlier run" in run.stdout
+    assert resumed.read_bytes() == whole.read_bytes()
+    assert not folder.exists()
+
+
+def test_tile_windows_on_the_low_resolution_grid() -> None:
+    t = Tile(0, 8, 16, 32, 24)
+    assert t.window(4) == (slice(2, 10), slice(4, 10))
+
+
+def test_one_fit_that_runs_out_of_memory_falls_back_to_tiles(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import gdd.run
+
+    def no_memory(problem, **kwargs):  # type: ignore[no-untyped-def]
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(gdd.run, "solve", no_memory)
+    ms, pan = _pair(tmp_path, size=64)
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]
+    assert main([*argv, "--out", str(tmp_path / "x.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "ran out of memory; fusing in tiles of 32" in captured.err
+    assert np.load(tmp_path / "x.npy").shape == (64, 64, 3)
+    # Asked for one fit, it says so instead.
+    assert main([*argv, "--out", str(tmp_path / "y.npy"), "--tile", "none"]) == 1
+    assert "ran out of memory" in capsys.readouterr().err and not (tmp_path / "y.npy").exists()
+
+
+def test_auto_goes_on_with_the_tiles_of_an_interrupted_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path, size=64)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), *FAST]
+    assert main([*argv, "--tile", "32", "--overlap", "8", "--keep-tiles"]) == 0
+    first = np.load(out)
+    out.unlink()
+    (tmp_path / "x.png").unlink()
+    capsys.readouterr()
+    assert main(argv) == 0  # --tile auto would fit in one piece; the stored tiles win
+    assert "0 fitted" in capsys.readouterr().out
+    assert np.array_equal(np.load(out), first) and not tile_folder(out).exists()
+
+
+def test_tiles_share_degradations_estimated_once(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gdd.simulate import simulate_hs
+
+    gen = np.random.default_rng(5)
+    spectra = gen.random((12, 8))
+    abundances = gen.random((96, 96, 12))
+    cube = (abundances @ spectra / 6).astype(np.float32)
+    t = np.linspace(0, 1, 8)
+    srf = np.stack([np.exp(-(((t - m) / 0.2) ** 2)) for m in (0.2, 0.5, 0.8)])
+    case = simulate_hs(cube, factor=4, srf=srf / srf.sum(1, keepdims=True), spatial="gaussian")
+    np.save(tmp_path / "hsi.npy", case["hsi"])
+    np.save(tmp_path / "rgb.npy", case["msi"])
+    out = tmp_path / "fused.npy"
+    argv = ["hs", "--hsi", str(tmp_path / "hsi.npy"), "--guide", str(tmp_path / "rgb.npy"), "--factor", "4",
+            "--srf", "estimate", "--blur", "estimate", "--out", str(out), "--tile", "48", "--overlap", "8",
+            "--keep-tiles", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert text.count("estimated response 3 x 8") == 1 and "9 tiles" in text
+    estimated = np.loadtxt(tmp_path / "fused.srf.csv", delimiter=",", skiprows=1)
+    assert np.abs(estimated.T - srf / srf.sum(1, keepdims=True)).max() < 0.05
+    # Resumed, it estimates again and writes its own estimates over the first ones.
+    out.unlink()
+    (tmp_path / "fused.png").unlink()
+    assert main(argv) == 0
+    assert "0 fitted" in capsys.readouterr().out
+
+
+def test_tiles_can_share_the_pan_band_mixture(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import gdd.tiled
+
+    mixtures = []
+    real = gdd.tiled.solve
+
+    def spy(problem, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(problem, **kwargs)
+        mixtures.append(next(op.srf.detach().clone() for op in result.operators if hasattr(op, "srf")))
+        return result
+
+    ms, pan = _pair(tmp_path, size=64)
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--tile", "32", "--overlap", "8", *FAST,
+            "--warm-start", "0"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(gdd.tiled, "solve", spy)
+        assert main([*argv, "--out", str(tmp_path / "shared.npy"), "--tile-mixing", "shared"]) == 0
+    # One fit on the central tile learns it, then every tile keeps it.
+    assert len(mixtures) == 10 and all(torch.equal(m, mixtures[0]) for m in mixtures[1:])
+    assert not torch.equal(mixtures[0], torch.diag(torch.diag(mixtures[0])))  # it was learned
+    mixtures.clear()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(gdd.tiled, "solve", spy)
+        assert main([*argv, "--out", str(tmp_path / "own.npy")]) == 0
+    assert len(mixtures) == 9 and not torch.equal(mixtures[0], mixtures[1])
