@@ -369,3 +369,15 @@ def test_tiles_can_share_the_pan_band_mixture(tmp_path: Path, capsys) -> None:  
         m.setattr(gdd.tiled, "solve", spy)
         assert main([*argv, "--out", str(tmp_path / "own.npy")]) == 0
     assert len(mixtures) == 9 and not torch.equal(mixtures[0], mixtures[1])
+
+
+def test_a_failed_run_leaves_no_estimates_behind(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "hsi.npy", rng.random((12, 12, 8)).astype(np.float32))
+    np.save(tmp_path / "rgb.npy", rng.random((48, 48, 3)).astype(np.float32))
+    argv = ["hs", "--hsi", str(tmp_path / "hsi.npy"), "--guide", str(tmp_path / "rgb.npy"), "--factor", "4",
+            "--srf", "estimate", "--out", str(tmp_path / "x.npy"), "--report", str(tmp_path / "r.html"),
+            "--bands", "0,1,99", *FAST]  # fmt: skip
+    assert main(argv) == 1
+    assert "--bands 0,1,99" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hsi.npy", "rgb.npy"]

@@ -26,7 +26,7 @@ from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
 from .metrics import full_resolution, reduced_resolution
-from .operators import imresize
+from .operators import KernelDownsample, imresize
 from .problems import PAN_SPATIAL, Problem, hs_problem, pan_problem, preset_for, solve
 from .sensors import sensor_gnyq
 
@@ -90,6 +90,8 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
         if "srf" not in files:
             raise InputError(f"{path}: an hs case needs an 'srf' input")
         srf = torch.from_numpy(read_matrix(files["srf"], name="srf")).float()
+        if "kernel" in files:  # the blur that made the HSI (gdd simulate --sigma/--shift)
+            inputs["kernel"] = torch.from_numpy(np.load(files["kernel"])).double()
     ref = info.get("reference")
     reference = to_tensor(read_image(ref, name="reference", bit_depth=bits, layout="hwc")) if ref else None
     folder = Path(path)
@@ -99,7 +101,9 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
 
 def _problem(case: Case, *, authors: bool = False) -> Problem:
     if case.task == "hs":
-        spatial = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
+        spatial: Any = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
+        if "kernel" in case.inputs:
+            spatial = KernelDownsample(case.inputs["kernel"], case.factor)
         return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=spatial)  # type: ignore[arg-type]
     full = case.reference is None
     ms, pan = case.inputs["ms"], case.inputs["pan"]
@@ -151,7 +155,9 @@ def _run_method(
         return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor), {}
     if method == "exp":
         return imresize(case.inputs["hsi"], scale=case.factor), {}
-    spatial = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
+    spatial: Any = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
+    if "kernel" in case.inputs:
+        spatial = KernelDownsample(case.inputs["kernel"], case.factor)
     fn = HS_FUSION[method]
     return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial), {}
 

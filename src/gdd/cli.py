@@ -90,6 +90,14 @@ def _overlap(text: str) -> str | int:
     return value
 
 
+def _shift(text: str) -> tuple[int, int]:
+    try:
+        dy, dx = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DY,DX in whole pixels, got {text!r}") from None
+    return dy, dx
+
+
 def _band_triple(text: str) -> tuple[int, ...]:
     return _ints(text, 3, "three band numbers R,G,B counted from 0")
 
@@ -223,6 +231,22 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         help="output type (uint16: scaled back by --bit-depth, or 16 bits)",
     )
     _report_options(p)
+    fast = p.add_argument_group(
+        "fast path", "measured switches of the fit (README, 'Speed'); all off by default, results differ slightly"
+    )
+    fast.add_argument("--channels-last", action="store_true", help="the network in channels-last memory format")
+    fast.add_argument("--amp", choices=["off", "bf16"], default="off", help="bf16 autocast for the network only")
+    fast.add_argument(
+        "--compile",
+        choices=["off", "default", "reduce-overhead"],
+        default="off",
+        help="torch.compile the network (reduce-overhead: CUDA graphs on CUDA); falls back to eager on failure",
+    )
+    fast.add_argument("--fused-adam", action="store_true", help="fused Adam (CUDA)")
+    fast.add_argument(
+        "--no-running-stats", action="store_true", help="batch norm without running statistics (same fit)"
+    )
+    fast.add_argument("--lr-final", type=float, metavar="LR", help="cosine decay of the learning rate to LR")
     p.add_argument(
         "--tile",
         type=_tile,
@@ -376,6 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument(
         "--sensor", default="none", choices=list(SENSORS), help="MTF gains (none: 0.29 per MS band, 0.15 for the PAN)"
     )
+    si.add_argument(
+        "--sigma", type=float, help="hs: the Gaussian blur's std in high-resolution pixels (--spatial gaussian)"
+    )
+    si.add_argument(
+        "--shift",
+        type=_shift,
+        default=(0, 0),
+        metavar="DY,DX",
+        help="hs: misregister the HSI by whole high-resolution pixels (rows, columns); writes kernel.npy",
+    )
     si.add_argument("--snr-db", type=float, help="Gaussian noise per band on both inputs, at this SNR in dB")
     si.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     si.add_argument("--bit-depth", type=_bit_depth, help="divide integer data by 2^N - 1 (reference and PAN)")
@@ -519,6 +553,8 @@ def _simulate(args: argparse.Namespace) -> int:
         bit_depth=args.bit_depth,
         crop=args.crop,
         force=args.force,
+        sigma=args.sigma,
+        shift=args.shift,
     )
     print(f"wrote {path} and the case's files beside it")
     return 0

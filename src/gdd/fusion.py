@@ -8,7 +8,9 @@ reference is only ever seen by a callback.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
@@ -20,6 +22,8 @@ from torch import Tensor, nn
 __all__ = ["FitConfig", "FitResult", "Term", "fit", "gradient_mse", "resolve_device", "seeded"]
 
 LossKind = Literal["mse", "gradient_mse"]
+Amp = Literal["off", "bf16"]
+CompileMode = Literal["off", "default", "reduce-overhead"]
 Callback = Callable[[int, Tensor, float], None]
 
 
@@ -142,6 +146,24 @@ class FitConfig:
             estimate is the network's output (a warm start then makes it begin near the base).
         residual_scale: the initial value of the residual's learned scale s (0: the first
             steps move s, not the image, as in ReZero; 1: the network's updates enter at once).
+
+    The fast path (every switch off by default: each is kept only where a measurement shows
+    it pays, ``benchmarks/speed.py``; results stay equal to the plain path within tolerance):
+
+    Attributes:
+        channels_last: run the network in the channels-last memory format.
+        amp: ``"bf16"`` runs the network under bfloat16 autocast; the operators, losses, the
+            guard and the result stay in float32.
+        compile: ``torch.compile`` the network's training forward (``"default"``, or
+            ``"reduce-overhead"``, which adds CUDA graphs on CUDA); the first step, which
+            compiles, is timed apart (``FitResult.compile_seconds``); a failure to compile
+            warns and falls back to the eager network.
+        fused_adam: Adam's fused implementation (``None``: torch's default choice).
+        running_stats: ``False`` drops batch norm's running statistics (the loop uses batch
+            statistics only, so the output is the same; it saves their updates and lets
+            CUDA graphs capture the step). The fitted model keeps using batch statistics.
+        lr_final: if set, the learning rate falls from ``lr`` to ``lr_final`` on a cosine
+            over the data-fit steps; ``None`` is the authors' constant rate.
     """
 
     iterations: int = 1000
@@ -158,6 +180,12 @@ class FitConfig:
     warm_start: int = 0
     residual: bool = True
     residual_scale: float = 0.0
+    channels_last: bool = False
+    amp: Amp = "off"
+    compile: CompileMode = "off"
+    fused_adam: bool | None = None
+    running_stats: bool = True
+    lr_final: float | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -172,6 +200,12 @@ class FitConfig:
             raise ValueError(f"average_last must be >= 0, got {self.average_last}")
         if not 0 <= self.warm_start <= self.iterations:
             raise ValueError(f"warm_start must be between 0 and iterations ({self.iterations}), got {self.warm_start}")
+        if self.amp not in ("off", "bf16"):
+            raise ValueError(f"amp must be 'off' or 'bf16', got {self.amp!r}")
+        if self.compile not in ("off", "default", "reduce-overhead"):
+            raise ValueError(f"compile must be 'off', 'default' or 'reduce-overhead', got {self.compile!r}")
+        if self.lr_final is not None and not self.lr_final > 0:
+            raise ValueError(f"lr_final must be positive or None, got {self.lr_final}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -187,7 +221,10 @@ class FitResult:
         z: the code (without the per-step noise).
         model: the fitted network.
         operators: the terms' operators (learnable ones fitted).
-        seconds: wall time of the loop; ``seconds_per_iteration`` its mean per step.
+        seconds: wall time of the loop; ``seconds_per_iteration`` its mean per step (with
+            ``compile``, the first step, which compiles, is left out of the mean).
+        compile_seconds: with ``compile``, the wall time of the first step (compilation and
+            one step); 0 otherwise.
         rollbacks: how many times the divergence guard restored the weights.
         config: the configuration used.
         history: (step, loss) at every log step.
@@ -209,6 +246,7 @@ class FitResult:
     history: list[tuple[int, float]] = field(default_factory=list)
     details: dict[str, object] = field(default_factory=dict)
     choice: dict[str, object] = field(default_factory=dict)
+    compile_seconds: float = 0.0
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""
@@ -288,6 +326,59 @@ class _DivergenceGuard:
         losses[step] = torch.where(bad, losses[step - 1], current)
 
 
+Network = Callable[[Tensor, Tensor], Tensor]
+
+
+def _fast_network(model: nn.Module, config: FitConfig) -> Network:
+    """The network as the fast-path switches ask (the model itself when they are all off)."""
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if not config.running_stats:
+        from .models import drop_running_stats
+
+        drop_running_stats(model)
+    if not config.channels_last and config.amp == "off":
+        return model
+
+    def network(guide: Tensor, z: Tensor) -> Tensor:
+        if config.channels_last:
+            guide, z = (
+                guide.contiguous(memory_format=torch.channels_last),
+                z.contiguous(memory_format=torch.channels_last),
+            )
+        # Only the network runs in bfloat16: the operators, losses and guard see float32.
+        with torch.autocast(guide.device.type, dtype=torch.bfloat16, enabled=config.amp == "bf16"):
+            out = model(guide, z)
+        return out.float()
+
+    return network
+
+
+def _compile(network: Network, config: FitConfig, device: torch.device) -> Network:
+    """``torch.compile`` of the network (CUDA graphs only on CUDA); the eager one if it is off."""
+    if config.compile == "off":
+        return network
+    mode = config.compile if device.type == "cuda" else "default"
+    return torch.compile(network, mode=mode, dynamic=False)  # type: ignore[return-value]
+
+
+def _compile_failed(error: Exception) -> None:
+    warnings.warn(
+        f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+        "running the eager network instead",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _cosine(config: FitConfig, step: int, start: int) -> float:
+    """The learning rate at ``step``: cosine from lr to lr_final over the steps from ``start``."""
+    lr_final = config.lr if config.lr_final is None else config.lr_final
+    span = max(config.iterations - 1 - start, 1)
+    t = min(max(step - start, 0) / span, 1.0)
+    return lr_final + 0.5 * (config.lr - lr_final) * (1 + math.cos(math.pi * t))
+
+
 def fit(
     model: nn.Module,
     terms: Sequence[Term],
@@ -340,6 +431,7 @@ def fit(
     if not terms:
         raise ValueError("fit needs at least one data term")
     model = model.to(device).train()
+    net = _fast_network(model, config)
     guide = guide.to(device=device, dtype=torch.float32)
     # New Term objects: the caller's keep their targets where they were.
     terms = [
@@ -367,7 +459,7 @@ def fit(
         if base.shape[-2:] != guide.shape[-2:] or base.shape[0] != 1:
             raise ValueError(f"base must be (1, C, {guide.shape[-2]}, {guide.shape[-1]}), got {tuple(base.shape)}")
         with torch.no_grad():
-            offset = model(guide, z).detach()
+            offset = net(guide, z).detach()
         if offset.shape != base.shape:
             raise ValueError(f"base has {base.shape[1]} bands, the network {offset.shape[1]}")
         classic = base
@@ -387,7 +479,13 @@ def fit(
     active = residual and not warm
     if scale is not None:
         params.append(scale)
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+
+    def adam() -> torch.optim.Optimizer:
+        if config.fused_adam is None:
+            return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+
+    optimizer = adam()
 
     def estimate_of(out: Tensor) -> Tensor:
         if not active or base is None or offset is None or scale is None:
@@ -401,25 +499,46 @@ def fit(
     x_sum = None
     history: list[tuple[int, float]] = []
     best: tuple[float, int, Tensor] | None = None
+    train_net = _compile(net, config, device)
+    graphs = config.compile == "reduce-overhead" and device.type == "cuda"
+    compile_seconds = 0.0
+
+    def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal optimizer, offset, active
+        if warm and step == warm:
+            # The data fit starts with fresh moments: the warm phase's do not describe it. (Set
+            # up before this step's forward pass, so that no second graph is ever held.)
+            optimizer = adam()
+            if residual and base is not None:
+                with torch.no_grad():
+                    offset = net(guide, z).detach()
+                active = True
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        x = estimate_of(train_net(guide, z_step))
+        loss = (x - base).square().mean() if step < warm and base is not None else _objective(x, terms)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return x, loss
 
     start = time.perf_counter()
     for step in range(n):
         z_step = z + noise.normal_(generator=gen) * config.noise_std if config.noise_std > 0 else z
-        x = estimate_of(model(guide, z_step))
-        if step < warm and base is not None:
-            loss = (x - base).square().mean()
+        if step == 0 and train_net is not net:
+            try:
+                x, loss = forward_backward(step, z_step)
+            except Exception as error:  # any failure of the compiler: the eager network instead
+                _compile_failed(error)
+                train_net, graphs = net, False
+                x, loss = forward_backward(step, z_step)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            compile_seconds = time.perf_counter() - start
         else:
-            if warm and step == warm:
-                # The data fit starts with fresh moments: the warm phase's do not describe it.
-                optimizer = torch.optim.Adam(params, lr=config.lr)
-                if residual:
-                    with torch.no_grad():
-                        offset = model(guide, z).detach()
-                    active = True
-                    x = estimate_of(model(guide, z_step))
-            loss = _objective(x, terms)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+            x, loss = forward_backward(step, z_step)
+        if config.lr_final is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = _cosine(config, step, warm)
         losses[step] = loss.detach()
         if guard is not None:
             guard.step(step, losses, optimizer)
@@ -432,12 +551,13 @@ def fit(
             history.append((step + 1, value))
             if config.keep_best and step >= warm:
                 with torch.no_grad():
-                    x_clean = estimate_of(model(guide, z))
+                    x_clean = estimate_of(net(guide, z))
                     clean = float(_objective(x_clean, terms))
                 if best is None or clean < best[0]:
                     best = (clean, step + 1, x_clean.clone())
             if callback is not None:
-                callback(step + 1, x.detach(), value)
+                # A CUDA graph's output is overwritten by its next replay: the callback gets a copy.
+                callback(step + 1, x.detach().clone() if graphs else x.detach(), value)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -448,7 +568,7 @@ def fit(
         else:
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.
-            estimate = estimate_of(model(guide, z))
+            estimate = estimate_of(net(guide, z))
         estimate, choice = _choose(estimate, best, classic, terms, keep_best=config.keep_best)
     return FitResult(
         x=estimate,
@@ -457,9 +577,10 @@ def fit(
         model=model,
         operators=[t.operator for t in terms],
         seconds=seconds,
-        seconds_per_iteration=seconds / max(n, 1),
+        seconds_per_iteration=(seconds - compile_seconds) / max(n - 1, 1) if compile_seconds else seconds / max(n, 1),
         rollbacks=int(guard.rollbacks) if guard is not None else 0,
         config=config,
         history=history,
         choice=choice,
+        compile_seconds=compile_seconds,
     )

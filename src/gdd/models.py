@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["GuidedDeepDecoder", "Sharing", "code_shape", "max_depth"]
+__all__ = ["GuidedDeepDecoder", "Sharing", "code_shape", "drop_running_stats", "max_depth"]
 
 Sharing = Literal["all", "partial", "none"]
 
@@ -87,6 +87,28 @@ def _levels(make: type[nn.Module] | object, n: int, shared: bool, *args: int) ->
         one = make(*args)  # type: ignore[operator]
         return nn.ModuleList([one] * n)
     return nn.ModuleList([make(*args) for _ in range(n)])  # type: ignore[operator]
+
+
+def drop_running_stats(model: nn.Module) -> nn.Module:
+    """Make every batch norm of ``model`` use batch statistics only, in place, and return it.
+
+    The fit runs batch norm in training mode (as the authors do), where the output depends on
+    the batch statistics alone: the running statistics are bookkeeping. Without them a training
+    step has no buffer updates (fewer kernels, and a step CUDA graphs can capture), and the
+    module normalises by batch statistics in evaluation mode too.
+
+    Example:
+        >>> net = drop_running_stats(GuidedDeepDecoder(1, 2, width=4, depth=2))
+        >>> any("running" in k for k in net.state_dict())
+        False
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.track_running_stats = False
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+    return model
 
 
 def code_shape(height: int, width: int, *, channels: int, depth: int = 5) -> tuple[int, int, int, int]:

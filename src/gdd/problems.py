@@ -17,7 +17,7 @@ data consistency, the classic result included, so that it is never worse on the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ __all__ = [
     "hs_problem",
     "pan_problem",
     "solve",
+    "solve_many",
 ]
 
 Task = Literal["hs", "pan", "flash"]
@@ -477,6 +478,7 @@ def solve(
     width: int | None = None,
     log_every: int = 50,
     callback: Callable[[int, Tensor, float], None] | None = None,
+    fast: dict[str, object] | None = None,
     **overrides: object,
 ) -> FitResult:
     """Fit GDD to a problem with its task's preset (authors' on GPU, CPU preset on CPU).
@@ -489,9 +491,58 @@ def solve(
         iterations, width: override the preset.
         log_every: steps between host synchronisations.
         callback: ``callback(step, x, loss)`` at log steps.
+        fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``channels_last``, ``amp``,
+            ``compile``, ``fused_adam``, ``running_stats``, ``lr_final``), e.g.
+            ``{"compile": "reduce-overhead"}``; none by default.
         overrides: other :class:`Preset` fields (``noise_std``, ``lr``, ``depth``, ``sharing``,
             ``guard_threshold``, ``average_last``, ``weights``).
     """
+    setup = _setup(
+        problem,
+        device=device,
+        seed=seed,
+        budget=budget,
+        iterations=iterations,
+        width=width,
+        log_every=log_every,
+        overrides=overrides,
+        fast=fast,
+    )
+    result = fit(
+        setup.model, setup.terms, problem.guide, setup.config, callback=callback, base=setup.base, classic=setup.classic
+    )
+    return _finish(result, problem, setup)
+
+
+@dataclass
+class _Setup:
+    config: FitConfig
+    preset: Preset
+    budget: Budget
+    model: GuidedDeepDecoder
+    terms: list[Term]
+    base: Tensor | None
+    classic: Tensor | None
+
+
+def _setup(
+    problem: Problem,
+    *,
+    device: str,
+    seed: int,
+    budget: Budget | None,
+    iterations: int | None,
+    width: int | None,
+    log_every: int,
+    overrides: dict[str, object],
+    fast: dict[str, object] | None = None,
+) -> _Setup:
+    """The configuration, network, terms and classic images of ``solve`` for one problem."""
+    switches = {"channels_last", "amp", "compile", "fused_adam", "running_stats", "lr_final"}
+    if fast and set(fast) - switches:
+        raise ValueError(
+            f"unknown fast-path settings: {', '.join(sorted(set(fast) - switches))}; use {', '.join(sorted(switches))}"
+        )
     dev = resolve_device(device)
     chosen, preset = preset_for(problem.task, dev)
     if budget is not None:
@@ -533,6 +584,7 @@ def solve(
         warm_start=min(preset.warm_start, preset.iterations) if base is not None else 0,
         residual=preset.residual,
         residual_scale=preset.residual_scale,
+        **(fast or {}),  # type: ignore[arg-type]
     )
     # Small images get fewer levels: the coarsest must stay at least 2 x 2.
     depth = min(preset.depth, max_depth(*problem.guide.shape[-2:]))
@@ -554,10 +606,79 @@ def solve(
     weights = dict(preset.weights)
     for t in terms:
         t.weight = weights.get(t.name, t.weight)
-    result = fit(model, terms, problem.guide, config, callback=callback, base=base, classic=classic)
-    result.details = {"task": problem.task, "budget": chosen, "preset": dict(preset.__dict__), **problem.details}
+    return _Setup(config, preset, chosen, model, terms, base, classic)
+
+
+def _finish(result: FitResult, problem: Problem, setup: _Setup) -> FitResult:
+    preset, config, base = setup.preset, setup.config, setup.base
+    result.details = {"task": problem.task, "budget": setup.budget, "preset": dict(preset.__dict__), **problem.details}
     if result.choice:
         result.choice["classic_name"] = preset.init if base is not None else "gsa"
         kinds = [k for k, on in (("warm", config.warm_start), ("residual", config.residual)) if on]
         result.choice["start"] = "none" if base is None else "+".join(kinds) or "none"
     return result
+
+
+def solve_many(
+    problems: Sequence[Problem],
+    *,
+    device: str = "auto",
+    seeds: Sequence[int] | int = 0,
+    budget: Budget | None = None,
+    iterations: int | None = None,
+    width: int | None = None,
+    log_every: int = 50,
+    fast: dict[str, object] | None = None,
+    **overrides: object,
+) -> list[FitResult]:
+    """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.stacked.fit_many`).
+
+    Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
+    rounding. Several images, tiles or random restarts (one problem K times, K seeds) fill a
+    GPU that one small image leaves idle.
+
+    Args:
+        problems: K problems of one task with guides of one shape.
+        seeds: one seed per problem, or one for all.
+        fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``amp``, ``compile``,
+            ``fused_adam``, ``lr_final``), none by default.
+        device, budget, iterations, width, log_every, overrides: as in :func:`solve`.
+    """
+    from .stacked import fit_many
+
+    if not problems:
+        raise ValueError("solve_many needs at least one problem")
+    if len({p.task for p in problems}) != 1:
+        raise ValueError("solve_many needs problems of one task")
+    seed_list = [seeds] * len(problems) if isinstance(seeds, int) else list(seeds)
+    if len(seed_list) != len(problems):
+        raise ValueError(f"solve_many needs one seed per problem: {len(problems)} problems, {len(seed_list)} seeds")
+    setups = [
+        _setup(
+            p,
+            device=device,
+            seed=s,
+            budget=budget,
+            iterations=iterations,
+            width=width,
+            log_every=log_every,
+            overrides=dict(overrides),
+            fast=fast,
+        )
+        for p, s in zip(problems, seed_list)
+    ]
+    with_base = {s.base is not None for s in setups}
+    if len(with_base) != 1:
+        raise ValueError("solve_many needs every problem to start from a classic image, or none to")
+    bases = [s.base for s in setups] if True in with_base else None  # type: ignore[misc]
+    classics = None if bases is not None else [s.classic for s in setups]
+    results = fit_many(
+        [s.model for s in setups],
+        [s.terms for s in setups],
+        [p.guide for p in problems],
+        setups[0].config,
+        seeds=seed_list,
+        bases=bases,  # type: ignore[arg-type]
+        classics=classics,
+    )
+    return [_finish(r, p, s) for r, p, s in zip(results, problems, setups)]

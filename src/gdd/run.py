@@ -52,7 +52,7 @@ from .problems import PRESETS, Problem, classic_method, flash_problem, hs_proble
 from .progress import ProgressBar
 from .report import need_matplotlib
 from .sensors import sensor_gnyq
-from .tiled import SHARED_MIXTURE, fuse_tiled, tile_folder
+from .tiled import SHARED_MIXTURE, fast_settings, fuse_tiled, preset_overrides, tile_folder
 from .tiling import available_memory, estimate_memory, largest_tile
 
 __all__ = ["check_report_options", "fuse"]
@@ -128,19 +128,8 @@ def _setup(
             hsi_mask=lr_mask,
             guide_mask=hr_mask,
         )
-    if args.command == "pan" and args.spatial == "estimate":
-        return pan_problem(
-            first,
-            second,
-            args.ratio,
-            full_resolution=args.full_resolution,
-            ms_mask=lr_mask,
-            pan_mask=hr_mask,
-            spatial="mtf",
-            gnyq=(_estimates(args)["gnyq"],) * first.shape[1],
-            mixture=getattr(args, SHARED_MIXTURE, None),
-        )
     if args.command == "pan":
+        estimated = args.spatial == "estimate"
         return pan_problem(
             first,
             second,
@@ -148,8 +137,12 @@ def _setup(
             full_resolution=args.full_resolution,
             ms_mask=lr_mask,
             pan_mask=hr_mask,
-            spatial=args.spatial,
-            gnyq=tuple(sensor_gnyq(args.sensor, first.shape[1])),
+            spatial="mtf" if estimated else args.spatial,
+            gnyq=(
+                (_estimates(args)["gnyq"],) * first.shape[1]
+                if estimated
+                else tuple(sensor_gnyq(args.sensor, first.shape[1]))
+            ),
             mixture=getattr(args, SHARED_MIXTURE, None),
         )
     return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
@@ -436,8 +429,26 @@ def _tiling(args: argparse.Namespace) -> tuple[int, int] | None:
     return tile, overlap
 
 
+#: Files a run may write beside its result before the fit (the estimated degradations).
+_BESIDE = ("srf.csv", "kernel.npy", "kernel.png", "estimates.png", "pan-weights.csv")
+
+
 def fuse(args: argparse.Namespace) -> int:
-    check_output(args.out, force=args.force)  # before reading anything
+    out = check_output(args.out, force=args.force)  # before reading anything
+    beside = [out.with_name(f"{out.stem}.{n}") for n in _BESIDE]
+    before = {p for p in beside if p.exists()}
+    try:
+        return _fuse(args, [p for p in beside if p not in before])
+    except BaseException:
+        # A run that fails leaves nothing of its own behind (the tiles of a tiled run are kept:
+        # they are how it resumes).
+        for p in beside:
+            if p not in before:
+                p.unlink(missing_ok=True)
+        raise
+
+
+def _fuse(args: argparse.Namespace, fresh: list[Path]) -> int:
     tiling = _tiling(args)
     names = _NAMES[args.command]
     if tiling is not None:
@@ -451,6 +462,8 @@ def fuse(args: argparse.Namespace) -> int:
         # if it still does not fit).
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        for p in fresh:  # estimated again for the tiles
+            p.unlink(missing_ok=True)
         factor = int(getattr(args, "factor", None) or getattr(args, "ratio", None) or 1)
         h, w = WindowReader(getattr(args, names[1]), name=names[1], layout=args.layout).shape[:2]
         tile = max(factor, max(h, w) // 2 // factor * factor)
@@ -468,6 +481,7 @@ def _fuse_tiles(args: argparse.Namespace, tile: int, overlap: int) -> int:
         output_meta=_output_meta,
         names=_NAMES[args.command],
         prepare=_estimate_degradations,
+        fast=fast_settings(args) or None,
     )
 
 
@@ -519,17 +533,8 @@ def _fuse_whole(args: argparse.Namespace) -> int:
             iterations=args.iterations,
             width=args.width,
             callback=progress,
-            **{
-                k: v
-                for k, v in (
-                    ("average_last", args.average_last),
-                    ("init", args.init),
-                    ("keep_best", args.keep_best),
-                    ("warm_start", args.warm_start),
-                    ("residual", args.residual),
-                )
-                if v is not None
-            },
+            fast=fast_settings(args) or None,
+            **preset_overrides(args),
         )
     finally:
         progress.close()

@@ -137,6 +137,36 @@ def _split(tile: Tile, factor: int, overlap: int) -> tuple[int, int] | None:
     return side, max(ov, 0)
 
 
+def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The preset fields a fusion command line overrides (``solve(**...)``)."""
+    pairs = (
+        ("average_last", args.average_last),
+        ("init", args.init),
+        ("keep_best", args.keep_best),
+        ("warm_start", args.warm_start),
+        ("residual", args.residual),
+    )
+    return {k: v for k, v in pairs if v is not None}
+
+
+def fast_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The fast-path switches asked for on the command line (``solve(fast=...)``)."""
+    fast: dict[str, object] = {}
+    if getattr(args, "channels_last", False):
+        fast["channels_last"] = True
+    if getattr(args, "amp", "off") != "off":
+        fast["amp"] = args.amp
+    if getattr(args, "compile", "off") != "off":
+        fast["compile"] = args.compile
+    if getattr(args, "fused_adam", False):
+        fast["fused_adam"] = True
+    if getattr(args, "no_running_stats", False):
+        fast["running_stats"] = False
+    if getattr(args, "lr_final", None) is not None:
+        fast["lr_final"] = args.lr_final
+    return fast
+
+
 class _TileFuser:
     """Fit one tile (splitting it when the device runs out of memory)."""
 
@@ -148,9 +178,10 @@ class _TileFuser:
         setup: Any,
         device: torch.device,
         budget: str | None,
+        fast: dict[str, object] | None = None,
     ) -> None:
         self.args, self.readers, self.factor, self.setup = args, readers, factor, setup
-        self.device, self.budget = device, budget
+        self.device, self.budget, self.fast = device, budget, fast
 
     def problem(self, tile: Tile) -> Problem:
         lr_reader, hr_reader = self.readers
@@ -169,17 +200,8 @@ class _TileFuser:
             budget=self.budget,  # type: ignore[arg-type]
             iterations=args.iterations,
             width=args.width,
-            **{
-                k: v
-                for k, v in (
-                    ("average_last", args.average_last),
-                    ("init", args.init),
-                    ("keep_best", args.keep_best),
-                    ("warm_start", args.warm_start),
-                    ("residual", args.residual),
-                )
-                if v is not None
-            },
+            fast=self.fast or None,
+            **preset_overrides(args),
         )
 
     def fit(self, tile: Tile, overlap: int) -> tuple[np.ndarray, dict[str, object]]:
@@ -250,6 +272,18 @@ def _shared_mixture(fuser: _TileFuser, store: TileStore, centre: Tile, overlap: 
     return mixture
 
 
+def _peak_memory(device: torch.device) -> int | None:
+    """Peak bytes of this process: allocated on the GPU, else resident (None where unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # macOS counts bytes, Linux KiB
+
+
 def _strips(tiles: list[Tile]) -> list[tuple[int, int]]:
     edges = sorted({t.row for t in tiles} | {t.row + t.height for t in tiles})
     return list(itertools.pairwise(edges))
@@ -301,12 +335,14 @@ def fuse_tiled(
     output_meta: Any,
     names: tuple[str, str],
     prepare: Any = None,
+    fast: dict[str, object] | None = None,
 ) -> int:
     """Fuse the scene of ``args`` in tiles of ``tile`` pixels overlapping by ``overlap``.
 
     ``setup(args, lr, hr, lr_mask, hr_mask)`` makes a tile's problem; ``prepare(args, lr, hr,
     masked, wavelengths)``, when given, runs once first on the central window of the scene (at
     most :data:`ESTIMATE_WINDOW` pixels a side): what it estimates is shared by every tile.
+    ``fast``: the fast-path switches of ``solve``.
     """
     out = check_output(args.out, force=args.force)
     preview_path = out.with_name(out.stem + ".png")
@@ -340,12 +376,12 @@ def fuse_tiled(
     shape = (h, w, lr_reader.shape[2])
     resumed = tile_folder(out).exists()
     store = TileStore(tile_folder(out), _plan(args, names, shape, tile, overlap, device.type), force=args.force)
-    fuser = _TileFuser(args, (lr_reader, hr_reader), factor, setup, device, args.budget)
+    fuser = _TileFuser(args, (lr_reader, hr_reader), factor, setup, device, args.budget, fast)
     if prepare is not None:
         centre = _central(h, w, factor, ESTIMATE_WINDOW)
         lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
         # A resumed run writes the same estimates again over its own.
-        again = argparse.Namespace(**{**vars(args), "force": args.force or (resumed and store.count() > 0)})
+        again = argparse.Namespace(**{**vars(args), "force": args.force or resumed})
         prepare(again, to_tensor(lr.data), to_tensor(hr.data), lr.mask is not None or hr.mask is not None,
                 lr_meta.wavelengths)  # fmt: skip
         args.__dict__.update({k: v for k, v in vars(again).items() if k != "force"})
@@ -387,6 +423,10 @@ def fuse_tiled(
         + (f", {len(tiles) - len(todo)} from an earlier run" if len(todo) < len(tiles) else "")
     )
     print(f"wrote {out} and {preview_path}")
+    peak = _peak_memory(device)
+    if peak is not None:
+        kind = "allocated on the GPU" if device.type == "cuda" else "resident"
+        print(f"peak memory: {peak / 2**30:.2f} GiB ({kind})")
     chosen = [str(i.get("chosen")) for i in infos if i.get("chosen")]
     if chosen:
         counts = ", ".join(f"{n} {k}" for k, n in sorted({c: chosen.count(c) for c in chosen}.items()))
@@ -401,6 +441,7 @@ def fuse_tiled(
                 "device": device.type,
                 "tile": tile,
                 "overlap": overlap,
+                "peak_memory_bytes": peak,
                 "tiles": infos,
                 "settings": {k: v for k, v in vars(args).items() if not callable(v)},
                 "versions": {"gdd": __version__, "torch": torch.__version__},

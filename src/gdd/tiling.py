@@ -121,18 +121,18 @@ def blend_weights(tile: Tile, height: int, width: int, *, overlap: int) -> np.nd
 
 
 # Peak memory of one fit: bytes = overhead + (a + b * width) * H * W, fitted to measurements of
-# this package's fits (3 steps on random inputs, each size and width in a fresh process; CPU peak
-# resident set above the imported process, CUDA peak allocated) by
-# ``python benchmarks/memory.py --fit``: through the 256 and 512 figures at the preset's width
+# this package's fits (6 steps of each task's default run on random inputs, each size and width
+# in a fresh process; CPU peak resident set above the imported process, CUDA peak allocated) by
+# ``python benchmarks/memory.py --fit``: through the 512 and 1024 figures at the preset's width
 # and a quarter of it (benchmarks/results/memory-cpu.md). Keyed by (task, budget): (overhead,
 # a, b, the preset's width).
 _MEMORY: dict[tuple[str, str], tuple[float, float, float, int]] = {
-    ("hs", "cpu"): (2.09e8, 1267.0, 141.1, 32),
-    ("hs", "authors"): (3.08e8, 1101.0, 155.1, 64),
-    ("pan", "cpu"): (4.62e8, 1748.0, 128.4, 64),
-    ("pan", "authors"): (4.69e8, 1934.0, 128.2, 64),
-    ("flash", "cpu"): (9.8e7, 256.0, 204.3, 16),
-    ("flash", "authors"): (2.95e8, 833.0, 116.2, 32),
+    ("hs", "cpu"): (5.13e8, 1236.0, 137.1, 32),
+    ("hs", "authors"): (6.31e8, 902.0, 149.1, 64),
+    ("pan", "cpu"): (2.74e8, 695.0, 152.0, 64),
+    ("pan", "authors"): (4.77e8, 701.0, 148.8, 64),
+    ("flash", "cpu"): (2.96e8, 548.0, 129.0, 16),
+    ("flash", "authors"): (2.02e8, 272.0, 150.6, 32),
 }
 
 

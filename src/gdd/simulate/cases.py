@@ -14,7 +14,7 @@ import numpy as np
 
 from ..io import InputError, UsageError, atomic, read_image, read_raster, split_spec, write_json
 from ..sensors import SENSORS, sensor_gnyq
-from .degrade import _SPATIAL, Spatial, simulate_hs, simulate_pan
+from .degrade import _SPATIAL, Spatial, simulate_hs, simulate_pan, simulation_kernel
 from .responses import _ROWS, _WAVELENGTH_VARS, _load_response, _on_grid
 
 Task = Literal["hs", "pan"]
@@ -242,6 +242,8 @@ def run_simulate(
     bit_depth: int | None = None,
     crop: bool = False,
     force: bool = False,
+    sigma: float | None = None,
+    shift: tuple[int, int] = (0, 0),
 ) -> Path:
     """Read a reference (and a PAN), simulate a reduced-resolution case and write its folder.
 
@@ -255,6 +257,9 @@ def run_simulate(
     Args:
         spatial: ``"block"`` (the HS default), ``"gaussian"`` or ``"mtf"``; for a PAN case only
             None or ``"mtf"``.
+        sigma, shift: an HS case's Gaussian width and misregistration (see
+            :func:`gdd.simulate.simulate_hs`); the blur that made the HSI is then written as
+            ``kernel.npy``, an input of the case (``gdd bench`` fuses with it).
 
     Returns:
         the path of the written ``case.json``.
@@ -275,6 +280,8 @@ def run_simulate(
         raise InputError(f"--seed must be a non-negative integer, got {seed!r}")
     if sensor not in SENSORS:
         raise InputError(f"unknown --sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+    if task == "pan" and (sigma is not None or any(shift)):
+        raise UsageError("--sigma and --shift apply to a hyperspectral case (--srf) only")
     if task == "pan":
         if spatial not in (None, "mtf"):
             raise UsageError(f"a pansharpening case is degraded by the sensor MTF; --spatial {spatial} does not apply")
@@ -311,8 +318,12 @@ def run_simulate(
                 )
             matrix = _on_grid(resp, None if wavelengths is None else np.asarray(wavelengths), c)
             arrays = simulate_hs(
-                cube, factor=factor, srf=matrix, spatial=mode, sensor=sensor, snr_db=snr_db, seed=seed, crop=crop
-            )
+                cube, factor=factor, srf=matrix, spatial=mode, sensor=sensor, snr_db=snr_db, seed=seed, crop=crop,
+                sigma=sigma, shift=shift,
+            )  # fmt: skip
+            if sigma is not None or any(shift):
+                arrays = {**arrays, "kernel": simulation_kernel(factor, spatial=mode, sigma=sigma, shift=shift)}  # type: ignore[arg-type]
+                protocol.update(sigma=sigma, shift=list(shift), inputs={**_INPUTS["hs"], "kernel": "kernel.npy"})
             if mode == "mtf":
                 protocol["gnyq"] = sensor_gnyq(sensor, c)
         elif pan is not None:

@@ -1,0 +1,487 @@
+"""Speed of the fit loop: each fast-path switch as a ratio to the plain eager float32 path.
+
+    python benchmarks/speed.py [--device auto] [--quick] [--data ../shared/data] [--out benchmarks/results]
+
+Everything is measured in one run on one machine, and each figure is also given as a ratio to
+the plain eager float32 path measured in the same run (timings of different runs do not compare):
+
+1. ``hs512``: ms per iteration and peak memory, HS 512 x 512 x 31 (synthetic, seeded), factor
+   32, RGB guide, width 64, the authors' shared-weight network; one line per switch and for
+   the switches together;
+2. ``pan_im4``: the same on the authors' pan_im4 (184 x 216 x 8, ratio 4, width 64);
+3. ``batch``: images per second for K small images (16 of 128 x 128 x 31, width 64) fitted in
+   one stacked run (``solve_many``) against the same K fitted one after another;
+4. ``quality``: pan_im4 with the authors' preset (8001 steps, SFIM start): wall time of the
+   full run, its PSNR, and the wall time at which the estimate first reaches 36.30 dB (the
+   original's final PSNR), for the eager path and the fast paths;
+5. ``cpu``: ms per iteration at 128 x 128 x 31 (width 32, the CPU preset's network) for the
+   CPU switches and thread counts.
+
+``--quick`` makes every case small and short (minutes on two CPU cores); the quality target is
+then the final PSNR of the eager run on a pan_im4 crop. A switch "paid" when it is at least 5 %
+faster than eager with the same first loss (same weights, same code) within tolerance.
+CUDA-only switches (fused Adam, CUDA graphs through ``compile="reduce-overhead"``) run only on
+CUDA. A variant that fails is recorded with its error and the run goes on. The JSON (commit,
+hardware, versions, settings, figures) goes to ``speed-<device>[-quick].json``. Never run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gdd.fusion import FitConfig, FitResult, Term, fit, seeded
+from gdd.metrics import psnr
+from gdd.models import GuidedDeepDecoder, max_depth
+from gdd.operators import make_spatial
+from gdd.problems import hs_problem, pan_problem, solve, solve_many
+
+HERE = Path(__file__).resolve().parent
+TARGET_DB = 36.30  # the original's final PSNR on pan_im4 (ANCHORS.md)
+PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _hardware(device: torch.device) -> dict[str, object]:
+    info: dict[str, object] = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["gpu"] = props.name
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+    return info
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_gib(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def _variants(device: torch.device, *, compile_: bool) -> dict[str, dict[str, object]]:
+    """The fast-path switches, one at a time, then together (CUDA-only ones on CUDA)."""
+    cuda = device.type == "cuda"
+    out: dict[str, dict[str, object]] = {
+        "eager": {},
+        "no_running_stats": {"running_stats": False},
+        "channels_last": {"channels_last": True},
+        "bf16": {"amp": "bf16"},
+        "channels_last+bf16": {"channels_last": True, "amp": "bf16"},
+    }
+    if cuda:
+        out["fused_adam"] = {"fused_adam": True}
+    if compile_:
+        out["compile"] = {"compile": "default", "running_stats": False}
+        if cuda:
+            out["compile+graphs"] = {"compile": "reduce-overhead", "running_stats": False}
+    together: dict[str, object] = {"channels_last": True, "amp": "bf16", "running_stats": False}
+    if cuda:
+        together["fused_adam"] = True
+    if compile_:
+        together["compile"] = "reduce-overhead" if cuda else "default"
+    out["all"] = together
+    return out
+
+
+class _Clock:
+    """Wall time at each log step (the loop synchronises there), for steady-state ms per step."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float]] = []
+
+    def __call__(self, step: int, x: torch.Tensor, loss: object) -> None:
+        self.marks.append((step, time.perf_counter()))
+
+    def ms_per_step(self) -> float:
+        (s0, t0), (s1, t1) = self.marks[0], self.marks[-1]
+        return 1000 * (t1 - t0) / (s1 - s0)
+
+
+def _synthetic_hs(size: int, bands: int, factor: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """A smooth random HS cube in [0, 1], its block-averaged low-res image, an RGB guide, the response."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, bands, max(size // 16, 2), max(size // 16, 2), generator=g)
+    cube = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    cube = (cube + 0.05 * torch.rand(1, bands, size, size, generator=g)).clamp(0, 1)
+    srf = torch.rand(3, bands, generator=g)
+    srf = srf / srf.sum(dim=1, keepdim=True)
+    lowres = make_spatial("block", factor)(cube)
+    return cube, lowres, torch.einsum("kc,bchw->bkhw", srf, cube), srf
+
+
+def _time_network(
+    make: Callable[[], tuple[GuidedDeepDecoder, list[Term], torch.Tensor]],
+    device: torch.device,
+    variants: dict[str, dict[str, object]],
+    *,
+    warmup: int,
+    steps: int,
+) -> dict[str, Any]:
+    """ms per step (steady state, after ``warmup`` steps) and peak memory of each variant."""
+    rows: dict[str, Any] = {}
+    for name, switches in variants.items():
+        _reset_memory(device)
+        try:
+            model, terms, guide = make()
+            clock = _Clock()
+            config = FitConfig(iterations=warmup + steps, device=str(device), log_every=warmup, **switches)  # type: ignore[arg-type]
+            result = fit(model, terms, guide, config, callback=clock)
+            _sync(device)
+            rows[name] = {
+                "switches": switches,
+                "ms_per_iteration": clock.ms_per_step(),
+                "peak_gib": _peak_gib(device),
+                "compile_seconds": result.compile_seconds,
+                "first_loss": float(result.loss[0]),
+            }
+        except Exception as error:  # a variant that fails is a finding, not the end of the run
+            rows[name] = {"switches": switches, "error": f"{type(error).__name__}: {error}"}
+            traceback.print_exc()
+        print(f"  {name:22s} {_fmt(rows[name])}", flush=True)
+    _ratios(rows)
+    return rows
+
+
+def _fmt(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return "FAILED " + row["error"][:200]
+    text = f"{row['ms_per_iteration']:9.2f} ms/it"
+    if row.get("peak_gib") is not None:
+        text += f"  peak {row['peak_gib']:.2f} GiB"
+    if row.get("compile_seconds"):
+        text += f"  compile {row['compile_seconds']:.1f} s"
+    return text
+
+
+def _ratios(rows: dict[str, Any]) -> None:
+    """Each row's time, memory and first loss against eager's; whether it paid."""
+    eager = rows.get("eager", {})
+    if "ms_per_iteration" not in eager:
+        return
+    for row in rows.values():
+        if "ms_per_iteration" not in row:
+            continue
+        row["time_ratio"] = row["ms_per_iteration"] / eager["ms_per_iteration"]
+        if row.get("peak_gib") is not None and eager.get("peak_gib"):
+            row["memory_ratio"] = row["peak_gib"] / eager["peak_gib"]
+        # Same weights and code: the first loss differs only by the arithmetic (loose for bf16).
+        rel = abs(row["first_loss"] - eager["first_loss"]) / abs(eager["first_loss"])
+        tol = 5e-2 if row["switches"].get("amp") == "bf16" else 1e-3
+        row["first_loss_rel_diff"] = rel
+        row["same_result"] = rel <= tol
+        row["paid"] = row["time_ratio"] <= PAID and row["same_result"]
+
+
+def case_hs512(device: torch.device, quick: bool, compile_: bool) -> dict[str, Any]:
+    size, factor, width = (64, 8, 16) if quick else (512, 32, 64)
+    warmup, steps = (3, 6) if quick else (20, 100)
+    _, lowres, rgb, srf = _synthetic_hs(size, 31, factor, seed=0)
+    problem = hs_problem(lowres, rgb, srf, factor)
+    depth = min(5, max_depth(size, size))
+
+    def make() -> tuple[GuidedDeepDecoder, list[Term], torch.Tensor]:
+        with seeded(0):
+            model = GuidedDeepDecoder(3, 31, width=width, depth=depth, sharing="all")
+            terms = problem.make_terms()
+        return model, terms, problem.guide
+
+    print(f"hs {size} x {size} x 31, factor {factor}, width {width}", flush=True)
+    rows = _time_network(make, device, _variants(device, compile_=compile_), warmup=warmup, steps=steps)
+    return {"size": [size, size, 31], "factor": factor, "width": width, "steps": steps, "variants": rows}
+
+
+def _pan_im4(data: Path, quick: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    from gdd.io import read_image, to_tensor
+
+    mat = data / "gdd_demo" / "pan_im4.mat"
+    if not mat.is_file():
+        return None
+    ms, pan, gt = (to_tensor(read_image(f"{mat}:{k}")) for k in ("I_MS_input", "I_PAN_input", "I_MS_GT"))
+    if quick:  # a 64 x 64 corner (16 x 16 MS)
+        ms, pan, gt = ms[..., :16, :16], pan[..., :64, :64], gt[..., :64, :64]
+    return ms, pan, gt
+
+
+def case_pan_im4(device: torch.device, quick: bool, compile_: bool, data: Path) -> dict[str, Any]:
+    loaded = _pan_im4(data, quick)
+    if loaded is None:
+        print(f"pan_im4: skipped, {data / 'gdd_demo' / 'pan_im4.mat'} not found", flush=True)
+        return {"skipped": "pan_im4.mat not found"}
+    ms, pan, _ = loaded
+    problem = pan_problem(ms, pan, 4)
+    width = 16 if quick else 64
+    warmup, steps = (3, 6) if quick else (20, 100)
+    depth = min(5, max_depth(*pan.shape[-2:]))
+
+    def make() -> tuple[GuidedDeepDecoder, list[Term], torch.Tensor]:
+        with seeded(0):
+            model = GuidedDeepDecoder(1, ms.shape[1], width=width, depth=depth, sharing="partial")
+            terms = problem.make_terms()
+        return model, terms, problem.guide
+
+    print(f"pan_im4 {tuple(pan.shape[-2:])} x {ms.shape[1]}, width {width}", flush=True)
+    rows = _time_network(make, device, _variants(device, compile_=compile_), warmup=warmup, steps=steps)
+    return {"size": [*pan.shape[-2:], ms.shape[1]], "width": width, "steps": steps, "variants": rows}
+
+
+def case_batch(device: torch.device, quick: bool, fast: dict[str, object]) -> dict[str, Any]:
+    """Images per second: K images one after another against K images in one stacked run."""
+    k, size, width, iters = (4, 32, 8, 8) if quick else (16, 128, 64, 200)
+    problems = []
+    for i in range(k):
+        _, lowres, rgb, srf = _synthetic_hs(size, 31, 8, seed=100 + i)
+        problems.append(hs_problem(lowres, rgb, srf, 8))
+    settings = dict(device=str(device), iterations=iters, width=width, budget="authors", init="none", keep_best=False)
+    print(f"batch: {k} images of {size} x {size} x 31, width {width}, {iters} steps", flush=True)
+    out: dict[str, Any] = {"k": k, "size": [size, size, 31], "width": width, "iterations": iters}
+    runs: dict[str, Callable[[], list[FitResult]]] = {
+        "one_after_another": lambda: [solve(p, **settings) for p in problems],  # type: ignore[arg-type]
+        "stacked": lambda: solve_many(problems, **settings),  # type: ignore[arg-type]
+    }
+    if fast:
+        runs["stacked+fast"] = lambda: solve_many(problems, fast=fast, **settings)  # type: ignore[arg-type]
+        runs["one_after_another+fast"] = lambda: [solve(p, fast=fast, **settings) for p in problems]  # type: ignore[arg-type]
+    finals: dict[str, list[float]] = {}
+    for name, run in runs.items():
+        _reset_memory(device)
+        try:
+            _sync(device)
+            start = time.perf_counter()
+            results = run()
+            _sync(device)
+            seconds = time.perf_counter() - start
+            # One compile per separate fit; one for the stacked run.
+            compile_s = (
+                sum(r.compile_seconds for r in results) if name.startswith("one") else results[0].compile_seconds
+            )
+            finals[name] = [float(r.loss[-1]) for r in results]
+            out[name] = {
+                "seconds": seconds,
+                "compile_seconds": compile_s,
+                "images_per_second": k / seconds,
+                "images_per_second_without_compile": k / max(seconds - compile_s, 1e-9),
+                "peak_gib": _peak_gib(device),
+            }
+        except Exception as error:
+            out[name] = {"error": f"{type(error).__name__}: {error}"}
+            traceback.print_exc()
+        print(f"  {name:24s} {out[name]}", flush=True)
+    base = out.get("one_after_another", {}).get("images_per_second_without_compile")
+    for name in runs:
+        if base and "images_per_second" in out[name]:
+            out[name]["speedup"] = out[name]["images_per_second_without_compile"] / base
+    if "one_after_another" in finals and "stacked" in finals:
+        # Same seeds and settings: the final losses agree up to rounding (chaotic over many steps).
+        out["final_loss_one_after_another"] = finals["one_after_another"]
+        out["final_loss_stacked"] = finals["stacked"]
+    return out
+
+
+def case_quality(device: torch.device, quick: bool, fast: dict[str, object], data: Path) -> dict[str, Any]:
+    """Wall time of the pan preset's full run and to reach the original's PSNR."""
+    loaded = _pan_im4(data, quick)
+    if loaded is None:
+        print("quality: skipped, pan_im4.mat not found", flush=True)
+        return {"skipped": "pan_im4.mat not found"}
+    ms, pan, gt = loaded
+    problem = pan_problem(ms, pan, 4)
+    gt = gt.to(device)
+    settings: dict[str, Any] = dict(device=str(device), budget="authors", seed=0, log_every=10 if quick else 50)
+    if quick:
+        settings.update(iterations=60, width=16, warm_start=10, average_last=10)
+    variants: dict[str, dict[str, object]] = {"eager": {}}
+    if fast:
+        variants["fast"] = dict(fast)
+        variants["fast+cosine"] = {**fast, "lr_final": 0.001}
+    variants["eager+cosine"] = {"lr_final": 0.001}
+    out: dict[str, Any] = {"target_db": TARGET_DB, "settings": {k: v for k, v in settings.items() if k != "device"}}
+    for name, switches in variants.items():
+        _reset_memory(device)
+        curve: list[tuple[int, float, float]] = []
+        spent = [0.0]  # time inside the callback (the PSNR), left out of the wall time
+        start = time.perf_counter()
+
+        def callback(
+            step: int,
+            x: torch.Tensor,
+            loss: float,
+            curve: list[tuple[int, float, float]] = curve,
+            spent: list[float] = spent,
+            start: float = start,
+        ) -> None:
+            t = time.perf_counter()
+            curve.append((step, t - start - spent[0], psnr(x.clamp(0, 1), gt)))
+            spent[0] += time.perf_counter() - t
+
+        try:
+            result = solve(problem, callback=callback, fast=switches, **settings)
+            _sync(device)
+            wall = time.perf_counter() - start - spent[0]
+            out[name] = {
+                "switches": switches,
+                "seconds": wall,
+                "compile_seconds": result.compile_seconds,
+                "psnr": psnr(result.x.clamp(0, 1), gt),
+                "curve": curve,
+            }
+        except Exception as error:
+            out[name] = {"switches": switches, "error": f"{type(error).__name__}: {error}"}
+            traceback.print_exc()
+    target = out["eager"]["psnr"] if quick and "psnr" in out.get("eager", {}) else TARGET_DB
+    out["target_db"] = target
+    for name in variants:
+        row = out[name]
+        if "curve" in row:
+            reached = [t for _, t, p in row["curve"] if p >= target]
+            row["seconds_to_target"] = reached[0] if reached else None
+            print(
+                f"  {name:14s} {row['seconds']:8.1f} s  PSNR {row['psnr']:.2f} dB  "
+                f"to {target:.2f} dB: {row['seconds_to_target']}",
+                flush=True,
+            )
+    return out
+
+
+def case_cpu(quick: bool, compile_: bool, threads: list[int]) -> dict[str, Any]:
+    """ms per iteration at 128 x 128 x 31 on the CPU (width 32, factor 8) per switch and thread count."""
+    device = torch.device("cpu")
+    warmup, steps = (2, 5) if quick else (5, 30)
+    _, lowres, rgb, srf = _synthetic_hs(128, 31, 8, seed=0)
+    problem = hs_problem(lowres, rgb, srf, 8)
+
+    def make() -> tuple[GuidedDeepDecoder, list[Term], torch.Tensor]:
+        with seeded(0):
+            model = GuidedDeepDecoder(3, 31, width=32, depth=5, sharing="all")
+            terms = problem.make_terms()
+        return model, terms, problem.guide
+
+    out: dict[str, Any] = {"size": [128, 128, 31], "width": 32, "steps": steps}
+    before = torch.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            print(f"cpu 128 x 128 x 31, width 32, {n} thread(s)", flush=True)
+            out[f"threads_{n}"] = _time_network(
+                make, device, _variants(device, compile_=compile_), warmup=warmup, steps=steps
+            )
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def _paid(section: dict[str, Any]) -> list[str]:
+    rows = section.get("variants", section)
+    return [k for k, v in rows.items() if isinstance(v, dict) and v.get("paid")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few steps (a CPU check of the script)")
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--skip", default="", help="comma-separated cases to skip: hs512,pan_im4,batch,quality,cpu")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
+    parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: 1 and all cores)")
+    args = parser.parse_args(argv)
+    from gdd.fusion import resolve_device
+
+    device = resolve_device(args.device)
+    skip = set(filter(None, args.skip.split(",")))
+    compile_ = not args.no_compile
+    threads = [int(t) for t in args.threads.split(",") if t] or sorted({1, os.cpu_count() or 1})
+    cuda = device.type == "cuda"
+    # The switches the batch and quality cases use as "fast": on CUDA all of them; on a CPU none
+    # but the one that is output-identical (the measured CPU gains decide any other).
+    fast: dict[str, object] = (
+        {"channels_last": False, "amp": "bf16", "fused_adam": True, "running_stats": False}
+        | ({"compile": "reduce-overhead"} if compile_ else {})
+        if cuda
+        else {"running_stats": False}
+    )
+    report: dict[str, Any] = {
+        "benchmark": "speed",
+        "argv": sys.argv[1:] if argv is None else argv,
+        "commit": _commit(),
+        "device": str(device),
+        "quick": args.quick,
+        "hardware": _hardware(device),
+        "fast": fast,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    cases: dict[str, Callable[[], dict[str, Any]]] = {
+        "hs512": lambda: case_hs512(device, args.quick, compile_),
+        "pan_im4": lambda: case_pan_im4(device, args.quick, compile_, args.data),
+        "batch": lambda: case_batch(device, args.quick, fast),
+        "quality": lambda: case_quality(device, args.quick, fast, args.data),
+    }
+    if not cuda:
+        cases["cpu"] = lambda: case_cpu(args.quick, compile_, threads)
+    for name, case in cases.items():
+        if name in skip:
+            continue
+        start = time.perf_counter()
+        report[name] = case()
+        report[name]["case_seconds"] = time.perf_counter() - start
+    paid = {name: _paid(report[name]) for name in ("hs512", "pan_im4") if name in report}
+    for key, section in report.get("cpu", {}).items():
+        if key.startswith("threads_"):
+            paid[f"cpu_{key}"] = _paid(section)
+    report["paid"] = paid
+    print("switches that paid (>= 5 % faster than eager, same first loss):", flush=True)
+    for name, names in paid.items():
+        print(f"  {name}: {', '.join(names) or 'none'}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(report, indent=1, default=str))
+    print(f"written {path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

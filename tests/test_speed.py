@@ -1,0 +1,240 @@
+"""The fast path and the stacked fit give the plain eager path's results within tolerance.
+
+Timings are never asserted here (``benchmarks/speed.py`` measures them). Adam's first steps move
+each weight by about the learning rate times the sign of its gradient, so rounding differences
+flip some signs and two runs drift apart after a few steps: the switches are compared on one
+network evaluation, on the first losses, and on the quality reached, not bitwise over a fit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from gdd.fusion import FitConfig, Term, _cosine, _fast_network, fit, seeded
+from gdd.models import GuidedDeepDecoder, drop_running_stats
+from gdd.operators import BlockAverage, SpectralResponse
+from gdd.problems import hs_problem, solve, solve_many
+from gdd.stacked import _StackedGuard, fit_many
+
+
+def _scene(seed: int, size: int = 32, bands: int = 8) -> tuple[list[Term], torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.interpolate(torch.rand(1, bands, 4, 4, generator=g), size=(size, size), mode="bilinear")
+    srf = torch.rand(3, bands, generator=g)
+    srf = srf / srf.sum(dim=1, keepdim=True)
+    rgb = torch.einsum("kc,bchw->bkhw", srf, x)
+    terms = [Term(BlockAverage(4), BlockAverage(4)(x), weight=0.1), Term(SpectralResponse(srf), rgb)]
+    return terms, rgb
+
+
+def _net(seed: int = 0, bands: int = 8) -> GuidedDeepDecoder:
+    with seeded(seed):
+        return GuidedDeepDecoder(3, bands, width=8, depth=3)
+
+
+def _run(iterations: int, **switches: object) -> object:
+    terms, rgb = _scene(0)
+    return fit(_net(), terms, rgb, FitConfig(iterations=iterations, device="cpu", **switches))  # type: ignore[arg-type]
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="amp must be"):
+        FitConfig(amp="fp16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compile must be"):
+        FitConfig(compile="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lr_final"):
+        FitConfig(lr_final=0.0)
+
+
+def test_without_running_stats_the_fit_is_bitwise_the_same() -> None:
+    a, b = _run(12), _run(12, running_stats=False)
+    assert torch.equal(a.x, b.x) and (a.loss == b.loss).all()  # type: ignore[attr-defined]
+    assert not any("running" in k for k in b.model.state_dict())  # type: ignore[attr-defined]
+
+
+def test_drop_running_stats_keeps_the_training_output() -> None:
+    net, g = _net(), torch.rand(2, 3, 16, 16)
+    z = torch.rand(2, *net.code_shape(16, 16)[1:])
+    expected = net.train()(g, z)
+    assert torch.equal(drop_running_stats(net)(g, z), expected)
+    # Without running statistics evaluation mode normalises by the batch too.
+    assert torch.equal(net.eval()(g, z), expected)
+
+
+@pytest.mark.parametrize(("switches", "tol"), [({"channels_last": True}, 1e-5), ({"amp": "bf16"}, 5e-2)])
+def test_fast_network_evaluates_as_the_plain_one(switches: dict[str, object], tol: float) -> None:
+    net, g = _net(), torch.rand(1, 3, 32, 32)
+    z = torch.rand(net.code_shape(32, 32))
+    expected = net(g, z)
+    out = _fast_network(_net(), FitConfig(**switches))(g, z)  # type: ignore[arg-type]
+    assert out.dtype == torch.float32 and out.shape == expected.shape
+    assert (out - expected).abs().max() <= tol * expected.abs().max()
+
+
+@pytest.mark.parametrize(
+    ("switches", "rel"),
+    [({"channels_last": True}, 1e-5), ({"amp": "bf16"}, 2e-2), ({"fused_adam": True}, 1e-6), ({"lr_final": 1e-3}, 0)],
+)
+def test_fast_fit_reaches_the_same_quality(switches: dict[str, object], rel: float) -> None:
+    a, b = _run(80), _run(80, **switches)
+    # Same weights and code: the first loss differs only by the arithmetic.
+    assert abs(b.loss[0] - a.loss[0]) <= rel * a.loss[0]  # type: ignore[attr-defined]
+    assert b.loss[-10:].mean() < 0.3 * b.loss[:5].mean()  # type: ignore[attr-defined]
+    assert 0.5 < b.loss[-10:].mean() / a.loss[-10:].mean() < 2  # type: ignore[attr-defined]
+
+
+def test_fused_adam_matches_the_default_adam_on_a_few_steps() -> None:
+    a, b = _run(2), _run(2, fused_adam=True)
+    assert torch.allclose(a.x, b.x, atol=1e-4)  # type: ignore[attr-defined]
+
+
+def test_cosine_schedule_runs_from_lr_to_lr_final() -> None:
+    config = FitConfig(iterations=101, lr=0.01, lr_final=0.001)
+    assert _cosine(config, 0, 0) == pytest.approx(0.01)
+    assert _cosine(config, 50, 0) == pytest.approx(0.0055)
+    assert _cosine(config, 100, 0) == pytest.approx(0.001)
+    # With a warm start the schedule starts when the data fit does.
+    assert _cosine(config, 20, 20) == pytest.approx(0.01)
+
+
+def test_a_failing_compile_warns_and_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fn: object, **kwargs: object) -> object:
+        def run(*args: object) -> object:
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    expected = _run(6, running_stats=False)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        got = _run(6, compile="default", running_stats=False)
+    assert torch.equal(got.x, expected.x)  # type: ignore[attr-defined]
+    assert got.compile_seconds > 0  # type: ignore[attr-defined]
+
+
+def _inductor_works() -> bool:
+    try:
+        f = torch.compile(lambda t: t * 2 + 1)
+        return bool(torch.equal(f(torch.ones(3)), torch.full((3,), 3.0)))
+    except Exception:
+        return False
+
+
+@pytest.mark.slow
+def test_compiled_fit_matches_eager() -> None:
+    if not _inductor_works():
+        pytest.skip("torch.compile (inductor) does not work here: no C++ compiler or an unsupported platform")
+    a, b = _run(3, running_stats=False), _run(3, compile="default", running_stats=False)
+    assert abs(b.loss[0] - a.loss[0]) <= 1e-5 * a.loss[0]  # type: ignore[attr-defined]
+    assert b.compile_seconds > 0  # type: ignore[attr-defined]
+
+
+def _learnable_scene(seed: int) -> tuple[list[Term], torch.Tensor]:
+    terms, rgb = _scene(seed)
+    # A learnable operator per problem, fitted with its network (a fresh one per run).
+    terms[1] = replace(terms[1], operator=SpectralResponse(terms[1].operator.srf.clone(), learnable=True))
+    return terms, rgb
+
+
+def _separate_and_stacked(config: FitConfig, k: int = 3) -> tuple[list, list]:
+    separate = [fit(_net(s), *_learnable_scene(s), replace(config, seed=s)) for s in range(k)]
+    scenes = [_learnable_scene(s) for s in range(k)]
+    stacked = fit_many(
+        [_net(s) for s in range(k)], [t for t, _ in scenes], [g for _, g in scenes], config, seeds=list(range(k))
+    )
+    return separate, stacked
+
+
+def test_stacked_fit_is_k_separate_fits() -> None:
+    config = FitConfig(
+        iterations=3, device="cpu", guard_threshold=1e-5, guard_warmup=0, average_last=2, keep_best=True, log_every=2
+    )
+    separate, stacked = _separate_and_stacked(config)
+    for a, b in zip(separate, stacked):
+        assert b.x.shape == a.x.shape
+        assert torch.allclose(a.x, b.x, atol=1e-3)
+        assert torch.allclose(torch.from_numpy(a.loss), torch.from_numpy(b.loss), rtol=1e-5)
+        assert a.choice["chosen"] == b.choice["chosen"] and b.config.seed == a.config.seed
+        assert torch.allclose(a.operators[1].srf, b.operators[1].srf, atol=1e-3)
+    # The fitted networks come back unstacked: each evaluates to its own result's estimate.
+    g = _scene(1)[1]
+    assert torch.allclose(stacked[1].model(g, stacked[1].z), separate[1].model(g, separate[1].z), atol=1e-3)
+
+
+def test_stacked_guard_rolls_back_only_the_divergent_problem() -> None:
+    w = torch.zeros(2, 3, requires_grad=True)
+    guard = _StackedGuard([w], [None], FitConfig(guard_threshold=0.1, guard_warmup=0, guard_every=1), 2)
+    optimizer = torch.optim.SGD([w], lr=1.0)
+    losses = torch.ones(41, 2)
+    losses[40] = torch.tensor([1.0, 5.0])  # problem 1 jumps
+    w.grad = -torch.ones(2, 3)
+    guard.step(40, losses, optimizer)
+    assert torch.equal(w.detach()[0], torch.ones(3)) and torch.equal(w.detach()[1], torch.zeros(3))
+    assert guard.rollbacks.tolist() == [0, 1] and losses[40].tolist() == [1.0, 1.0]
+
+
+def test_solve_many_matches_solve_with_a_classic_start() -> None:
+    scenes = []
+    for s in range(2):
+        terms, rgb = _scene(s, size=32, bands=6)
+        srf = terms[1].operator.srf
+        scenes.append(hs_problem(terms[0].target, rgb, srf, 4))
+    kwargs = dict(device="cpu", iterations=4, width=8, depth=3, log_every=2, warm_start=1, average_last=2)
+    many = solve_many(scenes, seeds=[0, 1], **kwargs)  # type: ignore[arg-type]
+    for s, (problem, b) in enumerate(zip(scenes, many)):
+        a = solve(problem, seed=s, **kwargs)  # type: ignore[arg-type]
+        assert torch.allclose(a.x, b.x, atol=1e-3)
+        assert a.choice["start"] == b.choice["start"] == "warm+residual"
+        assert a.details["preset"] == b.details["preset"]
+
+
+def test_fit_many_checks_its_inputs() -> None:
+    terms, rgb = _scene(0)
+    config = FitConfig(iterations=1, device="cpu")
+    with pytest.raises(ValueError, match="as many"):
+        fit_many([_net()], [terms, terms], [rgb], config)
+    with pytest.raises(ValueError, match="one architecture"):
+        fit_many([_net(), GuidedDeepDecoder(3, 8, width=4, depth=3)], [terms, terms], [rgb, rgb], config)
+    with pytest.raises(ValueError, match="channels_last"):
+        fit_many([_net()], [terms], [rgb], replace(config, channels_last=True))
+    with pytest.raises(ValueError, match="one shape"):
+        fit_many([_net(), _net()], [terms, terms], [rgb, rgb[..., :16, :16]], config)
+
+
+@pytest.mark.slow
+def test_speed_benchmark_quick_run(tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+    spec = importlib.util.spec_from_file_location("speed_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["speed_benchmark"] = module
+    spec.loader.exec_module(module)
+    code = module.main(["--quick", "--device", "cpu", "--no-compile", "--threads", "1", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "speed-cpu-quick.json").is_file()
+
+
+def test_the_command_line_passes_the_fast_path_switches(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import numpy as np
+
+    from gdd.cli import main
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "pan.npy", rng.random((32, 32)).astype(np.float32))
+    np.save(tmp_path / "ms.npy", rng.random((8, 8, 3)).astype(np.float32))
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--iterations", "3", "--width", "8", "--quiet", "--channels-last", "--amp", "bf16",
+            "--no-running-stats", "--lr-final", "0.001"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "x.npy"), "--json", str(tmp_path / "x.json")]) == 0
+    settings = json.loads((tmp_path / "x.json").read_text())["settings"]
+    assert settings["channels_last"] is True and settings["amp"] == "bf16"
+    assert settings["running_stats"] is False and settings["lr_final"] == 0.001
+    assert main([*argv, "--out", str(tmp_path / "t.npy"), "--tile", "16", "--overlap", "4"]) == 0
