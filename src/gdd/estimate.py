@@ -37,7 +37,7 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import lsq_linear, minimize_scalar, nnls
 from torch import Tensor
 
-from .operators import KernelDownsample, LinearOperator, MTFDownsample
+from .operators import KernelDownsample, LinearOperator, MTFDownsample, single_image
 
 __all__ = [
     "CONSISTENCY_THRESHOLD",
@@ -112,15 +112,7 @@ class PanDegradation:
 
 
 def _image(x: Tensor, name: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"{name} must be (1, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return x.detach().to("cpu", torch.float64)
+    return single_image(x, name).detach().to("cpu", torch.float64)
 
 
 def _pair(y_lr: Tensor, guide: Tensor, factor: int, names: tuple[str, str]) -> tuple[Tensor, Tensor, int]:

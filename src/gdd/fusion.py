@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -371,6 +371,72 @@ def _compile_failed(error: Exception) -> None:
     )
 
 
+class _Network:
+    """The network the steps of a fit run: compiled when asked, eager after a failed compile.
+
+    ``__call__`` runs it (marking the step for CUDA graphs); ``first_step(fn, start)`` runs
+    step 0 through ``fn(0, z_step)``, and with ``compile`` times it apart (``compile_seconds``) and falls
+    back to the eager network if compiling fails.
+    """
+
+    def __init__(self, net: Network, config: FitConfig, device: torch.device) -> None:
+        self.eager, self.device = net, device
+        self.run = _compile(net, config, device)
+        self.graphs = config.compile == "reduce-overhead" and device.type == "cuda"
+        self.compile_seconds = 0.0
+
+    def __call__(self, guide: Tensor, z: Tensor) -> Tensor:
+        if self.graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        return self.run(guide, z)
+
+    def first_step(
+        self, fn: Callable[[int, Tensor], tuple[Tensor, Tensor]], z_step: Tensor, start: float
+    ) -> tuple[Tensor, Tensor]:
+        if self.run is self.eager:
+            return fn(0, z_step)
+        try:
+            out = fn(0, z_step)
+        except Exception as error:  # any failure of the compiler: the eager network instead
+            _compile_failed(error)
+            self.run, self.graphs = self.eager, False
+            out = fn(0, z_step)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.compile_seconds = time.perf_counter() - start
+        return out
+
+    def seconds_per_iteration(self, seconds: float, n: int) -> float:
+        """The loop's mean step time, the compiling first step left out."""
+        if self.compile_seconds:
+            return (seconds - self.compile_seconds) / max(n - 1, 1)
+        return seconds / max(n, 1)
+
+
+class _Guard(Protocol):
+    def step(self, step: int, losses: Tensor, optimizer: torch.optim.Optimizer) -> None: ...
+
+
+def _update(
+    step: int,
+    loss: Tensor,
+    losses: Tensor,
+    optimizer: torch.optim.Optimizer,
+    guard: _Guard | None,
+    config: FitConfig,
+    warm: int,
+) -> None:
+    """One optimiser step after the backward pass: schedule, loss record, guard or plain step."""
+    if config.lr_final is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine(config, step, warm)
+    losses[step] = loss.detach()
+    if guard is not None:
+        guard.step(step, losses, optimizer)
+    else:
+        optimizer.step()
+
+
 def _cosine(config: FitConfig, step: int, start: int) -> float:
     """The learning rate at ``step``: cosine from lr to lr_final over the steps from ``start``."""
     lr_final = config.lr if config.lr_final is None else config.lr_final
@@ -499,9 +565,7 @@ def fit(
     x_sum = None
     history: list[tuple[int, float]] = []
     best: tuple[float, int, Tensor] | None = None
-    train_net = _compile(net, config, device)
-    graphs = config.compile == "reduce-overhead" and device.type == "cuda"
-    compile_seconds = 0.0
+    train_net = _Network(net, config, device)
 
     def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
         nonlocal optimizer, offset, active
@@ -513,8 +577,6 @@ def fit(
                 with torch.no_grad():
                     offset = net(guide, z).detach()
                 active = True
-        if graphs:
-            torch.compiler.cudagraph_mark_step_begin()
         x = estimate_of(train_net(guide, z_step))
         loss = (x - base).square().mean() if step < warm and base is not None else _objective(x, terms)
         optimizer.zero_grad(set_to_none=True)
@@ -524,26 +586,11 @@ def fit(
     start = time.perf_counter()
     for step in range(n):
         z_step = z + noise.normal_(generator=gen) * config.noise_std if config.noise_std > 0 else z
-        if step == 0 and train_net is not net:
-            try:
-                x, loss = forward_backward(step, z_step)
-            except Exception as error:  # any failure of the compiler: the eager network instead
-                _compile_failed(error)
-                train_net, graphs = net, False
-                x, loss = forward_backward(step, z_step)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            compile_seconds = time.perf_counter() - start
+        if step == 0:
+            x, loss = train_net.first_step(forward_backward, z_step, start)
         else:
             x, loss = forward_backward(step, z_step)
-        if config.lr_final is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = _cosine(config, step, warm)
-        losses[step] = loss.detach()
-        if guard is not None:
-            guard.step(step, losses, optimizer)
-        else:
-            optimizer.step()
+        _update(step, loss, losses, optimizer, guard, config, warm)
         if config.average_last and step >= n - config.average_last:
             x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
         if (step + 1) % config.log_every == 0 or step == n - 1:
@@ -557,7 +604,7 @@ def fit(
                     best = (clean, step + 1, x_clean.clone())
             if callback is not None:
                 # A CUDA graph's output is overwritten by its next replay: the callback gets a copy.
-                callback(step + 1, x.detach().clone() if graphs else x.detach(), value)
+                callback(step + 1, x.detach().clone() if train_net.graphs else x.detach(), value)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -577,10 +624,10 @@ def fit(
         model=model,
         operators=[t.operator for t in terms],
         seconds=seconds,
-        seconds_per_iteration=(seconds - compile_seconds) / max(n - 1, 1) if compile_seconds else seconds / max(n, 1),
+        seconds_per_iteration=train_net.seconds_per_iteration(seconds, n),
         rollbacks=int(guard.rollbacks) if guard is not None else 0,
         config=config,
         history=history,
         choice=choice,
-        compile_seconds=compile_seconds,
+        compile_seconds=train_net.compile_seconds,
     )

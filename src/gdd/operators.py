@@ -29,6 +29,7 @@ __all__ = [
     "imresize",
     "imresize_matrix",
     "make_spatial",
+    "single_image",
 ]
 
 SpatialKind = Literal["block", "gaussian", "bicubic", "mtf"]
@@ -37,6 +38,19 @@ SpatialKind = Literal["block", "gaussian", "bicubic", "mtf"]
 def _check_image(x: Tensor, name: str = "x") -> None:
     if x.ndim != 4:
         raise ValueError(f"{name} must be (B, C, H, W), got shape {tuple(x.shape)}")
+
+
+def single_image(x: Tensor, name: str) -> Tensor:
+    """One finite image as (1, C, H, W) (a (C, H, W) one gains the batch axis), else ``ValueError``."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"{name} must be (1, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    return x
 
 
 def _check_factor(factor: int) -> int:

@@ -34,6 +34,7 @@ from .operators import (
     SpectralResponse,
     imresize,
     make_spatial,
+    single_image,
 )
 
 __all__ = [
@@ -140,15 +141,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
 
 
 def _image(x: Tensor, name: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"{name} must be (1, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return x.float()
+    return single_image(x, name).float()
 
 
 def _check_factor(factor: int, name: str) -> int:

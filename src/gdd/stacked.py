@@ -25,10 +25,9 @@ from .fusion import (
     FitResult,
     Term,
     _choose,
-    _compile,
-    _compile_failed,
-    _cosine,
+    _Network,
     _objective,
+    _update,
     resolve_device,
 )
 from .models import drop_running_stats
@@ -227,27 +226,21 @@ def fit_many(
     x_sum = None
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     best: list[tuple[float, int, Tensor] | None] = [None] * k
-    train_net = _compile(net, config, device)
-    graphs = config.compile == "reduce-overhead" and device.type == "cuda"
-    compile_seconds = 0.0
+    train_net = _Network(net, config, device)
 
     def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
         nonlocal optimizer, offset, active
-        if graphs:
-            torch.compiler.cudagraph_mark_step_begin()
+        if warm and step == warm:
+            # Fresh moments for the data fit, set up before this step's forward pass (as fit()).
+            optimizer = adam()
+            if residual and base is not None:
+                with torch.no_grad():
+                    offset = net(guide, z).detach()
+                active = True
         x = estimate_of(train_net(guide, z_step))
         if step < warm and base is not None:
             per = (x - base).square().mean(dim=(1, 2, 3, 4))
         else:
-            if warm and step == warm:
-                optimizer = adam()
-                if residual:
-                    with torch.no_grad():
-                        offset = net(guide, z).detach()
-                    active = True
-                    if graphs:
-                        torch.compiler.cudagraph_mark_step_begin()
-                    x = estimate_of(train_net(guide, z_step))
             per = torch.stack([_objective(x[i], ts) for i, ts in enumerate(terms)])
         optimizer.zero_grad(set_to_none=True)
         # The problems share no weight: the gradient of the sum is each problem's own gradient.
@@ -262,26 +255,11 @@ def fit_many(
             z_step = z + noise * config.noise_std
         else:
             z_step = z
-        if step == 0 and train_net is not net:
-            try:
-                x, per = forward_backward(step, z_step)
-            except Exception as error:  # any failure of the compiler: the eager network instead
-                _compile_failed(error)
-                train_net, graphs = net, False
-                x, per = forward_backward(step, z_step)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            compile_seconds = time.perf_counter() - start
+        if step == 0:
+            x, per = train_net.first_step(forward_backward, z_step, start)
         else:
             x, per = forward_backward(step, z_step)
-        if config.lr_final is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = _cosine(config, step, warm)
-        losses[step] = per.detach()
-        if guard is not None:
-            guard.step(step, losses, optimizer)
-        else:
-            optimizer.step()
+        _update(step, per, losses, optimizer, guard, config, warm)
         if config.average_last and step >= n - config.average_last:
             x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
         if (step + 1) % config.log_every == 0 or step == n - 1:
@@ -321,13 +299,11 @@ def fit_many(
                     model=models[i],
                     operators=[t.operator for t in terms[i]],
                     seconds=seconds,
-                    seconds_per_iteration=(seconds - compile_seconds) / max(n - 1, 1)
-                    if compile_seconds
-                    else seconds / max(n, 1),
+                    seconds_per_iteration=train_net.seconds_per_iteration(seconds, n),
                     rollbacks=int(rollbacks[i]),
                     config=replace(config, seed=seeds[i]),
                     history=histories[i],
-                    compile_seconds=compile_seconds,
+                    compile_seconds=train_net.compile_seconds,
                     choice=choice,
                 )
             )
