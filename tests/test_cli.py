@@ -233,3 +233,34 @@ def test_every_run_says_how_it_compares_with_its_classic_method(
     assert "no classic method" in capsys.readouterr().err and not (tmp_path / "f2.npy").exists()
     assert main([*_hs_argv(hs_files, tmp_path / "h2.npy"), "--init", "brovey"]) == 2
     assert "unknown classic method 'brovey' for HS fusion" in capsys.readouterr().err
+
+
+def test_pan_chooses_its_start_from_the_pair_or_averages_two(
+    tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    x = _scene(32, 4)
+    np.save(tmp_path / "pan.npy", x.mean(axis=2))
+    np.save(tmp_path / "ms.npy", x.reshape(8, 4, 8, 4, 4).mean(axis=(1, 3)))
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4", *FAST]
+    # Default: one fit, from the start the pair chose, said in one line.
+    assert main([*argv, "--out", str(tmp_path / "a.npy"), "--json", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert "gdd pan: 20 iterations" in out
+    rule = json.loads((tmp_path / "a.json").read_text())["settings"]["start_rule"]
+    assert rule["init"] in ("gsa", "sfim") and 0 <= rule["pan_r2"] <= 1
+    assert "start: " in out and "of the reduced PAN" in out
+    # --ensemble: both starts, averaged.
+    assert main([*argv, "--out", str(tmp_path / "e.npy"), "--json", str(tmp_path / "e.json"), "--ensemble"]) == 0
+    out = capsys.readouterr().out
+    assert "gdd pan: 2 fits of 20 iterations" in out
+    line = next(x for x in out.splitlines() if x.startswith("result:"))
+    assert "the mean of 2 GDD fits (from SFIM warm+residual, GSA warm)" in line or "SFIM (classic start) itself" in line
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert [c["start"] for c in report["choice"]["starts"]] == ["warm+residual", "warm"]
+    # A start named on the command line: no rule.
+    assert main([*argv, "--out", str(tmp_path / "g.npy"), "--init", "gsa"]) == 0
+    assert "start: " not in capsys.readouterr().out
+    # The rule and the ensemble are pansharpening's.
+    assert main([*_hs_argv(hs_files, tmp_path / "h.npy"), "--init", "auto"]) == 2
+    assert "only pansharpening" in capsys.readouterr().err and not (tmp_path / "h.npy").exists()
+    assert main([*_hs_argv(hs_files, tmp_path / "h.npy"), "--ensemble"]) == 2

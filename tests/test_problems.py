@@ -3,7 +3,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gdd.problems import PRESETS, flash_problem, hs_problem, pan_problem, solve
+from gdd.operators import imresize
+from gdd.problems import (
+    ENSEMBLE,
+    PAN_LINEAR_R2,
+    PRESETS,
+    flash_problem,
+    hs_problem,
+    pan_linearity,
+    pan_problem,
+    solve,
+    solve_many,
+)
 
 
 def _hs(gen: torch.Generator, c: int = 6, k: int = 3, size: int = 16, factor: int = 4):  # type: ignore[no-untyped-def]
@@ -69,3 +80,65 @@ def test_solve_small_image_reduces_depth_and_records_settings(gen: torch.Generat
     assert result.details["budget"] == "cpu"
     with pytest.raises(ValueError, match="unknown settings: colour"):
         solve(flash_problem(noisy, noisy), device="cpu", iterations=1, colour=3)
+
+
+def test_pan_default_is_the_mean_of_its_two_starts(gen: torch.Generator) -> None:
+    ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
+    problem = pan_problem(ms, pan, 4)
+    # keep_best off: each start returns its final estimate, so the mean is exactly theirs.
+    kwargs = dict(device="cpu", iterations=6, width=8, warm_start=2, average_last=2, log_every=2, keep_best=False)
+    steps: list[int] = []
+    (init0, _, residual0), (init, _, residual) = ENSEMBLE["pan"]
+    more = {"init": init0, "residual": residual0, "more_starts": ((init, 2, residual),)}
+    both = solve(problem, callback=lambda step, x, loss: steps.append(step), **more, **kwargs)  # type: ignore[arg-type]
+    first = solve(problem, init=init0, residual=residual0, **kwargs)  # type: ignore[arg-type]
+    second = solve(problem, init=init, residual=residual, **kwargs)  # type: ignore[arg-type]
+    assert first.choice["start"] == "warm+residual" and second.choice["start"] == "warm"
+    assert not torch.equal(first.x, second.x)
+    assert torch.equal(both.x, (first.x + second.x) / 2)
+    # The report: the mean, scored on the data, each start's own choice, one run of steps.
+    assert both.choice["chosen"] == "mean" and {"mean", "classic"} <= set(both.choice)
+    assert [c["start"] for c in both.choice["starts"]] == ["warm+residual", "warm"]  # type: ignore[union-attr]
+    assert steps == [2, 4, 6, 8, 10, 12] and len(both.loss) == 12
+    # Stacked fits average their starts the same way.
+    (many,) = solve_many([problem], **more, **kwargs)  # type: ignore[arg-type]
+    (one,) = solve_many([problem], init=init0, residual=residual0, **kwargs)  # type: ignore[arg-type]
+    (two,) = solve_many([problem], init=init, residual=residual, **kwargs)  # type: ignore[arg-type]
+    assert torch.equal(many.x, (one.x + two.x) / 2) and many.choice["chosen"] == "mean"
+
+
+def test_a_mean_that_fits_worse_than_the_classic_start_is_not_returned(gen: torch.Generator) -> None:
+    ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
+    # Two starts and no step of data fit: each start returns its classic image (keep_best); the
+    # mean of SFIM and the warm GSA network fits the data worse than SFIM itself.
+    result = solve(
+        pan_problem(ms, pan, 4), device="cpu", iterations=2, width=8, warm_start=2, average_last=0,
+        init="sfim", more_starts=(("gsa", 2, False),),
+    )  # fmt: skip
+    assert result.choice["chosen"] == "classic" and result.choice["classic"] <= result.choice["mean"]
+
+
+def test_auto_start_follows_how_well_the_ms_bands_explain_the_pan(gen: torch.Generator) -> None:
+    x = torch.nn.functional.interpolate(torch.rand(1, 4, 6, 6, generator=gen), size=(32, 32), mode="bicubic")
+    ms = imresize(x, scale=1 / 4)
+    # A PAN that is a band mixture: explained; GSA, warm start, the network's own output.
+    linear = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.4, 0.3, 0.2]), x)[:, None] + 0.05
+    assert pan_linearity(ms, linear, 4) > 0.999
+    result = solve(pan_problem(ms, linear, 4), device="cpu", iterations=4, width=8, warm_start=2)
+    assert result.details["start_rule"]["init"] == "gsa" and result.choice["start"] == "warm"  # type: ignore[index]
+    # Half of the PAN's structure that no band has: SFIM as a residual.
+    other = linear + 0.5 * (torch.rand(1, 1, 32, 32, generator=gen) - 0.5)
+    r2 = pan_linearity(ms, other, 4)
+    assert r2 < PAN_LINEAR_R2
+    result = solve(pan_problem(ms, other, 4), device="cpu", iterations=4, width=8, warm_start=2)
+    rule = result.details["start_rule"]
+    assert rule == {"pan_r2": pytest.approx(r2), "threshold": PAN_LINEAR_R2, "init": "sfim", "residual": True}
+    assert result.choice["start"] == "warm+residual"
+    # Nodata pixels are left out: a PAN spoilt only where the MS has no data is explained.
+    spoilt = linear.clone()
+    spoilt[..., :4, :4] = 5.0  # reaches three MS pixels a side through the bicubic reduction
+    mask = torch.ones(1, 1, 8, 8, dtype=torch.bool)
+    mask[..., :3, :3] = False
+    assert pan_linearity(ms, spoilt, 4) < 0.9 < 0.999 < pan_linearity(ms, spoilt, 4, ms_mask=mask)
+    with pytest.raises(ValueError, match="no rule to choose its start"):
+        solve(hs_problem(*_hs(gen), torch.rand(3, 6, generator=gen), 4), device="cpu", iterations=1, init="auto")

@@ -33,10 +33,10 @@ from .sensors import sensor_gnyq
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 
 #: Methods besides the registries': GDD with its defaults for the device (the task's preset:
-#: the classic start and the choice by data consistency where they measured better), the
+#: the classic starts and the choice by data consistency where they measured better), the
 #: authors' GDD (their settings and loss, no classic start, the final estimate) at the same
-#: number of iterations, and the unguided ablation (a deep image prior: the same network and
-#: losses, the guide replaced by zeros, no classic start).
+#: number of steps (all the default's starts together), and the unguided ablation (a deep
+#: image prior: the same network and losses, the guide replaced by zeros, no classic start).
 OWN = {"gdd": "GDD", "gdd_authors": "GDD (authors)", "dip": "DIP (no guide)"}
 
 
@@ -138,11 +138,13 @@ def _run_method(
         info: dict[str, Any] = {}
         if method == "dip":
             problem = replace(problem, guide=torch.zeros_like(problem.guide), classic=None)
-            options = {"init": "none", "keep_best": False}
+            options = {"init": "none", "keep_best": False, "more_starts": ()}
         if method == "gdd_authors":
-            # The authors' settings at the iterations GDD's default gets on this device.
-            n = iterations if iterations is not None else preset_for(case.task, resolve_device(device))[1].iterations  # type: ignore[arg-type]
-            options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0}
+            # The authors' settings at the steps GDD's default takes on this device, all its
+            # starts together (pan: two fits, so twice the iterations).
+            preset = preset_for(case.task, resolve_device(device))[1]  # type: ignore[arg-type]
+            n = (iterations if iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
+            options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0, "more_starts": ()}
             iterations = n
         result = solve(problem, device=device, seed=seed, iterations=iterations, **options)
         if result.choice:

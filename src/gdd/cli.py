@@ -199,7 +199,8 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         "--init",
         metavar="METHOD",
         help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), sfim, exp, mtf_glp, cnmf, "
-        "... or none (the authors' start); default: the task's preset (README, 'Never worse than classic')",
+        "..., none (the authors' start) or auto (pan: chosen from the pair); default: the task's preset "
+        "(README, 'Never worse than classic')",
     )
     p.add_argument(
         "--warm-start",
@@ -336,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="per-tile",
         help="with tiles: learn the PAN band mixture in every tile (default), or once on the central tile "
         "and keep it for all",
+    )
+    pan.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="fit from SFIM as a residual and from GSA warm-started, and average the two results "
+        "(twice the time; README, 'Never worse than classic')",
     )
     _common(pan)
 

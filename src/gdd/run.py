@@ -12,6 +12,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -521,7 +522,8 @@ def _fuse_whole(args: argparse.Namespace) -> int:
     _check_init(args.init, problem.task)
     device = resolve_device(args.device)
     budget = args.budget or preset_for(problem.task, device)[0]
-    total = args.iterations if args.iterations is not None else PRESETS[(problem.task, budget)].iterations
+    preset = replace(PRESETS[(problem.task, budget)], **preset_overrides(args))
+    total = (args.iterations if args.iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
     progress = ProgressBar(total, quiet=args.quiet, reference=reference)
     start = time.perf_counter()
     try:
@@ -547,11 +549,16 @@ def _fuse_whole(args: argparse.Namespace) -> int:
     write_preview(preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0))
 
     n = result.config.iterations
+    starts = result.choice.get("starts")
+    fits = len(starts) if isinstance(starts, list) else 1
     print(
-        f"gdd {problem.task}: {n} iterations in {wall:.1f} s "
+        f"gdd {problem.task}: {f'{fits} fits of ' if fits > 1 else ''}{n} iterations in {wall:.1f} s "
         f"({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device.type}"
     )
     print(f"wrote {out} and {preview}")
+    rule = _rule_line(result.details)
+    if rule:
+        print(rule)
     line = _choice_line(result.choice, result.details)
     if line:
         print(line)
@@ -562,6 +569,7 @@ def _fuse_whole(args: argparse.Namespace) -> int:
         "fit_seconds": result.seconds,
         "ms_per_iteration": 1000 * result.seconds_per_iteration,
         "iterations": n,
+        "fits": fits,
         "rollbacks": result.rollbacks,
         "choice": result.choice,
         "final_loss": float(result.loss[-1]) if n else None,
@@ -592,11 +600,45 @@ def _fuse_whole(args: argparse.Namespace) -> int:
 
 def _check_init(init: str | None, task: str) -> None:
     """Refuse an unknown --init before the fit starts."""
-    if init is not None and init != "none":
+    if init == "auto" and task != "pan":
+        raise UsageError(f"--init auto: only pansharpening chooses its start from the pair; name a method for {task}")
+    if init is not None and init not in ("none", "auto"):
         try:
             classic_method(task, init)
         except ValueError as exc:
             raise UsageError(f"--init {init}: {exc}") from None
+
+
+def _method_name(task: str, key: str) -> str:
+    """The display name of a classic method given by its key (``gsa`` is GSA-HS for hs)."""
+    from .baselines import METHOD_NAMES
+
+    try:
+        key = classic_method(task, key)
+    except ValueError:
+        pass
+    return METHOD_NAMES.get(key, key)
+
+
+def _start_name(task: str, choice: dict[str, object]) -> str:
+    """One start of an ensemble in words, e.g. ``SFIM, warm+residual``."""
+    start = str(choice.get("start", "none"))
+    if start == "none":
+        return "the authors' start"
+    return f"{_method_name(task, str(choice.get('classic_name', '?')))} {start}"
+
+
+def _rule_line(details: dict[str, object]) -> str:
+    """How ``--init auto`` chose the start, in one line (empty when it did not run)."""
+    rule = details.get("start_rule")
+    if not isinstance(rule, dict):
+        return ""
+    start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
+    how = "at least" if float(rule["pan_r2"]) >= float(rule["threshold"]) else "below"
+    return (
+        f"start: {start} (a linear mixture of the MS bands explains {float(rule['pan_r2']):.2%} of the "
+        f"reduced PAN, {how} {float(rule['threshold']):.0%})"
+    )
 
 
 def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
@@ -608,23 +650,22 @@ def _choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
             )
         return ""
     chosen = str(choice["chosen"])
-    from .baselines import METHOD_NAMES
-
-    key = str(choice.get("classic_name", "?"))
-    try:
-        key = classic_method(str(details.get("task")), key)
-    except ValueError:
-        pass
-    name = METHOD_NAMES.get(key, key)
+    task = str(details.get("task"))
+    name = _method_name(task, str(choice.get("classic_name", "?")))
     role = {"residual": "classic start", "warm": "classic warm start", "warm+residual": "classic start"}.get(
         str(choice.get("start")), "classic fallback"
     )
+    starts = choice.get("starts")
+    mean = ""
+    if isinstance(starts, list):
+        names = ", ".join(_start_name(str(task), c) for c in starts)
+        mean = f"the mean of {len(starts)} GDD fits (from {names})"
     what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
-            "classic": f"the {role} ({name}) itself"}[chosen]  # fmt: skip
+            "classic": f"the {role} ({name}) itself", "mean": mean}[chosen]  # fmt: skip
     text = f"result: {what}, data objective {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
     if "classic" in choice:
         classic = float(choice["classic"])  # type: ignore[arg-type]
-        gdd = min(float(choice[k]) for k in ("final", "best") if k in choice)  # type: ignore[arg-type]
+        gdd = min(float(choice[k]) for k in ("final", "best", "mean") if k in choice)  # type: ignore[arg-type]
         text += f"; {name} ({role}): {classic:.4g}"
         if chosen == "classic":
             text += f", which fits the observations better than any GDD iterate ({gdd:.4g})"

@@ -38,7 +38,7 @@ from .io import (
     write_json,
     write_preview,
 )
-from .problems import Problem, solve
+from .problems import ENSEMBLE, Problem, pan_start, solve
 from .tiling import Tile, blend_weights, tile_grid
 
 __all__ = ["TileStore", "blend", "fuse_tiled", "tile_folder"]
@@ -146,7 +146,12 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("warm_start", args.warm_start),
         ("residual", args.residual),
     )
-    return {k: v for k, v in pairs if v is not None}
+    overrides = {k: v for k, v in pairs if v is not None}
+    if getattr(args, "ensemble", False):
+        (init, warm, residual), *more = ENSEMBLE[args.command]
+        # --init, --warm-start and --residual given with --ensemble change its first start.
+        overrides = {"init": init, "warm_start": warm, "residual": residual, **overrides, "more_starts": tuple(more)}
+    return overrides
 
 
 def fast_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -385,6 +390,18 @@ def fuse_tiled(
         prepare(again, to_tensor(lr.data), to_tensor(hr.data), lr.mask is not None or hr.mask is not None,
                 lr_meta.wavelengths)  # fmt: skip
         args.__dict__.update({k: v for k, v in vars(again).items() if k != "force"})
+    if args.command == "pan" and args.init in (None, "auto") and not getattr(args, "ensemble", False):
+        # --init auto decides once, on the central window, so that every tile starts alike.
+        centre = _central(h, w, factor, ESTIMATE_WINDOW)
+        lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
+        masks = {
+            k: None if m.mask is None else torch.from_numpy(m.mask)[None, None] for k, m in (("ms", lr), ("pan", hr))
+        }
+        init, residual, _ = pan_start(
+            to_tensor(lr.data), to_tensor(hr.data), factor, ms_mask=masks["ms"], pan_mask=masks["pan"]
+        )
+        args.init = init
+        args.residual = residual if args.residual is None else args.residual
     if getattr(args, "tile_mixing", "per-tile") == "shared" and args.command == "pan":
         setattr(args, SHARED_MIXTURE, _shared_mixture(fuser, store, _central(h, w, factor, tile), overlap))
     first = fuser.problem(tiles[0])  # bad options fail here, before any tile is fitted
