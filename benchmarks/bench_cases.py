@@ -1,6 +1,7 @@
 """The README's ``gdd bench`` tables: GDD (default and authors'), DIP and the classic methods.
 
     python benchmarks/bench_cases.py [--data ../shared/data] [--device cpu] [--out benchmarks/results/bench-cpu]
+        [--budget authors|cpu] [--cases landsat7_rr,...]
 
 Cases, as issue 7 ("never worse than the classic methods") sets them (made with ``gdd simulate``
 where a reference has to be degraded):
@@ -49,8 +50,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--budget", choices=["authors", "cpu"], help="GDD's preset (default: the device's)")
+    parser.add_argument("--cases", help="only these cases, e.g. landsat7_rr,pan_im4 (default: all five)")
     args = parser.parse_args()
-    out = args.out or HERE / "results" / f"bench-{args.device}"
+    suffix = f"-{args.budget}" if args.budget else ""
+    out = args.out or HERE / "results" / f"bench-{args.device}{suffix}"
     data = args.data.resolve()
     log: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,9 +87,14 @@ def main() -> None:
             (["pan_im4"], pan),
             (["cave512_x32"], hs),
         )
+        wanted = set(args.cases.split(",")) if args.cases else None
+        budget = ["--budget", args.budget] if args.budget else []
         for names, methods in groups:
-            _run(["bench", *(str(work / n) for n in names), "--methods", methods, "--out", str(out),
-                  "--device", args.device, "--seed", "0", "--quiet", "--resume"], log, data, work)  # fmt: skip
+            names = [n for n in names if wanted is None or n in wanted]
+            if names:
+                argv = ["bench", *(str(work / n) for n in names), "--methods", methods, "--out", str(out),
+                        "--device", args.device, "--seed", "0", "--quiet", "--resume", *budget]  # fmt: skip
+                _run(argv, log, data, work)
     (out / "summary.md").write_text(summary(out / "rows.jsonl"))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
     (out / "commands.txt").write_text(

@@ -105,3 +105,22 @@ def test_resume_after_a_cut_last_line(tmp_path: Path, cases: dict[str, Path]) ->
     assert main([*argv, "--resume"]) == 0
     rows = [json.loads(x) for x in state.read_text().splitlines() if x.strip().endswith("}")]
     assert sorted(r["method"] for r in rows) == ["exp", "gsa_hs"]
+
+
+def test_bench_budget_sets_the_preset_on_any_device(tmp_path: Path, cases: dict[str, Path], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gdd.bench
+
+    seen: list[dict[str, object]] = []
+    real = gdd.bench.solve
+
+    def spy(problem, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs)
+        return real(problem, **{**kwargs, "iterations": 2, "width": 8})
+
+    monkeypatch.setattr(gdd.bench, "solve", spy)
+    argv = ["bench", str(cases["pan"]), "--out", str(tmp_path / "o"), "--methods", "gdd,gdd_authors",
+            "--budget", "authors", "--device", "cpu", "--quiet", "--no-figures"]  # fmt: skip
+    assert main(argv) == 0
+    # GDD with the authors' preset on the CPU; the authors' GDD at the same 8001 steps.
+    assert seen[0]["budget"] == "authors" and seen[0]["iterations"] is None
+    assert seen[1]["budget"] == "authors" and seen[1]["iterations"] == 8001

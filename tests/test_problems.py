@@ -142,3 +142,14 @@ def test_auto_start_follows_how_well_the_ms_bands_explain_the_pan(gen: torch.Gen
     assert pan_linearity(ms, spoilt, 4) < 0.9 < 0.999 < pan_linearity(ms, spoilt, 4, ms_mask=mask)
     with pytest.raises(ValueError, match="no rule to choose its start"):
         solve(hs_problem(*_hs(gen), torch.rand(3, 6, generator=gen), 4), device="cpu", iterations=1, init="auto")
+
+
+def test_solve_many_refuses_problems_whose_starts_differ(gen: torch.Generator) -> None:
+    x = torch.nn.functional.interpolate(torch.rand(1, 4, 6, 6, generator=gen), size=(32, 32), mode="bicubic")
+    ms = imresize(x, scale=1 / 4)
+    linear = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.4, 0.3, 0.2]), x)[:, None]
+    other = linear + 0.5 * (torch.rand(1, 1, 32, 32, generator=gen) - 0.5)
+    problems = [pan_problem(ms, linear, 4), pan_problem(ms, other, 4)]
+    with pytest.raises(ValueError, match="chose different starts"):
+        solve_many(problems, device="cpu", iterations=2, width=8)
+    assert len(solve_many(problems, device="cpu", iterations=2, width=8, init="sfim")) == 2

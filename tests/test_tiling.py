@@ -381,3 +381,23 @@ def test_a_failed_run_leaves_no_estimates_behind(tmp_path: Path, capsys) -> None
     assert main(argv) == 1
     assert "--bands 0,1,99" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hsi.npy", "rgb.npy"]
+
+
+def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gdd.problems
+    import gdd.tiled
+
+    calls: list[tuple[int, ...]] = []
+
+    def counted(ms, pan, ratio, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(tuple(pan.shape))
+        return ("gsa", False, 1.0)
+
+    monkeypatch.setattr(gdd.tiled, "pan_start", counted)
+    monkeypatch.setattr(gdd.problems, "pan_start", counted)
+    ms, pan = _pair(tmp_path)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "48",
+            "--overlap", "12", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    assert calls == [(1, 1, 96, 96)]  # once, on the (here whole) central window, not per tile

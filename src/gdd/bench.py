@@ -27,7 +27,7 @@ from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
 from .metrics import full_resolution, reduced_resolution
 from .operators import KernelDownsample, imresize
-from .problems import PAN_SPATIAL, Problem, hs_problem, pan_problem, preset_for, solve
+from .problems import PAN_SPATIAL, PRESETS, Problem, hs_problem, pan_problem, preset_for, solve
 from .sensors import sensor_gnyq
 
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
@@ -128,7 +128,7 @@ def _check_method(case: Case, method: str) -> None:
 
 
 def _run_method(
-    case: Case, method: str, *, device: str, seed: int, iterations: int | None
+    case: Case, method: str, *, device: str, seed: int, iterations: int | None, budget: str | None = None
 ) -> tuple[Tensor, dict[str, Any]]:
     """The method's estimate (1, C, H, W) on the CPU and what to record about the run."""
     _check_method(case, method)
@@ -140,12 +140,15 @@ def _run_method(
             problem = replace(problem, guide=torch.zeros_like(problem.guide), classic=None)
             options = {"init": "none", "keep_best": False, "more_starts": ()}
         if method == "gdd_authors":
-            # The authors' settings at the steps GDD's default takes on this device, all its
-            # starts together (pan: two fits, so twice the iterations).
-            preset = preset_for(case.task, resolve_device(device))[1]  # type: ignore[arg-type]
+            # The authors' settings at the steps GDD's default takes at this budget, all its
+            # starts together when a preset has more than one.
+            chosen, preset = preset_for(case.task, resolve_device(device))  # type: ignore[arg-type]
+            preset = PRESETS[(case.task, budget or chosen)]  # type: ignore[index]
             n = (iterations if iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
             options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0, "more_starts": ()}
             iterations = n
+        elif budget is not None:
+            options["budget"] = budget
         result = solve(problem, device=device, seed=seed, iterations=iterations, **options)
         if result.choice:
             info["choice"] = result.choice
@@ -270,6 +273,7 @@ def run_bench(
     device: str = "auto",
     seed: int = 0,
     iterations: int | None = None,
+    budget: str | None = None,
     resume: bool = False,
     force: bool = False,
     figures: bool = True,
@@ -279,6 +283,9 @@ def run_bench(
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every method on every case; write ``bench.md``, ``bench.csv``, ``rows.jsonl`` and a figure per case.
+
+    ``budget`` (``"authors"`` or ``"cpu"``) sets GDD's preset on any device (default: the
+    device's, the authors' settings on a GPU); the authors' GDD gets the same number of steps.
 
     A CASE that is not a case folder (a reference cube: a CAVE folder of band PNGs, an image
     file) is first simulated with ``srf`` and ``factor`` (block average; ``gdd simulate``'s
@@ -336,7 +343,7 @@ def run_bench(
             if bar is not None:
                 bar.set_description(f"{case.name}: {method}")
             start = time.perf_counter()
-            x, info = _run_method(case, method, device=device, seed=seed, iterations=iterations)
+            x, info = _run_method(case, method, device=device, seed=seed, iterations=iterations, budget=budget)
             seconds = time.perf_counter() - start
             metrics = _score(case, x)
             row = {

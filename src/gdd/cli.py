@@ -214,7 +214,8 @@ def _common(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="with --init: learn a correction of the classic image through a scale that starts at 0 "
-        "(default); --no-residual with --warm-start N: the network's own output, warm-started",
+        "(default for a named method; --init auto chooses); --no-residual with --warm-start N: the network's "
+        "own output, warm-started",
     )
     p.add_argument(
         "--keep-best",
@@ -440,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--factor", type=_positive_int, help="and this factor (block average)")
     be.add_argument("--iterations", type=_nonneg_int, help="GDD's Adam steps (default: the preset for the device)")
     be.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    be.add_argument(
+        "--budget",
+        choices=["authors", "cpu"],
+        help="GDD's preset on any device (default: the device's: authors on a GPU, cpu on a CPU)",
+    )
     be.add_argument("--seed", type=int, default=0)
     be.add_argument("--resume", action="store_true", help="go on with the run in --out, skipping what is done")
     be.add_argument("--force", action="store_true", help="start again over a run in --out")
@@ -577,6 +583,7 @@ def _bench(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         iterations=args.iterations,
+        budget=args.budget,
         resume=args.resume,
         force=args.force,
         figures=not args.no_figures,

@@ -612,8 +612,8 @@ def _mean_of_starts(results: list[FitResult], setups: list[_Setup]) -> FitResult
 
     The mean is scored on the data objective with the first start's fitted operators; with
     ``keep_best``, the first start's classic image is returned instead when it fits the
-    observations better than the mean (never on these data: the check keeps the promise of
-    ``keep_best`` for the mean too).
+    observations better than the mean (it did not in our measurements; the check keeps the
+    promise of ``keep_best`` for the mean too).
     """
     if len(results) == 1:
         return results[0]
@@ -808,6 +808,12 @@ def solve_many(
         with_base = {s.base is not None for s in setups}
         if len(with_base) != 1:
             raise ValueError("solve_many needs every problem to start from a classic image, or none to")
+        starts_here = {(s.preset.init, s.config.residual) for s in setups}
+        if len(starts_here) != 1:
+            raise ValueError(
+                "init='auto' chose different starts for the problems of solve_many "
+                f"({', '.join(sorted(f'{i}, residual={r}' for i, r in starts_here))}); name one with init="
+            )
         bases = [s.base for s in setups] if True in with_base else None  # type: ignore[misc]
         classics = None if bases is not None else [s.classic for s in setups]
         results = fit_many(

@@ -450,6 +450,7 @@ def fuse(args: argparse.Namespace) -> int:
 
 
 def _fuse(args: argparse.Namespace, fresh: list[Path]) -> int:
+    _check_init(args.init, args.command)
     tiling = _tiling(args)
     names = _NAMES[args.command]
     if tiling is not None:
@@ -519,7 +520,6 @@ def _fuse_whole(args: argparse.Namespace) -> int:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
         reference = _load_reference(args.reference, shape, args.bit_depth, args.layout)
 
-    _check_init(args.init, problem.task)
     device = resolve_device(args.device)
     budget = args.budget or preset_for(problem.task, device)[0]
     preset = replace(PRESETS[(problem.task, budget)], **preset_overrides(args))
