@@ -253,6 +253,13 @@ class FitResult:
         return self.x[0].permute(1, 2, 0).detach().float().cpu().numpy()
 
 
+def _adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
+    """A fresh Adam over ``params`` at the configured rate (fused when asked)."""
+    if config.fused_adam is None:
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+
+
 def _objective(x: Tensor, terms: Sequence[Term]) -> Tensor:
     return sum((t.weight * t(x) for t in terms), torch.zeros((), device=x.device, dtype=x.dtype))
 
@@ -547,9 +554,7 @@ def fit(
         params.append(scale)
 
     def adam() -> torch.optim.Optimizer:
-        if config.fused_adam is None:
-            return torch.optim.Adam(params, lr=config.lr)
-        return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+        return _adam(params, config)
 
     optimizer = adam()
 

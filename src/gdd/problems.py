@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .fusion import FitConfig, FitResult, Term, fit, resolve_device, seeded
+from .fusion import _objective as data_objective  # one definition of the data objective
 from .models import GuidedDeepDecoder, Sharing, max_depth
 from .operators import (
     Identity,
@@ -593,18 +594,18 @@ def _shifted(
 
 
 def _objective(x: Tensor, terms: Sequence[Term]) -> float:
-    """The data objective of an estimate under the (fitted) operators of ``terms``."""
-    total = 0.0
+    """The data objective of an estimate under the (fitted) operators of ``terms``, on x's device."""
+    moved = [
+        replace(
+            t,
+            operator=t.operator.to(x.device),
+            target=t.target.to(x.device, torch.float32),
+            mask=None if t.mask is None else t.mask.to(x.device, torch.float32),
+        )
+        for t in terms
+    ]
     with torch.no_grad():
-        for t in terms:
-            moved = replace(
-                t,
-                operator=t.operator.to(x.device),
-                target=t.target.to(x.device, torch.float32),
-                mask=None if t.mask is None else t.mask.to(x.device, torch.float32),
-            )
-            total += float(t.weight * moved(x))
-    return total
+        return float(data_objective(x, moved))
 
 
 def _mean_of_starts(results: list[FitResult], setups: list[_Setup]) -> FitResult:

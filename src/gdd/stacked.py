@@ -24,6 +24,7 @@ from .fusion import (
     FitConfig,
     FitResult,
     Term,
+    _adam,
     _choose,
     _Network,
     _objective,
@@ -208,9 +209,7 @@ def fit_many(
         owners.append(None)
 
     def adam() -> torch.optim.Optimizer:
-        if config.fused_adam is None:
-            return torch.optim.Adam(params, lr=config.lr)
-        return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+        return _adam(params, config)
 
     optimizer = adam()
 
