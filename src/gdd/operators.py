@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import positive_int, single_image
 from .sensors import mtf_decimate
 
 __all__ = [
@@ -40,23 +41,8 @@ def _check_image(x: Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} must be (B, C, H, W), got shape {tuple(x.shape)}")
 
 
-def single_image(x: Tensor, name: str) -> Tensor:
-    """One finite image as (1, C, H, W) (a (C, H, W) one gains the batch axis), else ``ValueError``."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"{name} must be (1, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return x
-
-
 def _check_factor(factor: int) -> int:
-    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
-    return int(factor)
+    return positive_int(factor, "factor")
 
 
 def _check_divides(x: Tensor, factor: int) -> None:

@@ -1,0 +1,87 @@
+"""Checks every module makes of its arguments, written once: whole numbers, images, pairs at a factor.
+
+Each raises ``ValueError`` with a message that names the argument, says what was expected and
+shows what came. Torch is imported only by the checks of tensors, so that the command line's
+parser can use the others without it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["nonnegative_int", "pair_at_factor", "positive_int", "single_image"]
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int if it is a whole number of at least 1 (``True`` is not a number here).
+
+    Example:
+        >>> positive_int(4, "factor")
+        4
+        >>> positive_int(0, "factor")
+        Traceback (most recent call last):
+        ...
+        ValueError: factor must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not _whole(value) or int(value) < 1:  # type: ignore[call-overload]
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def nonnegative_int(value: object, name: str) -> int:
+    """``value`` as an int if it is a whole number of at least 0.
+
+    Example:
+        >>> nonnegative_int(0, "overlap")
+        0
+    """
+    if isinstance(value, bool) or not _whole(value) or int(value) < 0:  # type: ignore[call-overload]
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _whole(value: object) -> bool:
+    try:
+        return int(value) == value  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def single_image(x: Tensor, name: str) -> Tensor:
+    """One finite image as (1, C, H, W) (a (C, H, W) one gains the batch axis), else ``ValueError``.
+
+    Example:
+        >>> import torch
+        >>> tuple(single_image(torch.zeros(3, 4, 5), "guide").shape)
+        (1, 3, 4, 5)
+    """
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"{name} must be (1, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    return x
+
+
+def pair_at_factor(lr: Tensor, hr: Tensor, factor: int, what: str) -> None:
+    """Check that the high-resolution image is ``factor`` times the low-resolution one on each side.
+
+    Raises:
+        ValueError: naming ``what`` (the low-resolution image) and both sizes.
+    """
+    h, w = hr.shape[-2:]
+    if h % factor or w % factor:
+        raise ValueError(f"the guide's size {h} x {w} is not divisible by the factor {factor}")
+    if lr.shape[-2:] != (h // factor, w // factor):
+        raise ValueError(
+            f"{what} is {lr.shape[-2]} x {lr.shape[-1]} but the guide {h} x {w} / factor {factor} "
+            f"needs {h // factor} x {w // factor}"
+        )
