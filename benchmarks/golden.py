@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ def _smooth(rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
     out = np.zeros((h, w, c))
     for b in range(c):
         for _ in range(4):
-            fy, fx, ph = rng.uniform(0.5, 4, 2).tolist() + [rng.uniform(0, 6.3)]
+            fy, fx, ph = [*rng.uniform(0.5, 4, 2).tolist(), rng.uniform(0, 6.3)]
             out[..., b] += np.sin(2 * np.pi * (fy * yy + fx * xx) + ph)
     out -= out.min()
     return (out / out.max()).astype(np.float32)
@@ -158,9 +157,7 @@ def run_all(work: Path) -> dict[str, object]:
         rel = path.relative_to(work).as_posix()
         if path.is_file() and path.suffix in (".npy", ".json", ".jsonl", ".csv") and not _is_input(rel):
             record[rel] = fingerprint(path)
-    proc = subprocess.run(
-        [sys.executable, "-c", API], cwd=work, env=ENV, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([sys.executable, "-c", API], cwd=work, env=ENV, capture_output=True, text=True, check=False)
     record["api.exit"] = proc.returncode
     if proc.returncode == 0:
         record.update({f"api.{k}": v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()})
@@ -172,7 +169,8 @@ def run_all(work: Path) -> dict[str, object]:
 def _is_input(rel: str) -> bool:
     inputs = {"hs_gt.npy", "hsi.npy", "rgb.npy", "srf.csv", "ms_gt.npy", "ms.npy", "pan.npy", "noisy.npy",
               "flash.npy", "srf_kc.npy", "jobs.json"}  # fmt: skip
-    return rel in inputs or rel.startswith(".jobs.state/")
+    # The batch's done records hold the jobs' absolute paths: not results, and not the same in two folders.
+    return rel in inputs or rel.startswith(".jobs.json.state/")
 
 
 def main() -> None:
@@ -180,14 +178,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the record here (JSON)")
     parser.add_argument("--check", type=Path, help="compare with this record")
     args = parser.parse_args()
-    # One fixed folder: the batch's records hold the jobs' paths.
-    work = Path(tempfile.gettempdir()) / "gdd-golden"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    try:
-        record = run_all(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        record = run_all(Path(tmp))
     commit = ""
     with contextlib.suppress(Exception):
         commit = subprocess.run(
@@ -198,6 +190,7 @@ def main() -> None:
         print(f"wrote {args.out}")
     if args.check:
         old = json.loads(args.check.read_text())["fingerprints"]
+        old = {k: v for k, v in old.items() if not _is_input(k)}
         keys = sorted(set(old) | set(record))
         diff = [k for k in keys if old.get(k) != record.get(k)]
         for k in diff:

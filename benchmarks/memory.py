@@ -1,4 +1,4 @@
-"""Peak memory of one GDD fit against its size: the figures behind ``gdd.tiling.estimate_memory``.
+"""Peak memory of one GDD fit against its size: the figures behind ``gdd.app.estimate_memory``.
 
 Each (task, budget, size) runs in a fresh process (6 steps of the task's default run, classic
 start and keep-best included, on random inputs) and reports its
@@ -6,7 +6,7 @@ peak resident memory (CPU) or peak allocated memory (CUDA) above the process's f
 the fit. Each (task, budget) at the preset's width and a quarter of it, so that the model
 bytes = overhead + (a + b * width) * pixels can be read off through the two largest sizes
 (``--fit`` prints it); the peaks are kept in ``benchmarks/results/memory-<device>.json`` and the
-table, with today's estimate of ``gdd.tiling.estimate_memory`` beside each figure, goes to
+table, with today's estimate of ``gdd.app.estimate_memory`` beside each figure, goes to
 ``benchmarks/results/memory-<device>.md``.
 
     python benchmarks/memory.py [--device cpu|cuda] [--sizes 256 512 1024] [--fit] [--from-json]
@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, torch
 from gdd.problems import hs_problem, pan_problem, flash_problem, solve
-from gdd.tiling import estimate_memory
+from gdd.app import estimate_memory
 task, budget, size, device, width = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 g = torch.Generator().manual_seed(0)
 f = 4 if task == "pan" else (8 if task == "hs" else 1)
@@ -56,8 +56,8 @@ def main() -> int:
         "--from-json", action="store_true", help="no runs: the table again from the stored peaks, with today's estimate"
     )
     args = ap.parse_args()
+    from gdd.app import estimate_memory
     from gdd.problems import PRESETS
-    from gdd.tiling import estimate_memory
 
     store = Path(__file__).parent / "results" / f"memory-{args.device}.json"
     rows = json.loads(store.read_text()) if store.exists() else []
@@ -78,7 +78,7 @@ def main() -> int:
                         rows = [r for r in rows if (r["task"], r["budget"], r["width"], r["size"]) != key] + [row]
                         print(row, flush=True)
                         store.write_text(json.dumps(rows, indent=0))
-    # The estimate column is always today's gdd.tiling.estimate_memory.
+    # The estimate column is always today's gdd.app.estimate_memory.
     for r in rows:
         r["estimate"] = estimate_memory(r["task"], r["size"], r["size"], budget=r["budget"], channels=r["width"])
     rows.sort(key=lambda r: (["hs", "pan", "flash"].index(r["task"]), r["budget"] != "cpu", -r["width"], r["size"]))

@@ -114,8 +114,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     import torch
 
+    from gdd.app import estimate_memory
     from gdd.operators import imresize
-    from gdd.tiling import estimate_memory, tile_grid
+    from gdd.tiles import tile_grid
 
     m = scipy.io.loadmat(DATA)
     gt = mirror(m["I_MS_GT"].astype(np.float32), args.size)
@@ -184,7 +185,7 @@ def main() -> int:
         "",
         f"Tiles against one fit on the {r} x {r} region: {diff:+.2f} dB (its own tiles), {diff_scene:+.2f} dB "
         "(cut from the tiled scene).",
-        f"One fit of the whole scene would need about {one_fit:.0f} MiB by `gdd.tiling.estimate_memory`.",
+        f"One fit of the whole scene would need about {one_fit:.0f} MiB by `gdd.app.estimate_memory`.",
         "",
         "| image | step across tile edges | step elsewhere | ratio |",
         "|---|---:|---:|---:|",

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gdd.app import tile_folder
 from gdd.batch import State, read_manifest, run_local, state_folder
 from gdd.cli import main
-from gdd.tiled import tile_folder
 
 FAST = {"iterations": 3, "width": 8}
 
@@ -254,3 +254,17 @@ def test_a_ray_batch_of_eight_jobs_on_a_local_cluster(tmp_path: Path) -> None:
         ray.shutdown()
     assert all((tmp_path / "out" / f"fused{i}.npy").exists() for i in range(8))
     assert len(list(state_folder(manifest).glob("*.done.json"))) == 8
+
+
+def test_a_manifest_resolves_every_file_option_against_its_folder(tmp_path: Path) -> None:
+    # --blur names a file too: it was once resolved against the working directory instead.
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    job = {"id": "a", "task": "hs", "hsi": "hsi.npy", "guide": "rgb.npy", "srf": "srf.csv", "factor": 4,
+           "blur": "kernel.npy", "out": "out/a.npy"}  # fmt: skip
+    (folder / "jobs.json").write_text(json.dumps([job, {**job, "id": "b", "blur": "estimate", "out": "out/b.npy"}]))
+    first, second = read_manifest(folder / "jobs.json")
+    for name in ("hsi", "guide", "srf", "blur", "out"):
+        value = first.argv[first.argv.index(f"--{name}") + 1]
+        assert Path(value) == folder.resolve() / job[name]  # type: ignore[operator]
+    assert second.argv[second.argv.index("--blur") + 1] == "estimate"

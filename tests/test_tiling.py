@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -14,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from gdd.app import TileStore, blend, estimate_memory, largest_tile, tile_folder
 from gdd.cli import main
 from gdd.io import StripWriter, WindowReader, read_raster
-from gdd.tiled import TileStore, blend, tile_folder
-from gdd.tiling import Tile, blend_weights, estimate_memory, largest_tile, tile_grid
+from gdd.tiles import Tile, blend_weights, tile_grid
 
 FAST = ["--iterations", "3", "--width", "8", "--quiet"]
 
@@ -194,7 +195,7 @@ def test_tiled_geotiff_keeps_the_georeferencing(tmp_path: Path) -> None:
 def test_a_scene_that_does_not_fit_is_refused_with_a_tile_size(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     ms, pan = _pair(tmp_path, size=64)
     free = estimate_memory("pan", 40, 40, channels=8)
-    monkeypatch.setattr("gdd.run.available_memory", lambda device: free / 0.8)
+    monkeypatch.setattr("gdd.app.driver.available_memory", lambda device: free / 0.8)
     argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]
     assert main([*argv, "--out", str(tmp_path / "x.npy"), "--tile", "none"]) == 1
     err = capsys.readouterr().err.strip()
@@ -211,17 +212,17 @@ def test_largest_tile_fits_the_memory() -> None:
 
 
 def test_a_tile_that_runs_out_of_memory_is_split(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    import gdd.tiled
+    import gdd.app.tiled
 
-    real = gdd.tiled.solve
+    real = gdd.app.tiled.solve
 
     def small_only(problem, **kwargs):  # type: ignore[no-untyped-def]
         if problem.guide.shape[-1] > 64:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(problem, **kwargs)
 
-    monkeypatch.setattr(gdd.tiled, "solve", small_only)
-    monkeypatch.setattr(gdd.tiled, "MIN_TILE", 16)
+    monkeypatch.setattr(gdd.app.tiled, "solve", small_only)
+    monkeypatch.setattr(gdd.app.tiled, "MIN_TILE", 16)
     ms, pan = _pair(tmp_path, size=128)
     out = tmp_path / "x.npy"
     argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "128",
@@ -285,12 +286,12 @@ def test_tile_windows_on_the_low_resolution_grid() -> None:
 
 
 def test_one_fit_that_runs_out_of_memory_falls_back_to_tiles(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    import gdd.run
+    import gdd.app.whole
 
     def no_memory(problem, **kwargs):  # type: ignore[no-untyped-def]
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(gdd.run, "solve", no_memory)
+    monkeypatch.setattr(gdd.app.whole, "solve", no_memory)
     ms, pan = _pair(tmp_path, size=64)
     argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]
     assert main([*argv, "--out", str(tmp_path / "x.npy")]) == 0
@@ -331,10 +332,15 @@ def test_tiles_share_degradations_estimated_once(tmp_path: Path, capsys) -> None
     out = tmp_path / "fused.npy"
     argv = ["hs", "--hsi", str(tmp_path / "hsi.npy"), "--guide", str(tmp_path / "rgb.npy"), "--factor", "4",
             "--srf", "estimate", "--blur", "estimate", "--out", str(out), "--tile", "48", "--overlap", "8",
-            "--keep-tiles", *FAST]  # fmt: skip
+            "--keep-tiles", "--json", str(tmp_path / "run.json"), *FAST]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert text.count("estimated response 3 x 8") == 1 and "9 tiles" in text
+    # The record holds the options as given, not the estimates (a tiled run with estimates and --json
+    # once failed after writing its result, on tensors it could not write as JSON).
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["settings"]["srf"] == "estimate" and len(record["tiles"]) == 9
+    (tmp_path / "run.json").unlink()
     estimated = np.loadtxt(tmp_path / "fused.srf.csv", delimiter=",", skiprows=1)
     assert np.abs(estimated.T - srf / srf.sum(1, keepdims=True)).max() < 0.05
     # Resumed, it estimates again and writes its own estimates over the first ones.
@@ -345,10 +351,10 @@ def test_tiles_share_degradations_estimated_once(tmp_path: Path, capsys) -> None
 
 
 def test_tiles_can_share_the_pan_band_mixture(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    import gdd.tiled
+    import gdd.app.tiled
 
     mixtures = []
-    real = gdd.tiled.solve
+    real = gdd.app.tiled.solve
 
     def spy(problem, **kwargs):  # type: ignore[no-untyped-def]
         result = real(problem, **kwargs)
@@ -359,14 +365,16 @@ def test_tiles_can_share_the_pan_band_mixture(tmp_path: Path, capsys) -> None:  
     argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--tile", "32", "--overlap", "8", *FAST,
             "--warm-start", "0"]  # fmt: skip
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(gdd.tiled, "solve", spy)
-        assert main([*argv, "--out", str(tmp_path / "shared.npy"), "--tile-mixing", "shared"]) == 0
+        m.setattr(gdd.app.tiled, "solve", spy)
+        shared = ["--out", str(tmp_path / "shared.npy"), "--tile-mixing", "shared", "--json", str(tmp_path / "s.json")]
+        assert main([*argv, *shared]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["settings"]["tile_mixing"] == "shared"
     # One fit on the central tile learns it, then every tile keeps it.
     assert len(mixtures) == 10 and all(torch.equal(m, mixtures[0]) for m in mixtures[1:])
     assert not torch.equal(mixtures[0], torch.diag(torch.diag(mixtures[0])))  # it was learned
     mixtures.clear()
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(gdd.tiled, "solve", spy)
+        m.setattr(gdd.app.tiled, "solve", spy)
         assert main([*argv, "--out", str(tmp_path / "own.npy")]) == 0
     assert len(mixtures) == 9 and not torch.equal(mixtures[0], mixtures[1])
 
@@ -384,8 +392,8 @@ def test_a_failed_run_leaves_no_estimates_behind(tmp_path: Path, capsys) -> None
 
 
 def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gdd.app.tiled
     import gdd.problems
-    import gdd.tiled
 
     calls: list[tuple[int, ...]] = []
 
@@ -393,7 +401,7 @@ def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monk
         calls.append(tuple(pan.shape))
         return ("gsa", False, 1.0)
 
-    monkeypatch.setattr(gdd.tiled, "pan_start", counted)
+    monkeypatch.setattr(gdd.app.tiled, "pan_start", counted)
     monkeypatch.setattr(gdd.problems, "pan_start", counted)
     ms, pan = _pair(tmp_path)
     out = tmp_path / "x.npy"

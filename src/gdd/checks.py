@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["nonnegative_int", "pair_at_factor", "positive_int", "single_image"]
+__all__ = ["nonnegative_int", "pair_at_factor", "positive_int", "single_image", "sizes_at_factor"]
 
 
 def positive_int(value: object, name: str) -> int:
@@ -77,11 +77,16 @@ def pair_at_factor(lr: Tensor, hr: Tensor, factor: int, what: str) -> None:
     Raises:
         ValueError: naming ``what`` (the low-resolution image) and both sizes.
     """
-    h, w = hr.shape[-2:]
+    sizes_at_factor(tuple(lr.shape[-2:]), tuple(hr.shape[-2:]), factor, what)
+
+
+def sizes_at_factor(lr_hw: tuple[int, ...], hr_hw: tuple[int, ...], factor: int, what: str) -> None:
+    """:func:`pair_at_factor` on sizes ``(h, w)`` (of files not read yet)."""
+    h, w = hr_hw
     if h % factor or w % factor:
         raise ValueError(f"the guide's size {h} x {w} is not divisible by the factor {factor}")
-    if lr.shape[-2:] != (h // factor, w // factor):
+    if tuple(lr_hw) != (h // factor, w // factor):
         raise ValueError(
-            f"{what} is {lr.shape[-2]} x {lr.shape[-1]} but the guide {h} x {w} / factor {factor} "
+            f"{what} is {lr_hw[0]} x {lr_hw[1]} but the guide {h} x {w} / factor {factor} "
             f"needs {h // factor} x {w // factor}"
         )

@@ -153,9 +153,9 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
+    from .app import choice_line
     from .fusion import resolve_device
     from .problems import PRESETS, Budget, hs_problem, solve
-    from .run import _choice_line
 
     dev = resolve_device(device)
     gpu = dev.type != "cpu"
@@ -237,7 +237,7 @@ def run_demo(
     for name, m in metrics.items():
         echo(f"{name:8s} {m['psnr']:7.2f} {m['sam']:7.3f} {m['ergas']:7.3f}")
     echo(f"GDD: {n_iter} iterations in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
-    line = _choice_line(result.choice, result.details)
+    line = choice_line(result.choice, result.details)
     if line:
         echo(line)
     echo(f"wrote {out}/: result.npy, {figure or '(no figure: matplotlib missing)'}, metrics.json, inputs")

@@ -1,18 +1,32 @@
-"""A progress bar for the fitting loop, fed by its log-step callback."""
+"""The one progress bar of the package: steps of a fit, tiles of a run, jobs of a batch, runs of a bench."""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ProgressBar"]
 
 
 class ProgressBar:
-    """A tqdm bar fed at log steps with the loss (and PSNR against a reference when given)."""
+    """A tqdm bar on standard error (none when ``quiet``).
 
-    def __init__(self, total: int, *, quiet: bool, reference: torch.Tensor | None = None) -> None:
+    As a fit's log-step callback (``bar(step, x, loss)``) it shows the loss, and the PSNR against
+    a ``reference`` when one is given (kept in ``psnr``); elsewhere ``update(n)`` counts units.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        quiet: bool,
+        reference: torch.Tensor | None = None,
+        unit: str = "it",
+        initial: int = 0,
+    ) -> None:
         self.bar = None
         self.reference = reference
         self.last = 0
@@ -20,7 +34,8 @@ class ProgressBar:
         if not quiet and total > 0:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="it", dynamic_ncols=True, file=sys.stderr, leave=False)
+            options = {"dynamic_ncols": True} if unit == "it" else {}
+            self.bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, leave=False, **options)
 
     def __call__(self, step: int, x: torch.Tensor, loss: float) -> None:
         info = {"loss": f"{loss:.3g}"}
@@ -34,6 +49,21 @@ class ProgressBar:
             self.bar.set_postfix(info, refresh=False)
             self.bar.update(step - self.last)
         self.last = step
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def set_postfix(self, **info: object) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(**info)
+
+    def write(self, line: str) -> None:
+        """Print a line to standard error without breaking the bar."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:

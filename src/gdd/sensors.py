@@ -10,11 +10,12 @@ the toolbox's. The filter is applied with replicated borders, and decimation kee
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["SENSORS", "mtf_decimate", "mtf_filter", "mtf_kernel", "sensor_gnyq"]
 
@@ -99,6 +100,7 @@ def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
     ``gnyq`` holds one gain per band (or one for all). Follows the input's device and dtype.
 
     Example:
+        >>> import torch
         >>> y = mtf_filter(torch.ones(1, 2, 8, 8), 4, [0.3, 0.3])
         >>> y.shape, bool((y - mtf_kernel(4, 0.3).sum()).abs().max() < 1e-5)
         (torch.Size([1, 2, 8, 8]), True)
@@ -112,6 +114,10 @@ def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
     if len(gains) != c:
         raise ValueError(f"{len(gains)} Nyquist gains for {c} bands")
     kernels = np.stack([mtf_kernel(ratio, g) for g in gains])[:, None]
+    # torch is imported here, not at the top: the command line lists the sensors without it.
+    import torch
+    import torch.nn.functional as F
+
     weight = torch.from_numpy(kernels).to(device=x.device, dtype=x.dtype)
     pad = kernels.shape[-1] // 2
     # Replicate padding needs at least one pixel; MATLAB's 'replicate' extends the edge any distance.
@@ -123,6 +129,7 @@ def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
     """MTF filtering, then keeping pixel ``ratio // 2`` of every ratio x ratio block.
 
     Example:
+        >>> import torch
         >>> mtf_decimate(torch.rand(1, 3, 16, 12), 4, [0.3]).shape
         torch.Size([1, 3, 4, 3])
     """

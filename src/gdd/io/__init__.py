@@ -10,13 +10,17 @@ MATLAB v7.3 ``gdd[hdf5]`` (h5py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
 
 from ._common import OUTPUT_SUFFIXES, InputError, UsageError, atomic, check_output, split_spec
 from .read import Layout, Raster, read_image, read_matrix, read_raster
 from .windows import StripWriter, WindowReader
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
 from .write import OutputType, preview_bands, to_rgb8, write_image, write_json, write_preview
 
 __all__ = [
@@ -46,6 +50,8 @@ __all__ = [
 
 def to_tensor(a: np.ndarray) -> Tensor:
     """H x W x C numpy -> (1, C, H, W) float32 torch."""
+    import torch  # here, not at the top: the command line's parser reads this package without torch
+
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))[None]
 
 

@@ -1,0 +1,258 @@
+"""The degradations of a run: given in files or estimated from the pair, and the problem they make.
+
+:func:`estimate` runs once per run (on the whole scene, or on the central window of a tiled
+one) and returns what it found as an :class:`Estimates` value; :func:`build_problem` turns a
+window's images, the settings and those estimates into a :class:`gdd.problems.Problem`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..estimate import (
+    CONSISTENCY_THRESHOLD,
+    block_kernel,
+    estimate_degradation,
+    estimate_pan_degradation,
+    estimate_srf,
+    pair_residual,
+)
+from ..io import InputError, UsageError, atomic, read_matrix, write_preview
+from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
+from ..problems import Problem, flash_problem, hs_problem, pan_problem
+from ..sensors import sensor_gnyq
+from .settings import FuseSettings
+
+__all__ = ["ESTIMATE_FILES", "Estimates", "build_problem", "check_degradation_options", "estimate"]
+
+#: Files a run may write beside its result before the fit (the estimated degradations).
+ESTIMATE_FILES = ("srf.csv", "kernel.npy", "kernel.png", "estimates.png", "pan-weights.csv")
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """What was estimated from the pair (None: not asked for)."""
+
+    srf: torch.Tensor | None = None
+    kernel: torch.Tensor | None = None
+    gnyq: float | None = None
+
+
+def check_degradation_options(s: FuseSettings) -> None:
+    """Refuse options that do not combine, before anything is read."""
+    d = s.degradation
+    if s.task != "hs":
+        return
+    if d.blur is not None and d.spatial is not None:
+        raise UsageError(f"give --blur or --spatial, not both (--blur {d.blur}, --spatial {d.spatial})")
+    if d.srf_support is not None and d.srf != "estimate":
+        raise UsageError("--srf-support applies to --srf estimate only")
+
+
+def _given_kernel(s: FuseSettings) -> torch.Tensor:
+    kernel = torch.from_numpy(read_matrix(str(s.degradation.blur), name="blur")).double()
+    KernelDownsample(kernel, s.inputs.factor)  # checks the size
+    return kernel
+
+
+def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, SpatialKind | LinearOperator, bool]:
+    """The response, the spatial degradation and whether to normalise the response, for hs_problem."""
+    d = s.degradation
+    want_srf, want_blur = d.wants("hs")
+    if (want_srf and est.srf is None) or (want_blur and est.kernel is None):
+        raise InputError("estimating the degradations needs the whole scene in one fit; give --tile none")
+    srf = est.srf if want_srf else torch.from_numpy(read_matrix(str(d.srf), name="srf"))
+    spatial: SpatialKind | LinearOperator = d.spatial or "block"  # type: ignore[assignment]
+    if want_blur:
+        spatial = KernelDownsample(est.kernel, s.inputs.factor)  # type: ignore[arg-type]
+    elif d.blur is not None:
+        spatial = KernelDownsample(_given_kernel(s), s.inputs.factor)
+    # An estimated response maps the HS image's units to the guide's as they are: keep its scale.
+    return srf, spatial, not (want_srf or not d.normalize_srf)  # type: ignore[return-value]
+
+
+def build_problem(
+    s: FuseSettings,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    lr_mask: torch.Tensor | None,
+    hr_mask: torch.Tensor | None,
+    *,
+    estimates: Estimates,
+    mixture: torch.Tensor | None = None,
+) -> Problem:
+    """The problem of one window: its images (low resolution first), masks, the estimates, the PAN mixture."""
+    d, factor = s.degradation, s.inputs.factor
+    if s.task == "hs":
+        srf, spatial, normalize = _hs_degradation(s, estimates)
+        return hs_problem(
+            first, second, srf, factor, spatial=spatial, normalize_srf=normalize, hsi_mask=lr_mask, guide_mask=hr_mask
+        )
+    if s.task == "pan":
+        estimated = d.spatial == "estimate"
+        if estimated and estimates.gnyq is None:
+            raise InputError("estimating the degradations needs the whole scene in one fit; give --tile none")
+        return pan_problem(
+            first,
+            second,
+            factor,
+            full_resolution=d.full_resolution,
+            ms_mask=lr_mask,
+            pan_mask=hr_mask,
+            spatial="mtf" if estimated else d.spatial,  # type: ignore[arg-type]
+            gnyq=(estimates.gnyq,) * first.shape[1] if estimated else tuple(sensor_gnyq(d.sensor, first.shape[1])),  # type: ignore[arg-type]
+            mixture=mixture,
+        )
+    return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)
+
+
+def _paths(s: FuseSettings, names: tuple[str, ...], force: bool) -> dict[str, Path]:
+    paths = {n: s.outputs.beside(n) for n in names}
+    for p in paths.values():
+        if p.exists() and not force:
+            raise InputError(f"output {p} exists; use --force to overwrite it")
+    return paths
+
+
+_KERNELS = {
+    "block": lambda f: block_kernel(f),
+    "gaussian": lambda f: torch.outer(GaussianDownsample(f).kernel1d.double(), GaussianDownsample(f).kernel1d.double()),
+}
+
+
+def estimate(
+    s: FuseSettings,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    *,
+    masked: bool,
+    wavelengths: tuple[float, ...] | None,
+    force: bool,
+) -> Estimates:
+    """Estimate what ``--srf estimate``, ``--blur estimate`` or ``pan --spatial estimate`` ask for; write, report it."""
+    want_srf, want_blur = s.degradation.wants(s.task)
+    if not (want_srf or want_blur):
+        return Estimates()
+    if masked:
+        raise InputError("estimating the degradations cannot leave nodata pixels out; crop them away first")
+    if s.task == "pan":
+        return _estimate_pan(s, first, second, force)
+    d, factor = s.degradation, s.inputs.factor
+    k, c = second.shape[1], first.shape[1]
+    support = None
+    if d.srf_support is not None:
+        if len(d.srf_support) != k:
+            raise InputError(f"--srf-support gives {len(d.srf_support)} ranges for a guide of {k} bands")
+        if max(hi for _, hi in d.srf_support) >= c:
+            raise InputError(f"--srf-support: the HS image has bands 0 to {c - 1}")
+        support = torch.zeros(k, c, dtype=torch.bool)
+        for i, (lo, hi) in enumerate(d.srf_support):
+            support[i, lo : hi + 1] = True
+    names = ("srf.csv",) * want_srf + ("kernel.npy", "kernel.png") * want_blur + ("estimates.png",)
+    paths = _paths(s, names, force)
+    given_srf = None
+    if not want_srf:
+        given_srf = torch.from_numpy(read_matrix(str(d.srf), name="srf")).double()
+        if given_srf.shape != (k, c) and given_srf.shape == (c, k):
+            given_srf = given_srf.T
+        if d.normalize_srf:
+            given_srf = given_srf / given_srf.sum(1, keepdim=True)
+    kernel = None
+    if not want_blur:
+        spatial = d.spatial or "block"
+        if d.blur is not None:
+            kernel = _given_kernel(s)
+        elif spatial in ("block", "gaussian"):
+            kernel = _KERNELS[spatial](factor)
+    if kernel is None and not want_blur:
+        # A spatial model without a kernel form (bicubic, mtf): the response alone.
+        op = make_spatial(d.spatial, factor)  # type: ignore[arg-type]
+        srf = estimate_srf(first, second, factor, spatial=op, support=support)
+        residual, bands = pair_residual(first, second, srf, op)
+        offset = None
+    else:
+        found = estimate_degradation(first, second, factor, srf=given_srf, kernel=kernel, support=support)
+        srf, kernel, residual, bands, offset = (
+            found.srf, found.kernel, found.residual, found.band_residuals, found.offset
+        )  # fmt: skip
+    result = Estimates(srf=srf.float(), kernel=None if kernel is None else kernel.float())
+    if want_srf:
+        _write_srf_csv(paths["srf.csv"], srf.double().numpy(), wavelengths)
+    if want_blur and kernel is not None:
+        kern = kernel.double().numpy()
+        atomic(paths["kernel.npy"], lambda t: np.save(t, kern))
+        write_preview(paths["kernel.png"], np.kron(kern / kern.max(), np.ones((8, 8)))[..., None])
+    written = [str(p) for n, p in paths.items() if n != "estimates.png"]
+    if _has_matplotlib():
+        from ..report import figure_estimates
+
+        png = figure_estimates(
+            srf.double().numpy(), None if kernel is None else kernel.double().numpy(), factor=factor,
+            wavelengths=wavelengths, residual=residual,
+        )  # fmt: skip
+        atomic(paths["estimates.png"], lambda t: t.write_bytes(png))
+        written.append(str(paths["estimates.png"]))
+    what = []
+    if want_srf:
+        what.append(f"response {k} x {c}")
+    if want_blur and kernel is not None and offset is not None:
+        what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
+    print(f"estimated {' and '.join(what)}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
+    _warn_inconsistent(residual, bands)
+    return result
+
+
+def _estimate_pan(s: FuseSettings, ms: torch.Tensor, pan: torch.Tensor, force: bool) -> Estimates:
+    paths = _paths(s, ("pan-weights.csv",), force)
+    d = estimate_pan_degradation(ms, pan, s.inputs.factor)
+    lines = ["# PAN = sum_b weight_b MS_b + intercept; MS MTF gain at Nyquist gnyq (gdd pan --spatial estimate)"]
+    lines += ["band,weight", *(f"{i + 1},{w:.8g}" for i, w in enumerate(d.weights.tolist()))]
+    lines += [f"intercept,{d.intercept:.8g}", f"gnyq,{d.gnyq:.6g}", f"residual,{d.residual:.6g}"]
+    text = "\n".join(lines) + "\n"
+    atomic(paths["pan-weights.csv"], lambda t: t.write_text(text))
+    weights = ", ".join(f"{w:.3f}" for w in d.weights.tolist())
+    print(
+        f"estimated MS MTF gain {d.gnyq:.3f} and PAN weights {weights} (+ {d.intercept:.3g}): "
+        f"{_residual_text(d.residual, (d.residual,))}; wrote {paths['pan-weights.csv']}"
+    )
+    _warn_inconsistent(d.residual, (d.residual,))
+    return Estimates(gnyq=d.gnyq)
+
+
+def _residual_text(residual: float, bands: tuple[float, ...]) -> str:
+    per = ", ".join(f"{b:.1%}" for b in bands)
+    return f"the pair's residual {residual:.1%} (unexplained share of the degraded guide; per band {per})"
+
+
+def _warn_inconsistent(residual: float, bands: tuple[float, ...]) -> None:
+    if residual >= CONSISTENCY_THRESHOLD:
+        print(
+            f"gdd: warning: the pair does not look consistent: the estimated degradations leave {residual:.0%} of "
+            "the degraded guide unexplained; check that both images show the same scene, registered, and the "
+            "factor; the fusion will be poor",
+            file=sys.stderr,
+        )
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write_srf_csv(path: Path, srf: np.ndarray, wavelengths: tuple[float, ...] | None) -> None:
+    """The response as gdd hs --srf reads it: one row per HS band, a wavelength column when known."""
+    k, c = srf.shape
+    header = ",".join(f"guide_band_{i + 1}" for i in range(k))
+    body = srf.T
+    if wavelengths is not None and len(wavelengths) == c:
+        header = "wavelength_nm," + header
+        body = np.column_stack([np.asarray(wavelengths, dtype=np.float64), body])
+    atomic(path, lambda t: np.savetxt(t, body, delimiter=",", fmt="%.8g", header=header, comments=""))

@@ -1,0 +1,152 @@
+"""What a fusion run tells the user: the lines it prints, its JSON record and its HTML report."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..io import InputError, from_tensor, to_tensor
+from ..problems import Problem, classic_method
+from .settings import FuseSettings
+
+__all__ = ["check_report_options", "choice_line", "fusion_report", "rule_line"]
+
+
+def check_report_options(
+    bands: tuple[int, ...] | None, pixels: tuple[tuple[int, ...], ...] | None, shape: tuple[int, int, int]
+) -> None:
+    """Fail before any work when the report's bands or pixels do not fit the result (H, W, C)."""
+    h, w, c = shape
+    if bands and max(bands) >= c:
+        raise InputError(f"--bands {','.join(map(str, bands))}: the result has bands 0 to {c - 1}")
+    for r, col in pixels or []:
+        if r >= h or col >= w:
+            raise InputError(f"--pixel {r},{col} is outside the {h} x {w} result")
+
+
+def _method_name(task: str, key: str) -> str:
+    """The display name of a classic method given by its key (``gsa`` is GSA-HS for hs)."""
+    from ..baselines import METHOD_NAMES
+
+    try:
+        key = classic_method(task, key)
+    except ValueError:
+        pass
+    return METHOD_NAMES.get(key, key)
+
+
+def _start_name(task: str, choice: dict[str, object]) -> str:
+    """One start of an ensemble in words, e.g. ``SFIM, warm+residual``."""
+    start = str(choice.get("start", "none"))
+    if start == "none":
+        return "the authors' start"
+    return f"{_method_name(task, str(choice.get('classic_name', '?')))} {start}"
+
+
+def rule_line(details: dict[str, object]) -> str:
+    """How ``--init auto`` chose the start, in one line (empty when it did not run)."""
+    rule = details.get("start_rule")
+    if not isinstance(rule, dict):
+        return ""
+    start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
+    how = "at least" if float(rule["pan_r2"]) >= float(rule["threshold"]) else "below"
+    return (
+        f"start: {start} (a linear mixture of the MS bands explains {float(rule['pan_r2']):.2%} of the "
+        f"reduced PAN, {how} {float(rule['threshold']):.0%})"
+    )
+
+
+def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
+    """How the result compares, on the data terms alone, with its classic method and the iterates."""
+    if not choice:
+        if details.get("task") == "flash":
+            return (
+                "result: the final estimate (no classic method to compare with: flash denoising stops early by design)"
+            )
+        return ""
+    chosen = str(choice["chosen"])
+    task = str(details.get("task"))
+    name = _method_name(task, str(choice.get("classic_name", "?")))
+    role = {"residual": "classic start", "warm": "classic warm start", "warm+residual": "classic start"}.get(
+        str(choice.get("start")), "classic fallback"
+    )
+    starts = choice.get("starts")
+    mean = ""
+    if isinstance(starts, list):
+        names = ", ".join(_start_name(str(task), c) for c in starts)
+        mean = f"the mean of {len(starts)} GDD fits (from {names})"
+    what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
+            "classic": f"the {role} ({name}) itself", "mean": mean}[chosen]  # fmt: skip
+    text = f"result: {what}, data objective {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
+    if "classic" in choice:
+        classic = float(choice["classic"])  # type: ignore[arg-type]
+        gdd = min(float(choice[k]) for k in ("final", "best", "mean") if k in choice)  # type: ignore[arg-type]
+        text += f"; {name} ({role}): {classic:.4g}"
+        if chosen == "classic":
+            text += f", which fits the observations better than any GDD iterate ({gdd:.4g})"
+        elif gdd < classic / 1.01:
+            text += f" (GDD fits the observations {classic / max(gdd, 1e-30):.2f}x better)"
+        elif gdd <= classic:
+            text += " (GDD fits the observations about as well: it changed the classic result little)"
+        else:
+            text += " (GDD fits the observations worse; --keep-best would return the classic result)"
+    return text
+
+
+def fusion_report(
+    s: FuseSettings,
+    problem: Problem,
+    inputs: dict[str, np.ndarray],
+    arr: np.ndarray,
+    reference: torch.Tensor | None,
+    history: list[tuple[int, float]],
+    psnr_history: list[tuple[int, float]],
+    info: dict[str, object],
+    wavelengths: tuple[float, ...] | None = None,
+) -> None:
+    """The HTML report of a fusion run: inputs, result, baseline, the indices and the curves."""
+    from ..metrics import full_resolution, reduced_resolution
+    from ..report import write_report
+
+    base = problem.baseline().detach().cpu()
+    base_name = "bicubic"
+    if problem.task == "flash":
+        # The flash baseline is the noisy input itself: shown once, as the baseline.
+        base_name = "noisy input"
+        inputs = {k: v for k, v in inputs.items() if k != "noisy"}
+    x = to_tensor(arr)
+    metrics: dict[str, dict[str, float | None]] = {}
+    if reference is not None:
+        for name, est in (("gdd", x), (base_name, base)):
+            metrics[name] = reduced_resolution(est.clamp(0, 1), reference, ratio=max(problem.factor, 1))
+    elif problem.task == "pan":
+        ms, pan = to_tensor(inputs["ms"]), to_tensor(inputs["pan"])
+        for name, est in (("gdd", x), (base_name, base)):
+            try:
+                metrics[name] = full_resolution(est, ms, pan, ratio=problem.factor)
+            except ValueError:
+                break
+    settings = {k: v for k, v in info.items() if k in ("task", "iterations", "seconds", "device", "rollbacks")}
+    if metrics and reference is None:
+        settings["indices"] = "QNR protocol, sensor none (MTF gains 0.29 MS, 0.15 PAN); gdd eval --sensor for others"
+    settings.update({k: v for k, v in dict(info.get("settings", {})).items()})  # type: ignore[call-overload]
+    write_report(
+        s.outputs.report,
+        title=f"gdd {problem.task}: {s.outputs.out.name}",
+        inputs=inputs,
+        result=arr,
+        reference=from_tensor(reference) if reference is not None else None,
+        baseline=from_tensor(base),
+        baseline_name=base_name,
+        metrics=metrics or None,
+        history=history,
+        psnr=psnr_history or None,
+        settings=settings,
+        factor=max(problem.factor, 1),
+        wavelengths=wavelengths,
+        bands=s.outputs.bands,
+        pixels=s.outputs.pixels,
+        percentiles=s.outputs.stretch,
+        force=s.outputs.force,
+    )
+    print(f"wrote {s.outputs.report}")

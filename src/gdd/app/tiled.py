@@ -1,0 +1,260 @@
+"""The tiled plan: fit each tile (splitting one that runs out of memory), keep it, blend, write by strips.
+
+The inputs are read window by window (:class:`gdd.io.WindowReader`); what is decided once for
+the scene (estimated degradations, the pansharpening start, a shared PAN band mixture) is
+decided on its central window and passed to every tile.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..io import (
+    InputError,
+    StripWriter,
+    WindowReader,
+    atomic,
+    check_output,
+    from_tensor,
+    to_tensor,
+    write_json,
+    write_preview,
+)
+from ..problems import Problem, pan_start, solve
+from ..progress import ProgressBar
+from ..tiles import Tile, blend_weights, tile_grid
+from .degradations import Estimates, build_problem, estimate
+from .inputs import check_free, check_output_type, check_pair, nodata_value, output_meta
+from .settings import FuseSettings
+from .tilestore import TileStore, blend, plan, tile_folder
+
+__all__ = ["MIN_TILE", "run"]
+
+#: The smallest tile a tile that ran out of memory is split into.
+MIN_TILE = 64
+#: The side of the central window on which what is shared by every tile is decided.
+CENTRAL_WINDOW = 1024
+
+
+def _split(tile: Tile, factor: int, overlap: int) -> tuple[int, int] | None:
+    """Half the tile's side (a multiple of the factor) and an overlap that fits it, or None."""
+    side = max(tile.height, tile.width) // 2 // factor * factor
+    if side < max(MIN_TILE, factor):
+        return None
+    ov = min(overlap, (side // 2 - 1) // factor * factor)
+    return side, max(ov, 0)
+
+
+def _central(h: int, w: int, factor: int, side: int) -> Tile:
+    sh, sw = (min(side, n) // factor * factor for n in (h, w))
+    return Tile(-1, (h - sh) // 2 // factor * factor, (w - sw) // 2 // factor * factor, sh, sw)
+
+
+class _Tiles:
+    """Read a tile's windows, build its problem and fit it (splitting it when the device runs out of memory)."""
+
+    def __init__(
+        self, s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, **solve_options: Any
+    ) -> None:
+        self.s, self.readers, self.factor = s, readers, s.inputs.factor
+        self.estimates, self.mixture = estimates, None
+        self.options = s.fit.solve_options(**solve_options)
+
+    def windows(self, tile: Tile) -> tuple[Any, Any]:
+        lr_reader, hr_reader = self.readers
+        return lr_reader.read(*tile.window(self.factor)), hr_reader.read(*tile.window())
+
+    def problem(self, tile: Tile) -> Problem:
+        lr, hr = self.windows(tile)
+        lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
+        hr_mask = None if hr.mask is None else torch.from_numpy(hr.mask)
+        return build_problem(
+            self.s, to_tensor(lr.data), to_tensor(hr.data), lr_mask, hr_mask, estimates=self.estimates,
+            mixture=self.mixture,
+        )  # fmt: skip
+
+    def solve(self, problem: Problem) -> Any:
+        return solve(problem, **self.options)
+
+    def fit(self, tile: Tile, overlap: int) -> tuple[np.ndarray, dict[str, object]]:
+        problem = self.problem(tile)
+        device = torch.device(self.s.fit.device)
+        try:
+            result = self.solve(problem)
+        except torch.OutOfMemoryError:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            smaller = _split(tile, self.factor, overlap)
+            if smaller is None:
+                raise InputError(
+                    f"a {tile.height} x {tile.width} tile does not fit in the {device.type} memory "
+                    f"and cannot be split further"
+                ) from None
+            side, ov = smaller
+            print(
+                f"gdd: tile {tile.index} ({tile.height} x {tile.width}) ran out of {device.type} memory; "
+                f"fusing it as tiles of {side} x {side}",
+                file=sys.stderr,
+            )
+            return self._fit_split(tile, side, ov)
+        x = from_tensor(result.x.detach().cpu())
+        if problem.valid is not None:
+            x = np.where(problem.valid[0, 0].numpy()[..., None], x, np.nan).astype(np.float32)
+        info: dict[str, object] = {
+            "index": tile.index,
+            "window": [tile.row, tile.col, tile.height, tile.width],
+            "seconds": result.seconds,
+            "iterations": result.config.iterations,
+            "chosen": (result.choice or {}).get("chosen"),
+        }
+        return x, info
+
+    def _fit_split(self, tile: Tile, side: int, overlap: int) -> tuple[np.ndarray, dict[str, object]]:
+        sub = tile_grid(tile.height, tile.width, tile=side, overlap=overlap, factor=self.factor)
+        num = den = None
+        parts = []
+        for s in sub:
+            x, info = self.fit(Tile(s.index, tile.row + s.row, tile.col + s.col, s.height, s.width), overlap)
+            if num is None or den is None:
+                num, den = np.zeros((tile.height, tile.width, x.shape[-1])), np.zeros((tile.height, tile.width))
+            w = blend_weights(s, tile.height, tile.width, overlap=overlap)
+            num[s.row : s.row + s.height, s.col : s.col + s.width] += w[..., None] * x
+            den[s.row : s.row + s.height, s.col : s.col + s.width] += w
+            parts.append(info)
+        x = (num / den[..., None]).astype(np.float32)  # type: ignore[index,operator]
+        return x, {
+            "index": tile.index,
+            "window": [tile.row, tile.col, tile.height, tile.width],
+            "seconds": sum(float(p["seconds"]) for p in parts),  # type: ignore[arg-type]
+            "split": parts,
+        }
+
+    def shared_mixture(self, store: TileStore, centre: Tile) -> torch.Tensor:
+        """The band mixture learned on the central tile, fitted once (kept with the tiles for a resume)."""
+        path = store.folder / "mixture.npy"
+        if path.exists():
+            return torch.from_numpy(np.load(path))
+        result = self.solve(self.problem(centre))
+        learned = next(op.srf for op in result.operators if isinstance(getattr(op, "srf", None), torch.nn.Parameter))
+        mixture = learned.detach().float().cpu()
+        atomic(path, lambda t: np.save(t, mixture.numpy()))
+        return mixture
+
+
+def _start_options(s: FuseSettings, tiles: _Tiles, centre: Tile) -> dict[str, Any]:
+    """``--init auto`` of pansharpening, decided once on the central window so that every tile starts alike."""
+    overrides = dict(s.fit.overrides)
+    if s.task != "pan" or overrides.get("init") not in (None, "auto") or "more_starts" in overrides:
+        return {}
+    lr, hr = tiles.windows(centre)
+    masks = {k: None if m.mask is None else torch.from_numpy(m.mask)[None, None] for k, m in (("ms", lr), ("pan", hr))}
+    init, residual, _ = pan_start(
+        to_tensor(lr.data), to_tensor(hr.data), s.inputs.factor, ms_mask=masks["ms"], pan_mask=masks["pan"]
+    )
+    return {"init": init, "residual": overrides.get("residual", residual)}
+
+
+def run(s: FuseSettings, tile: int, overlap: int) -> int:
+    """Fuse the scene of ``s`` in tiles of ``tile`` pixels overlapping by ``overlap``."""
+    o = s.outputs
+    out = check_output(o.out, force=o.force)
+    check_free(o.preview, "preview", o.force)
+    check_free(o.json, "json", o.force)
+    check_output_type(s, masked=False, nodata=None)
+    for value, opt in ((o.report, "report"), (s.inputs.reference, "reference")):
+        if value:
+            raise InputError(f"--{opt} is not available with --tile; run gdd eval on the result")
+    lr_name, hr_name = s.inputs.names
+    readers = tuple(WindowReader(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in (lr_name, hr_name))
+    lr_reader, hr_reader = readers
+    lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
+    check_pair(s, lr_reader.shape, hr_reader.shape, lr_meta, hr_meta)
+    factor = s.inputs.factor
+    h, w, _ = hr_reader.shape
+    try:
+        tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
+    except ValueError as exc:
+        raise InputError(f"--tile {tile} --overlap {overlap}: {exc}") from None
+    device = torch.device(s.fit.device).type
+    shape = (h, w, lr_reader.shape[2])
+    resumed = tile_folder(out).exists()
+    options = {k: v for k, v in s.options if k not in s.unplanned}
+    the_plan = plan(dict(s.inputs.files), options, shape, tile, overlap, device)
+    store = TileStore(tile_folder(out), the_plan, force=o.force)
+    centre = _central(h, w, factor, CENTRAL_WINDOW)
+    estimates = Estimates()
+    if any(s.degradation.wants(s.task)):
+        lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
+        # A resumed run writes the same estimates again over its own.
+        estimates = estimate(
+            s, to_tensor(lr.data), to_tensor(hr.data), masked=lr.mask is not None or hr.mask is not None,
+            wavelengths=lr_meta.wavelengths, force=o.force or resumed,
+        )  # fmt: skip
+    start_options = _start_options(s, _Tiles(s, readers, estimates), centre)  # type: ignore[arg-type]
+    fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
+    if s.task == "pan" and s.degradation.tile_mixing == "shared":
+        fuser.mixture = fuser.shared_mixture(store, _central(h, w, factor, tile))
+    first = fuser.problem(tiles[0])  # bad options fail here, before any tile is fitted
+    meta = output_meta(s, lr_meta, hr_meta)
+    nodata = nodata_value(s, (lr_meta, hr_meta))
+    todo = [t for t in tiles if not store.done(t.index)]
+    bar = ProgressBar(len(tiles), quiet=o.quiet, unit="tile", initial=len(tiles) - len(todo))
+    start = time.perf_counter()
+    try:
+        for t in todo:
+            x, info = fuser.fit(t, overlap)
+            store.save(t.index, x, info)
+            bar.update(1)
+    finally:
+        bar.close()
+    with StripWriter(
+        out, shape, force=o.force, dtype=o.dtype, bit_depth=s.inputs.bit_depth, meta=meta, nodata=nodata
+    ) as writer:
+        preview = blend(store, tiles, shape, overlap, writer)
+    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)))
+    wall = time.perf_counter() - start
+    infos = [store.info(t.index) for t in tiles]
+    print(
+        f"gdd {first.task}: {len(tiles)} tiles of at most {tile} x {tile} (overlap {overlap}), "
+        f"{len(todo)} fitted in {wall:.1f} s on {device}"
+        + (f", {len(tiles) - len(todo)} from an earlier run" if len(todo) < len(tiles) else "")
+    )
+    print(f"wrote {out} and {o.preview}")
+    peak = _peak_memory(torch.device(s.fit.device))
+    if peak is not None:
+        kind = "allocated on the GPU" if device == "cuda" else "resident"
+        print(f"peak memory: {peak / 2**30:.2f} GiB ({kind})")
+    chosen = [str(i.get("chosen")) for i in infos if i.get("chosen")]
+    if chosen:
+        counts = ", ".join(f"{n} {k}" for k, n in sorted({c: chosen.count(c) for c in chosen}.items()))
+        print(f"result per tile, chosen by the data objective: {counts} (final/best: GDD; classic: the classic start)")
+    if o.json:
+        record = {
+            "task": first.task, "output": str(out), "seconds": wall, "device": device, "tile": tile,
+            "overlap": overlap, "peak_memory_bytes": peak, "tiles": infos,
+            "settings": {**dict(s.options), **start_options},
+            "versions": {"gdd": __version__, "torch": torch.__version__},
+        }  # fmt: skip
+        write_json(o.json, record)
+        print(f"wrote {o.json}")
+    if not s.tiling.keep_tiles:
+        store.remove()
+    return 0
+
+
+def _peak_memory(device: torch.device) -> int | None:
+    """Peak bytes of this process: allocated on the GPU, else resident (None where unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # macOS counts bytes, Linux KiB

@@ -1,0 +1,130 @@
+"""The finished tiles of a tiled run on disk, with the run's plan, and their blend into the result.
+
+Each finished tile is saved atomically in a folder beside the output (``.NAME.tiles/``) with the
+plan of the run (inputs' fingerprints, the options that change the tiles, the grid); a run
+started again with the same plan skips the tiles it has and writes the same bytes as one that
+was never stopped. The result is blended strip by strip into a :class:`gdd.io.StripWriter`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..io import InputError, StripWriter, atomic, split_spec
+from ..tiles import Tile, blend_weights
+
+__all__ = ["TileStore", "blend", "plan", "tile_folder"]
+
+
+def tile_folder(out: str | os.PathLike[str]) -> Path:
+    """The folder of a tiled run's finished tiles: ``.NAME.tiles`` beside the output ``NAME``."""
+    p = Path(out)
+    return p.with_name(f".{p.name}.tiles")
+
+
+def _fingerprint(spec: str) -> dict[str, object]:
+    path = split_spec(spec)[0]
+    try:
+        st = path.stat()
+    except OSError:
+        return {"file": str(spec)}
+    return {"file": str(spec), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class TileStore:
+    """Finished tiles of one run on disk, each written atomically, with the run's plan.
+
+    A folder that holds another run's tiles (another plan) is refused unless ``force``, which
+    clears it.
+    """
+
+    def __init__(self, folder: Path, plan: dict[str, object], *, force: bool) -> None:
+        self.folder = folder
+        text = json.dumps(plan, sort_keys=True, default=str)
+        plan_file = folder / "plan.json"
+        if folder.exists():
+            old = plan_file.read_text() if plan_file.exists() else ""
+            if old != text:
+                if not force:
+                    raise InputError(
+                        f"{folder} holds the tiles of another run (other inputs or options); use --force to start again"
+                    )
+                shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not plan_file.exists():
+            atomic(plan_file, lambda t: t.write_text(text))
+
+    def _path(self, index: int, suffix: str = ".npy") -> Path:
+        return self.folder / f"tile-{index:05d}{suffix}"
+
+    def done(self, index: int) -> bool:
+        return self._path(index).exists() and self._path(index, ".json").exists()
+
+    def save(self, index: int, x: np.ndarray, info: dict[str, object]) -> None:
+        atomic(self._path(index), lambda t: np.save(t, x))
+        atomic(self._path(index, ".json"), lambda t: t.write_text(json.dumps(info, default=str)))
+
+    def load(self, index: int) -> np.ndarray:
+        return np.load(self._path(index), mmap_mode="r")
+
+    def info(self, index: int) -> dict[str, Any]:
+        return json.loads(self._path(index, ".json").read_text())  # type: ignore[no-any-return]
+
+    def count(self) -> int:
+        return sum(1 for _ in self.folder.glob("tile-*.json"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def plan(
+    files: dict[str, str], options: dict[str, object], shape: tuple[int, int, int], tile: int, overlap: int, device: str
+) -> dict[str, object]:
+    """The plan of a tiled run: what must be the same for a resume to go on with the stored tiles."""
+    return {
+        "gdd": __version__,
+        "inputs": {n: _fingerprint(spec) for n, spec in files.items()},
+        "options": options,
+        "scene": list(shape),
+        "tile": tile,
+        "overlap": overlap,
+        "device": device,
+    }
+
+
+def _strips(tiles: list[Tile]) -> list[tuple[int, int]]:
+    edges = sorted({t.row for t in tiles} | {t.row + t.height for t in tiles})
+    return list(itertools.pairwise(edges))
+
+
+def blend(
+    store: TileStore, tiles: list[Tile], shape: tuple[int, int, int], overlap: int, writer: StripWriter
+) -> np.ndarray:
+    """Blend the stored tiles strip by strip into ``writer``; return a preview (every k-th pixel)."""
+    h, w, c = shape
+    step = max(1, math.ceil(max(h, w) / 2048))
+    preview = np.zeros((math.ceil(h / step), math.ceil(w / step), c), np.float32)
+    for r0, r1 in _strips(tiles):
+        num = np.zeros((r1 - r0, w, c))
+        den = np.zeros((r1 - r0, w))
+        for t in tiles:
+            if t.row >= r1 or t.row + t.height <= r0:
+                continue
+            rows = slice(r0 - t.row, r1 - t.row)
+            wt = blend_weights(t, h, w, overlap=overlap)[rows]
+            num[:, t.col : t.col + t.width] += wt[..., None] * store.load(t.index)[rows]
+            den[:, t.col : t.col + t.width] += wt
+        strip = (num / den[..., None]).astype(np.float32)
+        writer.put(r0, strip)
+        first = -(-r0 // step) * step
+        preview[first // step : -(-r1 // step)] = strip[first - r0 :: step, ::step]
+    return preview

@@ -1,0 +1,113 @@
+"""Many fusion jobs from one manifest: on this machine (a pool of workers) or on a Ray cluster.
+
+A manifest lists jobs, one fusion command each: ``task`` (hs, pan or flash), the command's
+options by their long names (``ms``, ``pan``, ``ratio``, ``out``, ``iterations``, ``tile`` ...;
+``true`` for a flag), and an optional ``id``. It is a CSV (one row a job, one column an
+option, empty cells left out), a JSON list (or ``{"jobs": [...]}``) or a TOML file of
+``[[jobs]]`` tables. Relative paths are relative to the manifest's folder.
+
+Each job runs as its own ``python -m gdd`` process (so that a crash, a GPU's memory or a
+killed worker touches one job only), which also resumes the job's finished tiles. A job is done
+when its record is in the state folder (``.NAME.state/`` beside the manifest) and its output
+exists; a run started again skips the jobs that are done. Failed jobs are tried again up to
+``retries`` times. On Ray every job is a task asking for ``gpus`` GPUs (a fraction is allowed)
+and ``cpus`` CPUs; Ray retries a task whose worker died, and paths (not arrays) are sent, so
+inputs and outputs must be on a file system every node sees.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..io import InputError
+from ..progress import ProgressBar
+from .manifest import PATH_OPTIONS, TASKS, Job, State, read_manifest, state_folder
+from .runners import gpu_ids, run_local, run_ray
+
+__all__ = [
+    "PATH_OPTIONS", "TASKS", "Job", "State", "read_manifest", "run_batch", "run_local", "run_ray", "state_folder"
+]  # fmt: skip
+
+
+def run_batch(
+    manifest: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    gpus: str = "auto",
+    retries: int = 2,
+    ray: str | None = None,
+    ray_gpus: float | None = None,
+    ray_cpus: float = 1.0,
+    force: bool = False,
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> int:
+    """``gdd batch MANIFEST``: the jobs not done yet, with a progress bar over jobs and tiles; the exit code."""
+    from ..app import tile_folder
+
+    path = Path(manifest)
+    jobs = read_manifest(path)
+    state = State(state_folder(path))
+    todo = [job for job in jobs if not state.done(job)]
+    clash = [job for job in todo if job.out.exists()]
+    if clash and not force:
+        job = clash[0]
+        raise InputError(
+            f"job {job.id}: its output {job.out} exists but this batch has no record of making it "
+            f"({len(clash)} such job{'s' if len(clash) > 1 else ''}); remove it or use --force"
+        )
+    for job in clash:
+        job.force = True
+    if dry_run:
+        for job in jobs:
+            print(f"{job.id}\t{'done' if job not in todo else 'to do'}\tgdd {' '.join(job.argv)}")
+        return 0
+    bar = ProgressBar(len(jobs), quiet=quiet, unit="job", initial=len(jobs) - len(todo))
+
+    def say(kind: str, job: Job, text: str) -> None:
+        if kind == "retry":
+            bar.write(f"gdd batch: job {job.id} failed ({text}); trying again (attempt {job.attempts + 1})")
+        elif kind == "failed":
+            bar.write(f"gdd batch: job {job.id} failed after {job.attempts} attempt(s): {text}")
+        elif kind == "done":
+            bar.update(1)
+
+    last = [0.0]
+
+    def poll(running: list[Job]) -> None:
+        if bar.bar is None or time.monotonic() - last[0] < 1:
+            return
+        last[0] = time.monotonic()
+        tiles = sum(len(list(tile_folder(j.out).glob("tile-*.json"))) for j in running)
+        bar.set_postfix(running=len(running), tiles_done=tiles)
+
+    start = time.perf_counter()
+    try:
+        if ray:
+            import torch
+
+            per_job = ray_gpus if ray_gpus is not None else (1.0 if torch.cuda.is_available() else 0.0)
+            failed = run_ray(todo, state, address=ray, gpus=per_job, cpus=ray_cpus, retries=retries, on_event=say)
+        else:
+            ids = gpu_ids(gpus)
+            count = workers or (len(ids) if ids else 1)
+            threads = None if ids else max(1, (os.cpu_count() or 1) // count)
+            failed = run_local(
+                todo, state, workers=count, gpus=ids, retries=retries, threads=threads, on_event=say, on_poll=poll
+            )
+    finally:
+        bar.close()
+    wall = time.perf_counter() - start
+    ran = len(todo) - len(failed)
+    print(
+        f"gdd batch: {len(jobs) - len(failed)} of {len(jobs)} jobs done ({ran} now, {len(jobs) - len(todo)} before) "
+        f"in {wall:.1f} s; {len(failed)} failed"
+    )
+    if failed:
+        names = ", ".join(j.id for j in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        print(f"gdd: error: {len(failed)} job(s) failed: {names}; logs in {state.folder}", file=sys.stderr)
+        return 1
+    return 0

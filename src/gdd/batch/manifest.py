@@ -1,0 +1,170 @@
+"""A batch's manifest (its jobs, each one fusion command) and its state (done records, logs)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cli.options import path_options
+from ..cli.parser import build_parser
+from ..io import InputError, atomic
+
+__all__ = ["PATH_OPTIONS", "TASKS", "Job", "State", "read_manifest", "state_folder"]
+
+TASKS = ("hs", "pan", "flash")
+#: Options whose values are files (resolved against the manifest's folder), from the option table.
+PATH_OPTIONS = path_options()
+#: Values of path options that are not files.
+_KEYWORDS = {"estimate"}
+
+
+@dataclass
+class Job:
+    """One fusion command of a manifest."""
+
+    id: str
+    argv: list[str]
+    out: Path
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+    force: bool = False
+    """Run with ``--force`` (an output that exists is overwritten)."""
+
+    @property
+    def key(self) -> str:
+        """A digest of the command: a record of another command is not this job's."""
+        return hashlib.sha256("\0".join(self.argv).encode()).hexdigest()[:16]
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"manifest {path}: {exc.strerror or exc}") from None
+    try:
+        if suffix == ".csv":
+            rows = list(csv.DictReader(io.StringIO(text)))
+            return [{k.strip(): v.strip() for k, v in r.items() if k and v is not None and v.strip()} for r in rows]
+        if suffix == ".json":
+            data = json.loads(text)
+            data = data.get("jobs") if isinstance(data, dict) else data
+        elif suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover
+                import tomli as tomllib
+            data = tomllib.loads(text).get("jobs")
+        else:
+            raise InputError(f"manifest {path}: unknown format {path.suffix!r} (use .csv, .json or .toml)")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"manifest {path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise InputError(f"manifest {path}: expected a list of jobs (JSON list or 'jobs', TOML [[jobs]] tables)")
+    return data
+
+
+def _argv(row: dict[str, Any], base: Path, label: str) -> list[str]:
+    task = str(row.get("task", "")).strip()
+    if task not in TASKS:
+        raise InputError(f"{label}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    argv = [task]
+    for key, value in row.items():
+        if key in ("task", "id"):
+            continue
+        name = key.strip().replace("_", "-")
+        dest = name.replace("-", "_")
+        if isinstance(value, bool) or str(value).lower() in ("true", "false"):
+            on = value if isinstance(value, bool) else str(value).lower() == "true"
+            if on:
+                argv.append(f"--{name}")
+            elif name in ("residual", "keep-best"):
+                argv.append(f"--no-{name}")
+            continue
+        text = str(value)
+        if dest in PATH_OPTIONS and text not in _KEYWORDS and not Path(text.split(":")[0]).is_absolute():
+            text = str(base / text)
+        argv += [f"--{name}", text]
+    return argv
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
+    """The jobs of a manifest, each command checked by the command line's parser.
+
+    Raises:
+        InputError: an unreadable manifest, a job with an unknown task or option, a missing
+            ``out``, two jobs with the same ``id`` or output.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"manifest {p}: file not found")
+    rows = _read_rows(p)
+    if not rows:
+        raise InputError(f"manifest {p}: lists no jobs")
+    parser = build_parser()
+    jobs: list[Job] = []
+    for i, row in enumerate(rows, 1):
+        ident = str(row.get("id") or i)
+        label = f"manifest {p.name}, job {ident}"
+        if not row.get("out"):
+            raise InputError(f"{label}: no 'out' (the result file)")
+        argv = _argv(row, p.parent.resolve(), label)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:
+                message = err.getvalue().strip().splitlines()[-1].removeprefix("gdd: error: ")
+                raise InputError(f"{label}: {message}") from None
+        jobs.append(Job(ident, argv, Path(args.out)))
+    for attr in ("id", "out"):
+        seen: dict[object, str] = {}
+        for job in jobs:
+            value = getattr(job, attr)
+            if value in seen:
+                raise InputError(f"manifest {p.name}: jobs {seen[value]} and {job.id} have the same {attr} {value}")
+            seen[value] = job.id
+    return jobs
+
+
+def state_folder(manifest: str | os.PathLike[str]) -> Path:
+    """Where a batch keeps its records and logs: ``.NAME.state`` beside the manifest."""
+    p = Path(manifest)
+    return p.with_name(f".{p.name}.state")
+
+
+class State:
+    """Done records and logs of a batch's jobs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _record(self, job: Job) -> Path:
+        return self.folder / f"{job.id}.done.json"
+
+    def log(self, job: Job) -> Path:
+        return self.folder / f"{job.id}.log"
+
+    def done(self, job: Job) -> bool:
+        record = self._record(job)
+        if not record.exists() or not job.out.exists():
+            return False
+        try:
+            return bool(json.loads(record.read_text()).get("key") == job.key)
+        except ValueError:
+            return False
+
+    def mark(self, job: Job, seconds: float) -> None:
+        info = {"id": job.id, "key": job.key, "argv": job.argv, "seconds": seconds, "attempts": job.attempts}
+        atomic(self._record(job), lambda t: t.write_text(json.dumps(info)))

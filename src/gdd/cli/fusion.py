@@ -1,0 +1,142 @@
+"""``gdd hs|pan|flash``: the parsed options become :class:`gdd.app.FuseSettings`, once."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..io import UsageError
+from .options import not_in_plan
+
+__all__ = ["fast_settings", "fusion_settings", "preset_overrides"]
+
+#: The fast-path switches of gdd.fusion.FitConfig by option: (switch, value when on); off is the default.
+_FAST = {
+    "channels_last": ("channels_last", True),
+    "amp": ("amp", None),
+    "compile": ("compile", None),
+    "fused_adam": ("fused_adam", True),
+    "no_running_stats": ("running_stats", False),
+    "lr_final": ("lr_final", None),
+}
+_OFF: dict[str, Any] = {"channels_last": False, "amp": "off", "compile": "off", "fused_adam": False,
+                        "no_running_stats": False, "lr_final": None}  # fmt: skip
+
+
+def fast_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The fast-path switches asked for on the command line (``solve(fast=...)``)."""
+    fast: dict[str, object] = {}
+    for option, (switch, on) in _FAST.items():
+        value = getattr(args, option, _OFF[option])
+        if value != _OFF[option]:
+            fast[switch] = value if on is None else on
+    return fast
+
+
+def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The preset fields a fusion command line overrides (``solve(**...)``)."""
+    from ..problems import ENSEMBLE
+
+    pairs = (
+        ("average_last", args.average_last),
+        ("init", args.init),
+        ("keep_best", args.keep_best),
+        ("warm_start", args.warm_start),
+        ("residual", args.residual),
+    )
+    overrides = {k: v for k, v in pairs if v is not None}
+    if getattr(args, "ensemble", False):
+        (init, warm, residual), *more = ENSEMBLE[args.command]
+        # --init, --warm-start and --residual given with --ensemble change its first start.
+        overrides = {"init": init, "warm_start": warm, "residual": residual, **overrides, "more_starts": tuple(more)}
+    return overrides
+
+
+def _check_init(init: str | None, task: str) -> None:
+    """Refuse an unknown --init before anything is read."""
+    from ..problems import classic_method
+
+    if init == "auto" and task != "pan":
+        raise UsageError(f"--init auto: only pansharpening chooses its start from the pair; name a method for {task}")
+    if init is not None and init not in ("none", "auto"):
+        try:
+            classic_method(task, init)
+        except ValueError as exc:
+            raise UsageError(f"--init {init}: {exc}") from None
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def fusion_settings(args: argparse.Namespace) -> Any:
+    """The settings of a fusion command: the device, the budget and the preset resolved once."""
+    from ..app import (
+        ROLES,
+        DegradationSettings,
+        FitSettings,
+        FuseSettings,
+        InputSettings,
+        OutputSettings,
+        TilingSettings,
+    )
+    from ..fusion import resolve_device
+    from ..problems import PRESETS, preset_for
+
+    task = args.command
+    _check_init(args.init, task)
+    device = resolve_device(args.device)
+    budget = args.budget or preset_for(task, device)[0]
+    overrides = preset_overrides(args)
+    preset = replace(PRESETS[(task, budget)], **overrides)
+    steps = (args.iterations if args.iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    return FuseSettings(
+        task=task,
+        inputs=InputSettings(
+            files=tuple((n, getattr(args, n)) for n in ROLES[task]),
+            factor=int(get("factor") or get("ratio") or 1),
+            bit_depth=args.bit_depth,
+            layout=args.layout,
+            nodata=args.nodata,
+            reference=args.reference,
+        ),
+        degradation=DegradationSettings(
+            srf=get("srf"),
+            spatial=get("spatial"),
+            blur=get("blur"),
+            srf_support=get("srf_support"),
+            normalize_srf=not get("no_normalize_srf", False),
+            full_resolution=get("full_resolution", False),
+            sensor=get("sensor", "none"),
+            tile_mixing=get("tile_mixing", "per-tile"),
+        ),
+        fit=FitSettings(
+            device=str(device),
+            budget=budget,
+            iterations=args.iterations,
+            width=args.width,
+            seed=args.seed,
+            overrides=tuple(overrides.items()),
+            fast=tuple(fast_settings(args).items()),
+            steps=steps,
+        ),
+        tiling=TilingSettings(tile=args.tile, overlap=args.overlap, keep_tiles=args.keep_tiles),
+        outputs=OutputSettings(
+            out=Path(args.out),
+            json=args.json,
+            dtype=args.dtype,
+            force=args.force,
+            quiet=args.quiet,
+            report=args.report,
+            bands=args.bands,
+            stretch=args.stretch,
+            pixels=_plain(args.pixel),  # type: ignore[arg-type]
+        ),
+        options=tuple((k, _plain(v)) for k, v in sorted(vars(args).items())),
+        unplanned=not_in_plan(),
+    )

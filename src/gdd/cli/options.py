@@ -1,0 +1,318 @@
+"""The option table: every option of every command, once.
+
+The parser is built from it (:func:`gdd.cli.parser.build_parser`), and so is everything else that
+lists options: which options of a fusion command name files (a batch manifest resolves them
+against its folder) and which may differ when a tiled run resumes (they change neither a tile's
+pixels nor the blend). This module imports neither torch nor numpy: ``gdd --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..sensors import SENSORS
+from . import types as t
+
+__all__ = ["COMMANDS", "FUSION_TASKS", "Command", "Option", "not_in_plan", "path_options"]
+
+SENSOR_NAMES = tuple(SENSORS)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flags and argparse keywords, its help group, and what it means to a run.
+
+    Attributes:
+        path: its value names a file (``estimate`` is a keyword, not a file).
+        in_plan: it may change a tiled run's tiles, so a resume with another value starts again.
+    """
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    path: bool = False
+    in_plan: bool = True
+
+    @property
+    def dest(self) -> str:
+        if "dest" in self.kwargs:
+            return str(self.kwargs["dest"])
+        long = next((f for f in self.flags if f.startswith("--")), self.flags[0])
+        return long.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    options: tuple[Option, ...]
+    description: str | None = None
+
+
+def _o(*flags: str, group: str | None = None, path: bool = False, in_plan: bool = True, **kwargs: Any) -> Option:
+    return Option(tuple(flags), kwargs, group, path, in_plan)
+
+
+def _sensor(help_text: str) -> Option:
+    return _o("--sensor", default="none", choices=list(SENSOR_NAMES), help=help_text)
+
+
+FORCE = _o("--force", action="store_true", help="overwrite existing output files", in_plan=False)
+QUIET = _o("--quiet", action="store_true", help="no progress bar", in_plan=False)
+
+REPORT: tuple[Option, ...] = (
+    _o("--report", metavar="REPORT.html", path=True, in_plan=False, group="report",
+       help="write one self-contained HTML report: inputs, result, figures, indices"),
+    _o("--bands", type=t.band_triple, metavar="R,G,B", in_plan=False, group="report",
+       help="report: the false-colour band triple"),
+    _o("--stretch", type=t.percentiles, default=(1.0, 99.0), metavar="LOW,HIGH", in_plan=False, group="report",
+       help="report: percentiles (1,99)"),
+    _o("--pixel", type=t.pixel, action="append", metavar="ROW,COL", in_plan=False, group="report",
+       help="report: a pixel for the spectra (repeatable)"),
+)  # fmt: skip
+
+FUSION: tuple[Option, ...] = (
+    _o("--out", required=True, path=True, in_plan=False, group="outputs",
+       help="result file: .npy, .mat, .tif (GeoTIFF when the inputs are georeferenced) or .hdr (ENVI); "
+       "a PNG preview is written beside it"),
+    _o("--iterations", type=t.nonneg_int, group="model",
+       help="Adam steps (default: the task's preset for the device)"),
+    _o("--width", type=t.positive, group="model", help="feature channels of the network (default: the preset's)"),
+    _o("--seed", type=int, default=0, group="model", help="random seed (default 0)"),
+    _o("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], group="model",
+       help="default auto: CUDA, else MPS, else CPU"),
+    _o("--budget", choices=["authors", "cpu"], group="model",
+       help="preset: the authors' settings or the CPU ones (default: by device)"),
+    _o("--reference", metavar="GT", path=True, group="inputs",
+       help="ground truth: print PSNR, SAM, ERGAS of the result and of bicubic"),
+    _o("--json", metavar="METRICS.json", path=True, in_plan=False, group="outputs",
+       help="write metrics, time and settings as JSON"),
+    _o("--average-last", type=t.nonneg_int, group="model",
+       help="result = mean of the last N estimates (0: the last one; default: preset)"),
+    _o("--init", metavar="METHOD", group="model",
+       help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), sfim, exp, mtf_glp, cnmf, "
+       "..., none (the authors' start) or auto (pan: chosen from the pair); default: the task's preset "
+       "(README, 'Never worse than classic')"),
+    _o("--warm-start", type=t.nonneg_int, metavar="STEPS", group="model",
+       help="with --init: first fit the network to the classic image for STEPS steps (default: the preset's; "
+       "100 for pan, 0 for hs)"),
+    _o("--residual", action=argparse.BooleanOptionalAction, default=None, group="model",
+       help="with --init: learn a correction of the classic image through a scale that starts at 0 "
+       "(default for a named method; --init auto chooses); --no-residual with --warm-start N: the network's "
+       "own output, warm-started"),
+    _o("--keep-best", action=argparse.BooleanOptionalAction, default=None, group="model",
+       help="choose the result by data consistency among the final estimate, the best logged one and the "
+       "classic image (default: on for hs and pan, off for flash)"),
+    _o("--bit-depth", type=t.bit_depth, group="inputs",
+       help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)"),
+    _o("--layout", default="auto", choices=["auto", "hwc", "chw"], group="inputs",
+       help="axis order of 3-D .npy/.npz/.mat inputs (default auto: the one short axis holds the bands)"),
+    _o("--nodata", type=t.nodata, metavar="VALUE", group="inputs",
+       help="mask pixels with this value in any band (nan: NaN/Inf); default: the files' declared nodata"),
+    _o("--dtype", default="float32", choices=["float32", "uint16"], in_plan=False, group="outputs",
+       help="output type (uint16: scaled back by --bit-depth, or 16 bits)"),
+    *REPORT,
+    _o("--channels-last", action="store_true", group="fast path",
+       help="the network in channels-last memory format"),
+    _o("--amp", choices=["off", "bf16"], default="off", group="fast path", help="bf16 autocast for the network only"),
+    _o("--compile", choices=["off", "default", "reduce-overhead"], default="off", group="fast path",
+       help="torch.compile the network (reduce-overhead: CUDA graphs on CUDA); falls back to eager on failure"),
+    _o("--fused-adam", action="store_true", group="fast path", help="fused Adam (CUDA)"),
+    _o("--no-running-stats", action="store_true", group="fast path",
+       help="batch norm without running statistics (same fit)"),
+    _o("--lr-final", type=float, metavar="LR", group="fast path", help="cosine decay of the learning rate to LR"),
+    _o("--tile", type=t.tile, default="auto", metavar="SIZE", in_plan=False, group="tiling",
+       help="fuse in overlapping tiles of SIZE x SIZE pixels, blended back without seams and resumable "
+       "(default auto: one fit when the scene fits in the device's free memory, else the largest tile that does; "
+       "none: one fit)"),
+    _o("--overlap", type=t.overlap, default="auto", metavar="PIXELS", in_plan=False, group="tiling",
+       help="pixels shared by neighbouring tiles (default auto: an eighth of the tile)"),
+    _o("--keep-tiles", action="store_true", in_plan=False, group="tiling",
+       help="keep the finished tiles' folder after the result is written"),
+    FORCE,
+    QUIET,
+)  # fmt: skip
+
+#: The groups of a fusion command's help, in order, with their descriptions.
+GROUPS = {
+    "inputs": None,
+    "model": None,
+    "outputs": None,
+    "report": None,
+    "tiling": None,
+    "fast path": "measured switches of the fit (README, 'Speed'); all off by default, results differ slightly",
+}
+
+HS: tuple[Option, ...] = (
+    _o("--hsi", required=True, path=True, group="inputs",
+       help="low-resolution HS image (file, file.mat:VAR or a folder of band PNGs)"),
+    _o("--guide", required=True, path=True, group="inputs", help="high-resolution RGB/MS image"),
+    _o("--srf", required=True, path=True, group="inputs",
+       help="spectral response matrix, guide bands x HS bands (.csv, .npy, .mat), or 'estimate': from the pair "
+       "(written beside --out as STEM.srf.csv)"),
+    _o("--factor", required=True, type=t.positive, group="inputs", help="resolution ratio"),
+    _o("--spatial", choices=["block", "gaussian", "bicubic", "mtf"], group="model",
+       help="spatial degradation (default block)"),
+    _o("--blur", metavar="estimate|KERNEL", path=True, group="model",
+       help="the HS image's blur instead of --spatial: 'estimate' (from the pair, with its registration offset; "
+       "written beside --out as STEM.kernel.npy) or a kernel file (.npy/.csv, s x s on the guide's grid)"),
+    _o("--srf-support", type=t.supports, metavar="LO-HI,...", group="model",
+       help="with --srf estimate: per guide band, the HS bands (from 0) it may respond to, e.g. 0-12,8-22,18-30"),
+    _o("--no-normalize-srf", action="store_true", group="model",
+       help="use the response rows as given (default: scale each to sum 1)"),
+)  # fmt: skip
+
+PAN: tuple[Option, ...] = (
+    _o("--ms", required=True, path=True, group="inputs", help="multispectral image"),
+    _o("--pan", required=True, path=True, group="inputs", help="panchromatic image (H x W or H x W x 1)"),
+    _o("--ratio", required=True, type=t.positive, group="inputs", help="resolution ratio (e.g. 4)"),
+    _o("--full-resolution", action="store_true", group="model",
+       help="fuse at full resolution (MS weight 100 instead of 10)"),
+    # The default is the problem's (gdd.problems.PAN_SPATIAL, checked equal by a test).
+    _o("--spatial", default="bicubic", choices=["mtf", "bicubic", "estimate"], group="model",
+       help="how the MS image relates to the result: the sensor's MTF (see --sensor), the authors' bicubic "
+       "(default bicubic), or an MTF whose gain and the PAN's band weights are estimated from the pair "
+       "(written beside --out as STEM.pan-weights.csv)"),
+    _o("--sensor", default="none", choices=list(SENSOR_NAMES), group="model",
+       help="MTF gains of --spatial mtf (default none: 0.29 per MS band)"),
+    _o("--tile-mixing", choices=["per-tile", "shared"], default="per-tile", group="tiling",
+       help="with tiles: learn the PAN band mixture in every tile (default), or once on the central tile "
+       "and keep it for all"),
+    _o("--ensemble", action="store_true", group="model",
+       help="fit from SFIM as a residual and from GSA warm-started, and average the two results "
+       "(twice the time; README, 'Never worse than classic')"),
+)  # fmt: skip
+
+FLASH: tuple[Option, ...] = (
+    _o("--noisy", required=True, path=True, group="inputs", help="noisy no-flash image"),
+    _o("--guide", required=True, path=True, group="inputs", help="flash image"),
+)
+
+EVAL: tuple[Option, ...] = (
+    _o("results", nargs="+", metavar="RESULT", help="fused images to evaluate (one table row each)"),
+    _o("--reference", metavar="GT", help="ground truth (reduced-resolution protocol)"),
+    _o("--ms", help="the observed MS image (full-resolution protocol)"),
+    _o("--pan", help="the PAN image (full-resolution protocol)"),
+    _o("--pan-lr", metavar="PAN_LR", help="the PAN at the MS's size (default: PAN through the sensor MTF)"),
+    _sensor("MTF gains for D_s and HQNR (default none: 0.29/0.15)"),
+    _o("--pan-degradation", default="mtf", choices=["mtf", "bicubic"],
+       help="how D_s makes the low-res PAN without --pan-lr: the sensor's PAN MTF (default) or bicubic (D_s.m)"),
+    _o("--layout", default="auto", choices=["auto", "hwc", "chw"], help="axis order of 3-D .npy/.npz/.mat inputs"),
+    _o("--ratio", type=t.positive, help="resolution ratio (needed for ERGAS)"),
+    _o("--data-range", type=float, default=1.0, help="peak value for PSNR and SSIM (default 1.0)"),
+    _o("--dim-cut", type=t.nonneg_int, default=0, help="the toolbox's border cut (default 0: none)"),
+    _o("--clip", type=float, metavar="MAX", help="clip results to [0, MAX] first (the toolbox's 2^L)"),
+    _o("--block-size", type=t.positive, default=32, help="block of Q, Q2n and QNR (default 32)"),
+    _o("--bit-depth", type=t.bit_depth, help="scale integer inputs by 2^N - 1"),
+    _o("--json", metavar="OUT.json", help="write the indices and settings as JSON"),
+    _o("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result"),
+    *REPORT,
+    FORCE,
+)  # fmt: skip
+
+SIMULATE: tuple[Option, ...] = (
+    _o("reference", help="ground truth: an image file or a CAVE folder of band PNGs"),
+    _o("--out", required=True, help="case folder to write"),
+    _o("--factor", required=True, type=t.positive, help="scale factor (the PAN ratio with --pan)"),
+    _o("--srf", help="HS case: the guide's response: CSV with wavelengths first, satellite .mat[:ms|:pan|:ROWS], "
+       "a K x C .npy, or cie1931 / nikon-d5100 / sigma-sdmerill (needs gdd[demo])"),
+    _o("--pan", help="pansharpening case: the PAN at factor x the reference's size"),
+    _o("--spatial", choices=["block", "gaussian", "mtf"], help="HS degradation (default block); pan cases use the MTF"),
+    _sensor("MTF gains (none: 0.29 per MS band, 0.15 for the PAN)"),
+    _o("--sigma", type=float, help="hs: the Gaussian blur's std in high-resolution pixels (--spatial gaussian)"),
+    _o("--shift", type=t.shift, default=(0, 0), metavar="DY,DX",
+       help="hs: misregister the HSI by whole high-resolution pixels (rows, columns); writes kernel.npy"),
+    _o("--snr-db", type=float, help="Gaussian noise per band on both inputs, at this SNR in dB"),
+    _o("--seed", type=int, default=0, help="noise seed (default 0)"),
+    _o("--bit-depth", type=t.bit_depth, help="divide integer data by 2^N - 1 (reference and PAN)"),
+    _o("--crop", action="store_true", help="crop the top-left corner to a multiple of the factor"),
+    _o("--force", action="store_true", help="overwrite an existing case"),
+)  # fmt: skip
+
+BENCH: tuple[Option, ...] = (
+    _o("cases", nargs="+", metavar="CASE", help="case folders (or their case.json)"),
+    _o("--methods", type=t.method_list,
+       help="comma-separated, e.g. gdd,gsa,mtf-glp (default: GDD, EXP and the task's classic methods)"),
+    _o("--out", required=True, help="folder for bench.md, bench.csv, rows.jsonl, figures, results"),
+    _o("--srf", help="simulate CASEs that are references (e.g. CAVE folders) with this response"),
+    _o("--factor", type=t.positive, help="and this factor (block average)"),
+    _o("--iterations", type=t.nonneg_int, help="GDD's Adam steps (default: the preset for the device)"),
+    _o("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"]),
+    _o("--budget", choices=["authors", "cpu"],
+       help="GDD's preset on any device (default: the device's: authors on a GPU, cpu on a CPU)"),
+    _o("--seed", type=int, default=0),
+    _o("--resume", action="store_true", help="go on with the run in --out, skipping what is done"),
+    _o("--force", action="store_true", help="start again over a run in --out"),
+    _o("--no-figures", action="store_true", help="tables only"),
+    QUIET,
+)  # fmt: skip
+
+BATCH: tuple[Option, ...] = (
+    _o("manifest", help="the jobs: .csv (one row each), .json (a list) or .toml ([[jobs]] tables)"),
+    _o("--workers", type=t.positive, help="jobs at a time on the CPU (default 1; one per GPU on GPUs)"),
+    _o("--gpus", default="auto", help="GPU ids for one worker each, e.g. 0,1 (default auto: every visible GPU; none)"),
+    _o("--retries", type=t.nonneg_int, default=2, help="more attempts for a failed job (default 2)"),
+    _o("--ray", metavar="ADDRESS",
+       help="run the jobs as Ray tasks: auto (the running cluster), local (start one here), or HOST:PORT / ray://..."),
+    _o("--ray-gpus", type=float, default=None, help="GPUs per job on Ray (default 1 if the cluster has GPUs)"),
+    _o("--ray-cpus", type=float, default=1.0, help="CPUs per job on Ray (default 1)"),
+    _o("--force", action="store_true", help="jobs may overwrite outputs that this batch did not make"),
+    _o("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing"),
+    QUIET,
+)  # fmt: skip
+
+DEMO: tuple[Option, ...] = (
+    _o("--out", default="gdd-demo", help="output folder (default gdd-demo)"),
+    _o("--size", type=t.positive, help="scene size in pixels (default 128 on CPU, 512 on GPU)"),
+    _o("--iterations", type=t.nonneg_int, help="Adam steps (default by device)"),
+    _o("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"]),
+    _o("--seed", type=int, default=0),
+    _o("--force", action="store_true", help="overwrite files in the output folder"),
+    QUIET,
+)
+
+FUSION_TASKS = ("hs", "pan", "flash")
+
+COMMANDS: dict[str, Command] = {
+    "hs": Command("fuse a low-res hyperspectral image with a high-res RGB/MS image", HS + FUSION),
+    "pan": Command("pansharpen an MS image with a PAN image", PAN + FUSION),
+    "flash": Command("denoise a no-flash image guided by a flash image", FLASH + FUSION),
+    "eval": Command(
+        "quality indices of results: with --reference, or with --ms and --pan (no reference)",
+        EVAL,
+        "Reduced resolution: gdd eval RESULT... --reference GT [--ratio R]. "
+        "Full resolution: gdd eval RESULT... --ms MS --pan PAN [--sensor S].",
+    ),
+    "simulate": Command(
+        "make a reduced-resolution test case from a reference (Wald's protocol)",
+        SIMULATE,
+        "An HS case (--srf): the reference cube degraded in space by --factor and projected "
+        "by the response. A pansharpening case (--pan): the MS reference and its PAN MTF-filtered and "
+        "decimated by --factor. Writes the inputs, the reference and case.json for gdd bench.",
+    ),
+    "bench": Command(
+        "run GDD and the classic methods on test cases, side by side",
+        BENCH,
+        "Every method on every case (folders from gdd simulate, or case.json files): "
+        "a Markdown and CSV table of the indices and times, and a figure per case.",
+    ),
+    "batch": Command(
+        "run the fusion jobs of a manifest (CSV, JSON or TOML), skipping those done; locally or on Ray",
+        BATCH,
+        "Each job is a fusion command: task (hs, pan, flash) and its options by long name. "
+        "Jobs done (recorded in .MANIFEST.state/ beside the manifest, output present) are skipped; "
+        "a failed job is tried again; tiled jobs resume their finished tiles.",
+    ),
+    "demo": Command("run the embedded, simulated hyperspectral demo", DEMO),
+}
+
+
+def path_options() -> frozenset[str]:
+    """The fusion options (by ``dest``) whose values name files."""
+    return frozenset(o.dest for task in FUSION_TASKS for o in COMMANDS[task].options if o.path)
+
+
+def not_in_plan() -> frozenset[str]:
+    """The fusion options (by ``dest``) that change neither a tile's pixels nor the blend."""
+    return frozenset(o.dest for task in FUSION_TASKS for o in COMMANDS[task].options if not o.in_plan)

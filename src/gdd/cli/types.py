@@ -1,0 +1,132 @@
+"""Argument types of the command line: each turns one option's text into a value or a one-line error."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ..checks import nonnegative_int, positive_int
+
+__all__ = [
+    "band_triple",
+    "bit_depth",
+    "method_list",
+    "nodata",
+    "nonneg_int",
+    "overlap",
+    "percentiles",
+    "pixel",
+    "positive",
+    "shift",
+    "supports",
+    "tile",
+]
+
+
+def _int_type(check: Callable[[object, str], int], expected: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return check(int(text), "value")
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    return parse
+
+
+positive = _int_type(positive_int, "a positive integer")
+nonneg_int = _int_type(nonnegative_int, "a non-negative integer")
+
+
+def bit_depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"expected a bit depth from 1 to 32, got {text!r}")
+    return value
+
+
+def _ints(text: str, count: int, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if len(values) != count or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return values
+
+
+def band_triple(text: str) -> tuple[int, ...]:
+    return _ints(text, 3, "three band numbers R,G,B counted from 0")
+
+
+def pixel(text: str) -> tuple[int, ...]:
+    return _ints(text, 2, "ROW,COL counted from 0")
+
+
+def tile(text: str) -> str | int:
+    if text in ("auto", "none"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a tile size in pixels, auto or none, got {text!r}") from None
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"expected a tile of at least 8 pixels, got {text!r}")
+    return value
+
+
+def overlap(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an overlap in pixels or auto, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative overlap, got {text!r}")
+    return value
+
+
+def shift(text: str) -> tuple[int, int]:
+    try:
+        dy, dx = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DY,DX in whole pixels, got {text!r}") from None
+    return dy, dx
+
+
+def supports(text: str) -> tuple[tuple[int, int], ...]:
+    spans = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected band ranges LO-HI,... counted from 0, got {text!r}") from None
+        if a < 0 or b < a:
+            raise argparse.ArgumentTypeError(f"expected band ranges LO-HI with 0 <= LO <= HI, got {part.strip()!r}")
+        spans.append((a, b))
+    return tuple(spans)
+
+
+def percentiles(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH percentiles, got {text!r}") from None
+    if not 0 <= lo < hi <= 100:
+        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH <= 100, got {text!r}")
+    return lo, hi
+
+
+def nodata(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or nan, got {text!r}") from None
+
+
+def method_list(text: str) -> list[str]:
+    return [m.strip().replace("-", "_").lower() for m in text.split(",") if m.strip()]
