@@ -23,39 +23,39 @@ import torch
 from torch import Tensor
 
 from ..operators import LinearOperator, SpatialKind, imresize, make_spatial
-from .pansharpening import (
+from .common import (
     Injection,
-    _check_int,
-    _check_pair,
-    _check_single,
-    _choice,
-    _columns,
-    _gain,
-    _gram_schmidt,
-    _image,
-    _lstsq,
-    _mean,
-    _out_dtype,
-    _separable,
-    _work_dtype,
+    band_mean,
+    check_choice,
+    check_int,
+    check_pair,
+    check_single,
+    from_columns,
+    gram_schmidt,
+    injection_gain,
+    lstsq,
+    out_dtype,
+    separable_filter,
+    to_columns,
+    work_dtype,
 )
 
 __all__ = ["cnmf", "glp_hs", "gsa_hs", "sfim_hs"]
 
 
-def _inputs(
+def prepare_inputs(
     hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind | LinearOperator
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Check; returns hsi, msi and the (K, C) response (or None) in the work dtype."""
-    factor = _check_int(factor, "factor")
+    factor = check_int(factor, "factor")
     if not isinstance(spatial, LinearOperator):
-        _choice(spatial, "spatial", ("block", "gaussian", "bicubic"))
-    _check_single(hsi, "hsi")
-    _check_single(msi, "msi")
-    _check_pair(hsi, msi, factor, ("hsi", "msi"), "factor")
+        check_choice(spatial, "spatial", ("block", "gaussian", "bicubic"))
+    check_single(hsi, "hsi")
+    check_single(msi, "msi")
+    check_pair(hsi, msi, factor, ("hsi", "msi"), "factor")
     if msi.device != hsi.device:
         raise ValueError(f"hsi is on {hsi.device} and msi on {msi.device}: put them on one device")
-    dtype = _work_dtype(hsi)
+    dtype = work_dtype(hsi)
     c, k = hsi.shape[1], msi.shape[1]
     r = None
     if srf is not None:
@@ -74,9 +74,9 @@ def _inputs(
 def _synthetic_pan(hs: Tensor, ms: Tensor, ms_lr: Tensor) -> Tensor:
     """Hypersharpening: per HS band, the MS bands (and a constant) regressed onto it at low resolution."""
     ones = ms_lr.new_ones(ms_lr.shape[-2] * ms_lr.shape[-1], 1)
-    w = _lstsq(torch.cat([_columns(ms_lr), ones], dim=1), _columns(hs))  # (K + 1, C)
+    w = lstsq(torch.cat([to_columns(ms_lr), ones], dim=1), to_columns(hs))  # (K + 1, C)
     ones_hr = ms.new_ones(ms.shape[-2] * ms.shape[-1], 1)
-    return _image(torch.cat([_columns(ms), ones_hr], dim=1) @ w, ms)
+    return from_columns(torch.cat([to_columns(ms), ones_hr], dim=1) @ w, ms)
 
 
 def _degradation(spatial: SpatialKind | LinearOperator, factor: int, like: Tensor) -> LinearOperator:
@@ -89,7 +89,7 @@ def _prepare(
     hsi: Tensor, msi: Tensor, factor: int, srf: Tensor | None, spatial: SpatialKind | LinearOperator
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The HS image, its bicubic upsampling, the synthetic PANs and the degradation applied to them."""
-    hs, ms, _ = _inputs(hsi, msi, factor, srf, spatial)
+    hs, ms, _ = prepare_inputs(hsi, msi, factor, srf, spatial)
     degrade = _degradation(spatial, factor, hs)
     pan = _synthetic_pan(hs, ms, degrade(ms))
     return hs, imresize(hs, scale=factor), pan, degrade(pan)
@@ -124,10 +124,10 @@ def gsa_hs(
     """
     hs, hs_up, pan, pan_lr = _prepare(hsi, msi, factor, srf, spatial)
     ones = hs.new_ones(hs.shape[-2] * hs.shape[-1], 1)
-    alpha = _lstsq(torch.cat([_columns(hs - _mean(hs)), ones], dim=1), _columns(pan_lr - _mean(pan)))
+    alpha = lstsq(torch.cat([to_columns(hs - band_mean(hs)), ones], dim=1), to_columns(pan_lr - band_mean(pan)))
     ones_hr = hs.new_ones(hs_up.shape[-2] * hs_up.shape[-1], 1)
-    intensity = _image(torch.cat([_columns(hs_up - _mean(hs_up)), ones_hr], dim=1) @ alpha, hs_up)
-    return _gram_schmidt(hs_up, intensity - _mean(intensity), pan - _mean(pan)).to(_out_dtype(hsi))
+    intensity = from_columns(torch.cat([to_columns(hs_up - band_mean(hs_up)), ones_hr], dim=1) @ alpha, hs_up)
+    return gram_schmidt(hs_up, intensity - band_mean(intensity), pan - band_mean(pan)).to(out_dtype(hsi))
 
 
 def _gaussian_lowpass(x: Tensor, factor: int) -> Tensor:
@@ -136,7 +136,7 @@ def _gaussian_lowpass(x: Tensor, factor: int) -> Tensor:
     half = max(1, math.ceil(3 * sigma))
     t = torch.arange(-half, half + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return _separable(x, k / k.sum(), "symmetric")
+    return separable_filter(x, k / k.sum(), "symmetric")
 
 
 def sfim_hs(
@@ -155,7 +155,7 @@ def sfim_hs(
     """
     _, hs_up, pan, _ = _prepare(hsi, msi, factor, srf, spatial)
     low = _gaussian_lowpass(pan, factor)
-    return (hs_up * (pan / (low + torch.finfo(pan.dtype).eps))).to(_out_dtype(hsi))
+    return (hs_up * (pan / (low + torch.finfo(pan.dtype).eps))).to(out_dtype(hsi))
 
 
 def glp_hs(
@@ -183,11 +183,11 @@ def glp_hs(
         >>> glp_hs(torch.rand(1, 6, 4, 4), torch.rand(1, 3, 16, 16), factor=4).shape
         torch.Size([1, 6, 16, 16])
     """
-    _choice(injection, "injection", ("regression", "unit"))
+    check_choice(injection, "injection", ("regression", "unit"))
     _, hs_up, pan, pan_lr = _prepare(hsi, msi, factor, srf, spatial)
     low = imresize(pan_lr, scale=factor)
-    g = _gain(hs_up, low) if injection == "regression" else 1.0
-    return (hs_up + g * (pan - low)).to(_out_dtype(hsi))
+    g = injection_gain(hs_up, low) if injection == "regression" else 1.0
+    return (hs_up + g * (pan - low)).to(out_dtype(hsi))
 
 
 # --------------------------------------------------------------------------- CNMF
@@ -229,9 +229,9 @@ def _nmf(
 
 def _estimate_srf(hs: Tensor, ms_lr: Tensor, steps: int = 500) -> Tensor:
     """A non-negative (K, C) response with ms_lr ~ R hs, by multiplicative NNLS on the normal equations."""
-    y_h, y_m = _columns(hs).T.clamp(min=0), _columns(ms_lr).T.clamp(min=0)
+    y_h, y_m = to_columns(hs).T.clamp(min=0), to_columns(ms_lr).T.clamp(min=0)
     gram, cross = y_h @ y_h.T, y_m @ y_h.T
-    r = _lstsq(y_h.T, y_m.T).T.clamp(min=0) + 1e-3 * cross.abs().mean() / (gram.abs().mean() + _TINY)
+    r = lstsq(y_h.T, y_m.T).T.clamp(min=0) + 1e-3 * cross.abs().mean() / (gram.abs().mean() + _TINY)
     for _ in range(steps):
         r = r * cross / (r @ gram + _TINY)
     return r
@@ -280,10 +280,10 @@ def cnmf(
         >>> x.shape, bool((x >= 0).all())
         (torch.Size([1, 8, 16, 16]), True)
     """
-    endmembers = _check_int(endmembers, "endmembers")
-    iterations = _check_int(iterations, "iterations")
-    inner = _check_int(inner_iterations, "inner_iterations")
-    hs, ms, r = _inputs(hsi, msi, factor, srf, spatial)
+    endmembers = check_int(endmembers, "endmembers")
+    iterations = check_int(iterations, "iterations")
+    inner = check_int(inner_iterations, "inner_iterations")
+    hs, ms, r = prepare_inputs(hsi, msi, factor, srf, spatial)
     hs, ms = hs.clamp(min=0), ms.clamp(min=0)
     degrade = _degradation(spatial, factor, hs)
     ms_lr = degrade(ms)
@@ -291,24 +291,24 @@ def cnmf(
         r = _estimate_srf(hs, ms_lr)
     else:
         r = r.clamp(min=0)
-        fit = r @ _columns(hs).T
-        target = _columns(ms_lr).T
+        fit = r @ to_columns(hs).T
+        target = to_columns(ms_lr).T
         r = r * ((fit * target).sum(dim=1, keepdim=True) / (fit.pow(2).sum(dim=1, keepdim=True) + _TINY))
     m = endmembers
     h, w = hs.shape[-2:]
-    y_h, y_m = _columns(hs).T, _columns(ms).T
+    y_h, y_m = to_columns(hs).T, to_columns(ms).T
 
     w_h = _spa(y_h, m) + _TINY
     h_h = hs.new_full((m, h * w), 1.0 / m)
     _, h_h = _nmf(y_h, w_h, h_h, inner, fix_w=True)
     w_h, h_h = _nmf(y_h, w_h, h_h, inner)
     abundance_lr = h_h.reshape(1, m, h, w)
-    h_m = _columns(abundance_lr.repeat_interleave(factor, -2).repeat_interleave(factor, -1)).T.clone()
+    h_m = to_columns(abundance_lr.repeat_interleave(factor, -2).repeat_interleave(factor, -1)).T.clone()
     for _ in range(iterations):
         w_m = r @ w_h
         w_m, h_m = _nmf(y_m, w_m, h_m, inner, fix_w=True)
         w_m, h_m = _nmf(y_m, w_m, h_m, inner)
-        h_h = _columns(degrade(_image(h_m.T, ms))).T.clamp(min=0)
+        h_h = to_columns(degrade(from_columns(h_m.T, ms))).T.clamp(min=0)
         w_h, _ = _nmf(y_h, w_h, h_h, inner, fix_h=True)
         w_h, h_h = _nmf(y_h, w_h, h_h, inner)
-    return _image((w_h @ h_m).T, ms).to(_out_dtype(hsi))
+    return from_columns((w_h @ h_m).T, ms).to(out_dtype(hsi))
