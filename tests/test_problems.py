@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -15,6 +17,7 @@ from gdd.problems import (
     solve,
     solve_many,
 )
+from gdd.problems.presets import fit_config
 
 
 def _hs(gen: torch.Generator, c: int = 6, k: int = 3, size: int = 16, factor: int = 4):  # type: ignore[no-untyped-def]
@@ -38,6 +41,7 @@ def test_srf_orientation_and_normalisation(gen: torch.Generator) -> None:
         ({"srf": torch.rand(4, 6)}, "must be 3 x 6"),
         ({"factor": 3}, "not divisible by the factor 3"),
         ({"factor": 2}, "needs 8 x 8"),
+        ({"factor": 0}, "factor must be a positive integer, got 0"),
         ({"hsi": torch.full((1, 6, 4, 4), float("nan"))}, "NaN"),
         ({"srf": torch.zeros(3, 6)}, "sums to zero"),
     ],
@@ -70,6 +74,24 @@ def test_presets_follow_the_authors() -> None:
     assert PRESETS[("hs", "authors")].width == 64 and PRESETS[("hs", "authors")].iterations == 20001
     assert PRESETS[("pan", "authors")].iterations == 8001 and PRESETS[("pan", "authors")].noise_std == 0.01
     assert PRESETS[("flash", "authors")].width == 32 and PRESETS[("flash", "authors")].iterations == 1001
+
+
+def test_a_preset_becomes_a_fit_config_in_one_place() -> None:
+    preset = PRESETS[("pan", "cpu")]
+    config = fit_config(preset, seed=3, device="cpu", log_every=7, fast={"amp": "bf16"}, classic_start=True)
+    assert (config.iterations, config.seed, config.device, config.log_every) == (preset.iterations, 3, "cpu", 7)
+    assert config.warm_start == preset.warm_start and config.keep_best and config.amp == "bf16"
+    # No classic image to start from: no warm start; averaging never exceeds the steps.
+    short = fit_config(
+        replace(preset, iterations=20), seed=0, device="cpu", log_every=50, fast=None, classic_start=False
+    )
+    assert short.warm_start == 0 and short.average_last == 20
+
+
+def test_solve_refuses_unknown_fast_path_settings(gen: torch.Generator) -> None:
+    noisy = torch.rand(1, 3, 8, 8, generator=gen)
+    with pytest.raises(ValueError, match="unknown fast-path settings: turbo; use amp, channels_last"):
+        solve(flash_problem(noisy, noisy), device="cpu", iterations=1, fast={"turbo": True})
 
 
 def test_solve_small_image_reduces_depth_and_records_settings(gen: torch.Generator) -> None:

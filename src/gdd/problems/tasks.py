@@ -1,0 +1,269 @@
+"""The three tasks as problems: measurements -> the guide, the data terms and what to compare with.
+
+- ``hs``: low-resolution HS + high-resolution RGB/MS guide (HS-MS fusion);
+- ``pan``: MS + PAN (pansharpening), reduced- or full-resolution;
+- ``flash``: noisy no-flash image + flash guide (guided denoising).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..checks import pair_at_factor, positive_int, single_image
+from ..fusion import Term
+from ..operators import (
+    Identity,
+    LinearOperator,
+    MTFDownsample,
+    SpatialKind,
+    SpectralResponse,
+    imresize,
+    make_spatial,
+)
+from .classic import hs_classic, pan_classic, pan_start
+from .presets import Task
+
+__all__ = ["PAN_SPATIAL", "Problem", "flash_problem", "hs_problem", "pan_problem"]
+
+
+def _mask(m: Tensor | None, like: Tensor, name: str) -> Tensor | None:
+    """A nodata mask as (1, 1, H, W) float (1 = data), checked against its image; None if all valid."""
+    if m is None:
+        return None
+    m = torch.as_tensor(m)
+    while m.ndim < 4:
+        m = m[None]
+    if m.shape != (1, 1, *like.shape[-2:]):
+        raise ValueError(f"{name} mask is {tuple(m.shape[-2:])}, its image {tuple(like.shape[-2:])}")
+    if not m.bool().any():
+        raise ValueError(f"{name} mask leaves no pixel")
+    return None if m.bool().all() else m.float()
+
+
+def _valid(hr: Tensor | None, lr: Tensor | None, factor: int) -> Tensor | None:
+    """Output pixels with data: the guide's valid pixels and those whose low-res pixel is valid."""
+    if lr is not None:
+        lr = lr.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    if hr is None or lr is None:
+        out = hr if lr is None else lr
+    else:
+        out = hr * lr
+    return None if out is None else out.bool()
+
+
+@dataclass
+class Problem:
+    """One fusion problem: the guide, how to build the data terms, and what to compare with.
+
+    Attributes:
+        task: ``"hs"``, ``"pan"`` or ``"flash"``.
+        guide: (1, C_guide, H, W).
+        out_channels: bands of the estimate.
+        factor: resolution ratio (1 for flash).
+        make_terms: builds fresh data terms (learnable operators newly initialised).
+        baseline: the classic reference point (bicubic upsampling; the noisy input for flash).
+        details: what was set up, for reports and JSON.
+        valid: (1, 1, H, W) bool, the output pixels backed by data in every input (None: all).
+        classic: the classic fusion of this problem by method name (``"gsa"``, ...), a starting
+            point for GDD; None for tasks without one (flash).
+        auto_start: ``init="auto"``'s choice, ``(init, residual, statistic)``; None for tasks
+            without a rule.
+    """
+
+    task: Task
+    guide: Tensor
+    out_channels: int
+    factor: int
+    make_terms: Callable[[], list[Term]]
+    baseline: Callable[[], Tensor]
+    details: dict[str, object] = field(default_factory=dict)
+    valid: Tensor | None = None
+    classic: Callable[[str], Tensor] | None = None
+    auto_start: Callable[[], tuple[str, bool, float]] | None = None
+
+
+def hs_problem(
+    hsi: Tensor,
+    guide: Tensor,
+    srf: Tensor,
+    factor: int,
+    *,
+    spatial: SpatialKind | LinearOperator = "block",
+    normalize_srf: bool = True,
+    hs_weight: float = 0.1,
+    hsi_mask: Tensor | None = None,
+    guide_mask: Tensor | None = None,
+) -> Problem:
+    """HS + RGB/MS fusion: 0.1 * MSE(spatial(x), hsi) + MSE(srf x, guide) (authors' weights).
+
+    Args:
+        hsi: low-resolution HS image (1, C, h, w).
+        guide: high-resolution RGB/MS image (1, K, h * factor, w * factor).
+        srf: response matrix (K, C) (a (C, K) matrix is transposed when that is unambiguous).
+        factor: resolution ratio.
+        spatial: how the HS image was degraded: ``"block"`` average (authors), ``"gaussian"``
+            blur + decimation, MATLAB ``"bicubic"``, or an operator such as
+            :class:`gdd.operators.KernelDownsample` with a kernel from :mod:`gdd.estimate`.
+        normalize_srf: scale each row of the response to sum 1 (the usual protocol).
+        hs_weight: weight of the HS term.
+        hsi_mask, guide_mask: (h, w) / (H, W) masks of pixels with data (True) in each input;
+            nodata pixels are left out of their term.
+    """
+    hsi, guide = single_image(hsi, "hsi").float(), single_image(guide, "guide").float()
+    factor = positive_int(factor, "factor")
+    c, k = hsi.shape[1], guide.shape[1]
+    srf = torch.as_tensor(srf, dtype=torch.float64)
+    if srf.ndim != 2:
+        raise ValueError(f"the response matrix must be 2-D, got shape {tuple(srf.shape)}")
+    if srf.shape != (k, c) and srf.shape == (c, k):
+        srf = srf.T
+    if srf.shape != (k, c):
+        raise ValueError(
+            f"the response matrix is {srf.shape[0]} x {srf.shape[1]} but the guide has {k} bands "
+            f"and the HS image {c}: it must be {k} x {c}"
+        )
+    if not torch.isfinite(srf).all():
+        raise ValueError("the response matrix contains NaN or Inf values")
+    if normalize_srf:
+        sums = srf.sum(dim=1, keepdim=True)
+        if (sums <= 0).any():
+            raise ValueError("a row of the response matrix sums to zero or less; it cannot be normalised")
+        srf = srf / sums
+    pair_at_factor(hsi, guide, factor, "the HS image")
+    srf32 = srf.float()
+    lr_mask, hr_mask = _mask(hsi_mask, hsi, "the HS image's"), _mask(guide_mask, guide, "the guide's")
+
+    if isinstance(spatial, LinearOperator):
+        op_factor = getattr(spatial, "factor", factor)
+        if op_factor != factor:
+            raise ValueError(f"the spatial operator's factor is {op_factor}, the problem's {factor}")
+    elif spatial not in ("block", "gaussian", "bicubic", "mtf"):
+        raise ValueError(f"spatial must be 'block', 'gaussian', 'bicubic', 'mtf' or an operator, got {spatial!r}")
+
+    def spatial_op() -> LinearOperator:
+        return copy.deepcopy(spatial) if isinstance(spatial, LinearOperator) else make_spatial(spatial, factor)
+
+    def terms() -> list[Term]:
+        return [
+            Term(spatial_op(), hsi, weight=hs_weight, name="hs", mask=lr_mask),
+            Term(SpectralResponse(srf32), guide, weight=1.0, name="guide", mask=hr_mask),
+        ]
+
+    return Problem(
+        task="hs",
+        guide=guide,
+        out_channels=c,
+        factor=factor,
+        make_terms=terms,
+        baseline=lambda: imresize(hsi, scale=factor),
+        details={
+            "spatial": spatial if isinstance(spatial, str) else type(spatial).__name__,
+            "normalize_srf": normalize_srf,
+            "hs_weight": hs_weight,
+        },
+        valid=_valid(hr_mask, lr_mask, factor),
+        classic=lambda name: hs_classic(name, hsi, guide, srf32, factor, spatial),
+    )
+
+
+#: The MS degradation of the pansharpening loss when none is given: the authors' bicubic. The
+#: sensor's MTF (``spatial="mtf"``) is right only for an MS image made that way (Wald protocol,
+#: ``gdd simulate``): on the authors' pan_im4 it cost 8 dB (README, "Never worse than classic").
+PAN_SPATIAL: Literal["bicubic", "mtf"] = "bicubic"
+
+
+def pan_problem(
+    ms: Tensor,
+    pan: Tensor,
+    ratio: int,
+    *,
+    full_resolution: bool = False,
+    ms_mask: Tensor | None = None,
+    pan_mask: Tensor | None = None,
+    spatial: Literal["bicubic", "mtf"] = PAN_SPATIAL,
+    gnyq: float | tuple[float, ...] = 0.29,
+    mixture: Tensor | None = None,
+) -> Problem:
+    """Pansharpening: w * MSE(down(x), ms) + gradient_mse(mix(x) - pan) (authors' loss).
+
+    ``down`` is MATLAB's bicubic decimation (the authors') or, with ``spatial="mtf"``, the
+    sensor's MTF-matched filter and decimation (Wald protocol) with Nyquist gains ``gnyq``
+    (:data:`gdd.sensors.SENSORS`; one value or one per band). ``mix`` is a learned C x C band
+    mixture initialised to diag(randn(C)), as in the authors' code: every mixed band is matched
+    to the PAN's gradients. ``w`` is 10 at reduced resolution and 100 at full resolution (the
+    authors' note). ``ms_mask``/``pan_mask`` (True = data) leave nodata pixels out of their term.
+    ``mixture`` (C x C) fixes the band mixture instead of learning it (tiles of one scene share
+    the mixture learned on one of them).
+    """
+    ms, pan = single_image(ms, "ms").float(), single_image(pan, "pan").float()
+    ratio = positive_int(ratio, "ratio")
+    if pan.shape[1] != 1:
+        raise ValueError(f"the PAN image must have one band, got {pan.shape[1]}")
+    pair_at_factor(ms, pan, ratio, "the MS image")
+    c = ms.shape[1]
+    weight = 100.0 if full_resolution else 10.0
+    pan_c = pan.expand(1, c, *pan.shape[-2:])
+    lr_mask, hr_mask = _mask(ms_mask, ms, "the MS image's"), _mask(pan_mask, pan, "the PAN's")
+
+    if spatial not in ("bicubic", "mtf"):
+        raise ValueError(f"spatial must be 'bicubic' or 'mtf', got {spatial!r}")
+    fixed = None if mixture is None else torch.as_tensor(mixture, dtype=torch.float32)
+    if fixed is not None and fixed.shape != (c, c):
+        raise ValueError(f"the band mixture must be {c} x {c}, got {tuple(fixed.shape)}")
+
+    def terms() -> list[Term]:
+        mixture = (
+            SpectralResponse(torch.diag(torch.randn(c)), learnable=True)
+            if fixed is None
+            else SpectralResponse(fixed, learnable=False)
+        )
+        down = MTFDownsample(ratio, gnyq) if spatial == "mtf" else make_spatial("bicubic", ratio)
+        return [
+            Term(down, ms, weight=weight, name="ms", mask=lr_mask),
+            Term(mixture, pan_c, weight=1.0, loss="gradient_mse", name="pan", mask=hr_mask),
+        ]
+
+    return Problem(
+        task="pan",
+        guide=pan,
+        out_channels=c,
+        factor=ratio,
+        make_terms=terms,
+        baseline=lambda: imresize(ms, scale=ratio),
+        details={"full_resolution": full_resolution, "ms_weight": weight, "spatial": spatial},
+        valid=_valid(hr_mask, lr_mask, ratio),
+        classic=lambda name: pan_classic(name, ms, pan, ratio),
+        auto_start=lambda: pan_start(ms, pan, ratio, ms_mask=lr_mask, pan_mask=hr_mask),
+    )
+
+
+def flash_problem(
+    noisy: Tensor, guide: Tensor, *, noisy_mask: Tensor | None = None, guide_mask: Tensor | None = None
+) -> Problem:
+    """Flash/no-flash denoising: MSE(x, noisy), with the flash image as guide.
+
+    The denoising comes from the network's structure and the limited number of steps.
+    Nodata pixels of the no-flash image (``noisy_mask`` False) are left out of the loss.
+    """
+    noisy, guide = single_image(noisy, "noisy").float(), single_image(guide, "guide").float()
+    if noisy.shape[-2:] != guide.shape[-2:]:
+        raise ValueError(
+            f"the no-flash image is {noisy.shape[-2]} x {noisy.shape[-1]} but the flash image "
+            f"{guide.shape[-2]} x {guide.shape[-1]}: they must be the same size"
+        )
+    lr_mask, hr_mask = _mask(noisy_mask, noisy, "the no-flash image's"), _mask(guide_mask, guide, "the flash image's")
+    return Problem(
+        task="flash",
+        guide=guide,
+        out_channels=noisy.shape[1],
+        factor=1,
+        make_terms=lambda: [Term(Identity(), noisy, name="noisy", mask=lr_mask)],
+        baseline=lambda: noisy,
+        valid=_valid(hr_mask, lr_mask, 1),
+    )
