@@ -25,7 +25,7 @@ from torch import Tensor
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
-from .metrics import full_resolution, reduced_resolution
+from .metrics import BENCH_COLUMNS, HIGHER_IS_BETTER, LABELS, format_value, full_resolution, reduced_resolution
 from .operators import KernelDownsample, imresize
 from .problems import PAN_SPATIAL, PRESETS, Problem, hs_problem, pan_problem, preset_for, solve
 from .sensors import sensor_gnyq
@@ -193,50 +193,36 @@ def _score(case: Case, x: Tensor) -> dict[str, float | None]:
     return {}
 
 
-COLUMNS = {
-    "reduced": [("psnr", "PSNR"), ("sam", "SAM"), ("ergas", "ERGAS"), ("q2n", "Q2n"), ("q", "Q"), ("ssim", "SSIM")],
-    "full": [("d_lambda", "D_lambda"), ("d_s", "D_s"), ("qnr", "QNR"), ("hqnr", "HQNR")],
-}
-_BETTER_HIGH = {"psnr", "q2n", "q", "ssim", "qnr", "hqnr"}
-
-
-def _fmt(v: object, key: str) -> str:
-    if not isinstance(v, (int, float)) or math.isnan(v):
-        return "n/a"
-    if math.isinf(v):
-        return "inf"
-    return f"{v:.2f}" if key in ("psnr", "seconds") else f"{v:.3f}" if key in ("sam", "ergas") else f"{v:.4f}"
-
-
 def tables(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """The Markdown and CSV tables of a list of rows, one section per case; best values in bold."""
     md: list[str] = []
-    csv_lines = ["case,method,protocol,seconds,psnr,sam,ergas,q2n,q,ssim,d_lambda,d_s,qnr,hqnr"]
+    every = (*BENCH_COLUMNS["reduced"], *BENCH_COLUMNS["full"])
+    csv_lines = [",".join(["case", "method", "protocol", "seconds", *every])]
     for case in dict.fromkeys(r["case"] for r in rows):
         case_rows = [r for r in rows if r["case"] == case]
         protocol = case_rows[0]["protocol"]
-        cols = COLUMNS[protocol]
+        cols = BENCH_COLUMNS[protocol]
         best = {}
-        for key, _ in cols:
+        for key in cols:
             vals = [r["metrics"].get(key) for r in case_rows]
             vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
             if vals:
-                best[key] = max(vals) if key in _BETTER_HIGH else min(vals)
+                best[key] = max(vals) if HIGHER_IS_BETTER[key] else min(vals)
         kind = "reduced resolution, against the reference" if protocol == "reduced" else "full resolution, no reference"
         md.append(f"**{case}** ({kind})\n")
-        md.append("| method | " + " | ".join(label for _, label in cols) + " | seconds |")
+        md.append("| method | " + " | ".join(LABELS[key] for key in cols) + " | seconds |")
         md.append("|---|" + "---:|" * (len(cols) + 1))
         for r in case_rows:
             cells = []
-            for key, _ in cols:
+            for key in cols:
                 v = r["metrics"].get(key)
-                text = _fmt(v, key)
+                text = format_value(v, key)
                 cells.append(f"**{text}**" if key in best and v == best[key] else text)
-            md.append(f"| {r['label']} | " + " | ".join(cells) + f" | {_fmt(r['seconds'], 'seconds')} |")
+            md.append(f"| {r['label']} | " + " | ".join(cells) + f" | {format_value(r['seconds'], 'seconds')} |")
         md.append("")
         for r in case_rows:
             m = r["metrics"]
-            values = [m.get(k) for k in ("psnr", "sam", "ergas", "q2n", "q", "ssim", "d_lambda", "d_s", "qnr", "hqnr")]
+            values = [m.get(k) for k in every]
             csv_lines.append(
                 ",".join(
                     [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io as _io
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +18,10 @@ from typing import Literal
 import numpy as np
 
 from .io import InputError, Layout, UsageError, atomic, check_output, read_image, to_tensor
-from .metrics import HIGHER_IS_BETTER, LABELS, full_resolution, reduced_resolution
+from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
 from .sensors import SENSORS
 
 __all__ = ["COLUMNS", "Evaluation", "evaluate_files", "format_table", "to_csv", "to_json"]
-
-#: The columns of the table, in order, per protocol.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "reduced": ("psnr", "psnr_bands", "ssim", "sam", "ergas", "q", "q2n", "scc", "cc", "rmse"),
-    "full": ("d_lambda", "d_s", "qnr", "d_lambda_khan", "hqnr"),
-}
 
 
 @dataclass
@@ -179,18 +172,6 @@ def _pan_lr_text(how: str, sensor: str, *, full_size: bool) -> str:
     return f"PAN filtered by the {sensor} PAN MTF" + ("" if full_size else " and decimated")
 
 
-def _fmt(v: float | None, key: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if math.isinf(v):
-        return "inf"
-    if key in ("psnr", "psnr_bands"):
-        return f"{v:.2f}"
-    if key in ("sam", "ergas"):
-        return f"{v:.3f}"
-    return f"{v:.4f}"
-
-
 def format_table(ev: Evaluation) -> str:
     """A plain-text table: one row per result, one column per index, and the settings above it."""
     cols = {k: LABELS[k] for k in COLUMNS[ev.protocol]}
@@ -202,9 +183,8 @@ def format_table(ev: Evaluation) -> str:
     lines = [f"{'reduced' if ev.protocol == 'reduced' else 'full'}-resolution indices ({settings})"]
     lines.append(" ".join([f"{'result':<{name_w}}", *(f"{cols[k]:>{widths[k]}}" for k in cols)]))
     for name, _, m in ev.rows:
-        lines.append(" ".join([f"{name:<{name_w}}", *(f"{_fmt(m.get(k), k):>{widths[k]}}" for k in cols)]))
-    better = [cols[k] for k in cols if HIGHER_IS_BETTER[k]]
-    worse = [cols[k] for k in cols if not HIGHER_IS_BETTER[k]]
+        lines.append(" ".join([f"{name:<{name_w}}", *(f"{format_value(m.get(k), k):>{widths[k]}}" for k in cols)]))
+    better, worse = ([cols[k] for k in keys] for keys in by_direction(cols))
     lines.append(f"higher is better: {', '.join(better)}" + (f"; lower is better: {', '.join(worse)}" if worse else ""))
     if ev.protocol == "reduced" and ev.settings.get("ratio") is None:
         lines.append("ERGAS needs the resolution ratio: give --ratio")

@@ -5,7 +5,8 @@ With a reference (reduced-resolution protocol, Wald): :func:`psnr`, :func:`rmse`
 :func:`reduced_resolution`. Without one (full-resolution protocol): :func:`d_lambda`,
 :func:`d_s`, :func:`qnr`, :func:`d_lambda_khan`, :func:`hqnr`, gathered by
 :func:`full_resolution`. Every index takes (B, C, H, W) or (C, H, W) tensors, works in float64,
-and returns a float (the mean over the batch).
+and returns a float (the mean over the batch). How tables name, order and write the indices is
+:mod:`gdd.metrics.labels`.
 """
 
 from __future__ import annotations
@@ -14,20 +15,38 @@ import math
 
 from torch import Tensor
 
+from .labels import (
+    BENCH_COLUMNS,
+    COLUMNS,
+    DECIMALS,
+    HIGHER_IS_BETTER,
+    LABELS,
+    by_direction,
+    format_value,
+    label,
+    metric_key,
+)
 from .noref import PanDegradation, d_lambda, d_lambda_khan, d_s, hqnr, qnr
 from .reference import cc, ergas, psnr, q2n, q_index, rmse, rmse_map, sam, sam_map, scc, ssim
 
 __all__ = [
+    "BENCH_COLUMNS",
+    "COLUMNS",
+    "DECIMALS",
     "HIGHER_IS_BETTER",
     "LABELS",
+    "by_direction",
     "cc",
     "crop_border",
     "d_lambda",
     "d_lambda_khan",
     "d_s",
     "ergas",
+    "format_value",
     "full_resolution",
     "hqnr",
+    "label",
+    "metric_key",
     "psnr",
     "q2n",
     "q_index",
@@ -41,44 +60,6 @@ __all__ = [
     "ssim",
     "summary",
 ]
-
-#: How tables name each index reported by :func:`reduced_resolution` and :func:`full_resolution`.
-LABELS: dict[str, str] = {
-    "psnr": "PSNR",
-    "psnr_bands": "PSNR/band",
-    "ssim": "SSIM",
-    "sam": "SAM",
-    "ergas": "ERGAS",
-    "q": "Q",
-    "q2n": "Q2n",
-    "scc": "SCC",
-    "cc": "CC",
-    "rmse": "RMSE",
-    "d_lambda": "D_lambda",
-    "d_s": "D_s",
-    "qnr": "QNR",
-    "d_lambda_khan": "D_lambda^K",
-    "hqnr": "HQNR",
-}
-
-#: Direction of each index reported by :func:`reduced_resolution` and :func:`full_resolution`.
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "psnr": True,
-    "psnr_bands": True,
-    "ssim": True,
-    "cc": True,
-    "q": True,
-    "q2n": True,
-    "scc": True,
-    "sam": False,
-    "ergas": False,
-    "rmse": False,
-    "d_lambda": False,
-    "d_s": False,
-    "qnr": True,
-    "d_lambda_khan": False,
-    "hqnr": True,
-}
 
 
 def crop_border(x: Tensor, dim_cut: int) -> Tensor:
