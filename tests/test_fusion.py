@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from gdd.fusion import FitConfig, Term, fit, gradient_mse, resolve_device, seeded
+from gdd.fusion import FitConfig, Term, fit, fit_many, gradient_mse, resolve_device, seeded
 from gdd.metrics import psnr
 from gdd.models import GuidedDeepDecoder
 from gdd.operators import BlockAverage, Identity, SpectralResponse, imresize
@@ -188,3 +190,45 @@ def test_keep_best_falls_back_to_a_classic_image_that_fits_the_data_better() -> 
     config = FitConfig(iterations=5, device="cpu")
     result = fit(model, problem.make_terms(), problem.guide, config, classic=truth)
     assert result.choice["chosen"] == "final" and "classic" in result.choice and "best" not in result.choice
+
+
+def test_the_eager_and_the_stacked_backend_agree(gen: torch.Generator) -> None:
+    # Everything on at once: the guard (made to fire), a warm start into a residual, averaging, keep_best.
+    config = FitConfig(
+        iterations=50,
+        log_every=10,
+        device="cpu",
+        guard_threshold=1e-3,
+        guard_warmup=41,
+        warm_start=10,
+        residual_scale=0.1,
+        average_last=5,
+        keep_best=True,
+    )
+    guides = [torch.rand(1, 3, 16, 16, generator=gen) for _ in range(2)]
+    bases = [torch.rand(1, 2, 16, 16, generator=gen) for _ in range(2)]
+
+    def terms(i: int) -> list[Term]:
+        # Each problem has its own spiky operator, called as often in both backends: steps 42 and 43 jump.
+        return [Term(BlockAverage(4), BlockAverage(4)(bases[i])), Term(_Spiky({36, 37}), bases[i], weight=0.1)]
+
+    def net(seed: int) -> GuidedDeepDecoder:
+        with seeded(seed):
+            return GuidedDeepDecoder(3, 2, width=4, depth=2)
+
+    eager = [fit(net(s), terms(s), guides[s], replace(config, seed=s), base=bases[s]) for s in range(2)]
+    for k in (1, 2):
+        stacked = fit_many(
+            [net(s) for s in range(k)],
+            [terms(s) for s in range(k)],
+            guides[:k],
+            config,
+            seeds=list(range(k)),
+            bases=bases[:k],
+        )
+        for a, b in zip(eager, stacked):
+            assert a.rollbacks == b.rollbacks == 2
+            assert a.choice["chosen"] == b.choice["chosen"] and a.choice["best_step"] == b.choice["best_step"]
+            assert [s for s, _ in a.history] == [s for s, _ in b.history] == [10, 20, 30, 40, 50]
+            assert torch.allclose(torch.from_numpy(a.loss), torch.from_numpy(b.loss), rtol=1e-4, atol=1e-6)
+            assert torch.allclose(a.x, b.x, atol=1e-4)

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gdd.fusion import FitConfig, Term, _cosine, _fast_network, fit, seeded
+from gdd.fusion import FitConfig, Term, fit, fit_many, seeded
+from gdd.fusion.engine import cosine_lr as _cosine
+from gdd.fusion.fastpath import fast_network as _fast_network
+from gdd.fusion.guard import DivergenceGuard as _StackedGuard
 from gdd.models import GuidedDeepDecoder, drop_running_stats
 from gdd.operators import BlockAverage, SpectralResponse
 from gdd.problems import hs_problem, solve, solve_many
-from gdd.stacked import _StackedGuard, fit_many
 
 
 def _scene(seed: int, size: int = 32, bands: int = 8) -> tuple[list[Term], torch.Tensor]:

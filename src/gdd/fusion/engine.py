@@ -1,0 +1,318 @@
+"""The fitting loop, one for both backends: one problem run eagerly, or K stacked problems.
+
+GDD solves  min_theta  sum_k w_k * loss_k(A_k G_theta(z + n_t, guide), y_k)  with Adam, where
+n_t is fresh Gaussian noise on the code at every step. A :class:`Backend` sets up K same-shape
+problems (networks, codes, data terms, noise streams, an optional classic start) and says how
+their losses are formed; :func:`run_fit` is the loop they share: the warm start, the residual
+with its learned scale, the divergence guard, the averaging of the last estimates, the
+keep-best choice, the log steps and the callback. Nothing here reads a ground truth.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .config import FitConfig, FitResult
+from .fastpath import NetworkFn, TrainNetwork
+from .guard import DivergenceGuard
+from .objective import Term, data_objective
+
+__all__ = ["Backend", "LogCallback", "adam", "cosine_lr", "run_fit", "trainable"]
+
+#: ``callback(step, x, losses)`` at log steps: the estimate as the backend shows it, K losses.
+LogCallback = Callable[[int, Tensor, list[float]], None]
+
+
+class Backend(abc.ABC):
+    """K same-shape problems as the loop sees them; a backend sets them up in its constructor.
+
+    Attributes:
+        device: where the fit runs.
+        k: the number of problems.
+        batch: the shape of one step's loss, of the residual's scale and of the guard's
+            decisions: ``()`` for one problem run eagerly, ``(K,)`` for K stacked ones.
+        guide: the guide(s) as ``network`` takes them.
+        z: the code(s) as ``network`` takes them (without the per-step noise).
+        terms: the data terms of each problem, on the device.
+        params: the parameters Adam fits (the networks', then the learnable operators').
+        owners: whose each parameter is, for the guard (see :class:`DivergenceGuard`), or
+            None for one problem.
+        network: the network(s) ``network(guide, z) -> x``, the fast path applied.
+        base: the classic start(s), shaped as the network's output, or None.
+        offset: the network's output at the start when there is a base, else None.
+        classics: per problem, the classic image the result is compared with (the base, or
+            the one given to compare with), or None.
+        models: the network of each problem, as its result returns it.
+        configs: the configuration of each problem, as its result records it.
+    """
+
+    device: torch.device
+    k: int
+    batch: tuple[int, ...]
+    guide: Tensor
+    z: Tensor
+    terms: list[list[Term]]
+    params: list[Tensor]
+    owners: list[int | None] | None
+    network: NetworkFn
+    base: Tensor | None
+    offset: Tensor | None
+    classics: list[Tensor | None]
+    models: list[nn.Module]
+    configs: list[FitConfig]
+
+    @abc.abstractmethod
+    def draw(self, noise: Tensor) -> None:
+        """Fill ``noise`` (shaped as ``z``) with standard normal draws from each problem's stream."""
+
+    @abc.abstractmethod
+    def split(self, x: Tensor) -> list[Tensor]:
+        """An output (or code) of ``network`` as the K problems' own, (1, C, H, W) each."""
+
+    @abc.abstractmethod
+    def warm_loss(self, x: Tensor, base: Tensor) -> Tensor:
+        """The warm phase's loss, shaped ``batch``: the mean squared distance to the base."""
+
+    @abc.abstractmethod
+    def data_loss(self, x: Tensor) -> Tensor:
+        """The data objective of each problem, shaped ``batch``."""
+
+    @abc.abstractmethod
+    def backward(self, loss: Tensor) -> None:
+        """Backpropagate ``loss`` (shaped ``batch``) to every problem's own parameters."""
+
+    @abc.abstractmethod
+    def shown(self, x: Tensor, replayed: bool) -> Tensor:
+        """The estimate ``x`` as the callback gets it (``replayed``: a CUDA graph's output)."""
+
+    def finish(self) -> None:  # noqa: B027 (a hook: most backends have nothing to finish)
+        """After the loop: hand the fitted weights back to ``models`` where they were copied."""
+
+
+def trainable(params: Sequence[Tensor], terms: Sequence[Sequence[Term]]) -> tuple[list[Tensor], list[int | None]]:
+    """The networks' ``params``, then each problem's learnable operator parameters, each once, and whose.
+
+    Returns:
+        The parameters and their owners: ``None`` for the given ones (the networks'), ``k``
+        for one of problem k's operators.
+    """
+    out = list(params)
+    owners: list[int | None] = [None] * len(out)
+    seen = {id(p) for p in out}
+    for i, ts in enumerate(terms):
+        for t in ts:
+            for p in t.operator.parameters():
+                if p.requires_grad and id(p) not in seen:
+                    out.append(p)
+                    owners.append(i)
+                    seen.add(id(p))
+    return out, owners
+
+
+def adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
+    """A fresh Adam over ``params`` at the configured rate (fused when asked).
+
+    One Adam over stacked weights is K independent Adams: its update is element-wise.
+    """
+    if config.fused_adam is None:
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+
+
+def cosine_lr(config: FitConfig, step: int, start: int) -> float:
+    """The learning rate at ``step``: cosine from lr to lr_final over the steps from ``start``.
+
+    Example:
+        >>> cosine_lr(FitConfig(iterations=11, lr=0.01, lr_final=0.001), 10, 0)
+        0.001
+    """
+    lr_final = config.lr if config.lr_final is None else config.lr_final
+    span = max(config.iterations - 1 - start, 1)
+    t = min(max(step - start, 0) / span, 1.0)
+    return lr_final + 0.5 * (config.lr - lr_final) * (1 + math.cos(math.pi * t))
+
+
+def _update(
+    step: int,
+    loss: Tensor,
+    losses: Tensor,
+    optimizer: torch.optim.Optimizer,
+    guard: DivergenceGuard | None,
+    config: FitConfig,
+    warm: int,
+) -> None:
+    """One optimiser step after the backward pass: schedule, loss record, guard or plain step."""
+    if config.lr_final is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(config, step, warm)
+    losses[step] = loss.detach()
+    if guard is not None:
+        guard.step(step, losses, optimizer)
+    else:
+        optimizer.step()
+
+
+Best = tuple[float, int, Tensor]
+
+
+def _choose(
+    final: Tensor,
+    best: Best | None,
+    classic: Tensor | None,
+    terms: Sequence[Term],
+    *,
+    keep_best: bool,
+) -> tuple[Tensor, dict[str, object]]:
+    """The result and how it was chosen: the lowest data objective under the final operators."""
+    if not keep_best and classic is None:
+        return final, {}
+    candidates = {"final": final}
+    if keep_best and best is not None:
+        candidates["best"] = best[2]
+    if classic is not None:
+        candidates["classic"] = classic
+    scores = {k: float(data_objective(v, terms)) for k, v in candidates.items()}
+    choice: dict[str, object] = {**scores, "chosen": "final"}
+    if keep_best and best is not None:
+        choice["best_step"] = best[1]
+    if keep_best:
+        chosen = min(scores, key=lambda k: scores[k])
+        choice["chosen"] = chosen
+        return candidates[chosen], choice
+    return final, choice
+
+
+def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = None) -> list[FitResult]:
+    """Fit the backend's K problems in one loop and return one result per problem.
+
+    The loop keeps all its state on the device. The divergence guard is evaluated with tensor
+    operations (:class:`DivergenceGuard`), so the host is never consulted; it synchronises only
+    every ``config.log_every`` steps, to read the losses, score the noise-free estimate for
+    ``keep_best`` and call ``callback(step, backend.shown(x), losses)``.
+
+    Args:
+        backend: the problems, set up.
+        config: the settings (shared by the K problems but for their seeds).
+        callback: receives (step, estimate, K losses) at log steps.
+
+    Returns:
+        K :class:`FitResult`; ``seconds`` is the wall time of the whole loop in each.
+    """
+    device, k, net, guide, z, base = backend.device, backend.k, backend.network, backend.guide, backend.z, backend.base
+    offset = backend.offset
+    params = list(backend.params)
+    owners = None if backend.owners is None else list(backend.owners)
+    # Residual start: the correction enters through a scale that starts at 0 (as in ReZero): the
+    # first steps move the scale, not the image, so the classic start is not thrown away by early
+    # updates. Warm start: the network itself is first fitted to the classic image; with both,
+    # the residual is taken from the warm network (G_0 = its output when the warm phase ends).
+    warm = config.warm_start if base is not None else 0
+    residual = base is not None and config.residual
+    scale = torch.full(backend.batch, config.residual_scale, device=device, requires_grad=True) if residual else None
+    active = residual and not warm
+    if scale is not None:
+        params.append(scale)
+        if owners is not None:
+            owners.append(None)
+    optimizer = adam(params, config)
+
+    def estimate_of(out: Tensor) -> Tensor:
+        if not active or base is None or offset is None or scale is None:
+            return out
+        # One problem: a 0-d scale; K stacked: one scale per problem, along the first dimension.
+        s = scale if scale.ndim == 0 else scale.view(-1, *[1] * (out.ndim - 1))
+        return base + s * (out - offset)
+
+    n = config.iterations
+    losses = torch.zeros(max(n, 1), *backend.batch, device=device)
+    guard = DivergenceGuard(params, owners, config, k) if config.guard_threshold is not None else None
+    noise = torch.empty_like(z)
+    x_sum = None
+    histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
+    best: list[Best | None] = [None] * k
+    train_net = TrainNetwork(net, config, device)
+
+    def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal optimizer, offset, active
+        if warm and step == warm:
+            # The data fit starts with fresh moments: the warm phase's do not describe it. (Set
+            # up before this step's forward pass, so that no second graph is ever held.)
+            optimizer = adam(params, config)
+            if residual and base is not None:
+                with torch.no_grad():
+                    offset = net(guide, z).detach()
+                active = True
+        x = estimate_of(train_net(guide, z_step))
+        loss = backend.warm_loss(x, base) if step < warm and base is not None else backend.data_loss(x)
+        optimizer.zero_grad(set_to_none=True)
+        backend.backward(loss)
+        return x, loss
+
+    start = time.perf_counter()
+    for step in range(n):
+        if config.noise_std > 0:
+            backend.draw(noise)
+            z_step = z + noise * config.noise_std
+        else:
+            z_step = z
+        if step == 0:
+            x, loss = train_net.first_step(forward_backward, z_step, start)
+        else:
+            x, loss = forward_backward(step, z_step)
+        _update(step, loss, losses, optimizer, guard, config, warm)
+        if config.average_last and step >= n - config.average_last:
+            x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
+        if (step + 1) % config.log_every == 0 or step == n - 1:
+            values = losses[step].reshape(-1).tolist()
+            for history, value in zip(histories, values):
+                history.append((step + 1, value))
+            if config.keep_best and step >= warm:
+                with torch.no_grad():
+                    x_clean = estimate_of(net(guide, z))
+                    for i, (x_i, ts) in enumerate(zip(backend.split(x_clean), backend.terms)):
+                        clean = float(data_objective(x_i, ts))
+                        if (b := best[i]) is None or clean < b[0]:
+                            best[i] = (clean, step + 1, x_i.clone())
+            if callback is not None:
+                callback(step + 1, backend.shown(x, train_net.graphs), values)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+
+    with torch.no_grad():
+        if x_sum is not None:
+            estimate = x_sum / min(config.average_last, n)
+        else:
+            # Batch norm stays in training mode, as in the authors' code: its batch statistics
+            # are part of the model that was fitted.
+            estimate = estimate_of(net(guide, z))
+        backend.finish()
+        loss_host = losses[:n].cpu().numpy()
+        rollbacks = guard.rollbacks.tolist() if guard is not None else [0] * k
+        results = []
+        for i, (x_i, z_i) in enumerate(zip(backend.split(estimate), backend.split(z))):
+            x_i, choice = _choose(x_i, best[i], backend.classics[i], backend.terms[i], keep_best=config.keep_best)
+            results.append(
+                FitResult(
+                    x=x_i,
+                    loss=loss_host if loss_host.ndim == 1 else np.ascontiguousarray(loss_host[:, i]),
+                    z=z_i,
+                    model=backend.models[i],
+                    operators=[t.operator for t in backend.terms[i]],
+                    seconds=seconds,
+                    seconds_per_iteration=train_net.seconds_per_iteration(seconds, n),
+                    rollbacks=int(rollbacks[i]),
+                    config=backend.configs[i],
+                    history=histories[i],
+                    choice=choice,
+                    compile_seconds=train_net.compile_seconds,
+                )
+            )
+    return results
