@@ -393,7 +393,7 @@ def test_a_failed_run_leaves_no_estimates_behind(tmp_path: Path, capsys) -> None
 
 def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import gdd.app.tiled
-    import gdd.problems
+    import gdd.problems.tasks
 
     calls: list[tuple[int, ...]] = []
 
@@ -402,7 +402,7 @@ def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monk
         return ("gsa", False, 1.0)
 
     monkeypatch.setattr(gdd.app.tiled, "pan_start", counted)
-    monkeypatch.setattr(gdd.problems, "pan_start", counted)
+    monkeypatch.setattr(gdd.problems.tasks, "pan_start", counted)
     ms, pan = _pair(tmp_path)
     out = tmp_path / "x.npy"
     argv = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", "--out", str(out), "--tile", "48",

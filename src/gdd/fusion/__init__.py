@@ -18,9 +18,6 @@ from .eager import fit
 from .objective import Term, data_objective, gradient_mse
 from .vmapped import fit_many
 
-# The old private name of the data objective, still imported by gdd.problems; goes once it imports data_objective.
-_objective = data_objective
-
 __all__ = [
     "FitConfig",
     "FitResult",

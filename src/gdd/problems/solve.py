@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fusion import FitConfig, FitResult, Term, fit, resolve_device, seeded
-from ..fusion import _objective as data_objective  # one definition of the data objective
+from ..fusion import FitConfig, FitResult, Term, data_objective, fit, fit_many, resolve_device, seeded
 from ..models import GuidedDeepDecoder, max_depth
 from .classic import PAN_LINEAR_R2, tame
 from .presets import Budget, Preset, check_fast, choose_preset, fit_config
@@ -278,7 +277,7 @@ def solve_many(
     fast: dict[str, object] | None = None,
     **overrides: object,
 ) -> list[FitResult]:
-    """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.stacked.fit_many`).
+    """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.fusion.fit_many`).
 
     Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
     rounding. Several images, tiles or random restarts (one problem K times, K seeds) fill a
@@ -291,8 +290,6 @@ def solve_many(
             ``fused_adam``, ``lr_final``), none by default.
         device, budget, iterations, width, log_every, overrides: as in :func:`solve`.
     """
-    from ..stacked import fit_many
-
     if not problems:
         raise ValueError("solve_many needs at least one problem")
     if len({p.task for p in problems}) != 1:
