@@ -28,6 +28,7 @@ from .io import InputError, UsageError, atomic, from_tensor, read_image, read_ma
 from .metrics import BENCH_COLUMNS, HIGHER_IS_BETTER, LABELS, format_value, full_resolution, reduced_resolution
 from .operators import KernelDownsample, imresize
 from .problems import PAN_SPATIAL, PRESETS, Problem, hs_problem, pan_problem, preset_for, solve
+from .progress import ProgressBar
 from .sensors import sensor_gnyq
 
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
@@ -316,18 +317,13 @@ def run_bench(
         state.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     finished = {(r["case"], r["method"]) for r in done}
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(plan), initial=len(finished & {(c.name, m) for c, m in plan}), unit="run", leave=False)
+    bar = ProgressBar(len(plan), quiet=quiet, unit="run", initial=len(finished & {(c.name, m) for c, m in plan}))
     rows = list(done)
     try:
         for case, method in plan:
             if (case.name, method) in finished:
                 continue
-            if bar is not None:
-                bar.set_description(f"{case.name}: {method}")
+            bar.describe(f"{case.name}: {method}")
             start = time.perf_counter()
             x, info = _run_method(case, method, device=device, seed=seed, iterations=iterations, budget=budget)
             seconds = time.perf_counter() - start
@@ -347,11 +343,9 @@ def run_bench(
             atomic(folder / case.name / f"{method}.npy", lambda t, a=arr: np.save(t, a))  # type: ignore[misc]
             with state.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     # Each case's rows in the order of the methods asked for (resumed rows keep their place).
     order = {(c.name, m): i for i, (c, m) in enumerate(plan)}
     cases_seen = list(dict.fromkeys(r["case"] for r in rows))

@@ -54,6 +54,10 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.update(n)
 
+    def describe(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(text)
+
     def set_postfix(self, **info: object) -> None:
         if self.bar is not None:
             self.bar.set_postfix(**info)

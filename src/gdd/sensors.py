@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .checks import positive_int
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -60,9 +62,7 @@ def sensor_gnyq(sensor: str, bands: int | None = None) -> list[float]:
 
 
 def _check_ratio(ratio: int) -> int:
-    if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:
-        raise ValueError(f"ratio must be a positive integer, got {ratio!r}")
-    return int(ratio)
+    return positive_int(ratio, "ratio")
 
 
 def mtf_kernel(ratio: int, gnyq: float, *, size: int = 41) -> np.ndarray:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import positive_int
+
 __all__ = ["Tile", "blend_weights", "tile_grid"]
 
 
@@ -67,8 +69,7 @@ def tile_grid(height: int, width: int, *, tile: int, overlap: int, factor: int =
         >>> [(t.row, t.col) for t in tile_grid(100, 60, tile=64, overlap=16, factor=4)]
         [(0, 0), (36, 0)]
     """
-    if factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor}")
+    factor = positive_int(factor, "factor")
     if height % factor or width % factor:
         raise ValueError(f"the scene ({height} x {width}) is not a multiple of the factor {factor}")
     if tile < 1 or tile % factor:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import positive_int
 from ..operators import imresize
 from ..sensors import mtf_decimate, mtf_filter, sensor_gnyq
 from .reference import q2n
@@ -40,8 +41,7 @@ def _image(t: Tensor, name: str) -> Tensor:
 
 def _inputs(fused: Tensor, ms: Tensor, ratio: int, block_size: int) -> tuple[Tensor, Tensor, bool, int]:
     """Check shapes; returns fused, ms, whether ms is at low resolution, and the block size at ms scale."""
-    if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:
-        raise ValueError(f"ratio must be a positive integer, got {ratio!r}")
+    positive_int(ratio, "ratio")
     if isinstance(block_size, bool) or int(block_size) != block_size or block_size < 2:
         raise ValueError(f"block_size must be an integer >= 2, got {block_size!r}")
     fused, ms = _image(fused, "fused"), _image(ms, "ms").to(fused.device)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import positive_int
+
 __all__ = [
     "cc",
     "ergas",
@@ -312,8 +314,7 @@ def q2n(x: Tensor, ref: Tensor, *, block_size: int = 32, shift: int | None = Non
     if isinstance(block_size, bool) or int(block_size) != block_size or block_size < 2:
         raise ValueError(f"block_size must be an integer >= 2, got {block_size!r}")
     shift = block_size if shift is None else shift
-    if isinstance(shift, bool) or int(shift) != shift or shift < 1:
-        raise ValueError(f"shift must be a positive integer, got {shift!r}")
+    positive_int(shift, "shift")
     b, c, h, w = x.shape
     steps_y, steps_x = math.ceil(h / shift), math.ceil(w / shift)
     pad_y = max((steps_y - 1) * shift + block_size - h, 0)
