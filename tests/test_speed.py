@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from gdd.fusion import FitConfig, Term, fit, fit_many, seeded
-from gdd.fusion.engine import cosine_lr as _cosine
-from gdd.fusion.fastpath import fast_network as _fast_network
-from gdd.fusion.guard import DivergenceGuard as _StackedGuard
+from gdd.fusion.engine import cosine_lr
+from gdd.fusion.fastpath import fast_network
+from gdd.fusion.guard import DivergenceGuard
 from gdd.models import GuidedDeepDecoder, drop_running_stats
 from gdd.operators import BlockAverage, SpectralResponse
 from gdd.problems import hs_problem, solve, solve_many
@@ -74,7 +74,7 @@ def test_fast_network_evaluates_as_the_plain_one(switches: dict[str, object], to
     net, g = _net(), torch.rand(1, 3, 32, 32)
     z = torch.rand(net.code_shape(32, 32))
     expected = net(g, z)
-    out = _fast_network(_net(), FitConfig(**switches))(g, z)  # type: ignore[arg-type]
+    out = fast_network(_net(), FitConfig(**switches))(g, z)  # type: ignore[arg-type]
     assert out.dtype == torch.float32 and out.shape == expected.shape
     assert (out - expected).abs().max() <= tol * expected.abs().max()
 
@@ -98,11 +98,11 @@ def test_fused_adam_matches_the_default_adam_on_a_few_steps() -> None:
 
 def test_cosine_schedule_runs_from_lr_to_lr_final() -> None:
     config = FitConfig(iterations=101, lr=0.01, lr_final=0.001)
-    assert _cosine(config, 0, 0) == pytest.approx(0.01)
-    assert _cosine(config, 50, 0) == pytest.approx(0.0055)
-    assert _cosine(config, 100, 0) == pytest.approx(0.001)
+    assert cosine_lr(config, 0, 0) == pytest.approx(0.01)
+    assert cosine_lr(config, 50, 0) == pytest.approx(0.0055)
+    assert cosine_lr(config, 100, 0) == pytest.approx(0.001)
     # With a warm start the schedule starts when the data fit does.
-    assert _cosine(config, 20, 20) == pytest.approx(0.01)
+    assert cosine_lr(config, 20, 20) == pytest.approx(0.01)
 
 
 def test_a_failing_compile_warns_and_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +171,7 @@ def test_stacked_fit_is_k_separate_fits() -> None:
 
 def test_stacked_guard_rolls_back_only_the_divergent_problem() -> None:
     w = torch.zeros(2, 3, requires_grad=True)
-    guard = _StackedGuard([w], [None], FitConfig(guard_threshold=0.1, guard_warmup=0, guard_every=1), 2)
+    guard = DivergenceGuard([w], [None], FitConfig(guard_threshold=0.1, guard_warmup=0, guard_every=1), 2)
     optimizer = torch.optim.SGD([w], lr=1.0)
     losses = torch.ones(41, 2)
     losses[40] = torch.tensor([1.0, 5.0])  # problem 1 jumps

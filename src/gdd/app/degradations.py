@@ -26,6 +26,7 @@ from ..io import InputError, UsageError, atomic, read_matrix, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
 from ..sensors import sensor_gnyq
+from .inputs import check_free
 from .settings import FuseSettings
 
 __all__ = ["ESTIMATE_FILES", "Estimates", "build_problem", "check_degradation_options", "estimate"]
@@ -73,7 +74,7 @@ def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, Spat
     elif d.blur is not None:
         spatial = KernelDownsample(_given_kernel(s), s.inputs.factor)
     # An estimated response maps the HS image's units to the guide's as they are: keep its scale.
-    return srf, spatial, not (want_srf or not d.normalize_srf)  # type: ignore[return-value]
+    return srf, spatial, d.normalize_srf and not want_srf  # type: ignore[return-value]
 
 
 def build_problem(
@@ -114,8 +115,7 @@ def build_problem(
 def _paths(s: FuseSettings, names: tuple[str, ...], force: bool) -> dict[str, Path]:
     paths = {n: s.outputs.beside(n) for n in names}
     for p in paths.values():
-        if p.exists() and not force:
-            raise InputError(f"output {p} exists; use --force to overwrite it")
+        check_free(p, "output", force)
     return paths
 
 

@@ -140,7 +140,7 @@ class OutputSettings:
     report: str | None = None
     bands: tuple[int, ...] | None = None
     stretch: tuple[float, float] = (1.0, 99.0)
-    pixels: tuple[tuple[int, ...], ...] | None = None
+    pixels: tuple[tuple[int, int], ...] | None = None
 
     @property
     def preview(self) -> Path:

@@ -131,7 +131,7 @@ def fusion_report(
         settings["indices"] = "QNR protocol, sensor none (MTF gains 0.29 MS, 0.15 PAN); gdd eval --sensor for others"
     settings.update({k: v for k, v in dict(info.get("settings", {})).items()})  # type: ignore[call-overload]
     write_report(
-        s.outputs.report,
+        str(s.outputs.report),
         title=f"gdd {problem.task}: {s.outputs.out.name}",
         inputs=inputs,
         result=arr,

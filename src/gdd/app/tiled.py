@@ -63,7 +63,8 @@ class _Tiles:
         self, s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, **solve_options: Any
     ) -> None:
         self.s, self.readers, self.factor = s, readers, s.inputs.factor
-        self.estimates, self.mixture = estimates, None
+        self.estimates = estimates
+        self.mixture: torch.Tensor | None = None
         self.options = s.fit.solve_options(**solve_options)
 
     def windows(self, tile: Tile) -> tuple[Any, Any]:
@@ -131,7 +132,7 @@ class _Tiles:
         return x, {
             "index": tile.index,
             "window": [tile.row, tile.col, tile.height, tile.width],
-            "seconds": sum(float(p["seconds"]) for p in parts),  # type: ignore[arg-type]
+            "seconds": sum(float(p["seconds"]) for p in parts),  # type: ignore[arg-type,misc]
             "split": parts,
         }
 
@@ -147,12 +148,12 @@ class _Tiles:
         return mixture
 
 
-def _start_options(s: FuseSettings, tiles: _Tiles, centre: Tile) -> dict[str, Any]:
+def _start_options(s: FuseSettings, central: tuple[Any, Any]) -> dict[str, Any]:
     """``--init auto`` of pansharpening, decided once on the central window so that every tile starts alike."""
     overrides = dict(s.fit.overrides)
     if s.task != "pan" or overrides.get("init") not in (None, "auto") or "more_starts" in overrides:
         return {}
-    lr, hr = tiles.windows(centre)
+    lr, hr = central
     masks = {k: None if m.mask is None else torch.from_numpy(m.mask)[None, None] for k, m in (("ms", lr), ("pan", hr))}
     init, residual, _ = pan_start(
         to_tensor(lr.data), to_tensor(hr.data), s.inputs.factor, ms_mask=masks["ms"], pan_mask=masks["pan"]
@@ -189,14 +190,19 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     store = TileStore(tile_folder(out), the_plan, force=o.force)
     centre = _central(h, w, factor, CENTRAL_WINDOW)
     estimates = Estimates()
-    if any(s.degradation.wants(s.task)):
-        lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
+    # The central window, read once for what is decided on it (estimates; the pansharpening start).
+    wants = any(s.degradation.wants(s.task))
+    central: tuple[Any, Any] | None = (
+        (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())) if wants or s.task == "pan" else None
+    )
+    if central is not None and wants:
+        lr, hr = central
         # A resumed run writes the same estimates again over its own.
         estimates = estimate(
             s, to_tensor(lr.data), to_tensor(hr.data), masked=lr.mask is not None or hr.mask is not None,
             wavelengths=lr_meta.wavelengths, force=o.force or resumed,
         )  # fmt: skip
-    start_options = _start_options(s, _Tiles(s, readers, estimates), centre)  # type: ignore[arg-type]
+    start_options = _start_options(s, central) if central is not None else {}
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
     if s.task == "pan" and s.degradation.tile_mixing == "shared":
         fuser.mixture = fuser.shared_mixture(store, _central(h, w, factor, tile))

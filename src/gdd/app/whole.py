@@ -11,6 +11,7 @@ import torch
 from .. import __version__
 from ..io import (
     InputError,
+    Raster,
     check_output,
     from_tensor,
     read_raster,
@@ -31,7 +32,7 @@ from .summary import check_report_options, choice_line, fusion_report, rule_line
 __all__ = ["run"]
 
 
-def _problem(s: FuseSettings) -> tuple[Problem, dict[str, object]]:
+def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     """The problem of the whole scene, and its input rasters by name (low resolution first, then the guide)."""
     lr_name, hr_name = s.inputs.names
     lr, hr = (read_raster(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in (lr_name, hr_name))
@@ -72,11 +73,11 @@ def run(s: FuseSettings) -> int:
         need_matplotlib()
     problem, rasters = _problem(s)
     lr, hr = rasters.values()
-    inputs = {n: r.data for n, r in rasters.items()}  # type: ignore[attr-defined]
-    meta = output_meta(s, lr, hr)  # type: ignore[arg-type]
+    inputs = {n: r.data for n, r in rasters.items()}
+    meta = output_meta(s, lr, hr)
     check_report_options(o.bands, o.pixels, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
-    nodata = nodata_value(s, (lr, hr))  # type: ignore[arg-type]
+    nodata = nodata_value(s, (lr, hr))
     check_output_type(s, masked=valid is not None, nodata=nodata)
     reference = None
     if s.inputs.reference and valid is not None:
@@ -141,5 +142,5 @@ def run(s: FuseSettings) -> int:
         write_json(o.json, record)
         print(f"wrote {o.json}")
     if o.report:
-        fusion_report(s, problem, inputs, arr, reference, result.history, progress.psnr, record, lr.wavelengths)  # type: ignore[attr-defined]
+        fusion_report(s, problem, inputs, arr, reference, result.history, progress.psnr, record, lr.wavelengths)
     return 0

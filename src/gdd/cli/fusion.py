@@ -94,7 +94,10 @@ def fusion_settings(args: argparse.Namespace) -> Any:
     overrides = preset_overrides(args)
     preset = replace(PRESETS[(task, budget)], **overrides)
     steps = (args.iterations if args.iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
-    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+
+    def get(name: str, default: Any = None) -> Any:
+        return getattr(args, name, default)
+
     return FuseSettings(
         task=task,
         inputs=InputSettings(

@@ -1,13 +1,7 @@
 """The presets of the three tasks and the one mapping from a preset to a fit's settings.
 
-The network and loop settings of ``budget="authors"`` come from the released demos and the
-paper (see :data:`PRESETS`), with additions measured to gain (README): the result is the mean
-of the estimates of the last 100 steps (50 for flash) instead of the last estimate alone; for
-``hs`` and ``pan`` GDD starts from a classic fusion (GSA-HS; SFIM) and the result is chosen by
-data consistency, the classic result included, so that it is never worse on the observations.
-``init="none", keep_best=False, average_last=0`` give the authors' exact method.
-``budget="cpu"`` are smaller settings measured to finish in minutes on two CPU cores (README,
-"Presets").
+Where each setting comes from (the authors' demos, or a measurement) is in :mod:`gdd.problems`
+and beside each entry of :data:`PRESETS`.
 """
 
 from __future__ import annotations
