@@ -276,7 +276,9 @@ def case_batch(device: torch.device, quick: bool, fast: dict[str, object]) -> di
     for i in range(k):
         _, lowres, rgb, srf = _synthetic_hs(size, 31, 8, seed=100 + i)
         problems.append(hs_problem(lowres, rgb, srf, 8))
-    settings = dict(device=str(device), iterations=iters, width=width, budget="authors", init="none", keep_best=False)
+    settings = dict(
+        device=str(device), iterations=iters, width=width, budget="authors", init="none", keep_best=False, holdout=0.0
+    )
     print(f"batch: {k} images of {size} x {size} x 31, width {width}, {iters} steps", flush=True)
     out: dict[str, Any] = {"k": k, "size": [size, size, 31], "width": width, "iterations": iters}
     runs: dict[str, Callable[[], list[FitResult]]] = {

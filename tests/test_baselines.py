@@ -1,9 +1,12 @@
-"""Classic fusion baselines: shapes, dtypes, known answers, and that each beats interpolation."""
+"""Classic fusion baselines: shapes, dtypes, known answers, that each beats interpolation, and
+that each stays within a stated range of its observed image on every shared real case."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,6 +28,8 @@ from gdd.baselines import (
     pca,
     sfim,
 )
+from gdd.baselines.common import MAX_GAIN, modulate
+from gdd.io import read_matrix, to_tensor
 from gdd.operators import BlockAverage, imresize, make_spatial
 from gdd.sensors import mtf_decimate, sensor_gnyq
 
@@ -261,6 +266,113 @@ def test_cnmf_fits_better_with_iterations_and_beats_bicubic(gen: torch.Generator
     # without the response it is estimated; a transposed or unnormalised response works as well
     assert _rmse(cnmf(hsi, msi, factor=4, endmembers=6), x) < 0.5 * base
     assert _rmse(cnmf(hsi, msi, factor=4, srf=3 * srf.T, endmembers=6), x) < 0.5 * base
+
+
+# --------------------------------------------------------------------------- output ranges
+
+# How far a fused band may leave the range of the observed band it sharpens, in spans of that
+# range. Detail that the low-resolution image does not resolve widens the range honestly: the
+# ground truth of the 16 x 16 pan_im4 crop lies 1.2 spans beyond its MS's range, GSA, MTF-GLP
+# and MTF-GLP-HPM reach 2.1 to 2.4 there, and at full resolution MTF-GLP-HPM overshoots
+# WorldView-3's saturated spots by 1.9 (its ratio P / P_L reaches 3 there, the method's known
+# behaviour). A division by a
+# denominator that crosses zero puts values 3.5 to 300 spans out (the toolbox's MTF-GLP-HPM on
+# pan_im4: -151 to 104, 312 spans; Brovey on WorldView-3: 27). The bound sits between the two.
+SPANS = 3.0
+
+
+def _spans_out(y: torch.Tensor, observed: torch.Tensor) -> float:
+    """How far y leaves the per-band range of ``observed``, in spans of that range (0 inside)."""
+    lo, hi = observed.amin(dim=(-2, -1), keepdim=True), observed.amax(dim=(-2, -1), keepdim=True)
+    return float(((torch.maximum(lo - y, y - hi)) / (hi - lo)).amax().clamp(min=0))
+
+
+def _assert_in_range(results: dict[str, torch.Tensor], observed: torch.Tensor, spans: float = SPANS) -> None:
+    """Every result finite and within the observed per-band range widened by ``spans`` spans."""
+    out = {name: _spans_out(y.double(), observed.double()) for name, y in results.items()}
+    bad = [
+        f"{name} {out[name]:.2f}" for name, y in results.items() if not (torch.isfinite(y).all() and out[name] <= spans)
+    ]
+    assert not bad, f"outside the observed range widened by {spans} spans (spans out): {', '.join(bad)}"
+
+
+def _pan_case(shared: Path, case: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """ms (1, C, h, w), pan (1, 1, h r, w r) in [0, 1] and the ratio r of a shared pansharpening case."""
+    from scipy.io import loadmat
+
+    if case == "pan_im4":
+        mat = loadmat(shared / "gdd_demo" / "pan_im4.mat")
+        return to_tensor(mat["I_MS_input"]), to_tensor(mat["I_PAN_input"][..., None]), 4
+    if case == "pan_im4_crop":
+        crop = np.load(shared / "fixtures" / "gdd_pan_im4_crop.npz")
+        return to_tensor(crop["ms"]), to_tensor(crop["pan"][..., None]), 4
+    if case.startswith("landsat7"):
+        pair = np.load(shared / "fixtures" / "landsat7_fusebox2_crop.npz")
+        ms, pan = to_tensor(pair["ms"] / 255), to_tensor(pair["pan"][..., None] / 255)
+        if case == "landsat7_reduced":  # Wald's protocol as gdd.simulate runs it: MTF filter and decimation
+            ms, pan = mtf_decimate(ms, 2, sensor_gnyq("none", ms.shape[1])), mtf_decimate(pan, 2, sensor_gnyq("none"))
+        return ms, pan, 2
+    mat = loadmat(shared / "pansharpening" / "wv3_fullres_example.mat")  # 11-bit
+    return to_tensor(mat["I_MS_LR"] / 2047), to_tensor(mat["I_PAN"][..., None] / 2047), 4
+
+
+@pytest.mark.parametrize("case", ["pan_im4", "pan_im4_crop", "landsat7", "landsat7_reduced", "wv3"])
+def test_every_pansharpening_method_stays_in_range_on_the_shared_cases(case: str, shared: Path) -> None:
+    ms, pan, ratio = _pan_case(shared, case)
+    results = {
+        f"{name} ({upsample})": method(ms, pan, ratio=ratio, upsample=upsample)
+        for upsample in ("interp23tap", "bicubic")
+        for name, method in PANSHARPENING.items()
+    }
+    _assert_in_range(results, ms)
+
+
+def test_every_hs_method_stays_in_range_on_the_cave_crop(shared: Path) -> None:
+    """The CAVE crop of 64 at factor 4 (block average) with the Nikon D700 response, rows normalised."""
+    truth = to_tensor(np.load(shared / "fixtures" / "cave_balloons_crop64.npz")["hsi"].astype(np.float32) / 65535)
+    srf = torch.from_numpy(read_matrix(shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")).T.float()
+    srf = srf / srf.sum(1, keepdim=True)
+    hsi, msi = BlockAverage(4)(truth), torch.einsum("kc,bchw->bkhw", srf, truth)
+    _assert_in_range({name: method(hsi, msi, factor=4, srf=srf) for name, method in HS_FUSION.items()}, hsi)
+
+
+@pytest.mark.parametrize("upsample", ["interp23tap", "bicubic"])
+def test_every_pansharpening_method_stays_in_range_on_a_dark_band(upsample: str, gen: torch.Generator) -> None:
+    """pan_im4's fault without the data: a band dark except where the scene is bright has a large
+    spread for its mean, so the PAN equalised to it (and its low-pass) crosses zero where the band
+    does not; the toolbox's MS * P / (P_L + eps) then reaches +-1e3."""
+    s = 0.5 + _multiscale(64, gen)
+    x = torch.cat([0.01 + 2 * torch.relu(s - 0.5) ** 2, 0.3 + 0.5 * (s - 0.5)], dim=1)
+    ms = BlockAverage(4)(x)
+    _assert_in_range({name: method(ms, s, ratio=4, upsample=upsample) for name, method in PANSHARPENING.items()}, ms)
+
+
+def test_a_guide_constant_up_to_rounding_injects_nothing(gen: torch.Generator) -> None:
+    """Rounding noise of a constant PAN (or MS) is not detail: no equalisation or regression gain may
+    scale it up (before: up to 1e10 spans); the result stays within the interpolation's own overshoot."""
+    ms = 0.2 + 0.5 * torch.rand(1, 4, 8, 8, generator=gen, dtype=F64)
+    for noise in (0.0, 1e-13):
+        pan = torch.full((1, 1, 32, 32), 0.3, dtype=F64) + noise * torch.randn(1, 1, 32, 32, generator=gen, dtype=F64)
+        results = {
+            f"{name} ({upsample}, noise {noise})": method(ms, pan, ratio=4, upsample=upsample)
+            for upsample in ("interp23tap", "bicubic")
+            for name, method in PANSHARPENING.items()
+        }
+        _assert_in_range(results, ms, spans=0.5)
+        msi = torch.full((1, 3, 32, 32), 1 / 3, dtype=F64) + noise * torch.randn(1, 3, 32, 32, generator=gen, dtype=F64)
+        _assert_in_range({name: method(ms, msi, factor=4) for name, method in HS_FUSION.items()}, ms, spans=0.5)
+
+
+def test_modulate_keeps_the_toolbox_ratio_and_bounds_the_gain(gen: torch.Generator) -> None:
+    x = 0.1 + torch.rand(1, 3, 8, 8, generator=gen, dtype=F64)
+    den = x * (0.5 + torch.rand(1, 3, 8, 8, generator=gen, dtype=F64))  # gains x / den in (2/3, 2]
+    num = den + 0.1 * torch.randn(1, 3, 8, 8, generator=gen, dtype=F64)
+    torch.testing.assert_close(modulate(x, num, den), x * num / den, rtol=1e-12, atol=0)
+    # a denominator near or across zero: the detail num - den is injected with a gain of at most MAX_GAIN
+    den = 0.01 * torch.randn(1, 3, 8, 8, generator=gen, dtype=F64)
+    assert bool(((modulate(x, num, den) - x).abs() <= MAX_GAIN * (num - den).abs() * (1 + 1e-12)).all())
+    zero = torch.zeros(1, 1, 2, 2, dtype=F64)
+    assert torch.equal(modulate(zero, zero, zero), zero)  # no 0 / 0
 
 
 # --------------------------------------------------------------------------- bad inputs

@@ -68,7 +68,9 @@ def test_srf_recovered_with_known_blur(gen: torch.Generator) -> None:
     x, r = _scene(gen), _srf(8)
     op = KernelDownsample(_gaussian2d(4), 4)
     est = estimate_srf(op(x), torch.einsum("kc,bchw->bkhw", r, x), 4, spatial=op)
-    assert _rel(est, r) < 0.02
+    # Noise-free data: exact up to the smoothness prior's bias (7e-6 when written); a response
+    # 1 % off in scale fails.
+    assert _rel(est, r) < 1e-3
     assert (est >= 0).all()
 
 
@@ -88,9 +90,11 @@ def test_kernel_and_srf_recovered_jointly_with_shift(gen: torch.Generator, shift
     true = _gaussian2d(4, shift)
     y, guide = KernelDownsample(true, 4).double()(x), torch.einsum("kc,bchw->bkhw", r, x)
     d = estimate_degradation(y, guide, 4)
-    assert _rel(d.srf, r) < 0.1
+    # The largest errors when written, at shift (2, 0): response 0.005, kernel 0.047, offset
+    # 0.023 px, residual 0.007.
+    assert _rel(d.srf, r) < 0.02
     assert _rel(d.kernel, _pad_to(true, d.kernel.shape[0])) < 0.1
-    assert abs(d.offset[0] - shift[0]) < 0.15 and abs(d.offset[1] - shift[1]) < 0.15
+    assert abs(d.offset[0] - shift[0]) < 0.05 and abs(d.offset[1] - shift[1]) < 0.05
     assert abs(float(d.kernel.sum()) - 1) < 1e-9 and (d.kernel >= 0).all()
     assert d.consistent and d.residual < 0.02
 
@@ -101,7 +105,8 @@ def test_kernel_with_known_srf_beats_the_block_start(gen: torch.Generator) -> No
     y, guide = KernelDownsample(true, 4).double()(x), torch.einsum("kc,bchw->bkhw", r, x)
     k = estimate_kernel(y, guide, r, 4)
     padded = _pad_to(true, k.shape[0])
-    assert _rel(k, padded) < 0.5 * _rel(block_kernel(4, k.shape[0]), padded)
+    # 0.009 against the block kernel's 0.93 when written.
+    assert _rel(k, padded) < 0.1 * _rel(block_kernel(4, k.shape[0]), padded)
 
 
 def test_estimates_on_a_cave_crop_with_a_camera_curve(shared: Path) -> None:
@@ -114,9 +119,10 @@ def test_estimates_on_a_cave_crop_with_a_camera_curve(shared: Path) -> None:
     case = simulate_hs(cube, factor=4, srf=srf, spatial="gaussian", sigma=1.5, shift=(1, 0))
     d = estimate_degradation(to_tensor(case["hsi"]), to_tensor(case["msi"]), 4)
     true_k = torch.from_numpy(simulation_kernel(4, spatial="gaussian", sigma=1.5, shift=(1, 0)))
-    assert _rel(d.srf, torch.from_numpy(case["srf"])) < 0.15
-    assert _rel(d.kernel, _pad_to(true_k, d.kernel.shape[0])) < 0.2
-    assert abs(d.offset[0] - 1) < 0.2 and abs(d.offset[1]) < 0.2
+    # Noise-free: response 2e-4, kernel 9e-5 and offset 1e-6 px off when written.
+    assert _rel(d.srf, torch.from_numpy(case["srf"])) < 0.005
+    assert _rel(d.kernel, _pad_to(true_k, d.kernel.shape[0])) < 0.005
+    assert abs(d.offset[0] - 1) < 0.02 and abs(d.offset[1]) < 0.02
 
 
 def test_inconsistent_pair_has_a_large_residual(gen: torch.Generator) -> None:
@@ -138,8 +144,9 @@ def test_pan_gain_and_weights_recovered(gen: torch.Generator) -> None:
     w = torch.tensor([0.1, 0.3, 0.4, 0.2], dtype=torch.float64)
     pan = torch.einsum("c,bchw->bhw", w, x)[:, None]
     d = estimate_pan_degradation(MTFDownsample(4, 0.25).double()(x), pan, 4)
-    assert abs(d.gnyq - 0.25) < 0.03
-    assert _rel(d.weights, w) < 0.1 and d.consistent
+    # Noise-free: the gain 1e-4 and the weights 2e-4 off when written.
+    assert abs(d.gnyq - 0.25) < 0.005
+    assert _rel(d.weights, w) < 0.01 and d.consistent
 
 
 def test_bad_estimation_inputs() -> None:
@@ -183,7 +190,7 @@ def test_cli_estimates_and_writes_them(tmp_path: Path, capsys: pytest.CaptureFix
     assert "estimated response 3 x 8 and blur 12 x 12 with offset (+1.00, +0.00) px" in text.out
     assert "warning" not in text.err
     srf = np.loadtxt(tmp_path / "res" / "fused.srf.csv", delimiter=",", skiprows=1)
-    assert srf.shape == (8, 3) and np.abs(srf.T - _srf(8).numpy()).max() < 0.05
+    assert srf.shape == (8, 3) and np.abs(srf.T - _srf(8).numpy()).max() < 0.01  # 8e-4 when written
     kernel = np.load(tmp_path / "res" / "fused.kernel.npy")
     assert kernel.shape == (12, 12) and abs(kernel.sum() - 1) < 1e-6
     assert (tmp_path / "res" / "fused.kernel.png").is_file() and (tmp_path / "res" / "fused.npy").is_file()
@@ -244,7 +251,11 @@ def test_cli_pan_spatial_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "estimated MS MTF gain 0.3" in capsys.readouterr().out
     lines = (tmp_path / "fused.pan-weights.csv").read_text().splitlines()
     values = dict(line.split(",") for line in lines[2:])
-    assert lines[1] == "band,weight" and len(values) == 4 + 3 and abs(float(values["gnyq"]) - 0.3) < 0.01
+    assert lines[1] == "band,weight" and len(values) == 4 + 3
+    # Noise-free: the gain and the weights 3e-5 off when written.
+    assert abs(float(values["gnyq"]) - 0.3) < 0.002
+    weights = [float(values[str(b)]) for b in range(1, 5)]
+    assert np.abs(np.array(weights) - [0.1, 0.3, 0.4, 0.2]).max() < 0.002
 
 
 def test_simulated_shift_is_the_kernel_moved() -> None:

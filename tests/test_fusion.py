@@ -32,8 +32,8 @@ def test_fit_smoke_loss_falls_beats_bicubic_and_is_reproducible() -> None:
     problem = hs_problem(BlockAverage(factor)(truth), torch.einsum("kc,bchw->bkhw", srf, truth), srf, factor)
     kwargs = dict(device="cpu", seed=3, iterations=150, width=16, depth=3, log_every=25, average_last=20)
     # The authors' start: the loss falls from a random network's.
-    a = solve(problem, init="none", keep_best=False, **kwargs)
-    b = solve(problem, init="none", keep_best=False, **kwargs)
+    a = solve(problem, init="none", keep_best=False, holdout=0.0, **kwargs)
+    b = solve(problem, init="none", keep_best=False, holdout=0.0, **kwargs)
     assert a.loss[-10:].mean() < 0.2 * a.loss[:10].mean()
     # The default (from GSA-HS, chosen by data consistency) is reproducible too.
     assert torch.equal(solve(problem, **kwargs).x, solve(problem, **kwargs).x)
@@ -146,20 +146,29 @@ def test_classic_start_begins_at_the_classic_result() -> None:
         fit(model, problem.make_terms(), problem.guide, FitConfig(iterations=0, device="cpu"), base=base[:, :2])
 
 
-def test_keep_best_is_never_worse_on_the_data_than_its_candidates() -> None:
+def test_the_held_out_choice_is_close_to_the_best_candidate_in_hindsight() -> None:
+    # Noisy observations (about 26 dB): the fit overtakes the classic start, then copies noise.
     problem, truth = _small_hs()
-    kwargs = dict(device="cpu", seed=1, iterations=120, width=8, depth=3, log_every=20)
-    plain = solve(problem, init="none", keep_best=False, **kwargs)
-    started = solve(problem, init="gsa", keep_best=True, **kwargs)
-    choice = started.choice
-    chosen = float(choice[choice["chosen"]])  # type: ignore[index, arg-type]
-    assert chosen <= min(float(v) for k, v in choice.items() if k in ("final", "best", "classic"))  # type: ignore[arg-type]
-    assert started.details["preset"]["init"] == "gsa"  # type: ignore[index]
-    # On this exactly linear case the classic start is already close: GDD on top of it keeps
-    # (at least) its quality, where the authors' start at 120 steps is far behind.
-    gsa = problem.classic("gsa")  # type: ignore[misc]
-    assert psnr(started.x.clamp(0, 1), truth) >= psnr(gsa.clamp(0, 1), truth) - 0.5
-    assert psnr(started.x.clamp(0, 1), truth) > psnr(plain.x.clamp(0, 1), truth)
+    g = torch.Generator().manual_seed(5)
+    hsi, guide = problem.observation, problem.guide
+    assert hsi is not None
+    noisy = hs_problem(
+        hsi + 0.05 * hsi.std() * torch.randn(hsi.shape, generator=g),
+        guide + 0.05 * guide.std() * torch.randn(guide.shape, generator=g),
+        problem.make_terms()[1].operator.srf,  # type: ignore[arg-type]
+        4,
+        normalize_srf=False,
+    )
+    seen: dict[str, float] = {}
+    kwargs = dict(device="cpu", seed=1, iterations=150, width=8, depth=3, log_every=10)
+    result = solve(noisy, observe=lambda name, x: seen.__setitem__(name, psnr(x.clamp(0, 1), truth)), **kwargs)
+    assert result.choice["rule"] == "holdout" and result.details["preset"]["init"] == "gsa"  # type: ignore[index]
+    mine = psnr(result.x.clamp(0, 1), truth)
+    # The oracle: the best of every iterate and candidate the run saw, judged with the truth.
+    assert len(seen) > 10 and mine >= max(seen.values()) - 0.5
+    # The authors' start at the same budget is far behind the classic start the default keeps.
+    plain = solve(noisy, init="none", keep_best=False, holdout=0.0, **kwargs)
+    assert mine > psnr(plain.x.clamp(0, 1), truth) + 1.0
     with pytest.raises(ValueError, match="unknown classic method"):
         solve(problem, init="magic", **kwargs)
 

@@ -146,7 +146,8 @@ def test_fused_geotiff_keeps_the_pan_grid_and_ms_bands(tmp_path: Path) -> None:
         assert f.count == 8 and f.width == 32 and f.dtypes[0] == "float32"
         assert f.descriptions[4] == "red" and f.tags(7)["wavelength"] == "833.0"
     r = read_raster(out)
-    assert r.wavelengths is not None and r.wavelengths[0] == 427 and r.descriptions is not None
+    assert r.wavelengths == (427.0, 478.0, 546.0, 608.0, 659.0, 724.0, 833.0, 949.0)
+    assert r.descriptions == ("coastal", "blue", "green", "yellow", "red", "red edge", "NIR1", "NIR2")
     # Asked for uint16 digital numbers, the same grid.
     out16 = tmp_path / "fused16.tif"
     argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out16),

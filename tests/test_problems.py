@@ -106,7 +106,7 @@ def test_solve_small_image_reduces_depth_and_records_settings(gen: torch.Generat
 
 def test_pan_default_is_the_mean_of_its_two_starts(gen: torch.Generator) -> None:
     ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
-    problem = pan_problem(ms, pan, 4)
+    problem = pan_problem(ms, pan, 4, spatial="bicubic")
     # keep_best off: each start returns its final estimate, so the mean is exactly theirs.
     kwargs = dict(device="cpu", iterations=6, width=8, warm_start=2, average_last=2, log_every=2, keep_best=False)
     steps: list[int] = []
@@ -133,28 +133,54 @@ def test_a_mean_that_fits_worse_than_the_classic_start_is_not_returned(gen: torc
     ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
     # Two starts and no step of data fit: each start returns its classic image (keep_best); the
     # mean of SFIM and the warm GSA network fits the data worse than SFIM itself.
-    result = solve(
-        pan_problem(ms, pan, 4), device="cpu", iterations=2, width=8, warm_start=2, average_last=0,
-        init="sfim", more_starts=(("gsa", 2, False),),
-    )  # fmt: skip
-    assert result.choice["chosen"] == "classic" and result.choice["classic"] <= result.choice["mean"]
+    for holdout in (0.0, 0.1):  # scored on the data objective, then on the held-out pixels
+        result = solve(
+            pan_problem(ms, pan, 4, spatial="bicubic"), device="cpu", iterations=2, width=8, warm_start=2,
+            average_last=0, init="sfim", more_starts=(("gsa", 2, False),), holdout=holdout,
+        )  # fmt: skip
+        assert result.choice["chosen"] == "classic" and result.choice["classic"] <= result.choice["mean"]
+        assert result.choice["rule"] == ("holdout" if holdout else "residual")
 
 
-def test_auto_start_follows_how_well_the_ms_bands_explain_the_pan(gen: torch.Generator) -> None:
+def test_auto_start_is_the_classic_start_that_predicts_held_out_ms_pixels_best(gen: torch.Generator) -> None:
+    x = torch.nn.functional.interpolate(torch.rand(1, 4, 6, 6, generator=gen), size=(32, 32), mode="bicubic")
+    ms = imresize(x, scale=1 / 4)
+    linear = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.4, 0.3, 0.2]), x)[:, None] + 0.05
+    other = linear + 0.5 * (torch.rand(1, 1, 32, 32, generator=gen) - 0.5)
+    for pan in (linear, other):
+        result = solve(pan_problem(ms, pan, 4, spatial="bicubic"), device="cpu", iterations=4, width=8, warm_start=2)
+        rule = result.details["start_rule"]
+        errors = rule["holdout"]  # type: ignore[index]
+        assert rule["rule"] == "holdout" and set(errors) == {"gsa", "sfim"}  # type: ignore[index]
+        assert rule["init"] == min(errors, key=errors.get)  # type: ignore[index]
+        assert result.choice["start"] == ("warm" if rule["init"] == "gsa" else "warm+residual")  # type: ignore[index]
+    # A PAN that is a band mixture: GSA's regression finds the mixture, and predicts the held-out
+    # MS pixels better than SFIM's ratio does.
+    rule = solve(pan_problem(ms, linear, 4, spatial="bicubic"), device="cpu", iterations=1, width=8).details[
+        "start_rule"
+    ]
+    assert rule["init"] == "gsa" and rule["holdout"]["gsa"] < rule["holdout"]["sfim"]  # type: ignore[index]
+
+
+def test_without_held_out_pixels_the_legacy_rule_chooses_by_how_well_the_ms_bands_explain_the_pan(
+    gen: torch.Generator,
+) -> None:
     x = torch.nn.functional.interpolate(torch.rand(1, 4, 6, 6, generator=gen), size=(32, 32), mode="bicubic")
     ms = imresize(x, scale=1 / 4)
     # A PAN that is a band mixture: explained; GSA, warm start, the network's own output.
     linear = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.4, 0.3, 0.2]), x)[:, None] + 0.05
     assert pan_linearity(ms, linear, 4) > 0.999
-    result = solve(pan_problem(ms, linear, 4), device="cpu", iterations=4, width=8, warm_start=2)
+    kwargs = dict(device="cpu", iterations=4, width=8, warm_start=2, holdout=0.0)
+    result = solve(pan_problem(ms, linear, 4, spatial="bicubic"), **kwargs)  # type: ignore[arg-type]
     assert result.details["start_rule"]["init"] == "gsa" and result.choice["start"] == "warm"  # type: ignore[index]
     # Half of the PAN's structure that no band has: SFIM as a residual.
     other = linear + 0.5 * (torch.rand(1, 1, 32, 32, generator=gen) - 0.5)
     r2 = pan_linearity(ms, other, 4)
     assert r2 < PAN_LINEAR_R2
-    result = solve(pan_problem(ms, other, 4), device="cpu", iterations=4, width=8, warm_start=2)
+    result = solve(pan_problem(ms, other, 4, spatial="bicubic"), **kwargs)  # type: ignore[arg-type]
     rule = result.details["start_rule"]
-    assert rule == {"pan_r2": pytest.approx(r2), "threshold": PAN_LINEAR_R2, "init": "sfim", "residual": True}
+    assert rule == {"rule": "pan_r2", "pan_r2": pytest.approx(r2), "threshold": PAN_LINEAR_R2, "init": "sfim",
+                    "residual": True}  # fmt: skip
     assert result.choice["start"] == "warm+residual"
     # Nodata pixels are left out: a PAN spoilt only where the MS has no data is explained.
     spoilt = linear.clone()
@@ -163,7 +189,8 @@ def test_auto_start_follows_how_well_the_ms_bands_explain_the_pan(gen: torch.Gen
     mask[..., :3, :3] = False
     assert pan_linearity(ms, spoilt, 4) < 0.9 < 0.999 < pan_linearity(ms, spoilt, 4, ms_mask=mask)
     with pytest.raises(ValueError, match="no rule to choose its start"):
-        solve(hs_problem(*_hs(gen), torch.rand(3, 6, generator=gen), 4), device="cpu", iterations=1, init="auto")
+        solve(hs_problem(*_hs(gen), torch.rand(3, 6, generator=gen), 4), device="cpu", iterations=1, init="auto",
+              holdout=0.0)  # fmt: skip
 
 
 def test_solve_many_refuses_problems_whose_starts_differ(gen: torch.Generator) -> None:
@@ -171,7 +198,7 @@ def test_solve_many_refuses_problems_whose_starts_differ(gen: torch.Generator) -
     ms = imresize(x, scale=1 / 4)
     linear = torch.einsum("c,bchw->bhw", torch.tensor([0.1, 0.4, 0.3, 0.2]), x)[:, None]
     other = linear + 0.5 * (torch.rand(1, 1, 32, 32, generator=gen) - 0.5)
-    problems = [pan_problem(ms, linear, 4), pan_problem(ms, other, 4)]
+    problems = [pan_problem(ms, linear, 4, spatial="bicubic"), pan_problem(ms, other, 4, spatial="bicubic")]
     with pytest.raises(ValueError, match="chose different starts"):
-        solve_many(problems, device="cpu", iterations=2, width=8)
+        solve_many(problems, device="cpu", iterations=2, width=8, holdout=0.0)
     assert len(solve_many(problems, device="cpu", iterations=2, width=8, init="sfim")) == 2

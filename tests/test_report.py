@@ -181,7 +181,9 @@ def test_spectrum_at_samples_the_low_resolution_grid(scene: dict[str, np.ndarray
     assert np.array_equal(spectrum_at(scene["result"], (5, 7)), scene["result"][5, 7])
     with pytest.raises(ValueError, match="outside"):
         spectrum_at(low, (32, 0), factor=FACTOR)
-    assert all(0 <= r < 32 and 0 <= c < 40 for r, c in default_pixels(32, 40))
+    # Three distinct pixels, away from the borders (an eighth of the side at least).
+    pixels = default_pixels(32, 40)
+    assert len(set(pixels)) == 3 and all(4 <= r < 28 and 5 <= c < 35 for r, c in pixels)
 
 
 def test_figures_are_png(scene: dict[str, np.ndarray]) -> None:

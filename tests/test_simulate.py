@@ -88,9 +88,11 @@ def test_noise_at_the_requested_snr(cube: np.ndarray, srf: np.ndarray) -> None:
     big = np.tile(cube, (4, 4, 1))
     clean = simulate_hs(big, factor=2, srf=srf)
     noisy = simulate_hs(big, factor=2, srf=srf, snr_db=25, seed=3)
+    # A band's measured SNR scatters by about 0.2 dB (768 pixels per HS band, 2304 per MS band):
+    # 24.8-25.4 dB when written.
     for key in ("hsi", "msi"):
         snr = _snr_db(clean[key], noisy[key])
-        assert np.all(np.abs(snr - 25) < 2.5), (key, snr)
+        assert np.all(np.abs(snr - 25) < 1) and abs(snr.mean() - 25) < 0.4, (key, snr)
     assert np.array_equal(noisy["gt"], clean["gt"])
 
 

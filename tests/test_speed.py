@@ -79,16 +79,41 @@ def test_fast_network_evaluates_as_the_plain_one(switches: dict[str, object], to
     assert (out - expected).abs().max() <= tol * expected.abs().max()
 
 
+@pytest.fixture(scope="module")
+def plain() -> object:
+    """The plain eager fit the switches are compared with, run once for the module."""
+    return _run(80)
+
+
+# Two runs whose arithmetic differs only by rounding end at different losses (Adam's sign flips):
+# over the scenes and networks of seeds 0-13 the ratio of the last ten losses to the plain
+# path's spread over 0.97-1.09 for channels-last, 0.85-1.02 for fused Adam and 0.85-1.22 for
+# bf16 (seed 0, the one run here: 1.008, 1.010, 1.079). The bounds leave a little room beyond
+# that spread; a halved learning rate gives 1.46 and fails them. The first loss of bf16 differed
+# by at most 1.4e-3 over seeds 0-5; in float32 by at most 2e-7. Every run's last ten losses were
+# 1.8-5.1 % of its first five.
 @pytest.mark.parametrize(
-    ("switches", "rel"),
-    [({"channels_last": True}, 1e-5), ({"amp": "bf16"}, 2e-2), ({"fused_adam": True}, 1e-6), ({"lr_final": 1e-3}, 0)],
+    ("switches", "rel", "spread"),
+    [({"channels_last": True}, 1e-5, 1.25), ({"amp": "bf16"}, 5e-3, 1.35), ({"fused_adam": True}, 1e-6, 1.25)],
 )
-def test_fast_fit_reaches_the_same_quality(switches: dict[str, object], rel: float) -> None:
-    a, b = _run(80), _run(80, **switches)
+def test_fast_fit_reaches_the_same_quality(
+    plain: object, switches: dict[str, object], rel: float, spread: float
+) -> None:
+    a, b = plain, _run(80, **switches)
     # Same weights and code: the first loss differs only by the arithmetic.
     assert abs(b.loss[0] - a.loss[0]) <= rel * a.loss[0]  # type: ignore[attr-defined]
-    assert b.loss[-10:].mean() < 0.3 * b.loss[:5].mean()  # type: ignore[attr-defined]
-    assert 0.5 < b.loss[-10:].mean() / a.loss[-10:].mean() < 2  # type: ignore[attr-defined]
+    assert b.loss[-10:].mean() < 0.1 * b.loss[:5].mean()  # type: ignore[attr-defined]
+    assert 1 / spread < b.loss[-10:].mean() / a.loss[-10:].mean() < spread  # type: ignore[attr-defined]
+
+
+def test_a_cosine_schedule_changes_the_fit_but_not_its_start(plain: object) -> None:
+    a, b = plain, _run(80, lr_final=1e-3)
+    assert b.loss[0] == a.loss[0]  # type: ignore[attr-defined]
+    assert b.loss[-10:].mean() < 0.1 * b.loss[:5].mean()  # type: ignore[attr-defined]
+    # A falling rate costs some loss in 80 steps: 1.17-1.77 times the plain run's over seeds
+    # 0-13 (seed 0: 1.47). The schedule ignored gives 1 (bitwise the plain run); a constant
+    # rate of lr_final gives 18.
+    assert 1.05 < b.loss[-10:].mean() / a.loss[-10:].mean() < 3  # type: ignore[attr-defined]
 
 
 def test_fused_adam_matches_the_default_adam_on_a_few_steps() -> None:

@@ -11,7 +11,6 @@ interrupted run resumes where it stopped (``--resume``).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +24,8 @@ from torch import Tensor
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
-from .metrics import BENCH_COLUMNS, HIGHER_IS_BETTER, LABELS, format_value, full_resolution, reduced_resolution
+from .metrics import full_resolution, psnr, reduced_resolution
+from .metrics.tables import tables
 from .operators import KernelDownsample, imresize
 from .problems import PAN_SPATIAL, PRESETS, Problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
@@ -39,6 +39,8 @@ __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 #: number of steps (all the default's starts together), and the unguided ablation (a deep
 #: image prior: the same network and losses, the guide replaced by zeros, no classic start).
 OWN = {"gdd": "GDD", "gdd_authors": "GDD (authors)", "dip": "DIP (no guide)"}
+
+#: The default's candidates are scored against the reference (oracle gap) with PSNR as in :func:`_score`.
 
 
 @dataclass
@@ -100,23 +102,35 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
     return Case(str(label), task, factor, inputs, reference, srf, str(info.get("spatial", "block")), info)
 
 
-def _problem(case: Case, *, authors: bool = False) -> Problem:
+def _problem(case: Case, *, spatial: str | None = None) -> Problem:
+    """The case's problem; ``spatial`` fixes the pansharpening operator (default: the default's ``"auto"``)."""
     if case.task == "hs":
-        spatial: Any = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
+        hs_spatial: Any = case.spatial if case.spatial in ("block", "gaussian", "bicubic", "mtf") else "block"
         if "kernel" in case.inputs:
-            spatial = KernelDownsample(case.inputs["kernel"], case.factor)
-        return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=spatial)  # type: ignore[arg-type]
+            hs_spatial = KernelDownsample(case.inputs["kernel"], case.factor)
+        return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=hs_spatial)  # type: ignore[arg-type]
     full = case.reference is None
     ms, pan = case.inputs["ms"], case.inputs["pan"]
-    if authors:
-        return pan_problem(ms, pan, case.factor, full_resolution=full, spatial="bicubic")
-    # A case degraded by a known MTF (gdd simulate) is fused with that MTF; others with the default.
+    # The sensor's MTF gains when the case names them (as a user gives --sensor); the operator
+    # itself is the default's choice ("auto"), never the one the simulation used.
     gains = (case.protocol.get("gnyq") or {}).get("ms")
     gnyq = (
         tuple(gains) if isinstance(gains, list) else sensor_gnyq(str(case.protocol.get("sensor", "none")), ms.shape[1])
     )
-    spatial = "mtf" if case.spatial == "mtf" else PAN_SPATIAL
-    return pan_problem(ms, pan, case.factor, full_resolution=full, spatial=spatial, gnyq=gnyq)  # type: ignore[arg-type]
+    return pan_problem(ms, pan, case.factor, full_resolution=full, spatial=spatial or PAN_SPATIAL, gnyq=gnyq)  # type: ignore[arg-type]
+
+
+def grid(case: Case) -> str:
+    """The upsampling grid of the classic pansharpening methods on a case: the one the case was made with.
+
+    A case reduced by MATLAB's bicubic (the authors' ``pan_im4``; ``"grid": "bicubic"`` in its
+    case.json, or any reduced-resolution case not simulated with an MTF) gets bicubic-phase
+    upsampling; an MTF-simulated case and a full-resolution pair the toolbox's 23-tap one.
+    """
+    given = case.protocol.get("grid")
+    if given in ("bicubic", "interp23tap"):
+        return str(given)
+    return "interp23tap" if case.spatial == "mtf" or case.reference is None else "bicubic"
 
 
 def _check_method(case: Case, method: str) -> None:
@@ -129,43 +143,112 @@ def _check_method(case: Case, method: str) -> None:
 
 
 def _run_method(
-    case: Case, method: str, *, device: str, seed: int, iterations: int | None, budget: str | None = None
+    case: Case,
+    method: str,
+    *,
+    device: str,
+    seed: int,
+    iterations: int | None,
+    budget: str | None = None,
+    spatial: str | None = None,
 ) -> tuple[Tensor, dict[str, Any]]:
-    """The method's estimate (1, C, H, W) on the CPU and what to record about the run."""
+    """The method's estimate (1, C, H, W) on the CPU and what to record about the run.
+
+    ``spatial``: the pansharpening operator of the GDD rows other than the default (the one the
+    default chose on this case), so that every GDD row of a case uses the same operator.
+    """
     _check_method(case, method)
     if method in OWN:
-        problem = _problem(case, authors=method == "gdd_authors")
+        problem = _problem(case, spatial=None if method == "gdd" else spatial or "bicubic")
         options: dict[str, Any] = {}
         info: dict[str, Any] = {}
         if method == "dip":
             problem = replace(problem, guide=torch.zeros_like(problem.guide), classic=None)
-            options = {"init": "none", "keep_best": False, "more_starts": ()}
+            options = {"init": "none", "keep_best": False, "more_starts": (), "holdout": 0.0}
         if method == "gdd_authors":
             # The authors' settings at the steps GDD's default takes at this budget, all its
             # starts together when a preset has more than one.
             chosen, preset = preset_for(case.task, resolve_device(device))  # type: ignore[arg-type]
             preset = PRESETS[(case.task, budget or chosen)]  # type: ignore[index]
             n = (iterations if iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
-            options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0, "more_starts": ()}
+            options = {"budget": "authors", "init": "none", "keep_best": False, "average_last": 0, "more_starts": (),
+                       "holdout": 0.0}  # fmt: skip
             iterations = n
         elif budget is not None:
             options["budget"] = budget
-        result = solve(problem, device=device, seed=seed, iterations=iterations, **options)
+        seen: dict[str, float] = {}
+        observe = None
+        if method == "gdd" and case.reference is not None:
+            reference = case.reference
+
+            def observe(name: str, x: Tensor) -> None:
+                seen[name] = _psnr(case, x, reference)
+
+        result = solve(problem, device=device, seed=seed, iterations=iterations, observe=observe, **options)
         if result.choice:
             info["choice"] = result.choice
+        if case.task == "pan":
+            info["spatial"] = result.details.get("spatial")
+        if "model_choice" in result.details:
+            info["model_choice"] = result.details["model_choice"]
+        if "start_rule" in result.details:
+            info["start_rule"] = result.details["start_rule"]
         info.update(
-            {"iterations": result.config.iterations, "device": result.config.device, "rollbacks": result.rollbacks}
-        )
-        return result.x.detach().cpu(), info
-    if case.task == "pan":
-        return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor), {}
+            {"iterations": result.config.iterations, "steps_run": result.steps, "device": result.config.device,
+             "rollbacks": result.rollbacks}
+        )  # fmt: skip
+        x = result.x.detach().cpu()
+        if seen and case.reference is not None:
+            info.update(_hindsight(case, problem, result, x, seen))
+        return x, info
     if method == "exp":
-        return imresize(case.inputs["hsi"], scale=case.factor), {}
-    spatial: Any = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
+        # The plain upsampling row is MATLAB's bicubic on every case.
+        lr = case.inputs["ms"] if case.task == "pan" else case.inputs["hsi"]
+        return imresize(lr, scale=case.factor), {}
+    if case.task == "pan":
+        g = grid(case)
+        return PANSHARPENING[method](case.inputs["ms"], case.inputs["pan"], ratio=case.factor, upsample=g), {"grid": g}
+    spatial_hs: Any = "gaussian" if case.spatial in ("gaussian", "mtf") else "block"
     if "kernel" in case.inputs:
-        spatial = KernelDownsample(case.inputs["kernel"], case.factor)
+        spatial_hs = KernelDownsample(case.inputs["kernel"], case.factor)
     fn = HS_FUSION[method]
-    return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial), {}
+    return fn(case.inputs["hsi"], case.inputs["guide"], factor=case.factor, srf=case.srf, spatial=spatial_hs), {}
+
+
+def _psnr(case: Case, x: Tensor, reference: Tensor) -> float:
+    # reduced_resolution's PSNR (no border cut), without its costlier indices: every iterate is scored.
+    return psnr(x.detach().float().cpu().clamp(0, 1), reference)
+
+
+def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[str, float]) -> dict[str, Any]:
+    """The default's oracle gap and how far it moved from its classic start, judged with the reference.
+
+    The oracle is the best PSNR that any candidate or checked iterate of the run reached; the
+    gap is how far the returned result is below it (how good a choice made without the reference
+    was). Nothing here reaches the fit: it only reads what the run observed.
+    """
+    assert case.reference is not None
+    mine = _psnr(case, x, case.reference)
+    best = max(seen, key=lambda k: seen[k])
+    out: dict[str, Any] = {
+        "oracle": {
+            "best_psnr": seen[best],
+            "best": best,
+            "gap_db": max(seen[best] - mine, 0.0),
+            "candidates": len(seen),
+        }
+    }
+    rule = result.details.get("start_rule") or {}
+    init = rule.get("init") or result.details.get("preset", {}).get("init")
+    if init and init != "none" and problem.classic is not None:
+        model = result.details.get("model_choice", {}).get("chosen")
+        start_problem = problem.alternatives[model]() if model in problem.alternatives else problem
+        from .problems.classic import tame
+
+        start = tame(start_problem.classic(init).float(), start_problem.baseline())  # type: ignore[misc]
+        psnr = _psnr(case, start, case.reference)
+        out["start"] = {"name": init, "psnr": psnr, "moved_db": mine - psnr}
+    return out
 
 
 def _as_case(path: str, out: Path, *, srf: str | None, factor: int | None) -> str:
@@ -192,50 +275,6 @@ def _score(case: Case, x: Tensor) -> dict[str, float | None]:
     if case.task == "pan":
         return full_resolution(x, case.inputs["ms"], case.inputs["pan"], ratio=case.factor)
     return {}
-
-
-def tables(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
-    """The Markdown and CSV tables of a list of rows, one section per case; best values in bold."""
-    md: list[str] = []
-    every = (*BENCH_COLUMNS["reduced"], *BENCH_COLUMNS["full"])
-    csv_lines = [",".join(["case", "method", "protocol", "seconds", *every])]
-    for case in dict.fromkeys(r["case"] for r in rows):
-        case_rows = [r for r in rows if r["case"] == case]
-        protocol = case_rows[0]["protocol"]
-        cols = BENCH_COLUMNS[protocol]
-        best = {}
-        for key in cols:
-            vals = [r["metrics"].get(key) for r in case_rows]
-            vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
-            if vals:
-                best[key] = max(vals) if HIGHER_IS_BETTER[key] else min(vals)
-        kind = "reduced resolution, against the reference" if protocol == "reduced" else "full resolution, no reference"
-        md.append(f"**{case}** ({kind})\n")
-        md.append("| method | " + " | ".join(LABELS[key] for key in cols) + " | seconds |")
-        md.append("|---|" + "---:|" * (len(cols) + 1))
-        for r in case_rows:
-            cells = []
-            for key in cols:
-                v = r["metrics"].get(key)
-                text = format_value(v, key)
-                cells.append(f"**{text}**" if key in best and v == best[key] else text)
-            md.append(f"| {r['label']} | " + " | ".join(cells) + f" | {format_value(r['seconds'], 'seconds')} |")
-        md.append("")
-        for r in case_rows:
-            m = r["metrics"]
-            values = [m.get(k) for k in every]
-            csv_lines.append(
-                ",".join(
-                    [
-                        case,
-                        r["method"],
-                        protocol,
-                        f"{r['seconds']:.3f}",
-                        *("" if v is None else repr(v) for v in values),
-                    ]
-                )
-            )
-    return "\n".join(md), "\n".join(csv_lines) + "\n"
 
 
 def _figure(case: Case, results: dict[str, Tensor], path: Path) -> None:
@@ -325,13 +364,23 @@ def run_bench(
                 continue
             bar.describe(f"{case.name}: {method}")
             start = time.perf_counter()
-            x, info = _run_method(case, method, device=device, seed=seed, iterations=iterations, budget=budget)
+            chosen = next((r.get("spatial") for r in rows if r["case"] == case.name and r["method"] == "gdd"), None)
+            x, info = _run_method(
+                case, method, device=device, seed=seed, iterations=iterations, budget=budget, spatial=chosen
+            )
             seconds = time.perf_counter() - start
             metrics = _score(case, x)
+            label = known.get(method, method)
+            if method in ("gdd_authors", "dip") and case.task == "pan" and info.get("spatial") != chosen:
+                label += f" ({info.get('spatial')})"  # not the operator of the default's row
+            if method == "exp":
+                label += " (bicubic)"
+            if "grid" in info and info["grid"] != "interp23tap":
+                label += f" ({info['grid']} grid)"
             row = {
                 "case": case.name,
                 "method": method,
-                "label": known.get(method, method),
+                "label": label,
                 "protocol": "reduced" if case.reference is not None else "full",
                 "seconds": seconds,
                 "metrics": metrics,

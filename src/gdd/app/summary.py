@@ -44,25 +44,32 @@ def _start_name(task: str, choice: dict[str, object]) -> str:
 
 
 def rule_line(details: dict[str, object]) -> str:
-    """How ``--init auto`` chose the start, in one line (empty when it did not run)."""
+    """How the pansharpening model and start were chosen, in one line (empty when nothing was chosen)."""
+    parts = []
+    model = details.get("model_choice")
+    if isinstance(model, dict):
+        errors = ", ".join(f"{k} {float(v):.4g}" for k, v in model["held_out"].items())
+        parts.append(f"MS degradation: {model['chosen']} (held-out error {errors})")
     rule = details.get("start_rule")
-    if not isinstance(rule, dict):
-        return ""
-    start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
-    how = "at least" if float(rule["pan_r2"]) >= float(rule["threshold"]) else "below"
-    return (
-        f"start: {start} (a linear mixture of the MS bands explains {float(rule['pan_r2']):.2%} of the "
-        f"reduced PAN, {how} {float(rule['threshold']):.0%})"
-    )
+    if isinstance(rule, dict):
+        start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
+        if rule.get("rule") == "holdout":
+            errors = ", ".join(f"{_method_name('pan', k)} {float(v):.4g}" for k, v in rule["holdout"].items())
+            parts.append(f"start: {start} (held-out error {errors})")
+        else:
+            how = "at least" if float(rule["pan_r2"]) >= float(rule["threshold"]) else "below"
+            parts.append(
+                f"start: {start} (a linear mixture of the MS bands explains {float(rule['pan_r2']):.2%} of the "
+                f"reduced PAN, {how} {float(rule['threshold']):.0%})"
+            )
+    return "; ".join(parts)
 
 
 def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
-    """How the result compares, on the data terms alone, with its classic method and the iterates."""
+    """How the result was chosen: each candidate's held-out error (or, without held-out pixels, data objective)."""
     if not choice:
         if details.get("task") == "flash":
-            return (
-                "result: the final estimate (no classic method to compare with: flash denoising stops early by design)"
-            )
+            return "result: the final estimate (no held-out pixels to choose an earlier step by)"
         return ""
     chosen = str(choice["chosen"])
     task = str(details.get("task"))
@@ -77,19 +84,26 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         mean = f"the mean of {len(starts)} GDD fits (from {names})"
     what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
             "classic": f"the {role} ({name}) itself", "mean": mean}[chosen]  # fmt: skip
-    text = f"result: {what}, data objective {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
+    held = choice.get("rule") == "holdout"
+    score = "held-out error" if held else "data objective"
+    better = "predicts the held-out pixels" if held else "fits the observations"
+    text = f"result: {what}, {score} {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
+    if "refit_steps" in choice:
+        text += f" (fitted again on every pixel for {choice['refit_steps']} steps)"
+    if task == "flash":
+        text += " (no classic method to compare with)"
     if "classic" in choice:
         classic = float(choice["classic"])  # type: ignore[arg-type]
         gdd = min(float(choice[k]) for k in ("final", "best", "mean") if k in choice)  # type: ignore[arg-type]
         text += f"; {name} ({role}): {classic:.4g}"
         if chosen == "classic":
-            text += f", which fits the observations better than any GDD iterate ({gdd:.4g})"
+            text += f", which {better} better than any GDD iterate ({gdd:.4g})"
         elif gdd < classic / 1.01:
-            text += f" (GDD fits the observations {classic / max(gdd, 1e-30):.2f}x better)"
+            text += f" (GDD {better} {classic / max(gdd, 1e-30):.2f}x better)"
         elif gdd <= classic:
-            text += " (GDD fits the observations about as well: it changed the classic result little)"
+            text += f" (GDD {better} about as well: it changed the classic result little)"
         else:
-            text += " (GDD fits the observations worse; --keep-best would return the classic result)"
+            text += f" (GDD {better} worse; --keep-best would return the classic result)"
     return text
 
 

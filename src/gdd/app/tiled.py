@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..io import (
     write_json,
     write_preview,
 )
-from ..problems import Problem, pan_start, solve
+from ..problems import PRESETS, Problem, choose_start, held_out, pan_start, solve
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
 from .degradations import Estimates, build_problem, estimate
@@ -148,16 +149,54 @@ class _Tiles:
         return mixture
 
 
-def _start_options(s: FuseSettings, central: tuple[Any, Any]) -> dict[str, Any]:
-    """``--init auto`` of pansharpening, decided once on the central window so that every tile starts alike."""
+def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, tile: int) -> str:
+    """``gdd pan --spatial auto`` in tiles: each degradation model fitted on a central tile, the best kept for all.
+
+    The tile is the run's tile size (what fits the device), halved while the device runs out
+    of memory.
+    """
+    lr_reader, hr_reader = readers
+    h, w, _ = hr_reader.shape
+    factor, side = s.inputs.factor, tile
+    while True:
+        centre = _central(h, w, factor, side)
+        lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
+        masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
+        problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
+        try:
+            result = solve(problem, **s.fit.solve_options())
+        except torch.OutOfMemoryError:
+            side = side // 2 // factor * factor
+            if side < max(MIN_TILE, factor):
+                raise InputError(
+                    f"a central tile for --spatial auto does not fit in the {s.fit.device} memory"
+                ) from None
+            continue
+        return str(result.details["model_choice"]["chosen"])  # type: ignore[index]
+
+
+def _start_options(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) -> dict[str, Any]:
+    """``--init auto`` of pansharpening, decided once on the central window so that every tile starts alike.
+
+    The classic start of lowest held-out error; without held-out validation the legacy rule.
+    """
     overrides = dict(s.fit.overrides)
     if s.task != "pan" or overrides.get("init") not in (None, "auto") or "more_starts" in overrides:
         return {}
     lr, hr = central
-    masks = {k: None if m.mask is None else torch.from_numpy(m.mask)[None, None] for k, m in (("ms", lr), ("pan", hr))}
-    init, residual, _ = pan_start(
-        to_tensor(lr.data), to_tensor(hr.data), s.inputs.factor, ms_mask=masks["ms"], pan_mask=masks["pan"]
-    )
+    masks = {k: None if m.mask is None else torch.from_numpy(m.mask) for k, m in (("ms", lr), ("pan", hr))}
+    preset = replace(PRESETS[("pan", s.fit.budget)], **overrides)  # type: ignore[index]
+    if preset.holdout > 0:
+        problem = build_problem(
+            s, to_tensor(lr.data), to_tensor(hr.data), masks["ms"], masks["pan"], estimates=estimates
+        )  # fmt: skip
+        fitted, validation = held_out(problem, preset.holdout, seed=s.fit.seed)
+        init, residual, _ = choose_start(fitted, validation)
+    else:
+        ms_mask, pan_mask = (None if m is None else m[None, None] for m in (masks["ms"], masks["pan"]))
+        init, residual, _ = pan_start(
+            to_tensor(lr.data), to_tensor(hr.data), s.inputs.factor, ms_mask=ms_mask, pan_mask=pan_mask
+        )
     return {"init": init, "residual": overrides.get("residual", residual)}
 
 
@@ -202,7 +241,11 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
             s, to_tensor(lr.data), to_tensor(hr.data), masked=lr.mask is not None or hr.mask is not None,
             wavelengths=lr_meta.wavelengths, force=o.force or resumed,
         )  # fmt: skip
-    start_options = _start_options(s, central) if central is not None else {}
+    if s.task == "pan" and s.degradation.spatial == "auto":
+        preset = replace(PRESETS[("pan", s.fit.budget)], **dict(s.fit.overrides))  # type: ignore[index]
+        model = _model_choice(s, (lr_reader, hr_reader), estimates, tile) if preset.holdout > 0 else "bicubic"
+        s = replace(s, degradation=replace(s.degradation, spatial=model))
+    start_options = _start_options(s, central, estimates) if central is not None else {}
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
     if s.task == "pan" and s.degradation.tile_mixing == "shared":
         fuser.mixture = fuser.shared_mixture(store, _central(h, w, factor, tile))

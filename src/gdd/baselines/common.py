@@ -18,6 +18,7 @@ from torch import Tensor
 from ..operators import imresize
 
 __all__ = [
+    "MAX_GAIN",
     "Injection",
     "PadMode",
     "Upsample",
@@ -31,12 +32,15 @@ __all__ = [
     "check_pair",
     "check_single",
     "decimate_to",
+    "deviation",
     "equalise",
     "from_columns",
     "gram_schmidt",
     "injection_gain",
     "interp23tap",
+    "is_flat",
     "lstsq",
+    "modulate",
     "nonzero",
     "out_dtype",
     "pad_index",
@@ -58,6 +62,14 @@ _CDF23_HALF = (0.5, 0.305334091185, 0.0, -0.072698593239, 0.0, 0.021809577942, 0
 _B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
 PadMode = Literal["replicate", "symmetric", "circular"]
+
+# The largest gain of a multiplicative injection (see :func:`modulate`). The equalisation makes
+# the gain x / den 1 on average. On the shared cases where the denominator stays a positive level
+# (SFIM and Brovey on pan_im4, its crop, Landsat-7; SFIM-HS on the CAVE crop of 64) its 99.99th
+# percentile is at most 4.2 and a bound of 4 changes at most 0.014 % of the pixels, no PSNR by
+# 0.01 dB; where the denominator crosses zero it reaches tens to hundreds (pan_im4's MTF-GLP-HPM,
+# WorldView-3's Brovey).
+MAX_GAIN = 4.0
 
 
 def work_dtype(x: Tensor) -> torch.dtype:
@@ -137,29 +149,84 @@ def band_cov(a: Tensor, b: Tensor) -> Tensor:
     return ((a - band_mean(a)) * (b - band_mean(b))).sum(dim=(-2, -1), keepdim=True) / max(n - 1, 1)
 
 
+def is_flat(x: Tensor, spread: Tensor | None = None) -> Tensor:
+    """Per band, whether a spread of x (its std by default) is rounding noise: at most sqrt(eps) max|x|.
+
+    A constant band's computed mean is off by rounding, so x - mean(x) is noise of about eps |x|
+    that a division by the spread (an equalisation, a regression gain) scales up to the size of
+    the data; sqrt(eps) (1.5e-8 in float64) is far below any real image's contrast.
+    """
+    s = band_std(x) if spread is None else spread
+    return s <= math.sqrt(torch.finfo(x.dtype).eps) * x.abs().amax(dim=(-2, -1), keepdim=True)
+
+
+def deviation(x: Tensor) -> Tensor:
+    """x - mean(x) per band, exactly 0 on a band that is constant up to rounding (:func:`is_flat`)."""
+    dev = x - band_mean(x)
+    return torch.where(is_flat(x), torch.zeros_like(dev), dev)
+
+
 def equalise(x: Tensor, ref: Tensor, *, spread: Tensor | None = None) -> Tensor:
     """Match the mean and standard deviation of x to ``ref`` (the toolbox's equalisation).
 
     ``spread`` replaces std(x) in the ratio (``MTF_GLP.m`` uses the std of the PAN's low-pass).
     """
     s = band_std(x) if spread is None else spread
-    # A flat x has nothing to scale: it becomes mean(ref) instead of 0/0.
-    return (x - band_mean(x)) * (band_std(ref) / nonzero(s)) + band_mean(ref)
+    # A flat x (up to rounding) has nothing to scale: it becomes mean(ref) instead of 0/0 or noise.
+    return deviation(x) * (band_std(ref) / nonzero(s)) + band_mean(ref)
 
 
 def nonzero(x: Tensor) -> Tensor:
     return torch.where(x > 0, x, torch.ones_like(x))
 
 
+def modulate(x: Tensor, num: Tensor, den: Tensor, *, max_gain: float = MAX_GAIN) -> Tensor:
+    """Multiplicative (HPM) injection x * num / den, its gain bounded.
+
+    The injection of Brovey, SFIM and MTF-GLP-HPM: num is the PAN equalised to the band, den its
+    low-pass (or, for Brovey, the MS intensity). The toolbox computes ``x .* (num ./ (den + eps))``
+    (``MTF_GLP_HPM.m``, ``SFIM.m``, ``Brovey.m``), where ``eps`` only guards an exact zero of a
+    denominator it takes to be a positive radiance. The mean and standard-deviation equalisation
+    breaks that on a dark band whose spread is large for its mean (pan_im4's first bands): the
+    equalised PAN and its low-pass cross zero where the band does not, and the ratio reaches
+    +-1e3. Written as an additive injection with the gain g = x / den,
+
+        x * num / den = x + g (num - den),   g = x / max(den, |x| / max_gain),
+
+    the result is the toolbox's wherever den >= |x| / max_gain (den a positive level that tracks
+    x: the ordinary case, dark or bright), and elsewhere the PAN's detail num - den is injected
+    with the gain +-max_gain instead of an unbounded one. Deviation from the toolbox, named in each
+    method's docstring.
+
+    Example:
+        >>> num, den = torch.tensor([[[[2.0, 0.3, -0.1]]]]), torch.tensor([[[[1.0, 1e-9, -0.5]]]])
+        >>> modulate(torch.ones(1, 1, 1, 3), num, den)  # the toolbox: 2, 3e8, 0.2
+        tensor([[[[2.0000, 2.2000, 2.6000]]]])
+    """
+    # the floor at the smallest normal number keeps 0 / 0 out where x = 0 and den <= 0
+    safe = torch.maximum(den, x.abs() / max_gain).clamp(min=torch.finfo(den.dtype).tiny)
+    return x + x / safe * (num - den)
+
+
 def injection_gain(target: Tensor, source: Tensor) -> Tensor:
-    """Regression gain cov(target, source) / var(source) per band; 0 where the source is flat (toolbox: NaN)."""
+    """Regression gain cov(target, source) / var(source) per band; 0 where the source is flat (toolbox: NaN).
+
+    Flat up to rounding (:func:`is_flat`): a gain fitted to rounding noise would be of the order 1 / eps.
+    """
     var = band_cov(source, source)
-    return torch.where(var > 0, band_cov(target, source) / nonzero(var), torch.zeros_like(var))
+    flat = is_flat(source, var.clamp(min=0).sqrt())
+    return torch.where(flat, torch.zeros_like(var), band_cov(target, source) / nonzero(var))
 
 
 def lstsq(a: Tensor, b: Tensor) -> Tensor:
-    """Least-squares solution of a x = b (MATLAB's backslash); the pseudo-inverse copes with rank loss."""
-    return torch.linalg.pinv(a) @ b
+    """Least-squares solution of a x = b (MATLAB's backslash); the pseudo-inverse copes with rank loss.
+
+    Singular values below sqrt(eps) times the largest count as zero (or pinv's default n eps where
+    that is larger): the default alone keeps a column of rounding noise, e.g. a band constant up
+    to rounding, and fits the target with weights of the order 1 / eps.
+    """
+    eps = torch.finfo(a.dtype).eps
+    return torch.linalg.pinv(a, rtol=max(math.sqrt(eps), eps * max(a.shape))) @ b
 
 
 def to_columns(x: Tensor) -> Tensor:

@@ -2,14 +2,17 @@
 
 Our torch implementations of the methods of Vivone et al.'s toolbox ("A critical comparison
 among pansharpening algorithms", TGRS 2015; the 2020 benchmark), read from its MATLAB code
-(``GS.m``, ``GSA.m``, ``PCA.m``, ``MTF_GLP.m``, ``GS2_GLP.m``, ``MTF_GLP_HPM.m``, the HPM/SFIM
-box-filter scheme, the BT (Brovey) scheme, ``interp23tap.m``, ``estimation_alpha.m``, ``LPfilterPlusDec.m``,
+(``GS.m``, ``GSA.m``, ``PCA.m``, ``MTF_GLP.m``, ``GS2_GLP.m``, ``MTF_GLP_HPM.m``, ``SFIM.m``,
+``Brovey.m``, ``interp23tap.m``, ``estimation_alpha.m``, ``LPfilterPlusDec.m``,
 ``LPfilterGauss.m``, ``genMTF.m``). Deviations are named in each docstring.
 
 Every method takes ``ms`` (1, C, h, w) and ``pan`` (1, 1, h r, w r) and returns (1, C, h r, w r)
 on the input's device, in the MS's floating dtype (float32 for integer input). The work is done
 in float64 (float32 on MPS, which has no float64). The "histogram matching" of the toolbox is a
-mean and standard-deviation equalisation, as here.
+mean and standard-deviation equalisation, as here. The multiplicative injections (Brovey, SFIM,
+MTF-GLP-HPM) go through :func:`gdd.baselines.common.modulate`, which keeps the toolbox's ratio
+where its denominator is a positive level that tracks the band and bounds the injection's gain
+where the equalised PAN approaches zero (the toolbox's ``+ eps`` guards only an exact zero).
 
 The MS is first interpolated to the PAN's grid, by default with the toolbox's 23-tap
 interpolator (:func:`interp23tap`), which assumes that MS pixel i sits on PAN pixel
@@ -33,12 +36,14 @@ from .common import (
     box_filter,
     check_choice,
     decimate_to,
+    deviation,
     equalise,
     from_columns,
     gram_schmidt,
     injection_gain,
     interp23tap,
     lstsq,
+    modulate,
     nonzero,
     out_dtype,
     prepare_inputs,
@@ -87,9 +92,11 @@ def exp(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23ta
 def brovey(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23tap") -> Tensor:
     """Brovey transform: x_i = MS_i * P / I with I the band mean and P the PAN equalised to I.
 
-    The toolbox's BT scheme (Gillespie et al. 1987; Vivone et al. 2015; its ``Brovey.m`` is not in
-    the copy we read, only ``BroveyRegHazeMin.m``): P = (PAN - mean) std(I) / std(PAN) + mean(I);
-    ``eps`` guards the division.
+    Follows the toolbox's ``Brovey.m`` (Gillespie et al. 1987; Vivone et al. 2015):
+    P = (PAN - mean) std(I) / std(PAN) + mean(I).
+    Deviation: where the toolbox divides by I + eps, the injection's gain MS_i / I is bounded by
+    :func:`~gdd.baselines.common.modulate`, so that an intensity near zero (interpolation ringing
+    around the black pixels of the WorldView-3 example: outputs from -15 to 17) cannot blow up.
 
     Args and Returns: as :func:`exp`.
 
@@ -99,9 +106,7 @@ def brovey(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp2
     """
     ms_up, p, _ = prepare_inputs(ms, pan, ratio, upsample)
     intensity = ms_up.mean(dim=1, keepdim=True)
-    p = equalise(p, intensity)
-    out = ms_up * (p / (intensity + torch.finfo(p.dtype).eps))
-    return out.to(out_dtype(ms))
+    return modulate(ms_up, equalise(p, intensity), intensity).to(out_dtype(ms))
 
 
 def pca(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23tap") -> Tensor:
@@ -128,9 +133,7 @@ def pca(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23ta
     if w[:, 0].sum() < 0:
         w[:, 0] = -w[:, 0]
     scores = centred @ w
-    first = scores[:, :1]
-    pc = p.reshape(-1, 1)
-    scores[:, :1] = (pc - pc.mean()) * (first.std() / nonzero(pc.std())) + first.mean()
+    scores[:, :1] = to_columns(equalise(p, from_columns(scores[:, :1], ms_up)))
     out = from_columns(scores @ w.T, ms_up)
     out = out - band_mean(out) + band_mean(ms_up)
     return out.to(out_dtype(ms))
@@ -174,7 +177,7 @@ def gsa(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23ta
         torch.Size([1, 4, 32, 32])
     """
     ms_up, p, ms_lr = prepare_inputs(ms, pan, ratio, upsample)
-    p0 = p - band_mean(p)
+    p0 = deviation(p)
     p_lr = decimate_to(b3_lowpass(p0, ratio), ratio, upsample)
     ones_lr = ms_lr.new_ones(ms_lr.shape[-2] * ms_lr.shape[-1], 1)
     alpha = lstsq(torch.cat([to_columns(ms_lr - band_mean(ms_lr)), ones_lr], dim=1), p_lr.reshape(-1, 1))
@@ -189,9 +192,37 @@ def _check_sensor(sensor: str, bands: int) -> list[float]:
     return sensor_gnyq(sensor, bands)
 
 
-def _pan_lowpass(p: Tensor, ratio: int, gains: list[float], upsample: Upsample) -> Tensor:
-    """The GLP low-pass of each band of p: MTF filter, decimation, interpolation back."""
-    return upsample_ms(decimate_to(mtf_filter(p, ratio, gains), ratio, upsample), ratio, upsample)
+def _pan_lowpass(pan: Tensor, ratio: int, gains: list[float], upsample: Upsample) -> Tensor:
+    """GLP_i(PAN) for every band's gain: MTF filter, decimation, interpolation back; (1, C, H, W).
+
+    The 41 x 41 MTF filter dominates the cost (about a second per band in float64 on a CPU): the
+    one-band PAN is filtered once per distinct gain, not once per band.
+    """
+    unique = sorted(set(gains))
+    low = mtf_filter(pan.expand(1, len(unique), *pan.shape[-2:]), ratio, unique)
+    low = upsample_ms(decimate_to(low, ratio, upsample), ratio, upsample)
+    return low[:, [unique.index(g) for g in gains]]
+
+
+def _equalised_pan(
+    ms_up: Tensor, pan: Tensor, ratio: int, gains: list[float], upsample: Upsample
+) -> tuple[Tensor, Tensor]:
+    """The PAN equalised per band as ``MTF_GLP.m`` and ``MTF_GLP_HPM.m`` do, and its GLP low-pass.
+
+    P_i = a_i D + mean(MS_i), with D = PAN - mean(PAN) and a_i = std(MS_i) / std(LPfilterGauss(PAN)).
+    The low-pass is linear, so GLP_i(P_i) = a_i GLP_i(D) + mean(MS_i) GLP_i(1): the same numbers
+    as filtering each P_i (up to rounding) for one filtering of the PAN per distinct gain.
+    """
+    dev = deviation(pan)
+    scale = band_std(ms_up) / nonzero(band_std(mtf_filter(pan, ratio, [0.3])))
+    offset = band_mean(ms_up)
+    # GLP_i(1): the MTF filter of a constant is its DC gain (the toolbox's taps sum to about
+    # 0.998), which a one-pixel image gives; decimation keeps it and the interpolation spreads it.
+    unique = sorted(set(gains))
+    dc = mtf_filter(pan.new_ones(1, len(unique), 1, 1), ratio, unique)[:, [unique.index(g) for g in gains]]
+    h, w = pan.shape[-2] // ratio, pan.shape[-1] // ratio
+    one_low = upsample_ms(dc.expand(1, len(gains), h, w), ratio, upsample)
+    return scale * dev + offset, scale * _pan_lowpass(dev, ratio, gains, upsample) + offset * one_low
 
 
 def mtf_glp(
@@ -230,14 +261,12 @@ def mtf_glp(
     """
     check_choice(injection, "injection", ("regression", "unit"))
     ms_up, p, _ = prepare_inputs(ms, pan, ratio, upsample)
-    c = ms_up.shape[1]
-    gains = _check_sensor(sensor, c)
-    p = p.expand(1, c, *p.shape[-2:])
+    gains = _check_sensor(sensor, ms_up.shape[1])
     if injection == "unit":
-        p = equalise(p, ms_up, spread=band_std(mtf_filter(p, ratio, [0.3])))
+        p, p_low = _equalised_pan(ms_up, p, ratio, gains, upsample)
+        return (ms_up + (p - p_low)).to(out_dtype(ms))
     p_low = _pan_lowpass(p, ratio, gains, upsample)
-    g = injection_gain(ms_up, p_low) if injection == "regression" else 1.0
-    return (ms_up + g * (p - p_low)).to(out_dtype(ms))
+    return (ms_up + injection_gain(ms_up, p_low) * (p - p_low)).to(out_dtype(ms))
 
 
 def mtf_glp_hpm(
@@ -247,7 +276,11 @@ def mtf_glp_hpm(
 
     Follows ``MTF_GLP_HPM.m`` (Aiazzi et al. 2003): P_i the PAN equalised per band to mean(MS_i)
     and std(MS_i) / std(LPfilterGauss(PAN)), P_L,i its MTF-matched GLP low-pass (as
-    :func:`mtf_glp`); the toolbox's ``eps`` guards the division.
+    :func:`mtf_glp`). Deviation: where the toolbox divides by P_L,i + eps, the injection's gain
+    MS_i / P_L,i is bounded by :func:`~gdd.baselines.common.modulate`. The equalisation gives the
+    PAN the spread of the MS band; on a dark band whose spread is large for its mean it drives
+    P_i and P_L,i across zero, and the toolbox's ratio then reaches +-1e3 (pan_im4: outputs from
+    -151 to 104).
 
     Args, Returns and Raises: as :func:`mtf_glp` (no injection option).
 
@@ -256,22 +289,18 @@ def mtf_glp_hpm(
         torch.Size([1, 4, 32, 32])
     """
     ms_up, p, _ = prepare_inputs(ms, pan, ratio, upsample)
-    c = ms_up.shape[1]
-    gains = _check_sensor(sensor, c)
-    p = p.expand(1, c, *p.shape[-2:])
-    p = equalise(p, ms_up, spread=band_std(mtf_filter(p, ratio, [0.3])))
-    p_low = _pan_lowpass(p, ratio, gains, upsample)
-    return (ms_up * (p / (p_low + torch.finfo(p.dtype).eps))).to(out_dtype(ms))
+    p, p_low = _equalised_pan(ms_up, p, ratio, _check_sensor(sensor, ms_up.shape[1]), upsample)
+    return modulate(ms_up, p, p_low).to(out_dtype(ms))
 
 
 def sfim(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23tap") -> Tensor:
     """SFIM, smoothing filter-based intensity modulation: x_i = MS_i * P_i / box(P_i).
 
-    The toolbox's SFIM/HPM scheme (Liu 2000; Vivone et al. 2015; read from an ``HPM.m`` variant of
-    it, the DLPan copy has no ``SFIM.m``): P_i the PAN equalised
-    per band to the mean and std of MS_i, box(.) a ratio x ratio mean filter with replicated
-    borders, widened to ratio + 1 for even ratios so that it stays centred (as the toolbox does);
-    the toolbox's ``eps`` guards the division.
+    Follows the toolbox's ``SFIM.m`` (Liu 2000; Vivone et al. 2015): P_i the PAN equalised per band
+    to the mean and std of MS_i, box(.) a ratio x ratio mean filter with replicated
+    borders, widened to ratio + 1 for even ratios so that it stays centred (as the toolbox does).
+    Deviation: where the toolbox divides by box(P_i) + eps, the injection's gain MS_i / box(P_i)
+    is bounded by :func:`~gdd.baselines.common.modulate`.
 
     Args and Returns: as :func:`exp`.
 
@@ -282,4 +311,4 @@ def sfim(ms: Tensor, pan: Tensor, *, ratio: int, upsample: Upsample = "interp23t
     ms_up, p, _ = prepare_inputs(ms, pan, ratio, upsample)
     p = equalise(p.expand(1, ms_up.shape[1], *p.shape[-2:]), ms_up)
     size = ratio + 1 if ratio % 2 == 0 else ratio
-    return (ms_up * (p / (box_filter(p, size) + torch.finfo(p.dtype).eps))).to(out_dtype(ms))
+    return modulate(ms_up, p, box_filter(p, size)).to(out_dtype(ms))

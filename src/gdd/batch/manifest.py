@@ -88,7 +88,7 @@ def _argv(row: dict[str, Any], base: Path, label: str) -> list[str]:
             on = value if isinstance(value, bool) else str(value).lower() == "true"
             if on:
                 argv.append(f"--{name}")
-            elif name in ("residual", "keep-best"):
+            elif name in ("residual", "keep-best", "refit"):
                 argv.append(f"--no-{name}")
             continue
         text = str(value)

@@ -45,6 +45,9 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("keep_best", args.keep_best),
         ("warm_start", args.warm_start),
         ("residual", args.residual),
+        ("holdout", getattr(args, "holdout", None)),
+        ("patience", getattr(args, "patience", None)),
+        ("refit", getattr(args, "refit", None)),
     )
     overrides = {k: v for k, v in pairs if v is not None}
     if getattr(args, "ensemble", False):

@@ -102,8 +102,17 @@ FUSION: tuple[Option, ...] = (
        "(default for a named method; --init auto chooses); --no-residual with --warm-start N: the network's "
        "own output, warm-started"),
     _o("--keep-best", action=argparse.BooleanOptionalAction, default=None, group="model",
-       help="choose the result by data consistency among the final estimate, the best logged one and the "
-       "classic image (default: on for hs and pan, off for flash)"),
+       help="return the candidate (the final estimate, the best checked iterate, the classic image) that predicts "
+       "the held-out pixels best, or with --holdout 0 that fits the data closest (default: on)"),
+    _o("--holdout", type=t.share, metavar="SHARE", group="model",
+       help="share of the low-resolution (flash: noisy) pixels left out of the loss to choose the start, the "
+       "iterate and the result by their error (default 0.1; 0: none)"),
+    _o("--patience", type=t.nonneg_int, metavar="CHECKS", group="model",
+       help="with --holdout: stop after CHECKS scorings (every 25 steps) without a better held-out error "
+       "(default: the preset's; 0: run every step)"),
+    _o("--refit", action=argparse.BooleanOptionalAction, default=None, group="model",
+       help="with --holdout: fit again on every pixel with the chosen start for the chosen number of steps "
+       "(default: on; --no-refit returns the chosen estimate as fitted, without the held-out pixels)"),
     _o("--bit-depth", type=t.bit_depth, group="inputs",
        help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)"),
     _o("--layout", default="auto", choices=["auto", "hwc", "chw"], group="inputs",
@@ -170,10 +179,11 @@ PAN: tuple[Option, ...] = (
     _o("--full-resolution", action="store_true", group="model",
        help="fuse at full resolution (MS weight 100 instead of 10)"),
     # The default is the problem's (gdd.problems.PAN_SPATIAL, checked equal by a test).
-    _o("--spatial", default="bicubic", choices=["mtf", "bicubic", "estimate"], group="model",
-       help="how the MS image relates to the result: the sensor's MTF (see --sensor), the authors' bicubic "
-       "(default bicubic), or an MTF whose gain and the PAN's band weights are estimated from the pair "
-       "(written beside --out as STEM.pan-weights.csv)"),
+    _o("--spatial", default="auto", choices=["auto", "mtf", "bicubic", "estimate"], group="model",
+       help="how the MS image relates to the result: auto fits with both the authors' bicubic and the sensor's MTF "
+       "and keeps the fit that predicts held-out MS pixels best (twice the time), or the sensor's MTF "
+       "(see --sensor), bicubic, or an MTF whose gain and the PAN's band weights are estimated from the pair "
+       "(written beside --out as STEM.pan-weights.csv); default auto"),
     _o("--sensor", default="none", choices=list(SENSOR_NAMES), group="model",
        help="MTF gains of --spatial mtf (default none: 0.29 per MS band)"),
     _o("--tile-mixing", choices=["per-tile", "shared"], default="per-tile", group="tiling",

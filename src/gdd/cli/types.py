@@ -37,6 +37,17 @@ positive = _int_type(positive_int, "a positive integer")
 nonneg_int = _int_type(nonnegative_int, "a non-negative integer")
 
 
+def share(text: str) -> float:
+    """A share in [0, 1) (of the pixels held out)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, got {text}")
+    return value
+
+
 def bit_depth(text: str) -> int:
     try:
         value = int(text)

@@ -68,12 +68,17 @@ class FitConfig:
         guard_every: steps between the guard's on-device snapshots of the weights.
         average_last: if positive, the result is the mean of the estimates of the last
             ``average_last`` steps instead of the final estimate alone.
-        keep_best: choose the result by data consistency, with no ground truth: the final (or
-            averaged) estimate, the estimate of lowest objective among the log steps (the
-            network at the noise-free code), and the classic image when there is one (the
-            start, or the one given to compare with), all scored with the final operators; the
-            lowest objective wins. A late divergence or over-fit then cannot make the result
-            worse on the observations than an earlier iterate or than the classic method.
+        keep_best: choose the result among candidates, with no ground truth: the final (or
+            averaged) estimate, the best iterate among the checked steps (the network at the
+            noise-free code), and the classic image when there is one (the start, or the one
+            given to compare with). With validation terms (``fit(..., validation=...)``: the
+            observations' held-out pixels, left out of the loss) every candidate is scored by
+            its error there and the lowest wins; without them, by the data objective itself
+            (the lowest residual on the fitted pixels, which rewards fitting the noise).
+        validate_every: steps between two scorings of the noise-free estimate on the
+            validation terms (and, without them, between two keep-best checks: ``log_every``).
+        patience: with validation terms, stop when this many scorings in a row have not
+            improved the best validation error (0: run every step); ``iterations`` stays a cap.
         warm_start: with a classic start (``fit(..., base=...)``), first fit the network to the
             classic image for this many steps (counted in ``iterations``), then to the data.
         residual: with a classic start, the estimate is base + s (G - G_0), G_0 the network's
@@ -112,6 +117,8 @@ class FitConfig:
     guard_every: int = 10
     average_last: int = 0
     keep_best: bool = False
+    validate_every: int = 25
+    patience: int = 0
     warm_start: int = 0
     residual: bool = True
     residual_scale: float = 0.0
@@ -129,8 +136,10 @@ class FitConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
-        if self.log_every < 1 or self.guard_every < 1:
-            raise ValueError("log_every and guard_every must be at least 1")
+        if self.log_every < 1 or self.guard_every < 1 or self.validate_every < 1:
+            raise ValueError("log_every, guard_every and validate_every must be at least 1")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.average_last < 0:
             raise ValueError(f"average_last must be >= 0, got {self.average_last}")
         if not 0 <= self.warm_start <= self.iterations:
@@ -152,7 +161,7 @@ class FitResult:
 
     Attributes:
         x: the estimate, (1, C, H, W) on the fit's device.
-        loss: the loss at every step (numpy, length ``iterations``).
+        loss: the loss at every step run (numpy, length ``steps``).
         z: the code (without the per-step noise).
         model: the fitted network.
         operators: the terms' operators (learnable ones fitted).
@@ -164,9 +173,13 @@ class FitResult:
         config: the configuration used.
         history: (step, loss) at every log step.
         details: what the caller recorded about the setup (task, preset).
-        choice: how the result was chosen and the data objective of each candidate
-            (``{"chosen": "final"|"best"|"base", "final": ..., "best": ..., "base": ...,
-            "best_step": ...}``) when ``keep_best`` or a ``base`` was used, else empty.
+        choice: how the result was chosen and the score of each candidate
+            (``{"rule": "holdout"|"residual", "chosen": "final"|"best"|"classic", "final": ...,
+            "best": ..., "classic": ..., "best_step": ...}``) when ``keep_best``, validation
+            terms or a ``base`` were used, else empty.
+        steps: the steps actually run (fewer than ``config.iterations`` when ``patience``
+            stopped the fit).
+        validation: (step, held-out error) at every scoring, when there were validation terms.
     """
 
     x: Tensor
@@ -182,6 +195,8 @@ class FitResult:
     details: dict[str, object] = field(default_factory=dict)
     choice: dict[str, object] = field(default_factory=dict)
     compile_seconds: float = 0.0
+    steps: int = 0
+    validation: list[tuple[int, float]] = field(default_factory=list)
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""

@@ -35,10 +35,12 @@ class EagerBackend(Backend):
         z: Tensor | None = None,
         base: Tensor | None = None,
         classic: Tensor | None = None,
+        validation: Sequence[Term] | None = None,
     ) -> None:
         self.device = device = resolve_device(config.device)
         if not terms:
             raise ValueError("fit needs at least one data term")
+        self.validation = [None if validation is None else terms_on(validation, device)]
         self.k, self.batch = 1, ()
         model = model.to(device).train()
         self.network = net = fast_network(model, config)
@@ -100,6 +102,8 @@ def fit(
     callback: Callback | None = None,
     base: Tensor | None = None,
     classic: Tensor | None = None,
+    validation: Sequence[Term] | None = None,
+    observe: Callable[[str, Tensor], None] | None = None,
 ) -> FitResult:
     """Fit the network's weights to one image pair and return the estimate.
 
@@ -126,6 +130,12 @@ def fit(
         classic: a classic fusion to compare with when there is no ``base`` (the base is
             compared otherwise): scored on the data terms in ``FitResult.choice`` and, with
             ``keep_best``, a candidate for the result.
+        validation: held-out observations (terms whose pixels the data terms leave out):
+            the noise-free estimate is scored on them every ``config.validate_every`` steps,
+            the best iterate is kept, ``config.patience`` may end the fit, and with
+            ``keep_best`` the result is the candidate of lowest error there.
+        observe: ``observe(name, x)`` receives every candidate (``"step N"`` at log steps,
+            ``"final"``, ``"classic"``), for measurements in hindsight; it changes nothing.
 
     Returns:
         A :class:`FitResult`.
@@ -141,6 +151,7 @@ def fit(
         >>> fit(net, [Term(Identity(), y)], y, FitConfig(iterations=3, device="cpu")).x.shape
         torch.Size([1, 1, 8, 8])
     """
-    backend = EagerBackend(model, terms, guide, config, z=z, base=base, classic=classic)
+    backend = EagerBackend(model, terms, guide, config, z=z, base=base, classic=classic, validation=validation)
     log = None if callback is None else lambda step, x, losses: callback(step, x, losses[0])
-    return run_fit(backend, config, log)[0]
+    seen = None if observe is None else lambda k, name, x: observe(name, x)
+    return run_fit(backend, config, log, seen)[0]

@@ -5,7 +5,8 @@ n_t is fresh Gaussian noise on the code at every step. A :class:`Backend` sets u
 problems (networks, codes, data terms, noise streams, an optional classic start) and says how
 their losses are formed; :func:`run_fit` is the loop they share: the warm start, the residual
 with its learned scale, the divergence guard, the averaging of the last estimates, the
-keep-best choice, the log steps and the callback. Nothing here reads a ground truth.
+held-out validation (scoring, early stopping and the choice of the result), the log steps and
+the callback. Nothing here reads a ground truth.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from .fastpath import NetworkFn, TrainNetwork
 from .guard import DivergenceGuard
 from .objective import Term, data_objective
 
-__all__ = ["Backend", "LogCallback", "adam", "cosine_lr", "run_fit", "trainable"]
+__all__ = ["Backend", "LogCallback", "Observer", "adam", "cosine_lr", "run_fit", "trainable"]
 
 #: ``callback(step, x, losses)`` at log steps: the estimate as the backend shows it, K losses.
 LogCallback = Callable[[int, Tensor, list[float]], None]
+
+#: ``observe(k, name, x)``: every candidate the fit of problem k considers (``"step N"`` at log
+#: steps, ``"final"``, ``"classic"``), for measurements in hindsight (a benchmark's oracle); it
+#: must not change anything.
+Observer = Callable[[int, str, Tensor], None]
 
 
 class Backend(abc.ABC):
@@ -49,6 +55,7 @@ class Backend(abc.ABC):
         offset: the network's output at the start when there is a base, else None.
         classics: per problem, the classic image the result is compared with (the base, or
             the one given to compare with), or None.
+        validation: per problem, the validation terms (held-out observations) or None.
         models: the network of each problem, as its result returns it.
         configs: the configuration of each problem, as its result records it.
     """
@@ -65,6 +72,7 @@ class Backend(abc.ABC):
     base: Tensor | None
     offset: Tensor | None
     classics: list[Tensor | None]
+    validation: list[list[Term] | None]
     models: list[nn.Module]
     configs: list[FitConfig]
 
@@ -167,40 +175,49 @@ def _choose(
     best: Best | None,
     classic: Tensor | None,
     terms: Sequence[Term],
+    validation: Sequence[Term] | None,
     *,
     keep_best: bool,
 ) -> tuple[Tensor, dict[str, object]]:
-    """The result and how it was chosen: the lowest data objective under the final operators."""
-    if not keep_best and classic is None:
+    """The result and how it was chosen: the lowest held-out error, else the lowest data objective."""
+    if not keep_best and classic is None and validation is None:
         return final, {}
     candidates = {"final": final}
     if keep_best and best is not None:
         candidates["best"] = best[2]
     if classic is not None:
         candidates["classic"] = classic
-    scores = {k: float(data_objective(v, terms)) for k, v in candidates.items()}
-    choice: dict[str, object] = {**scores, "chosen": "final"}
+    scoring = terms if validation is None else validation
+    scores = {k: float(data_objective(v, scoring)) for k, v in candidates.items()}
+    choice: dict[str, object] = {**scores, "rule": "residual" if validation is None else "holdout", "chosen": "final"}
     if keep_best and best is not None:
         choice["best_step"] = best[1]
     if keep_best:
+        # Ties go to the earlier candidate: the network's final estimate before an iterate or the classic.
         chosen = min(scores, key=lambda k: scores[k])
         choice["chosen"] = chosen
         return candidates[chosen], choice
     return final, choice
 
 
-def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = None) -> list[FitResult]:
+def run_fit(
+    backend: Backend, config: FitConfig, callback: LogCallback | None = None, observe: Observer | None = None
+) -> list[FitResult]:
     """Fit the backend's K problems in one loop and return one result per problem.
 
     The loop keeps all its state on the device. The divergence guard is evaluated with tensor
     operations (:class:`DivergenceGuard`), so the host is never consulted; it synchronises only
     every ``config.log_every`` steps, to read the losses, score the noise-free estimate for
-    ``keep_best`` and call ``callback(step, backend.shown(x), losses)``.
+    ``keep_best`` and call ``callback(step, backend.shown(x), losses)``, and every
+    ``config.validate_every`` steps when there are validation terms, to score the noise-free
+    estimate on them (the best so far is kept on the device; ``config.patience`` scorings
+    without improvement end the fit).
 
     Args:
         backend: the problems, set up.
         config: the settings (shared by the K problems but for their seeds).
         callback: receives (step, estimate, K losses) at log steps.
+        observe: receives every candidate of every problem (see :data:`Observer`).
 
     Returns:
         K :class:`FitResult`; ``seconds`` is the wall time of the whole loop in each.
@@ -236,7 +253,11 @@ def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = 
     noise = torch.empty_like(z)
     x_sum = None
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
+    scored: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     best: list[Best | None] = [None] * k
+    validation = backend.validation
+    validating = any(v is not None for v in validation)
+    stale = 0  # scorings in a row that improved no problem's best validation error
     train_net = TrainNetwork(net, config, device)
 
     def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
@@ -256,6 +277,7 @@ def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = 
         return x, loss
 
     start = time.perf_counter()
+    steps = n
     for step in range(n):
         if config.noise_std > 0:
             backend.draw(noise)
@@ -269,36 +291,62 @@ def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = 
         _update(step, loss, losses, optimizer, guard, config, warm)
         if config.average_last and step >= n - config.average_last:
             x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
-        if (step + 1) % config.log_every == 0 or step == n - 1:
-            values = losses[step].reshape(-1).tolist()
-            for history, value in zip(histories, values):
-                history.append((step + 1, value))
-            if config.keep_best and step >= warm:
-                with torch.no_grad():
-                    x_clean = estimate_of(net(guide, z))
-                    for i, (x_i, ts) in enumerate(zip(backend.split(x_clean), backend.terms)):
+        last = step == n - 1
+        logging = (step + 1) % config.log_every == 0 or last
+        checking = validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
+        keeping = config.keep_best and not validating and logging and step >= warm
+        if checking or keeping or (observe is not None and logging):
+            with torch.no_grad():
+                cleans = backend.split(estimate_of(net(guide, z)))
+                if checking:
+                    improved = False
+                    for i, (x_i, v) in enumerate(zip(cleans, validation)):
+                        if v is None:
+                            continue
+                        score = float(data_objective(x_i, v))
+                        scored[i].append((step + 1, score))
+                        if (b := best[i]) is None or score < b[0]:
+                            best[i], improved = (score, step + 1, x_i.clone()), True
+                    stale = 0 if improved else stale + 1
+                if keeping:
+                    for i, (x_i, ts) in enumerate(zip(cleans, backend.terms)):
                         clean = float(data_objective(x_i, ts))
                         if (b := best[i]) is None or clean < b[0]:
                             best[i] = (clean, step + 1, x_i.clone())
+                if observe is not None and logging:
+                    for i, x_i in enumerate(cleans):
+                        observe(i, f"step {step + 1}", x_i)
+        if logging:
+            values = losses[step].reshape(-1).tolist()
+            for history, value in zip(histories, values):
+                history.append((step + 1, value))
             if callback is not None:
                 callback(step + 1, backend.shown(x, train_net.graphs), values)
+        if checking and config.patience and stale >= config.patience and not last:
+            steps = step + 1
+            break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
 
     with torch.no_grad():
-        if x_sum is not None:
+        if x_sum is not None and steps == n:
             estimate = x_sum / min(config.average_last, n)
         else:
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.
             estimate = estimate_of(net(guide, z))
         backend.finish()
-        loss_host = losses[:n].cpu().numpy()
+        loss_host = losses[:steps].cpu().numpy()
         rollbacks = guard.rollbacks.tolist() if guard is not None else [0] * k
         results = []
         for i, (x_i, z_i) in enumerate(zip(backend.split(estimate), backend.split(z))):
-            x_i, choice = _choose(x_i, best[i], backend.classics[i], backend.terms[i], keep_best=config.keep_best)
+            classic = backend.classics[i]
+            if observe is not None:
+                observe(i, "final", x_i)
+                if classic is not None:
+                    observe(i, "classic", classic)
+            x_i, choice = _choose(x_i, best[i], classic, backend.terms[i], validation[i], keep_best=config.keep_best)
             results.append(
                 FitResult(
                     x=x_i,
@@ -307,12 +355,14 @@ def run_fit(backend: Backend, config: FitConfig, callback: LogCallback | None = 
                     model=backend.models[i],
                     operators=[t.operator for t in backend.terms[i]],
                     seconds=seconds,
-                    seconds_per_iteration=train_net.seconds_per_iteration(seconds, n),
+                    seconds_per_iteration=train_net.seconds_per_iteration(seconds, steps),
                     rollbacks=int(rollbacks[i]),
                     config=backend.configs[i],
                     history=histories[i],
                     choice=choice,
                     compile_seconds=train_net.compile_seconds,
+                    steps=steps,
+                    validation=scored[i],
                 )
             )
     return results

@@ -20,7 +20,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..models import drop_running_stats
 from .config import FitConfig, FitResult, resolve_device
-from .engine import Backend, run_fit, trainable
+from .engine import Backend, Observer, run_fit, trainable
 from .objective import Term, data_objective, terms_on
 
 __all__ = ["ManyCallback", "VmapBackend", "fit_many"]
@@ -55,9 +55,13 @@ class VmapBackend(Backend):
         seeds: Sequence[int] | None = None,
         bases: Sequence[Tensor] | None = None,
         classics: Sequence[Tensor | None] | None = None,
+        validations: Sequence[Sequence[Term] | None] | None = None,
     ) -> None:
         self.device = device = resolve_device(config.device)
         self.k = k = len(models)
+        if validations is not None and len(validations) != k:
+            raise ValueError(f"fit_many needs {k} validation term lists or None, got {len(validations)}")
+        self.validation = [None if v is None else terms_on(v, device) for v in (validations or [None] * k)]
         if k < 1 or len(terms) != k or len(guides) != k:
             raise ValueError(
                 f"fit_many needs as many term lists and guides as models, got {k}, {len(terms)}, {len(guides)}"
@@ -149,7 +153,9 @@ def fit_many(
     seeds: Sequence[int] | None = None,
     bases: Sequence[Tensor] | None = None,
     classics: Sequence[Tensor | None] | None = None,
+    validations: Sequence[Sequence[Term] | None] | None = None,
     callback: ManyCallback | None = None,
+    observe: Observer | None = None,
 ) -> list[FitResult]:
     """Fit K networks to K same-shape problems in one loop; the k-th result is ``fit``'s for problem k.
 
@@ -169,7 +175,10 @@ def fit_many(
             random restarts of one image pass different seeds).
         bases: K classic images to start from (see ``fit``), or None.
         classics: K classic images to compare with when there is no base, or None.
+        validations: K lists of validation terms (see ``fit``), or None; early stopping
+            (``config.patience``) ends the loop when no problem improved for that many scorings.
         callback: ``callback(step, x, losses)`` at log steps, ``x`` (K, C, H, W), ``losses`` K floats.
+        observe: ``observe(k, name, x)``: every candidate of problem k (see ``fit``).
 
     Returns:
         K :class:`gdd.fusion.FitResult`; ``seconds`` is the wall time of the whole loop in each.
@@ -187,5 +196,7 @@ def fit_many(
         >>> [tuple(r.x.shape) for r in runs]
         [(1, 1, 8, 8), (1, 1, 8, 8)]
     """
-    backend = VmapBackend(models, terms, guides, config, seeds=seeds, bases=bases, classics=classics)
-    return run_fit(backend, config, callback)
+    backend = VmapBackend(
+        models, terms, guides, config, seeds=seeds, bases=bases, classics=classics, validations=validations
+    )
+    return run_fit(backend, config, callback, observe)

@@ -7,9 +7,11 @@
 The network and loop settings of ``budget="authors"`` come from the released demos and the
 paper (see :data:`PRESETS`), with additions measured to gain (README): the result is the mean
 of the estimates of the last 100 steps (50 for flash) instead of the last estimate alone; for
-``hs`` and ``pan`` GDD starts from a classic fusion (GSA-HS; SFIM) and the result is chosen by
-data consistency, the classic result included, so that it is never worse on the observations.
-``init="none", keep_best=False, average_last=0`` give the authors' exact method.
+``hs`` and ``pan`` GDD starts from a classic fusion (GSA-HS; for pansharpening GSA or SFIM,
+whichever predicts held-out MS pixels better). Every preset holds 10 % of the observed pixels
+out of the loss (:mod:`~gdd.problems.holdout`) and returns the candidate (an iterate, the final
+estimate, the classic image) that predicts them best. ``init="none", keep_best=False,
+average_last=0, holdout=0`` give the authors' exact method.
 ``budget="cpu"`` are smaller settings measured to finish in minutes on two CPU cores (README,
 "Presets").
 
@@ -21,19 +23,24 @@ The package's modules, each depending only on those above it:
   rule (:data:`PAN_LINEAR_R2`, :func:`pan_linearity`, :func:`pan_start`);
 - :mod:`~gdd.problems.tasks`: :class:`Problem` and its builders :func:`hs_problem`,
   :func:`pan_problem`, :func:`flash_problem`;
-- ``gdd.problems.solve`` (the module; the package's ``solve`` is the function): :func:`solve`,
-  :func:`solve_many` and the plan of each start (``plan_fit``).
+- :mod:`~gdd.problems.pixels` and :mod:`~gdd.problems.holdout`: held-out validation (the draw and
+  filling of the pixels; :func:`held_out`, :func:`choose_start`);
+- ``gdd.problems.solve`` (the module; the package's ``solve`` is the function): :func:`solve`
+  and the plan of each start (``plan_fit``); :mod:`~gdd.problems.many`: :func:`solve_many`.
 """
 
 from __future__ import annotations
 
 from .classic import PAN_LINEAR_R2, classic_method, pan_linearity, pan_start
-from .presets import ENSEMBLE, PRESETS, Budget, Preset, Task, preset_for
-from .solve import solve, solve_many
+from .holdout import choose_start, held_out, holdout_error, holdout_mask
+from .many import solve_many
+from .presets import ENSEMBLE, HOLDOUT, PRESETS, Budget, Preset, Task, preset_for
+from .solve import solve
 from .tasks import PAN_SPATIAL, Problem, flash_problem, hs_problem, pan_problem
 
 __all__ = [
     "ENSEMBLE",
+    "HOLDOUT",
     "PAN_LINEAR_R2",
     "PAN_SPATIAL",
     "PRESETS",
@@ -41,8 +48,12 @@ __all__ = [
     "Preset",
     "Problem",
     "Task",
+    "choose_start",
     "classic_method",
     "flash_problem",
+    "held_out",
+    "holdout_error",
+    "holdout_mask",
     "hs_problem",
     "pan_linearity",
     "pan_problem",

@@ -15,6 +15,7 @@ from ..operators import LinearOperator, imresize
 
 __all__ = [
     "PAN_LINEAR_R2",
+    "PAN_STARTS",
     "classic_method",
     "hs_classic",
     "pan_classic",
@@ -31,6 +32,11 @@ __all__ = [
 #: WorldView-3 and Landsat-7 pairs at full resolution 0.82 and 0.60); README, "Never worse than
 #: the classic methods".
 PAN_LINEAR_R2 = 0.99
+
+#: The candidates of ``init="auto"`` for pansharpening and how each is started from (residual or
+#: not); with held-out validation the one whose image predicts the held-out MS pixels best is
+#: chosen (:func:`gdd.problems.holdout.choose_start`), without it :data:`PAN_LINEAR_R2` decides.
+PAN_STARTS: dict[str, bool] = {"gsa": False, "sfim": True}
 
 _HS_ALIASES = {"gsa": "gsa_hs", "sfim": "sfim_hs", "glp": "glp_hs"}
 

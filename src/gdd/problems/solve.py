@@ -2,7 +2,8 @@
 
 ``solve`` plans each start of the preset (:func:`plan_fit`: the settings, the network, the data
 terms and the classic images), fits it, and returns the start's result or the mean of several
-(:data:`gdd.problems.ENSEMBLE`); ``solve_many`` does the same for K problems in one stacked run.
+(:data:`gdd.problems.ENSEMBLE`); :func:`gdd.problems.solve_many` does the same for K problems
+in one stacked run.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fusion import FitConfig, FitResult, Term, data_objective, fit, fit_many, resolve_device, seeded
+from ..fusion import FitConfig, FitResult, Term, data_objective, fit, resolve_device, seeded
 from ..models import GuidedDeepDecoder, max_depth
 from .classic import PAN_LINEAR_R2, tame
+from .holdout import choose_start, held_out, holdout_error
 from .presets import Budget, Preset, check_fast, choose_preset, fit_config
 from .tasks import Problem
 
-__all__ = ["FitPlan", "plan_fit", "solve", "solve_many"]
+__all__ = ["FitPlan", "plan_fit", "solve"]
 
 
 def solve(
@@ -35,9 +37,16 @@ def solve(
     log_every: int = 50,
     callback: Callable[[int, Tensor, float], None] | None = None,
     fast: dict[str, object] | None = None,
+    observe: Callable[[str, Tensor], None] | None = None,
     **overrides: object,
 ) -> FitResult:
     """Fit GDD to a problem with its task's preset (authors' on GPU, CPU preset on CPU).
+
+    With held-out validation (the presets' ``holdout``), a seeded share of the observed pixels
+    is left out of the loss (:mod:`gdd.problems.holdout`); their error chooses the start of a
+    pansharpening fit, the iterate returned (and when to stop) and whether the classic image is
+    returned instead; then the chosen estimate gets every pixel back (``refit``, or its classic
+    start made from every pixel).
 
     Args:
         problem: from :func:`hs_problem`, :func:`pan_problem` or :func:`flash_problem`.
@@ -47,6 +56,9 @@ def solve(
         iterations, width: override the preset.
         log_every: steps between host synchronisations.
         callback: ``callback(step, x, loss)`` at log steps.
+        observe: ``observe(name, x)`` receives every candidate the run considers (iterates at
+            log steps, the final, the classic, a refit's), for measurements in hindsight (a
+            benchmark's oracle); it changes nothing.
         fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``channels_last``, ``amp``,
             ``compile``, ``fused_adam``, ``running_stats``, ``lr_final``), e.g.
             ``{"compile": "reduce-overhead"}``; none by default.
@@ -56,10 +68,35 @@ def solve(
     kwargs: dict[str, Any] = dict(
         device=device, seed=seed, budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast
     )
+    _, preset = choose_preset(problem.task, resolve_device(device), budget, dict(overrides))
+    if problem.alternatives and preset.holdout > 0:
+        # Each degradation model is fitted; the one whose result predicts the held-out pixels
+        # best is kept (the same pixels are held out in each: the draw depends on the seed only).
+        fits = {}
+        for name, make in problem.alternatives.items():
+            fits[name] = _solve_starts(make(), kwargs, overrides, callback, _named(observe, f"{name}: "))
+        errors = {name: float(r.choice.get("held_out", float("inf"))) for name, r in fits.items()}  # type: ignore[arg-type]
+        chosen = min(errors, key=lambda k: errors[k])
+        result = fits[chosen]
+        result.details["model_choice"] = {"rule": "holdout", "held_out": errors, "chosen": chosen}
+        result.details["spatial"] = chosen
+        return replace(result, seconds=sum(r.seconds for r in fits.values()))
+    return _solve_starts(problem, kwargs, overrides, callback, observe)
+
+
+def _solve_starts(
+    problem: Problem,
+    kwargs: dict[str, Any],
+    overrides: dict[str, object],
+    callback: Callable[[int, Tensor, float], None] | None,
+    observe: Callable[[str, Tensor], None] | None,
+) -> FitResult:
+    """``solve`` of one degradation model: every start of the preset fitted, then their mean."""
     plans = _plan_starts(problem, kwargs, overrides)
     results = []
     for k, plan in enumerate(plans):
         shifted = _shifted(callback, k * plan.config.iterations)
+        named = _named(observe, f"start {k + 1}: " if len(plans) > 1 else "")
         result = fit(
             plan.model,
             plan.terms,
@@ -68,9 +105,90 @@ def solve(
             callback=shifted,
             base=plan.base,
             classic=plan.classic,
+            validation=plan.validation,
+            observe=named,
         )
         results.append(_finish(result, problem, plan))
-    return _mean_of_starts(results, plans)
+    return _combine(results, plans, problem, kwargs, observe)
+
+
+def _combine(
+    results: list[FitResult],
+    plans: list[FitPlan],
+    problem: Problem,
+    kwargs: dict[str, Any],
+    observe: Callable[[str, Tensor], None] | None,
+) -> FitResult:
+    """The starts' results as one: the mean of several (scored first), each with every pixel back."""
+    mean_error = None
+    if len(results) > 1 and plans[0].validation is not None:
+        mean_error = holdout_error(torch.stack([r.x for r in results]).mean(dim=0), plans[0].validation)
+    if plans[0].validation is not None:
+        results = [
+            _every_pixel(r, problem, p, kwargs, _named(observe, f"start {k + 1}: " if len(plans) > 1 else ""))
+            for k, (r, p) in enumerate(zip(results, plans))
+        ]
+    return _mean_of_starts(results, plans, problem, mean_error)
+
+
+def _named(observe: Callable[[str, Tensor], None] | None, prefix: str) -> Callable[[str, Tensor], None] | None:
+    """The observer with every candidate's name prefixed."""
+    if observe is None or not prefix:
+        return observe
+    return lambda name, x: observe(prefix + name, x)
+
+
+def _every_pixel(
+    result: FitResult,
+    problem: Problem,
+    plan: FitPlan,
+    kwargs: dict[str, Any],
+    observe: Callable[[str, Tensor], None] | None,
+) -> FitResult:
+    """The held-out fit's chosen estimate with every observed pixel back in it.
+
+    A chosen classic image is made again from every pixel; with ``refit`` (the default) a chosen
+    GDD estimate is fitted again on every pixel with the chosen start, for the chosen step
+    count; without, it is returned as fitted (without the held-out pixels).
+    """
+    chosen = str(result.choice.get("chosen", "final"))
+    result.choice["held_out"] = result.choice.get(chosen)
+    name = plan.preset.init if plan.preset.init != "none" else "gsa"
+    if chosen == "classic":
+        full_base = tame(problem.classic(name).float(), problem.baseline()) if problem.classic else None
+        if full_base is None:
+            return result
+        if observe is not None:
+            observe("classic, every pixel", full_base)
+        return replace(result, x=full_base.to(result.x.device))
+    if plan.preset.refit:
+        steps = int(result.choice.get("best_step", result.steps)) if chosen == "best" else result.steps  # type: ignore[call-overload]
+        averaged = chosen == "final" and result.steps == plan.config.iterations
+        refit = {
+            **dict(plan.overrides),
+            "init": plan.preset.init,
+            "residual": plan.preset.residual,
+            "holdout": 0.0,
+            "keep_best": False,
+            "more_starts": (),
+            "iterations": steps,
+            "average_last": plan.preset.average_last if averaged else 0,
+            "warm_start": min(plan.config.warm_start, steps),
+        }
+        again = plan_fit(problem, **{**kwargs, "iterations": None}, overrides=refit)
+        fitted = fit(
+            again.model,
+            again.terms,
+            problem.guide,
+            again.config,
+            base=again.base,
+            observe=_named(observe, "refit: "),
+        )
+        choice = {**result.choice, "refit_steps": steps}
+        if observe is not None:
+            observe("refit: result", fitted.x)
+        return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
+    return result
 
 
 def _plan_starts(problem: Problem, kwargs: dict[str, Any], overrides: dict[str, object]) -> list[FitPlan]:
@@ -109,21 +227,26 @@ def _objective(x: Tensor, terms: Sequence[Term]) -> float:
         return float(data_objective(x, moved))
 
 
-def _mean_of_starts(results: list[FitResult], plans: list[FitPlan]) -> FitResult:
-    """One start's result as it is; several: the mean of their results, checked on the data.
+def _mean_of_starts(
+    results: list[FitResult], plans: list[FitPlan], problem: Problem, mean_error: float | None = None
+) -> FitResult:
+    """One start's result as it is; several: the mean of their results, checked against the classic image.
 
-    The mean is scored on the data objective with the first start's fitted operators; with
-    ``keep_best``, the first start's classic image is returned instead when it fits the
-    observations better than the mean (it did not in our measurements; the check keeps the
-    promise of ``keep_best`` for the mean too).
+    With held-out validation, ``mean_error`` is the mean's held-out error (taken before the
+    results got every pixel back) and the first start's classic image is scored on the same
+    pixels; without, both are scored on the data objective with the first start's fitted
+    operators. With ``keep_best``, the classic image (made from every pixel) is returned instead
+    when it scores better than the mean.
     """
     if len(results) == 1:
         return results[0]
     first, plan = results[0], plans[0]
     x = torch.stack([r.x for r in results]).mean(dim=0)
-    mean = _objective(x, plan.terms)
+    held = plan.validation is not None and mean_error is not None
+    mean = mean_error if held else _objective(x, plan.terms)
     choice: dict[str, object] = {
         "chosen": "mean",
+        "rule": "holdout" if held else "residual",
         "mean": mean,
         "starts": [dict(r.choice) for r in results],
         "classic_name": first.choice.get("classic_name", "gsa"),
@@ -131,8 +254,12 @@ def _mean_of_starts(results: list[FitResult], plans: list[FitPlan]) -> FitResult
     }
     classic = plan.base if plan.base is not None else plan.classic
     if classic is not None:
-        choice["classic"] = _objective(classic.to(x.device), plan.terms)
-        if plan.config.keep_best and float(choice["classic"]) < mean:  # type: ignore[arg-type]
+        score = holdout_error(classic, plan.validation) if held else _objective(classic.to(x.device), plan.terms)  # type: ignore[arg-type]
+        choice["classic"] = score
+        if plan.config.keep_best and score < mean:  # type: ignore[operator]
+            if held and problem.classic is not None:
+                name = plan.preset.init if plan.preset.init != "none" else "gsa"
+                classic = tame(problem.classic(name).float(), problem.baseline())
             x, choice["chosen"] = classic.to(x.device), "classic"
     n = first.config.iterations
     history = [(step + k * n, value) for k, r in enumerate(results) for step, value in r.history]
@@ -163,6 +290,9 @@ class FitPlan:
         base: the classic image the fit starts from (None without a classic start).
         classic: without a classic start, GSA's image to compare with (None where there is none).
         rule: how ``init="auto"`` chose the start (empty otherwise).
+        validation: the held-out pixels' terms (None without held-out validation); ``terms``,
+            ``base`` and ``classic`` are then those of the problem without them.
+        overrides: the caller's preset fields this plan was made with.
     """
 
     config: FitConfig
@@ -173,6 +303,8 @@ class FitPlan:
     base: Tensor | None
     classic: Tensor | None
     rule: dict[str, object] = field(default_factory=dict)
+    validation: list[Term] | None = None
+    overrides: dict[str, object] = field(default_factory=dict)
 
 
 def plan_fit(
@@ -205,25 +337,34 @@ def plan_fit(
     if width is not None:
         overrides["width"] = width
     chosen, preset = choose_preset(problem.task, dev, budget, overrides)
+    if not 0 <= preset.holdout < 1:
+        raise ValueError(f"holdout must be a share between 0 and 1, got {preset.holdout}")
+    fitted, validation = problem, None
+    if preset.holdout > 0:
+        fitted, validation = held_out(problem, preset.holdout, seed=seed)
     rule: dict[str, object] = {}
     if preset.init == "auto":
-        if problem.auto_start is None:
+        if validation is not None and fitted.classic is not None:
+            init, residual, rule = choose_start(fitted, validation)
+        elif problem.auto_start is None:
             raise ValueError(f"the {problem.task} problem has no rule to choose its start; name a classic method")
-        init, residual, r2 = problem.auto_start()
+        else:
+            init, residual, r2 = problem.auto_start()
+            rule = {"rule": "pan_r2", "pan_r2": r2, "threshold": PAN_LINEAR_R2, "init": init, "residual": residual}
         # A residual asked for by the caller stands; the rule chooses the rest.
         residual = bool(overrides.get("residual", residual))
         preset = replace(preset, init=init, residual=residual)
-        rule = {"pan_r2": r2, "threshold": PAN_LINEAR_R2, "init": init, "residual": residual}
+        rule["residual"] = residual
     base = classic = None
     if preset.init != "none":
-        if problem.classic is None:
+        if fitted.classic is None:
             raise ValueError(f"the {problem.task} problem has no classic method to start from; use init='none'")
-        base = tame(problem.classic(preset.init).float(), problem.baseline())
-    elif problem.classic is not None:
-        # No classic start: GSA is still computed (it is cheap) to compare with on the data
-        # terms and, with keep_best, as the fallback when GDD fits the observations worse.
+        base = tame(fitted.classic(preset.init).float(), fitted.baseline())
+    elif fitted.classic is not None:
+        # No classic start: GSA is still computed (it is cheap) to compare with and, with
+        # keep_best, as the fallback when GDD predicts the observations worse.
         try:
-            classic = tame(problem.classic("gsa").float(), problem.baseline())
+            classic = tame(fitted.classic("gsa").float(), fitted.baseline())
         except ValueError:
             classic = None
         if classic is not None and not torch.isfinite(classic).all():
@@ -245,17 +386,20 @@ def plan_fit(
             depth=preset.depth,
             sharing=preset.sharing,
         )
-        terms = problem.make_terms()
+        terms = fitted.make_terms()
     weights = dict(preset.weights)
     for t in terms:
         t.weight = weights.get(t.name, t.weight)
-    return FitPlan(config, preset, chosen, model, terms, base, classic, rule)
+    return FitPlan(config, preset, chosen, model, terms, base, classic, rule, validation, dict(overrides))
 
 
 def _finish(result: FitResult, problem: Problem, plan: FitPlan) -> FitResult:
     """The result with what was set up (task, budget, preset, start rule) and how it started."""
     preset, config, base = plan.preset, plan.config, plan.base
     result.details = {"task": problem.task, "budget": plan.budget, "preset": dict(preset.__dict__), **problem.details}
+    if plan.validation is not None:
+        held = int(sum(float(t.mask.sum()) for t in plan.validation if t.mask is not None))
+        result.details["holdout"] = {"share": preset.holdout, "pixels": held, "steps_run": result.steps}
     if plan.rule:
         result.details["start_rule"] = plan.rule
     if result.choice:
@@ -263,66 +407,3 @@ def _finish(result: FitResult, problem: Problem, plan: FitPlan) -> FitResult:
         kinds = [k for k, on in (("warm", config.warm_start), ("residual", config.residual)) if on]
         result.choice["start"] = "none" if base is None else "+".join(kinds) or "none"
     return result
-
-
-def solve_many(
-    problems: Sequence[Problem],
-    *,
-    device: str = "auto",
-    seeds: Sequence[int] | int = 0,
-    budget: Budget | None = None,
-    iterations: int | None = None,
-    width: int | None = None,
-    log_every: int = 50,
-    fast: dict[str, object] | None = None,
-    **overrides: object,
-) -> list[FitResult]:
-    """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.fusion.fit_many`).
-
-    Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
-    rounding. Several images, tiles or random restarts (one problem K times, K seeds) fill a
-    GPU that one small image leaves idle.
-
-    Args:
-        problems: K problems of one task with guides of one shape.
-        seeds: one seed per problem, or one for all.
-        fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``amp``, ``compile``,
-            ``fused_adam``, ``lr_final``), none by default.
-        device, budget, iterations, width, log_every, overrides: as in :func:`solve`.
-    """
-    if not problems:
-        raise ValueError("solve_many needs at least one problem")
-    if len({p.task for p in problems}) != 1:
-        raise ValueError("solve_many needs problems of one task")
-    seed_list = [seeds] * len(problems) if isinstance(seeds, int) else list(seeds)
-    if len(seed_list) != len(problems):
-        raise ValueError(f"solve_many needs one seed per problem: {len(problems)} problems, {len(seed_list)} seeds")
-    kwargs: dict[str, Any] = dict(budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast)
-    # starts[k][j]: problem k's plan of start j (the preset's, then its more_starts).
-    starts = [_plan_starts(p, {**kwargs, "device": device, "seed": s}, overrides) for p, s in zip(problems, seed_list)]
-    fitted: list[list[FitResult]] = [[] for _ in problems]
-    for j in range(len(starts[0])):
-        plans = [per_problem[j] for per_problem in starts]
-        with_base = {s.base is not None for s in plans}
-        if len(with_base) != 1:
-            raise ValueError("solve_many needs every problem to start from a classic image, or none to")
-        starts_here = {(s.preset.init, s.config.residual) for s in plans}
-        if len(starts_here) != 1:
-            raise ValueError(
-                "init='auto' chose different starts for the problems of solve_many "
-                f"({', '.join(sorted(f'{i}, residual={r}' for i, r in starts_here))}); name one with init="
-            )
-        bases = [s.base for s in plans] if True in with_base else None  # type: ignore[misc]
-        classics = None if bases is not None else [s.classic for s in plans]
-        results = fit_many(
-            [s.model for s in plans],
-            [s.terms for s in plans],
-            [p.guide for p in problems],
-            plans[0].config,
-            seeds=seed_list,
-            bases=bases,  # type: ignore[arg-type]
-            classics=classics,
-        )
-        for k, (r, p, s) in enumerate(zip(results, problems, plans)):
-            fitted[k].append(_finish(r, p, s))
-    return [_mean_of_starts(r, s) for r, s in zip(fitted, starts)]

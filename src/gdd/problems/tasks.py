@@ -72,8 +72,16 @@ class Problem:
         valid: (1, 1, H, W) bool, the output pixels backed by data in every input (None: all).
         classic: the classic fusion of this problem by method name (``"gsa"``, ...), a starting
             point for GDD; None for tasks without one (flash).
-        auto_start: ``init="auto"``'s choice, ``(init, residual, statistic)``; None for tasks
-            without a rule.
+        auto_start: ``init="auto"``'s choice by the legacy rule (``PAN_LINEAR_R2``),
+            ``(init, residual, statistic)``; None for tasks without one.
+        observed: the name of the term whose pixels held-out validation leaves out.
+        observation: that term's image (the low-resolution HS/MS image, the noisy image).
+        observation_mask: its pixels with data (1, 1, h, w) float, None when all are.
+        remake: the same problem with another observation and mask of its pixels with data
+            (:func:`gdd.problems.held_out` leaves pixels out with it); None if it cannot.
+        alternatives: the same pair under other degradation models, by name (this problem is
+            one of them): with held-out validation ``solve`` fits each and keeps the one that
+            predicts the held-out pixels best; without, this problem is fitted.
     """
 
     task: Task
@@ -86,6 +94,11 @@ class Problem:
     valid: Tensor | None = None
     classic: Callable[[str], Tensor] | None = None
     auto_start: Callable[[], tuple[str, bool, float]] | None = None
+    observed: str = ""
+    observation: Tensor | None = None
+    observation_mask: Tensor | None = None
+    remake: Callable[[Tensor, Tensor | None], Problem] | None = None
+    alternatives: dict[str, Callable[[], Problem]] = field(default_factory=dict)
 
 
 def hs_problem(
@@ -169,13 +182,28 @@ def hs_problem(
         },
         valid=_valid(hr_mask, lr_mask, factor),
         classic=lambda name: hs_classic(name, hsi, guide, srf32, factor, spatial),
+        observed="hs",
+        observation=hsi,
+        observation_mask=lr_mask,
+        remake=lambda y, m: hs_problem(
+            y,
+            guide,
+            srf32,
+            factor,
+            spatial=spatial,
+            normalize_srf=False,
+            hs_weight=hs_weight,
+            hsi_mask=m,
+            guide_mask=guide_mask,
+        ),
     )
 
 
-#: The MS degradation of the pansharpening loss when none is given: the authors' bicubic. The
-#: sensor's MTF (``spatial="mtf"``) is right only for an MS image made that way (Wald protocol,
-#: ``gdd simulate``): on the authors' pan_im4 it cost 8 dB (README, "Never worse than classic").
-PAN_SPATIAL: Literal["bicubic", "mtf"] = "bicubic"
+#: The MS degradation of the pansharpening loss when none is given: ``"auto"`` fits with the
+#: authors' bicubic and with the sensor's MTF and keeps the fit that predicts held-out MS pixels
+#: best (:func:`gdd.problems.solve`). Neither fits every pair: the MTF is right for an MS image
+#: made that way (Wald protocol, ``gdd simulate``), bicubic for the authors' pan_im4.
+PAN_SPATIAL: Literal["auto", "bicubic", "mtf"] = "auto"
 
 
 def pan_problem(
@@ -186,7 +214,7 @@ def pan_problem(
     full_resolution: bool = False,
     ms_mask: Tensor | None = None,
     pan_mask: Tensor | None = None,
-    spatial: Literal["bicubic", "mtf"] = PAN_SPATIAL,
+    spatial: Literal["auto", "bicubic", "mtf"] = PAN_SPATIAL,
     gnyq: float | tuple[float, ...] = 0.29,
     mixture: Tensor | None = None,
 ) -> Problem:
@@ -194,7 +222,9 @@ def pan_problem(
 
     ``down`` is MATLAB's bicubic decimation (the authors') or, with ``spatial="mtf"``, the
     sensor's MTF-matched filter and decimation (Wald protocol) with Nyquist gains ``gnyq``
-    (:data:`gdd.sensors.SENSORS`; one value or one per band). ``mix`` is a learned C x C band
+    (:data:`gdd.sensors.SENSORS`; one value or one per band); ``"auto"`` (the default) is the
+    bicubic problem with the MTF one as an alternative (``Problem.alternatives``): ``solve`` fits
+    both and keeps the one that predicts held-out MS pixels best. ``mix`` is a learned C x C band
     mixture initialised to diag(randn(C)), as in the authors' code: every mixed band is matched
     to the PAN's gradients. ``w`` is 10 at reduced resolution and 100 at full resolution (the
     authors' note). ``ms_mask``/``pan_mask`` (True = data) leave nodata pixels out of their term.
@@ -211,8 +241,16 @@ def pan_problem(
     pan_c = pan.expand(1, c, *pan.shape[-2:])
     lr_mask, hr_mask = _mask(ms_mask, ms, "the MS image's"), _mask(pan_mask, pan, "the PAN's")
 
-    if spatial not in ("bicubic", "mtf"):
-        raise ValueError(f"spatial must be 'bicubic' or 'mtf', got {spatial!r}")
+    if spatial not in ("auto", "bicubic", "mtf"):
+        raise ValueError(f"spatial must be 'auto', 'bicubic' or 'mtf', got {spatial!r}")
+    alternatives: dict[str, Callable[[], Problem]] = {}
+    if spatial == "auto":
+        options = dict(full_resolution=full_resolution, ms_mask=ms_mask, pan_mask=pan_mask, gnyq=gnyq, mixture=mixture)
+        alternatives = {
+            "bicubic": lambda: pan_problem(ms, pan, ratio, spatial="bicubic", **options),  # type: ignore[arg-type]
+            "mtf": lambda: pan_problem(ms, pan, ratio, spatial="mtf", **options),  # type: ignore[arg-type]
+        }
+        spatial = "bicubic"
     fixed = None if mixture is None else torch.as_tensor(mixture, dtype=torch.float32)
     if fixed is not None and fixed.shape != (c, c):
         raise ValueError(f"the band mixture must be {c} x {c}, got {tuple(fixed.shape)}")
@@ -240,6 +278,21 @@ def pan_problem(
         valid=_valid(hr_mask, lr_mask, ratio),
         classic=lambda name: pan_classic(name, ms, pan, ratio),
         auto_start=lambda: pan_start(ms, pan, ratio, ms_mask=lr_mask, pan_mask=hr_mask),
+        observed="ms",
+        observation=ms,
+        observation_mask=lr_mask,
+        remake=lambda y, m: pan_problem(
+            y,
+            pan,
+            ratio,
+            full_resolution=full_resolution,
+            ms_mask=m,
+            pan_mask=pan_mask,
+            spatial=spatial,
+            gnyq=gnyq,
+            mixture=mixture,
+        ),
+        alternatives=alternatives,
     )
 
 
@@ -266,4 +319,8 @@ def flash_problem(
         make_terms=lambda: [Term(Identity(), noisy, name="noisy", mask=lr_mask)],
         baseline=lambda: noisy,
         valid=_valid(hr_mask, lr_mask, 1),
+        observed="noisy",
+        observation=noisy,
+        observation_mask=lr_mask,
+        remake=lambda y, m: flash_problem(y, guide, noisy_mask=m, guide_mask=guide_mask),
     )

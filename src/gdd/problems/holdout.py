@@ -1,0 +1,95 @@
+"""Held-out validation: a seeded share of the observed pixels left out of the fit and used to score.
+
+The one mechanism by which :func:`gdd.problems.solve` chooses without a reference. A seeded
+random subset of the low-resolution pixels (the HS image, the MS image; for flash, the noisy
+image) is left out of the loss; the error of an estimate's degraded output on those pixels
+measures how well it predicts observations it was not fitted to (the split of cross-validation,
+applied to the pixels of one image pair). It scores the iterates of the fit (which one is
+returned, when to stop), the classic candidates (computed from the observations with the
+held-out pixels filled from their neighbours, so that they never see them either), and the
+start of a pansharpening fit. A score on the fitted pixels themselves rewards whatever fits
+them closest, noise included; a score on held-out pixels does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from ..fusion import Term, data_objective, seeded
+from .classic import PAN_STARTS, tame
+from .pixels import fill, holdout_mask
+from .presets import HOLDOUT
+from .tasks import Problem
+
+__all__ = ["HOLDOUT", "choose_start", "fill", "held_out", "holdout_error", "holdout_mask"]
+
+
+def held_out(problem: Problem, fraction: float, *, seed: int) -> tuple[Problem, list[Term]]:
+    """The problem with a seeded share of its observed pixels held out, and the terms that score them.
+
+    Args:
+        problem: a problem whose task holds pixels out (``problem.remake`` is set).
+        fraction: the share of the observed (valid) low-resolution pixels held out.
+        seed: seeds the draw.
+
+    Returns:
+        The problem to fit (the held-out pixels are nodata there and filled from their neighbours
+        for the classic methods), and the validation terms: the observation's term, its mask the
+        held-out pixels, its loss the mean squared error.
+
+    Raises:
+        ValueError: for a problem that cannot hold pixels out, or a share outside (0, 1).
+    """
+    if problem.remake is None or problem.observation is None:
+        raise ValueError(f"the {problem.task} problem cannot hold pixels out")
+    y, valid = problem.observation, problem.observation_mask
+    height, width = y.shape[-2:]
+    held = holdout_mask(height, width, fraction, seed=seed, valid=valid)
+    keep = ~held if valid is None else (~held) & valid.bool().cpu()
+    fitted = problem.remake(fill(y, keep), keep)
+    with seeded(seed):
+        terms = problem.make_terms()
+    validation = [replace(t, mask=held.float(), loss="mse", weight=1.0) for t in terms if t.name == problem.observed]
+    if not validation:
+        raise ValueError(f"the {problem.task} problem has no term named {problem.observed!r}")
+    return fitted, validation
+
+
+def holdout_error(x: Tensor, validation: list[Term]) -> float:
+    """The error of an estimate (1, C, H, W) on the held-out pixels (the validation terms)."""
+    moved = [
+        replace(
+            t,
+            operator=t.operator.to(x.device),
+            target=t.target.to(x.device, torch.float32),
+            mask=None if t.mask is None else t.mask.to(x.device, torch.float32),
+        )
+        for t in validation
+    ]
+    with torch.no_grad():
+        return float(data_objective(x.float(), moved))
+
+
+def choose_start(fitted: Problem, validation: list[Term]) -> tuple[str, bool, dict[str, object]]:
+    """``init="auto"``: the classic start (:data:`PAN_STARTS`) of lowest held-out error.
+
+    Each candidate is computed from ``fitted``, whose held-out pixels are filled from their
+    neighbours, so it never saw them.
+
+    Returns:
+        ``(init, residual, rule)``, the rule recording every candidate's held-out error.
+    """
+    if fitted.classic is None:
+        raise ValueError(f"the {fitted.task} problem has no classic method to start from")
+    scores = {}
+    for name in PAN_STARTS:
+        image = tame(fitted.classic(name).float(), fitted.baseline())
+        if torch.isfinite(image).all():
+            scores[name] = holdout_error(image, validation)
+    if not scores:
+        raise ValueError("no classic start could be computed from this pair")
+    init = min(scores, key=lambda k: scores[k])
+    return init, PAN_STARTS[init], {"rule": "holdout", "holdout": scores, "init": init, "residual": PAN_STARTS[init]}

@@ -1,0 +1,109 @@
+"""Fit GDD to K same-task, same-shape problems in one stacked run: ``solve_many``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..fusion import FitResult, fit_many, resolve_device
+from .presets import Budget, choose_preset
+from .solve import _combine, _finish, _plan_starts
+from .tasks import Problem
+
+__all__ = ["solve_many"]
+
+
+def solve_many(
+    problems: Sequence[Problem],
+    *,
+    device: str = "auto",
+    seeds: Sequence[int] | int = 0,
+    budget: Budget | None = None,
+    iterations: int | None = None,
+    width: int | None = None,
+    log_every: int = 50,
+    fast: dict[str, object] | None = None,
+    **overrides: object,
+) -> list[FitResult]:
+    """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.fusion.fit_many`).
+
+    Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
+    rounding. Several images, tiles or random restarts (one problem K times, K seeds) fill a
+    GPU that one small image leaves idle.
+
+    Args:
+        problems: K problems of one task with guides of one shape.
+        seeds: one seed per problem, or one for all.
+        fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``amp``, ``compile``,
+            ``fused_adam``, ``lr_final``), none by default.
+        device, budget, iterations, width, log_every, overrides: as in :func:`solve`.
+    """
+    if not problems:
+        raise ValueError("solve_many needs at least one problem")
+    if len({p.task for p in problems}) != 1:
+        raise ValueError("solve_many needs problems of one task")
+    seed_list = [seeds] * len(problems) if isinstance(seeds, int) else list(seeds)
+    if len(seed_list) != len(problems):
+        raise ValueError(f"solve_many needs one seed per problem: {len(problems)} problems, {len(seed_list)} seeds")
+    kwargs: dict[str, Any] = dict(budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast)
+    _, preset = choose_preset(problems[0].task, resolve_device(device), budget, dict(overrides))
+    if all(p.alternatives for p in problems) and preset.holdout > 0:
+        # As in solve: every degradation model fitted (stacked), each problem keeps its best.
+        names = list(problems[0].alternatives)
+        fits = {
+            n: _solve_many_starts([p.alternatives[n]() for p in problems], seed_list, device, kwargs, overrides)
+            for n in names
+        }
+        out = []
+        for k in range(len(problems)):
+            errors = {n: float(fits[n][k].choice.get("held_out", float("inf"))) for n in names}  # type: ignore[arg-type]
+            chosen = min(errors, key=lambda n: errors[n])
+            result = fits[chosen][k]
+            result.details["model_choice"] = {"rule": "holdout", "held_out": errors, "chosen": chosen}
+            result.details["spatial"] = chosen
+            out.append(result)
+        return out
+    return _solve_many_starts(list(problems), seed_list, device, kwargs, overrides)
+
+
+def _solve_many_starts(
+    problems: list[Problem], seeds: list[int], device: str, kwargs: dict[str, Any], overrides: dict[str, object]
+) -> list[FitResult]:
+    """``solve_many`` of one degradation model: each start stacked over the problems that start alike."""
+    # starts[k][j]: problem k's plan of start j (the preset's, then its more_starts).
+    starts = [_plan_starts(p, {**kwargs, "device": device, "seed": s}, overrides) for p, s in zip(problems, seeds)]
+    fitted: list[list[FitResult]] = [[] for _ in problems]
+    for j in range(len(starts[0])):
+        plans = [per_problem[j] for per_problem in starts]
+        with_base = {s.base is not None for s in plans}
+        if len(with_base) != 1:
+            raise ValueError("solve_many needs every problem to start from a classic image, or none to")
+        starts_here = {(s.preset.init, s.config.residual) for s in plans}
+        if len(starts_here) != 1 and plans[0].validation is None:
+            raise ValueError(
+                "init='auto' chose different starts for the problems of solve_many "
+                f"({', '.join(sorted(f'{i}, residual={r}' for i, r in starts_here))}); name one with init="
+            )
+        # Problems whose held-out validation chose different starts are stacked by start.
+        groups: dict[tuple[str, bool], list[int]] = {}
+        for k, plan in enumerate(plans):
+            groups.setdefault((plan.preset.init, plan.config.residual), []).append(k)
+        for members in groups.values():
+            group = [plans[k] for k in members]
+            bases = [s.base for s in group] if True in with_base else None
+            classics = None if bases is not None else [s.classic for s in group]
+            held = [s.validation for s in group] if group[0].validation is not None else None
+            results = fit_many(
+                [s.model for s in group],
+                [s.terms for s in group],
+                [problems[k].guide for k in members],
+                group[0].config,
+                seeds=[seeds[k] for k in members],
+                bases=bases,  # type: ignore[arg-type]
+                classics=classics,
+                validations=held,
+            )
+            for k, r in zip(members, results):
+                fitted[k].append(_finish(r, problems[k], plans[k]))
+    run = {**kwargs, "device": device}
+    return [_combine(r, s, p, {**run, "seed": seed}, None) for r, s, p, seed in zip(fitted, starts, problems, seeds)]

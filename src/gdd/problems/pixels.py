@@ -1,0 +1,65 @@
+"""The pixels held out of a fit: their seeded draw and their filling from the kept neighbours."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["fill", "holdout_mask"]
+
+
+def holdout_mask(height: int, width: int, fraction: float, *, seed: int, valid: Tensor | None = None) -> Tensor:
+    """(1, 1, height, width) bool, True at ``round(fraction * n)`` pixels drawn at random among the n valid ones.
+
+    At least one pixel is held out and at least one kept. ``valid`` (1, 1, height, width), True
+    or 1 where there is data, limits the draw to those pixels.
+
+    Example:
+        >>> int(holdout_mask(10, 10, 0.1, seed=0).sum())
+        10
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out share must be between 0 and 1, got {fraction}")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.rand(height * width, generator=generator)
+    ok = torch.ones(height * width, dtype=torch.bool) if valid is None else valid.reshape(-1).bool().cpu()
+    n = int(ok.sum())
+    if n < 2:
+        raise ValueError("held-out validation needs at least two observed pixels")
+    order[~ok] = 2.0  # never drawn
+    k = min(max(round(fraction * n), 1), n - 1)
+    mask = torch.zeros(height * width, dtype=torch.bool)
+    mask[order.argsort()[:k]] = True
+    return mask.reshape(1, 1, height, width)
+
+
+def fill(image: Tensor, keep: Tensor) -> Tensor:
+    """``image`` (1, C, h, w) with the pixels where ``keep`` is False replaced by the mean of their kept neighbours.
+
+    Rings of 3 x 3 neighbours are filled from the outside in (a normalised convolution), so a
+    pixel far from any kept one takes the value of the nearest ring.
+
+    Example:
+        >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+        >>> float(fill(x, x != 4)[0, 0, 1, 1])
+        4.0
+    """
+    keep = keep.to(image.device).bool().expand(1, 1, *image.shape[-2:])
+    if bool(keep.all()):
+        return image
+    if not bool(keep.any()):
+        raise ValueError("nothing to fill from: every pixel is held out")
+    c = image.shape[1]
+    ones = torch.ones(c, 1, 3, 3, dtype=image.dtype, device=image.device)
+    out = torch.where(keep, image, torch.zeros_like(image))
+    have = keep.to(image.dtype)
+    while True:
+        total = F.conv2d(F.pad(out * have, (1, 1, 1, 1)), ones, groups=c)
+        count = F.conv2d(F.pad(have, (1, 1, 1, 1)), ones[:1])
+        new = (have == 0) & (count > 0)
+        if not bool(new.any()):
+            break
+        out = torch.where(new, total / count.clamp_min(1), out)
+        have = torch.where(new, torch.ones_like(have), have)
+    return out

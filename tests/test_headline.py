@@ -1,0 +1,70 @@
+"""The headline claim, quick: per task, the default (held-out choices) is not worse than where it starts.
+
+Small crops of the shared data and a few dozen steps, so that CI runs it; the full claim (the
+bench at the CPU budget against every classic method) is ``benchmarks/bench_cases.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from gdd.metrics import reduced_resolution
+from gdd.problems import flash_problem, hs_problem, pan_problem, solve
+from gdd.problems.classic import tame
+
+QUICK = dict(device="cpu", seed=0, iterations=60, width=16)
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    a = a.astype(np.float32)
+    return torch.from_numpy(a).permute(2, 0, 1)[None] if a.ndim == 3 else torch.from_numpy(a)[None, None]
+
+
+def _psnr(x: torch.Tensor, ref: torch.Tensor, ratio: int) -> float:
+    return float(reduced_resolution(x.detach().float().clamp(0, 1), ref, ratio=ratio)["psnr"])
+
+
+def test_hs_default_is_not_worse_than_its_classic_start_on_a_noisy_pair(shared) -> None:  # type: ignore[no-untyped-def]
+    cube = _t(np.load(shared / "fixtures" / "cave_balloons_crop64.npz")["hsi"] / 65535.0)
+    lines = (shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv").read_text().splitlines()
+    table = np.array([[float(v) for v in line.split(",")] for line in lines if line[:1].isdigit()])
+    srf = torch.from_numpy(table[:, 1:].T.astype(np.float32))
+    srf = srf / srf.sum(dim=1, keepdim=True)
+    g = torch.Generator().manual_seed(0)
+    hsi = torch.nn.functional.avg_pool2d(cube, 4)
+    rgb = torch.einsum("kc,bchw->bkhw", srf, cube)
+    hsi = hsi + hsi.std() * 10 ** (-30 / 20) * torch.randn(hsi.shape, generator=g)  # 30 dB
+    rgb = rgb + rgb.std() * 10 ** (-30 / 20) * torch.randn(rgb.shape, generator=g)
+    problem = hs_problem(hsi, rgb, srf, 4)
+    result = solve(problem, **QUICK)  # type: ignore[arg-type]
+    start = tame(problem.classic("gsa").float(), problem.baseline())  # type: ignore[misc]
+    assert result.choice["rule"] == "holdout"
+    assert _psnr(result.x, cube, 4) >= _psnr(start, cube, 4)
+
+
+def test_pan_default_is_not_worse_than_its_classic_start(shared) -> None:  # type: ignore[no-untyped-def]
+    crop = np.load(shared / "fixtures" / "gdd_pan_im4_crop.npz")
+    ms, pan, gt = _t(crop["ms"]), _t(crop["pan"]), _t(crop["gt"])
+    problem = pan_problem(ms, pan, 4)
+    result = solve(problem, **QUICK)  # type: ignore[arg-type]
+    # The start the default chose, under the degradation model it chose.
+    model = result.details["model_choice"]["chosen"]  # type: ignore[index]
+    chosen = problem.alternatives[model]()
+    init = result.details["start_rule"]["init"]  # type: ignore[index]
+    start = tame(chosen.classic(init).float(), chosen.baseline())  # type: ignore[misc]
+    assert _psnr(result.x, gt, 4) >= _psnr(start, gt, 4)
+    json.dumps(result.details["model_choice"])  # recorded, and plain data
+
+
+def test_flash_default_denoises_and_returns_an_iterate_chosen_on_held_out_pixels(shared) -> None:  # type: ignore[no-untyped-def]
+    pair = np.load(shared / "fixtures" / "flash_noflash_crop128.npz")
+    clean = _t(pair["noflash"][32:96, 32:96] / 255.0)
+    guide = _t(pair["flash"][32:96, 32:96] / 255.0)
+    noisy = clean + 0.08 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    # 600 steps: at the CPU preset's 250 this crop is still under-fitted (smoother than the photo).
+    result = solve(flash_problem(noisy, guide), **{**QUICK, "iterations": 600})  # type: ignore[arg-type]
+    assert result.choice["rule"] == "holdout"
+    assert _psnr(result.x, clean, 1) > _psnr(noisy, clean, 1) + 1.0

@@ -1,0 +1,120 @@
+"""Held-out validation: the draw, the filling, the split of a problem, and the choices it makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gdd.fusion import FitConfig, fit
+from gdd.models import GuidedDeepDecoder
+from gdd.problems import flash_problem, held_out, holdout_error, holdout_mask, pan_problem
+from gdd.problems.pixels import fill
+
+
+def test_the_draw_is_seeded_and_takes_the_share_of_valid_pixels() -> None:
+    a = holdout_mask(20, 30, 0.1, seed=3)
+    assert a.shape == (1, 1, 20, 30) and int(a.sum()) == 60
+    assert torch.equal(a, holdout_mask(20, 30, 0.1, seed=3))
+    assert not torch.equal(a, holdout_mask(20, 30, 0.1, seed=4))
+    valid = torch.zeros(1, 1, 20, 30, dtype=torch.bool)
+    valid[..., :10, :] = True
+    b = holdout_mask(20, 30, 0.1, seed=3, valid=valid)
+    assert int(b.sum()) == 30 and not bool((b & ~valid).any())
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        holdout_mask(4, 4, 1.0, seed=0)
+
+
+def test_fill_keeps_kept_pixels_and_takes_held_ones_from_their_neighbours() -> None:
+    x = torch.arange(2 * 25, dtype=torch.float32).reshape(1, 2, 5, 5)
+    keep = torch.ones(1, 1, 5, 5, dtype=torch.bool)
+    keep[..., 2, 2] = False
+    keep[..., 0, 0] = False
+    out = fill(x, keep)
+    assert torch.equal(out[keep.expand_as(x)], x[keep.expand_as(x)])
+    # A linear ramp: the mean of the 8 neighbours is the pixel itself.
+    assert torch.allclose(out[..., 2, 2], x[..., 2, 2])
+    assert torch.allclose(out[0, :, 0, 0], x[0, :, [0, 1, 1], [1, 0, 1]].mean(dim=-1))
+
+
+def _pan_pair(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 4, 40, 40, generator=gen), 5, 1, 2)[..., 4:36, 4:36]
+    pan = smooth.mean(dim=1, keepdim=True)
+    ms = torch.nn.functional.avg_pool2d(smooth, 4)
+    return ms, pan
+
+
+def test_classic_candidates_never_see_the_held_out_pixels(gen: torch.Generator) -> None:
+    ms, pan = _pan_pair(gen)
+    problem = pan_problem(ms, pan, 4, spatial="bicubic")
+    fitted, validation = held_out(problem, 0.1, seed=0)
+    held = validation[0].mask.bool()  # type: ignore[union-attr]
+    assert int(held.sum()) == round(0.1 * 64)
+    changed = ms.clone()
+    changed[held.expand_as(ms)] = 5.0  # held-out values changed wildly
+    fitted2, validation2 = held_out(pan_problem(changed, pan, 4, spatial="bicubic"), 0.1, seed=0)
+    for name in ("gsa", "sfim"):
+        assert torch.equal(fitted.classic(name), fitted2.classic(name))  # type: ignore[misc]
+    # ... and the fitted terms leave them out, while the validation terms score only them.
+    terms = fitted.make_terms()
+    ms_term = next(t for t in terms if t.name == "ms")
+    assert ms_term.mask is not None and not bool((ms_term.mask.bool() & held).any())
+    x = torch.rand(1, 4, 32, 32, generator=gen)
+    assert holdout_error(x, validation2) != holdout_error(x, validation)
+
+
+def test_the_fit_returns_the_iterate_of_lowest_held_out_error_and_stops_when_it_stalls(gen: torch.Generator) -> None:
+    # Denoising with the flash task: the fit first smooths, then copies the noise; the noise of
+    # the held-out pixels cannot be learned, so their error rises again past the best step.
+    clean = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 40, 40, generator=gen), 7, 1, 3)[..., 4:36, 4:36]
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen)
+    problem = flash_problem(noisy, clean.mean(dim=1, keepdim=True))
+    fitted, validation = held_out(problem, 0.1, seed=0)
+    torch.manual_seed(0)
+    net = GuidedDeepDecoder(1, 3, width=8, depth=3)
+    config = FitConfig(iterations=400, lr=0.01, noise_std=0.0, device="cpu", keep_best=True, validate_every=10,
+                       patience=5)  # fmt: skip
+    result = fit(net, fitted.make_terms(), fitted.guide, config, validation=validation)
+    steps, errors = zip(*result.validation)
+    assert result.choice["rule"] == "holdout"
+    assert result.choice["best_step"] == steps[int(np.argmin(errors))]
+    assert result.steps == steps[-1] and result.steps == len(result.loss)
+    if result.steps < 400:  # stopped: the last `patience` scorings did not improve
+        assert min(errors[-5:]) > min(errors)
+    chosen = result.choice[str(result.choice["chosen"])]
+    assert chosen == min(v for k, v in result.choice.items() if k in ("final", "best", "classic"))
+
+
+def test_reference_never_touches_the_fit(tmp_path, shared) -> None:  # type: ignore[no-untyped-def]
+    from gdd.cli import main
+
+    crop = np.load(shared / "fixtures" / "gdd_pan_im4_crop.npz")
+    np.save(tmp_path / "ms.npy", crop["ms"][:12, :12])
+    np.save(tmp_path / "pan.npy", crop["pan"][:48, :48])
+    np.save(tmp_path / "gt.npy", crop["gt"][:48, :48])
+    common = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+              "--iterations", "30", "--width", "8", "--device", "cpu", "--quiet", "--tile", "none"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "a.npy")]) == 0
+    assert main([*common, "--out", str(tmp_path / "b.npy"), "--reference", str(tmp_path / "gt.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_hs_and_flash_results_do_not_depend_on_a_reference(tmp_path, shared) -> None:  # type: ignore[no-untyped-def]
+    from gdd.cli import main
+
+    cube = np.load(shared / "fixtures" / "cave_balloons_crop64.npz")["hsi"][:32, :32].astype(np.float32) / 65535
+    srf = np.abs(np.random.default_rng(0).normal(size=(3, 31))).astype(np.float32)
+    srf /= srf.sum(axis=1, keepdims=True)
+    np.save(tmp_path / "gt.npy", cube)
+    np.save(tmp_path / "hsi.npy", cube.reshape(8, 4, 8, 4, 31).mean(axis=(1, 3)))
+    np.save(tmp_path / "rgb.npy", cube @ srf.T)
+    np.savetxt(tmp_path / "srf.csv", srf, delimiter=",")
+    hs = ["hs", "--hsi", str(tmp_path / "hsi.npy"), "--guide", str(tmp_path / "rgb.npy"), "--srf",
+          str(tmp_path / "srf.csv"), "--factor", "4"]  # fmt: skip
+    flash = ["flash", "--noisy", str(tmp_path / "rgb.npy"), "--guide", str(tmp_path / "rgb.npy")]
+    rest = ["--iterations", "30", "--width", "8", "--device", "cpu", "--quiet", "--tile", "none", "--layout", "hwc"]
+    for name, command in (("hs", hs), ("flash", flash)):
+        ref = tmp_path / ("gt.npy" if name == "hs" else "rgb.npy")
+        assert main([*command, *rest, "--out", str(tmp_path / f"{name}-a.npy")]) == 0
+        assert main([*command, *rest, "--out", str(tmp_path / f"{name}-b.npy"), "--reference", str(ref)]) == 0
+        assert np.array_equal(np.load(tmp_path / f"{name}-a.npy"), np.load(tmp_path / f"{name}-b.npy")), name
