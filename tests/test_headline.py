@@ -42,7 +42,10 @@ def test_hs_default_is_not_worse_than_its_classic_start_on_a_noisy_pair(shared) 
     result = solve(problem, **QUICK)  # type: ignore[arg-type]
     start = tame(problem.classic("gsa").float(), problem.baseline())  # type: ignore[misc]
     assert result.choice["rule"] == "holdout"
-    assert _psnr(result.x, cube, 4) >= _psnr(start, cube, 4)
+    # Not worse than the start up to rounding (0.02 dB; the refit of a residual that barely
+    # moved is the start to 1e-4 dB, thread counts change the last digits). A choice that keeps
+    # an estimate fitted without the held-out pixels is 0.09 dB below it here.
+    assert _psnr(result.x, cube, 4) >= _psnr(start, cube, 4) - 0.02
 
 
 def test_pan_default_is_not_worse_than_its_classic_start(shared) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +58,7 @@ def test_pan_default_is_not_worse_than_its_classic_start(shared) -> None:  # typ
     chosen = problem.alternatives[model]()
     init = result.details["start_rule"]["init"]  # type: ignore[index]
     start = tame(chosen.classic(init).float(), chosen.baseline())  # type: ignore[misc]
-    assert _psnr(result.x, gt, 4) >= _psnr(start, gt, 4)
+    assert _psnr(result.x, gt, 4) >= _psnr(start, gt, 4) - 0.02  # up to rounding, as above
     json.dumps(result.details["model_choice"])  # recorded, and plain data
 
 
