@@ -59,7 +59,10 @@ def held_out(problem: Problem, fraction: float, *, seed: int) -> tuple[Problem, 
 
 
 def holdout_error(x: Tensor, validation: list[Term]) -> float:
-    """The error of an estimate (1, C, H, W) on the held-out pixels (the validation terms)."""
+    """The error of an estimate (1, C, H, W) on the held-out pixels (the validation terms).
+
+    Any terms may be given: it is their objective, computed on the estimate's device.
+    """
     moved = [
         replace(
             t,

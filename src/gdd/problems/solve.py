@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fusion import FitConfig, FitResult, Term, data_objective, fit, resolve_device, seeded
+from ..fusion import FitConfig, FitResult, Term, fit, resolve_device, seeded
 from ..models import GuidedDeepDecoder, max_depth
 from .classic import PAN_LINEAR_R2, tame
 from .holdout import choose_start, held_out, holdout_error
@@ -214,17 +214,7 @@ def _shifted(
 
 def _objective(x: Tensor, terms: Sequence[Term]) -> float:
     """The data objective of an estimate under the (fitted) operators of ``terms``, on x's device."""
-    moved = [
-        replace(
-            t,
-            operator=t.operator.to(x.device),
-            target=t.target.to(x.device, torch.float32),
-            mask=None if t.mask is None else t.mask.to(x.device, torch.float32),
-        )
-        for t in terms
-    ]
-    with torch.no_grad():
-        return float(data_objective(x, moved))
+    return holdout_error(x, list(terms))
 
 
 def _mean_of_starts(
