@@ -1,9 +1,30 @@
-"""Speed of the fit loop: each fast-path switch as a ratio to the plain eager float32 path.
+"""Speed of the fit: the fast-path switches and the defaults, as ratios within one run.
 
     python benchmarks/speed.py [--device auto] [--quick] [--data ../shared/data] [--out benchmarks/results]
 
 Everything is measured in one run on one machine, and each figure is also given as a ratio to
-the plain eager float32 path measured in the same run (timings of different runs do not compare):
+a baseline measured in the same run (timings of different runs do not compare).
+
+On a CPU (``--device cpu``):
+
+1. ``cpu``: ms per step at 128 x 128 x 31 (synthetic, seeded; factor 8, RGB guide, the
+   shared-weight network) at widths 16, 32 and 64, for each switch, for the CPU defaults
+   (:func:`gdd.fusion.fastpath.device_defaults`) and, at width 64, ``torch.compile``; each as a
+   ratio to the plain eager float32 step.
+2. ``end_to_end``: the authors' 500-step run against the default CPU preset, wall time of the
+   whole ``solve`` (classic starts, held-out choices and refits included) and PSNR, on two cases
+   from CAVE scenes none of the defaults were chosen on: ``hs128`` (feathers, rows/cols
+   192:320, 128 x 128 x 31, block x8, Nikon D700 response) and ``pan256`` (jelly beans, rows/cols
+   128:384, 8 bands each the mean of 4 CAVE bands (the last of 3), the PAN the mean of the 8,
+   the MS image filtered by a Gaussian of MTF gain 0.29 at Nyquist and decimated by 4: 64 x 64
+   x 8). "The authors" is gdd's network with every fast-path switch off (the plain float32
+   path), the authors' preset, no classic start, no held-out pixels, the final estimate: their
+   method, run by this code (their own code is not vendored).
+3. ``to_quality``: the default CPU preset on the authors' ``pan_im4`` with a cap of 4000 steps:
+   the wall time at which an estimate it returns at a log step first reaches 36.30 dB (the
+   authors' final PSNR after 8001 GPU steps), stopped there or after 900 s.
+
+On CUDA (``--device cuda``):
 
 1. ``hs512``: ms per iteration and peak memory, HS 512 x 512 x 31 (synthetic, seeded), factor
    32, RGB guide, width 64, the authors' shared-weight network; one line per switch and for
@@ -13,16 +34,14 @@ the plain eager float32 path measured in the same run (timings of different runs
    one stacked run (``solve_many``) against the same K fitted one after another;
 4. ``quality``: pan_im4 with the authors' preset (8001 steps, SFIM start): wall time of the
    full run, its PSNR, and the wall time at which the estimate first reaches 36.30 dB (the
-   original's final PSNR), for the eager path and the fast paths;
-5. ``cpu``: ms per iteration at 128 x 128 x 31 (width 32, the CPU preset's network) for the
-   CPU switches and thread counts.
+   original's final PSNR), for the eager path and the fast paths.
 
-``--quick`` makes every case small and short (minutes on two CPU cores); the quality target is
-then the final PSNR of the eager run on a pan_im4 crop. A switch "paid" when it is at least 5 %
-faster than eager with the same first loss (same weights, same code) within tolerance.
-CUDA-only switches (fused Adam, CUDA graphs through ``compile="reduce-overhead"``) run only on
-CUDA. A variant that fails is recorded with its error and the run goes on. The JSON (commit,
-hardware, versions, settings, figures) goes to ``speed-<device>[-quick].json``. Never run by pytest.
+``--quick`` makes every case small and short (minutes on two CPU cores); ``--cases`` picks cases
+by name on any device. A switch "paid" when it is at least 5 % faster than eager with the same
+first loss (same weights, same code) within tolerance. CUDA-only switches (fused Adam, CUDA
+graphs through ``compile="reduce-overhead"``) run only on CUDA. A variant that fails is recorded
+with its error and the run goes on. The JSON (commit, hardware, versions, settings, figures)
+goes to ``speed-<device>[-quick].json``. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -43,6 +62,7 @@ from typing import Any
 import torch
 
 from gdd.fusion import FitConfig, FitResult, Term, fit, seeded
+from gdd.fusion.fastpath import PLAIN, device_defaults
 from gdd.metrics import psnr
 from gdd.models import GuidedDeepDecoder, max_depth
 from gdd.operators import make_spatial
@@ -50,6 +70,7 @@ from gdd.problems import hs_problem, pan_problem, solve, solve_many
 
 HERE = Path(__file__).resolve().parent
 TARGET_DB = 36.30  # the original's final PSNR on pan_im4 (ANCHORS.md)
+AUTHORS_STEPS = 500  # the authors' run the CPU default is timed against
 PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
 
 
@@ -390,30 +411,157 @@ def case_quality(device: torch.device, quick: bool, fast: dict[str, object], dat
 
 
 def case_cpu(quick: bool, compile_: bool, threads: list[int]) -> dict[str, Any]:
-    """ms per iteration at 128 x 128 x 31 on the CPU (width 32, factor 8) per switch and thread count."""
+    """ms per step at 128 x 128 x 31 on the CPU (factor 8) per width, switch and thread count."""
     device = torch.device("cpu")
     warmup, steps = (2, 5) if quick else (5, 30)
-    _, lowres, rgb, srf = _synthetic_hs(128, 31, 8, seed=0)
+    size = 64 if quick else 128
+    _, lowres, rgb, srf = _synthetic_hs(size, 31, 8, seed=0)
     problem = hs_problem(lowres, rgb, srf, 8)
-
-    def make() -> tuple[GuidedDeepDecoder, list[Term], torch.Tensor]:
-        with seeded(0):
-            model = GuidedDeepDecoder(3, 31, width=32, depth=5, sharing="all")
-            terms = problem.make_terms()
-        return model, terms, problem.guide
-
-    out: dict[str, Any] = {"size": [128, 128, 31], "width": 32, "steps": steps}
+    widths = (8, 16) if quick else (16, 32, 64)
+    out: dict[str, Any] = {"size": [size, size, 31], "widths": list(widths), "steps": steps}
     before = torch.get_num_threads()
     try:
         for n in threads:
             torch.set_num_threads(n)
-            print(f"cpu 128 x 128 x 31, width 32, {n} thread(s)", flush=True)
-            out[f"threads_{n}"] = _time_network(
-                make, device, _variants(device, compile_=compile_), warmup=warmup, steps=steps
-            )
+            for width in widths:
+
+                def make(width: int = width) -> tuple[GuidedDeepDecoder, list[Term], torch.Tensor]:
+                    with seeded(0):
+                        model = GuidedDeepDecoder(3, 31, width=width, depth=min(5, max_depth(size, size)), sharing="all")
+                        terms = problem.make_terms()
+                    return model, terms, problem.guide
+
+                variants = _variants(device, compile_=compile_ and width == widths[-1])
+                variants["defaults"] = dict(device_defaults(device, width))
+                print(f"cpu {size} x {size} x 31, width {width}, {n} thread(s)", flush=True)
+                out[f"threads_{n}_width_{width}"] = _time_network(make, device, variants, warmup=warmup, steps=steps)
     finally:
         torch.set_num_threads(before)
     return out
+
+
+def _cave_cube(data: Path, scene: str, rows: slice) -> torch.Tensor | None:
+    """A CAVE scene's 31 bands, cropped to ``rows`` x ``rows``, as (1, 31, H, W) in [0, 1]."""
+    from gdd.io import read_image, to_tensor
+
+    folder = data / "cave" / f"{scene}_ms"
+    if not folder.is_dir():
+        return None
+    return to_tensor(read_image(str(folder))[rows, rows])
+
+
+def _d700(data: Path) -> torch.Tensor:
+    table = [
+        [float(v) for v in line.split(",")]
+        for line in (data / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv").read_text().splitlines()
+        if line[:1].isdigit()
+    ]
+    srf = torch.tensor(table)[:, 1:].T.float()
+    return srf / srf.sum(dim=1, keepdim=True)
+
+
+def end_to_end_problems(data: Path, quick: bool) -> dict[str, tuple[Any, torch.Tensor, int]]:
+    """The end-to-end cases: name -> (problem, reference, ratio); see the module's docstring."""
+    from gdd.sensors import mtf_decimate
+
+    cases: dict[str, tuple[Any, torch.Tensor, int]] = {}
+    n = 32 if quick else 128
+    feathers = _cave_cube(data, "feathers", slice(192, 192 + n))
+    if feathers is not None:
+        rgb = torch.einsum("kc,bchw->bkhw", _d700(data), feathers)
+        cases["hs128"] = (hs_problem(make_spatial("block", 8)(feathers), rgb, _d700(data), 8), feathers, 8)
+    m = 64 if quick else 256
+    beans = _cave_cube(data, "jelly_beans", slice(128, 128 + m))
+    if beans is not None:
+        gt = torch.stack([beans[:, i : i + 4].mean(dim=1) for i in range(0, 31, 4)], dim=1)  # 8 bands
+        pan = gt.mean(dim=1, keepdim=True)
+        ms = mtf_decimate(gt, 4, [0.29] * gt.shape[1]).float()
+        cases["pan256"] = (pan_problem(ms, pan, 4), gt, 4)
+    return cases
+
+
+def case_end_to_end(quick: bool, data: Path) -> dict[str, Any]:
+    """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases."""
+    out: dict[str, Any] = {"authors_steps": AUTHORS_STEPS}
+    problems = end_to_end_problems(data, quick)
+    if not problems:
+        print("end_to_end: skipped, no CAVE scenes found", flush=True)
+        return {"skipped": "CAVE feathers and jelly beans not found"}
+    authors_steps = 20 if quick else AUTHORS_STEPS
+    for name, (problem, reference, ratio) in problems.items():
+        row: dict[str, Any] = {"size": [*reference.shape[-2:], reference.shape[1]]}
+        runs: dict[str, dict[str, Any]] = {
+            "authors": dict(budget="authors", init="none", keep_best=False, average_last=0, more_starts=(),
+                            holdout=0.0, iterations=authors_steps, fast=PLAIN),  # fmt: skip
+            "default": dict(iterations=30 if quick else None, width=8 if quick else None, fast=None),
+        }
+        if quick:
+            runs["authors"]["width"] = 8
+        for run, options in runs.items():
+            options = {k: v for k, v in options.items() if v is not None or k == "fast"}
+            if run == "authors" and problem.alternatives:
+                # The authors' operator: bicubic (their loss), under the pair's spatial model choice.
+                subject = problem.alternatives["bicubic"]()
+            else:
+                subject = problem
+            start = time.perf_counter()
+            result = solve(subject, device="cpu", seed=0, **options)
+            seconds = time.perf_counter() - start
+            x = result.x.detach().float().cpu().clamp(0, 1)
+            row[run] = {
+                "seconds": seconds,
+                "steps": result.steps,
+                "psnr": psnr(x, reference),
+                "chosen": result.choice.get("chosen"),
+                "model": result.details.get("model_choice", {}).get("chosen"),
+                "fast": {k: v for k, v in result.config.to_dict().items() if k in ("channels_last", "amp")},
+            }
+            print(f"  {name} {run:8s} {seconds:8.1f} s  {result.steps:5d} steps  PSNR {row[run]['psnr']:.2f} dB", flush=True)
+        row["time_ratio"] = row["default"]["seconds"] / row["authors"]["seconds"]
+        row["psnr_gain_db"] = row["default"]["psnr"] - row["authors"]["psnr"]
+        print(f"  {name}: default/authors time {row['time_ratio']:.3f}, PSNR {row['psnr_gain_db']:+.2f} dB", flush=True)
+        out[name] = row
+    return out
+
+
+class _Stop(Exception):
+    """Raised by the callback to end a run once it has what it measures."""
+
+
+def case_to_quality(quick: bool, data: Path) -> dict[str, Any]:
+    """Wall time of the default CPU preset to reach the authors' final PSNR on pan_im4."""
+    loaded = _pan_im4(data, quick)
+    if loaded is None:
+        print("to_quality: skipped, pan_im4.mat not found", flush=True)
+        return {"skipped": "pan_im4.mat not found"}
+    ms, pan, gt = loaded
+    cap, limit = (60, 120.0) if quick else (4000, 900.0)
+    target = 30.0 if quick else TARGET_DB
+    curve: list[tuple[int, float, float]] = []
+    spent = [0.0]
+    start = time.perf_counter()
+
+    def callback(step: int, x: torch.Tensor, loss: float) -> None:
+        t = time.perf_counter()
+        value = psnr(x.detach().float().cpu().clamp(0, 1), gt)
+        spent[0] += time.perf_counter() - t
+        elapsed = t - start - spent[0]
+        curve.append((step, elapsed, value))
+        if value >= target or elapsed > limit:
+            raise _Stop
+
+    reached = None
+    try:
+        solve(pan_problem(ms, pan, 4), device="cpu", seed=0, iterations=cap, log_every=25, callback=callback,
+              **({"width": 16} if quick else {}))  # fmt: skip
+    except _Stop:
+        pass
+    hits = [t for _, t, p in curve if p >= target]
+    reached = hits[0] if hits else None
+    best = max((p for _, _, p in curve), default=float("nan"))
+    print(f"  pan_im4 default: {target:.2f} dB reached after {reached} s (best {best:.2f} dB)", flush=True)
+    return {"target_db": target, "cap_steps": cap, "limit_seconds": limit, "seconds_to_target": reached,
+            "best_psnr": best, "curve": curve}  # fmt: skip
 
 
 def _paid(section: dict[str, Any]) -> list[str]:
@@ -427,19 +575,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and few steps (a CPU check of the script)")
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--skip", default="", help="comma-separated cases to skip: hs512,pan_im4,batch,quality,cpu")
+    parser.add_argument("--cases", default="", help="comma-separated cases to run (default: the device's: "
+                        "cpu,end_to_end,to_quality on a CPU; hs512,pan_im4,batch,quality on CUDA)")
+    parser.add_argument("--skip", default="", help="comma-separated cases to leave out")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
-    parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: 1 and all cores)")
+    parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: the torch default)")
     args = parser.parse_args(argv)
     from gdd.fusion import resolve_device
 
     device = resolve_device(args.device)
     skip = set(filter(None, args.skip.split(",")))
     compile_ = not args.no_compile
-    threads = [int(t) for t in args.threads.split(",") if t] or sorted({1, os.cpu_count() or 1})
+    threads = [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]
     cuda = device.type == "cuda"
-    # The switches the batch and quality cases use as "fast": on CUDA all of them; on a CPU none
-    # but the one that is output-identical (the measured CPU gains decide any other).
+    # The switches the batch and quality cases use as "fast" on CUDA: all of them; elsewhere the
+    # device's defaults (which the presets use anyway) and no running statistics.
     fast: dict[str, object] = (
         {"channels_last": False, "amp": "bf16", "fused_adam": True, "running_stats": False}
         | ({"compile": "reduce-overhead"} if compile_ else {})
@@ -454,21 +604,31 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "hardware": _hardware(device),
         "fast": fast,
+        "cpu_defaults": device_defaults(torch.device("cpu"), 64),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     cases: dict[str, Callable[[], dict[str, Any]]] = {
+        "cpu": lambda: case_cpu(args.quick, compile_, threads),
+        "end_to_end": lambda: case_end_to_end(args.quick, args.data),
+        "to_quality": lambda: case_to_quality(args.quick, args.data),
         "hs512": lambda: case_hs512(device, args.quick, compile_),
         "pan_im4": lambda: case_pan_im4(device, args.quick, compile_, args.data),
         "batch": lambda: case_batch(device, args.quick, fast),
         "quality": lambda: case_quality(device, args.quick, fast, args.data),
     }
-    if not cuda:
-        cases["cpu"] = lambda: case_cpu(args.quick, compile_, threads)
-    for name, case in cases.items():
+    chosen = [c for c in args.cases.split(",") if c] or (
+        ["hs512", "pan_im4", "batch", "quality"] if cuda else ["cpu", "end_to_end", "to_quality"]
+    )
+    unknown = [c for c in chosen if c not in cases]
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}; known: {', '.join(cases)}")
+    if "cpu" in chosen and cuda:
+        parser.error("the cpu case measures the CPU: run it with --device cpu")
+    for name in chosen:
         if name in skip:
             continue
         start = time.perf_counter()
-        report[name] = case()
+        report[name] = cases[name]()
         report[name]["case_seconds"] = time.perf_counter() - start
     paid = {name: _paid(report[name]) for name in ("hs512", "pan_im4") if name in report}
     for key, section in report.get("cpu", {}).items():

@@ -250,7 +250,7 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     # Default: one fit, from the start the pair chose, said in one line.
     assert main([*argv, "--out", str(tmp_path / "a.npy"), "--json", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
-    assert "gdd pan: 20 iterations" in out
+    assert "gdd pan: 20 steps" in out
     settings = json.loads((tmp_path / "a.json").read_text())["settings"]
     rule, model = settings["start_rule"], settings["model_choice"]
     # Each choice is the candidate of lowest held-out error, and the run says so.
@@ -261,7 +261,7 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     # --ensemble: both starts, averaged.
     assert main([*argv, "--out", str(tmp_path / "e.npy"), "--json", str(tmp_path / "e.json"), "--ensemble"]) == 0
     out = capsys.readouterr().out
-    assert "gdd pan: 2 fits of 20 iterations" in out
+    assert "gdd pan: 2 fits of 20 steps" in out
     line = next(x for x in out.splitlines() if x.startswith("result:"))
     assert "the mean of 2 GDD fits (from SFIM warm+residual, GSA warm)" in line or "SFIM (classic start) itself" in line
     report = json.loads((tmp_path / "e.json").read_text())

@@ -9,7 +9,7 @@ from ..io import InputError, from_tensor, to_tensor
 from ..problems import Problem, classic_method
 from .settings import FuseSettings
 
-__all__ = ["check_report_options", "choice_line", "fusion_report", "rule_line"]
+__all__ = ["check_report_options", "choice_line", "fast_path", "fusion_report", "rule_line"]
 
 
 def check_report_options(
@@ -41,6 +41,20 @@ def _start_name(task: str, choice: dict[str, object]) -> str:
     if start == "none":
         return "the authors' start"
     return f"{_method_name(task, str(choice.get('classic_name', '?')))} {start}"
+
+
+def fast_path(config: object) -> str:
+    """The fast-path switches a fit ran with, as ``", channels-last, bf16"`` (empty for the plain path)."""
+    names = [
+        name
+        for name, on in (
+            ("channels-last", getattr(config, "channels_last", False)),
+            ("bf16", getattr(config, "amp", "off") == "bf16"),
+            (f"compiled ({getattr(config, 'compile', 'off')})", getattr(config, "compile", "off") != "off"),
+        )
+        if on
+    ]
+    return "".join(f", {n}" for n in names)
 
 
 def rule_line(details: dict[str, object]) -> str:

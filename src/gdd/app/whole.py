@@ -27,7 +27,7 @@ from ..progress import ProgressBar
 from .degradations import build_problem, estimate
 from .inputs import check_free, check_output_type, check_pair, load_reference, nodata_value, output_meta
 from .settings import FuseSettings
-from .summary import check_report_options, choice_line, fusion_report, rule_line
+from .summary import check_report_options, choice_line, fast_path, fusion_report, rule_line
 
 __all__ = ["run"]
 
@@ -103,9 +103,14 @@ def run(s: FuseSettings) -> int:
     starts = result.choice.get("starts")
     fits = len(starts) if isinstance(starts, list) else 1
     device = torch.device(s.fit.device).type
+    stopped = result.steps < n
+    if fits > 1:
+        steps = f"{fits} fits of {n} steps" + (f" (the first stopped at {result.steps})" if stopped else "")
+    else:
+        steps = f"{result.steps} of {n} steps (the held-out error stopped improving)" if stopped else f"{n} steps"
     print(
-        f"gdd {problem.task}: {f'{fits} fits of ' if fits > 1 else ''}{n} iterations in {wall:.1f} s "
-        f"({1000 * result.seconds_per_iteration:.1f} ms/iteration) on {device}"
+        f"gdd {problem.task}: {steps} in {wall:.1f} s "
+        f"({1000 * result.seconds_per_iteration:.1f} ms/step{fast_path(result.config)}) on {device}"
     )
     print(f"wrote {out} and {o.preview}")
     for line in (rule_line(result.details), choice_line(result.choice, result.details)):
@@ -118,6 +123,7 @@ def run(s: FuseSettings) -> int:
         "fit_seconds": result.seconds,
         "ms_per_iteration": 1000 * result.seconds_per_iteration,
         "iterations": n,
+        "steps": result.steps,
         "fits": fits,
         "rollbacks": result.rollbacks,
         "choice": result.choice,

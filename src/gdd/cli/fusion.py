@@ -12,16 +12,17 @@ from .options import not_in_plan
 
 __all__ = ["fast_settings", "fusion_settings", "preset_overrides"]
 
-#: The fast-path switches of gdd.fusion.FitConfig by option: (switch, value when on); off is the default.
+#: The fast-path switches of gdd.fusion.FitConfig by option: (switch, value when set); an option at
+#: its default (_OFF) leaves the device's default (gdd.fusion.fastpath.device_defaults).
 _FAST = {
-    "channels_last": ("channels_last", True),
+    "channels_last": ("channels_last", None),
     "amp": ("amp", None),
     "compile": ("compile", None),
     "fused_adam": ("fused_adam", True),
     "no_running_stats": ("running_stats", False),
     "lr_final": ("lr_final", None),
 }
-_OFF: dict[str, Any] = {"channels_last": False, "amp": "off", "compile": "off", "fused_adam": False,
+_OFF: dict[str, Any] = {"channels_last": None, "amp": "auto", "compile": "off", "fused_adam": False,
                         "no_running_stats": False, "lr_final": None}  # fmt: skip
 
 

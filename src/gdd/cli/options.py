@@ -112,7 +112,8 @@ FUSION: tuple[Option, ...] = (
        "(default: the preset's; 0: run every step)"),
     _o("--refit", action=argparse.BooleanOptionalAction, default=None, group="model",
        help="with --holdout: fit again on every pixel with the chosen start for the chosen number of steps "
-       "(default: on; --no-refit returns the chosen estimate as fitted, without the held-out pixels)"),
+       "(default: on; --no-refit returns the chosen estimate as fitted, without the held-out pixels, "
+       "a residual on its classic start made from every pixel)"),
     _o("--bit-depth", type=t.bit_depth, group="inputs",
        help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)"),
     _o("--layout", default="auto", choices=["auto", "hwc", "chw"], group="inputs",
@@ -122,9 +123,10 @@ FUSION: tuple[Option, ...] = (
     _o("--dtype", default="float32", choices=["float32", "uint16"], in_plan=False, group="outputs",
        help="output type (uint16: scaled back by --bit-depth, or 16 bits)"),
     *REPORT,
-    _o("--channels-last", action="store_true", group="fast path",
-       help="the network in channels-last memory format"),
-    _o("--amp", choices=["off", "bf16"], default="off", group="fast path", help="bf16 autocast for the network only"),
+    _o("--channels-last", action=argparse.BooleanOptionalAction, default=None, group="fast path",
+       help="the network in channels-last memory format (default: on for a CPU)"),
+    _o("--amp", choices=["auto", "off", "bf16"], default="auto", group="fast path",
+       help="bf16 autocast for the network only (default auto: bf16 on a CPU with hardware bf16, else off)"),
     _o("--compile", choices=["off", "default", "reduce-overhead"], default="off", group="fast path",
        help="torch.compile the network (reduce-overhead: CUDA graphs on CUDA); falls back to eager on failure"),
     _o("--fused-adam", action="store_true", group="fast path", help="fused Adam (CUDA)"),

@@ -35,7 +35,8 @@ def solve_many(
         problems: K problems of one task with guides of one shape.
         seeds: one seed per problem, or one for all.
         fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``amp``, ``compile``,
-            ``fused_adam``, ``lr_final``), none by default.
+            ``fused_adam``, ``lr_final``) over the device's defaults (channels-last is never used:
+            ``vmap`` has no path for it).
         device, budget, iterations, width, log_every, overrides: as in :func:`solve`.
     """
     if not problems:
@@ -45,6 +46,8 @@ def solve_many(
     seed_list = [seeds] * len(problems) if isinstance(seeds, int) else list(seeds)
     if len(seed_list) != len(problems):
         raise ValueError(f"solve_many needs one seed per problem: {len(problems)} problems, {len(seed_list)} seeds")
+    # The stacked networks run under vmap, which has no channels-last path.
+    fast = {"channels_last": False, **(fast or {})}
     kwargs: dict[str, Any] = dict(budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast)
     _, preset = choose_preset(problems[0].task, resolve_device(device), budget, dict(overrides))
     if all(p.alternatives for p in problems) and preset.holdout > 0:

@@ -61,7 +61,9 @@ def solve(
             benchmark's oracle); it changes nothing.
         fast: fast-path settings of :class:`gdd.fusion.FitConfig` (``channels_last``, ``amp``,
             ``compile``, ``fused_adam``, ``running_stats``, ``lr_final``), e.g.
-            ``{"compile": "reduce-overhead"}``; none by default.
+            ``{"compile": "reduce-overhead"}``, over the device's defaults (on a CPU channels-last,
+            and bf16 where the CPU has it in hardware: :func:`gdd.fusion.fastpath.device_defaults`);
+            ``gdd.fusion.fastpath.PLAIN`` runs the plain float32 path.
         overrides: other :class:`Preset` fields (``noise_std``, ``lr``, ``depth``, ``sharing``,
             ``guard_threshold``, ``average_last``, ``weights``).
     """
@@ -71,27 +73,31 @@ def solve(
     _, preset = choose_preset(problem.task, resolve_device(device), budget, dict(overrides))
     if problem.alternatives and preset.holdout > 0:
         # Each degradation model is fitted; the one whose result predicts the held-out pixels
-        # best is kept (the same pixels are held out in each: the draw depends on the seed only).
+        # best is kept (the same pixels are held out in each: the draw depends on the seed only),
+        # and only it gets every pixel back.
         fits = {}
         for name, make in problem.alternatives.items():
-            fits[name] = _solve_starts(make(), kwargs, overrides, callback, _named(observe, f"{name}: "))
-        errors = {name: float(r.choice.get("held_out", float("inf"))) for name, r in fits.items()}  # type: ignore[arg-type]
+            sub = make()
+            fits[name] = (sub, *_fit_starts(sub, kwargs, overrides, callback, _named(observe, f"{name}: ")))
+        errors = {name: _held_out_error(results, plans) for name, (_, results, plans) in fits.items()}
         chosen = min(errors, key=lambda k: errors[k])
-        result = fits[chosen]
+        sub, results, plans = fits[chosen]
+        result = _combine(results, plans, sub, kwargs, _named(observe, f"{chosen}: "))
         result.details["model_choice"] = {"rule": "holdout", "held_out": errors, "chosen": chosen}
         result.details["spatial"] = chosen
-        return replace(result, seconds=sum(r.seconds for r in fits.values()))
+        others = sum(r.seconds for name, (_, rs, _) in fits.items() if name != chosen for r in rs)
+        return replace(result, seconds=result.seconds + others)
     return _solve_starts(problem, kwargs, overrides, callback, observe)
 
 
-def _solve_starts(
+def _fit_starts(
     problem: Problem,
     kwargs: dict[str, Any],
     overrides: dict[str, object],
     callback: Callable[[int, Tensor, float], None] | None,
     observe: Callable[[str, Tensor], None] | None,
-) -> FitResult:
-    """``solve`` of one degradation model: every start of the preset fitted, then their mean."""
+) -> tuple[list[FitResult], list[FitPlan]]:
+    """Every start of the preset fitted (on the held-out problem when there is one), as fitted."""
     plans = _plan_starts(problem, kwargs, overrides)
     results = []
     for k, plan in enumerate(plans):
@@ -109,6 +115,32 @@ def _solve_starts(
             observe=named,
         )
         results.append(_finish(result, problem, plan))
+    return results, plans
+
+
+def _held_out_error(results: list[FitResult], plans: list[FitPlan]) -> float:
+    """The held-out error of what :func:`_combine` returns from these fits (before every pixel is back)."""
+    if plans[0].validation is None:
+        return float("inf")
+    if len(results) == 1:
+        choice = results[0].choice
+        return float(choice.get(str(choice.get("chosen", "final")), float("inf")))  # type: ignore[arg-type]
+    error = holdout_error(torch.stack([r.x for r in results]).mean(dim=0), plans[0].validation)
+    classic = plans[0].base if plans[0].base is not None else plans[0].classic
+    if classic is not None and plans[0].config.keep_best:
+        error = min(error, holdout_error(classic, plans[0].validation))
+    return float(error)
+
+
+def _solve_starts(
+    problem: Problem,
+    kwargs: dict[str, Any],
+    overrides: dict[str, object],
+    callback: Callable[[int, Tensor, float], None] | None,
+    observe: Callable[[str, Tensor], None] | None,
+) -> FitResult:
+    """``solve`` of one degradation model: every start of the preset fitted, then their mean."""
+    results, plans = _fit_starts(problem, kwargs, overrides, callback, observe)
     return _combine(results, plans, problem, kwargs, observe)
 
 
@@ -147,20 +179,31 @@ def _every_pixel(
 ) -> FitResult:
     """The held-out fit's chosen estimate with every observed pixel back in it.
 
-    A chosen classic image is made again from every pixel; with ``refit`` (the default) a chosen
-    GDD estimate is fitted again on every pixel with the chosen start, for the chosen step
-    count; without, it is returned as fitted (without the held-out pixels).
+    A chosen classic image is made again from every pixel. A chosen GDD estimate with ``refit``
+    is fitted again on every pixel with the chosen start, for the chosen step count; without
+    (the default), a residual fit (base + s (G - G_0)) gets the classic start made from every
+    pixel as its base, and any other fit is returned as fitted (without the held-out pixels).
     """
     chosen = str(result.choice.get("chosen", "final"))
     result.choice["held_out"] = result.choice.get(chosen)
     name = plan.preset.init if plan.preset.init != "none" else "gsa"
+
+    def full_base() -> Tensor | None:
+        return tame(problem.classic(name).float(), problem.baseline()) if problem.classic else None
+
     if chosen == "classic":
-        full_base = tame(problem.classic(name).float(), problem.baseline()) if problem.classic else None
-        if full_base is None:
+        every = full_base()
+        if every is None:
             return result
         if observe is not None:
-            observe("classic, every pixel", full_base)
-        return replace(result, x=full_base.to(result.x.device))
+            observe("classic, every pixel", every)
+        return replace(result, x=every.to(result.x.device))
+    if not plan.preset.refit and plan.base is not None and plan.preset.residual and (every := full_base()) is not None:
+        # The correction the network learned, on the start made from every pixel.
+        x = result.x + (every.to(result.x.device) - plan.base.to(result.x.device))
+        if observe is not None:
+            observe("start from every pixel", x)
+        return replace(result, x=x, choice={**result.choice, "base": "every pixel"})
     if plan.preset.refit:
         steps = int(result.choice.get("best_step", result.steps)) if chosen == "best" else result.steps  # type: ignore[call-overload]
         averaged = chosen == "final" and result.steps == plan.config.iterations
