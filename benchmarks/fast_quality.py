@@ -112,8 +112,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         f"CPU defaults against the plain float32 path, CPU preset, seed 0 (`python benchmarks/fast_quality.py`, "
         f"commit {commit.strip()}).",
         "",
-        "| case | fast path | PSNR defaults | PSNR plain | ΔPSNR (dB) | SAM defaults | SAM plain | steps defaults / plain | "
-        "time defaults / plain (s) | time ratio |",
+        "| case | fast path | PSNR defaults | PSNR plain | ΔPSNR (dB) | SAM defaults | SAM plain | "
+        "steps defaults / plain | time defaults / plain (s) | time ratio |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

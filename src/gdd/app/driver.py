@@ -52,7 +52,7 @@ def _fuse(s: FuseSettings, fresh: list[Path]) -> int:
         return tiled.run(s, *windows)
     try:
         return whole.run(s)
-    except torch.OutOfMemoryError:
+    except torch.cuda.OutOfMemoryError:
         if s.tiling.tile != "auto":
             raise
         # The estimate was too hopeful: fuse in tiles of half the scene's side (each split again

@@ -89,7 +89,7 @@ class _Tiles:
         device = torch.device(self.s.fit.device)
         try:
             result = self.solve(problem)
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             smaller = _split(tile, self.factor, overlap)
@@ -165,7 +165,7 @@ def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], e
         problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
         try:
             result = solve(problem, **s.fit.solve_options())
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
             side = side // 2 // factor * factor
             if side < max(MIN_TILE, factor):
                 raise InputError(

@@ -94,7 +94,9 @@ def run_batch(
         else:
             ids = gpu_ids(gpus)
             count = workers or (len(ids) if ids else 1)
-            threads = None if ids else max(1, (os.cpu_count() or 1) // count)
+            from ..app.memory import usable_cpus
+
+            threads = None if ids else max(1, usable_cpus() // count)
             failed = run_local(
                 todo, state, workers=count, gpus=ids, retries=retries, threads=threads, on_event=say, on_poll=poll
             )

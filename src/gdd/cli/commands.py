@@ -135,10 +135,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cores() -> None:
+    """Torch's threads no more than the cores this process may use (a cgroup's quota, which torch does not see)."""
+    import torch
+
+    from ..app.memory import usable_cpus
+
+    cores = usable_cpus()
+    if torch.get_num_threads() > cores:
+        torch.set_num_threads(cores)
+
+
 def _fuse(args: argparse.Namespace) -> int:
     from ..app import fuse
     from .fusion import fusion_settings
 
+    _cores()
     return fuse(fusion_settings(args))
 
 
