@@ -268,3 +268,97 @@ def test_a_manifest_resolves_every_file_option_against_its_folder(tmp_path: Path
         value = first.argv[first.argv.index(f"--{name}") + 1]
         assert Path(value) == folder.resolve() / job[name]  # type: ignore[operator]
     assert second.argv[second.argv.index("--blur") + 1] == "estimate"
+
+
+def test_shards_split_the_manifest_and_resume_alone(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pairs(tmp_path, 5)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(5)))
+    assert main(["batch", str(manifest), "--shard", "2/3", "--dry-run"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["scene1", "scene4"]
+    assert main(["batch", str(manifest), "--shard", "1/2", "--quiet"]) == 0  # scenes 0, 2, 4
+    assert "(share 1/2): 3 of 3 jobs done (3 now, 0 before)" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fused0.npy", "fused2.npy", "fused4.npy"]
+    assert main(["batch", str(manifest), "--shard", "1/2", "--quiet"]) == 0  # done: nothing runs again
+    assert "3 of 3 jobs done (0 now, 3 before)" in capsys.readouterr().out
+    assert main(["batch", str(manifest), "--quiet"]) == 0  # the whole batch: only the other share is left
+    assert "5 of 5 jobs done (2 now, 3 before)" in capsys.readouterr().out
+    for bad in ("0/2", "3/2", "1-2", "a/b"):
+        assert main(["batch", str(manifest), "--shard", bad]) == 2
+        assert "--shard" in capsys.readouterr().err
+
+
+def test_a_job_with_bad_input_is_not_tried_again(tmp_path: Path) -> None:
+    _pairs(tmp_path, 1)
+    np.save(tmp_path / "ms0.npy", np.full((8, 8, 3), np.nan, dtype=np.float32))  # NaNs: exit 1
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1)))
+    jobs = read_manifest(manifest)
+    events: list[str] = []
+    failed = run_local(jobs, State(state_folder(manifest)), retries=2, on_event=lambda k, j, t: events.append(k))
+    assert failed == jobs and jobs[0].attempts == 1 and "retry" not in events
+    assert "not tried again" in " ".join(jobs[0].errors) or events[-1] == "failed"
+
+
+def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = _ray_or_skip()
+    import torch
+
+    from gdd.batch import run_ray
+
+    assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
+    _pairs(tmp_path, 1)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1)))
+    jobs = read_manifest(manifest)
+    asked: list[float] = []
+    real_remote = ray.remote
+
+    def spy_remote(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def wrap(fn):  # type: ignore[no-untyped-def]
+            task = real_remote(*args, **kwargs)(fn)
+
+            class Spy:
+                def options(self, **opts):  # type: ignore[no-untyped-def]
+                    asked.append(opts["num_gpus"])
+                    return task.options(**opts)
+
+            return Spy()
+
+        return wrap
+
+    monkeypatch.setattr(ray, "remote", spy_remote)
+    # This host has no GPU; the cluster declares one (a fake GPU resource): the job asks for it.
+    failed = run_ray(
+        jobs, State(state_folder(manifest)), address="local", retries=0,
+        init={"num_cpus": 2, "num_gpus": 1, "include_dashboard": False, "log_to_driver": False},
+    )  # fmt: skip
+    assert not failed and asked == [1.0] and not ray.is_initialized()
+    log = State(state_folder(manifest)).log(jobs[0]).read_text()
+    assert log.startswith("--- attempt 1 (Ray): gdd pan ")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_ray_batch_leaves_no_task_running_on_the_cluster(tmp_path: Path, sig: int) -> None:
+    ray = _ray_or_skip()
+    _pairs(tmp_path, 2)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(2, iterations=100000)))  # far longer than the test
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # the cluster outlives the batch
+    try:
+        batch = subprocess.Popen([sys.executable, "-m", "gdd", "batch", str(manifest), "--ray", "auto", "--quiet"])
+        deadline = time.monotonic() + 120
+        while not _processes_with(str(tmp_path / "out")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_with(str(tmp_path / "out")), "no job started"
+        batch.send_signal(sig)
+        assert batch.wait(timeout=60) != 0
+        deadline = time.monotonic() + 30
+        while _processes_with(str(tmp_path / "out")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _processes_with(str(tmp_path / "out")), "a job kept running after the batch was interrupted"
+        assert not list((tmp_path / "out").glob("*.npy")) if (tmp_path / "out").exists() else True
+    finally:
+        ray.shutdown()

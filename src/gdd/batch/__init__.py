@@ -44,12 +44,21 @@ def run_batch(
     force: bool = False,
     dry_run: bool = False,
     quiet: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> int:
-    """``gdd batch MANIFEST``: the jobs not done yet, with a progress bar over jobs and tiles; the exit code."""
+    """``gdd batch MANIFEST``: the jobs not done yet, with a progress bar over jobs and tiles; the exit code.
+
+    ``shard=(i, n)`` keeps the i-th of n shares of the manifest's jobs (1-based: jobs i, i + n,
+    ... in manifest order), so that the tasks of a SLURM or PBS job array split one manifest;
+    the shares are fixed by the manifest, not by what is done, so a share resumes alone.
+    """
     from ..app import tile_folder
 
     path = Path(manifest)
     jobs = read_manifest(path)
+    if shard is not None:
+        i, n = shard
+        jobs = jobs[i - 1 :: n]
     state = State(state_folder(path))
     todo = [job for job in jobs if not state.done(job)]
     clash = [job for job in todo if job.out.exists()]
@@ -87,10 +96,7 @@ def run_batch(
     start = time.perf_counter()
     try:
         if ray:
-            import torch
-
-            per_job = ray_gpus if ray_gpus is not None else (1.0 if torch.cuda.is_available() else 0.0)
-            failed = run_ray(todo, state, address=ray, gpus=per_job, cpus=ray_cpus, retries=retries, on_event=say)
+            failed = run_ray(todo, state, address=ray, gpus=ray_gpus, cpus=ray_cpus, retries=retries, on_event=say)
         else:
             ids = gpu_ids(gpus)
             count = workers or (len(ids) if ids else 1)
@@ -104,9 +110,10 @@ def run_batch(
         bar.close()
     wall = time.perf_counter() - start
     ran = len(todo) - len(failed)
+    share = f" (share {shard[0]}/{shard[1]})" if shard else ""
     print(
-        f"gdd batch: {len(jobs) - len(failed)} of {len(jobs)} jobs done ({ran} now, {len(jobs) - len(todo)} before) "
-        f"in {wall:.1f} s; {len(failed)} failed"
+        f"gdd batch{share}: {len(jobs) - len(failed)} of {len(jobs)} jobs done "
+        f"({ran} now, {len(jobs) - len(todo)} before) in {wall:.1f} s; {len(failed)} failed"
     )
     if failed:
         names = ", ".join(j.id for j in failed[:5]) + (" ..." if len(failed) > 5 else "")

@@ -16,7 +16,10 @@ from typing import Any
 from ..io import InputError
 from .manifest import Job, State
 
-__all__ = ["gpu_ids", "run_local", "run_ray"]
+__all__ = ["BAD_INPUT", "gpu_ids", "run_local", "run_ray"]
+
+#: Exit codes of ``gdd`` that another attempt cannot change: bad input (1) and bad usage (2).
+BAD_INPUT = frozenset({1, 2})
 
 
 def _last_line(path: Path) -> str:
@@ -102,7 +105,10 @@ def run_local(
                 if code < 0:
                     reason = f"killed by signal {-code}"
                 job.errors.append(reason)
-                if job.attempts <= retries:
+                if code in BAD_INPUT:
+                    failed.append(job)
+                    on_event("failed", job, f"{reason} (bad input or usage: not tried again)")
+                elif job.attempts <= retries:
                     pending.append(job)
                     on_event("retry", job, reason)
                 else:
@@ -116,22 +122,57 @@ def run_local(
     return failed
 
 
+def _run_attempt(argv: list[str]) -> dict[str, Any]:  # pragma: no cover - runs on a Ray worker
+    """One attempt of a job on a Ray worker: its exit code, output and time (the worker's own Python)."""
+    start = time.perf_counter()
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    done = subprocess.run(
+        [sys.executable, "-m", "gdd", *argv], capture_output=True, text=True, preexec_fn=preexec
+    )  # fmt: skip
+    return {"code": done.returncode, "output": done.stdout + done.stderr, "seconds": time.perf_counter() - start}
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM (a scheduler ending the batch) raises KeyboardInterrupt, as Ctrl-C does, in the block."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        before = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave the handler alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def run_ray(
     jobs: Sequence[Job],
     state: State,
     *,
     address: str = "auto",
-    gpus: float = 0.0,
+    gpus: float | None = None,
     cpus: float = 1.0,
     retries: int = 2,
     init: dict[str, Any] | None = None,
     on_event: Callable[[str, Job, str], None] = lambda kind, job, text: None,
 ) -> list[Job]:
-    """Run ``jobs`` as Ray tasks (``gpus``/``cpus`` each), retried on failure or a lost worker.
+    """Run ``jobs`` as Ray tasks (``gpus``/``cpus`` each); the jobs that failed.
 
     ``address``: ``"auto"`` (a running cluster), ``"local"`` (start one here) or ``ray://...`` /
     ``HOST:PORT``. ``init``: more ``ray.init`` options (e.g. ``num_cpus`` for a local cluster).
-    Returns the jobs that failed after ``1 + retries`` attempts.
+    ``gpus``: GPUs per job; None asks the cluster (:func:`ray.cluster_resources`): 1 when it has
+    any GPU, else 0 (the submitting host's own devices say nothing about the cluster's).
+
+    A job whose worker is lost is run again by Ray; a job that exits non-zero is submitted
+    again, up to ``retries`` more times, unless it exited 1 or 2 (bad input or usage, which
+    another attempt cannot change). Each attempt's output is appended to the job's log in the
+    batch's state folder (``--- attempt N`` headers). Ctrl-C or SIGTERM cancels every task still
+    submitted (their ``gdd`` processes die with their worker) before the batch ends.
     """
     try:
         import ray
@@ -140,37 +181,54 @@ def run_ray(
     started = not ray.is_initialized()
     if started:
         ray.init(address=None if address == "local" else address, **(init or {}))
-
-    @ray.remote(max_retries=retries, retry_exceptions=True)
-    def run_job(argv: list[str]) -> float:
-        # The worker's own Python: a node may keep it elsewhere than this one.
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "gdd", *argv], capture_output=True, text=True)
-        if done.returncode != 0:
-            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-            raise RuntimeError(lines[-1] if lines else f"exit {done.returncode}")
-        return time.perf_counter() - start
-
-    refs = {}
-    for job in jobs:
-        job.attempts = 1
-        refs[run_job.options(num_gpus=gpus, num_cpus=cpus).remote(_job_argv(job))] = job
-        on_event("start", job, "")
+    refs: dict[Any, Job] = {}
     failed: list[Job] = []
     try:
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            job = refs.pop(ready[0])
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        run_job = ray.remote(max_retries=retries, retry_exceptions=False)(_run_attempt)
+
+        def submit(job: Job) -> None:
+            job.attempts += 1
+            refs[run_job.options(num_gpus=gpus, num_cpus=cpus).remote(_job_argv(job))] = job
+
+        for job in jobs:
+            job.attempts = 0
+            submit(job)
+            on_event("start", job, "")
+        with _sigterm_as_interrupt():
             try:
-                seconds = ray.get(ready[0])
-            except Exception as exc:
-                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                job.errors.append(reason)
-                failed.append(job)
-                on_event("failed", job, reason)
-                continue
-            state.mark(job, seconds)
-            on_event("done", job, "")
+                while refs:
+                    ready, _ = ray.wait(list(refs), num_returns=1)
+                    job = refs.pop(ready[0])
+                    try:
+                        result = ray.get(ready[0])
+                    except Exception as exc:  # the task itself failed (its worker lost too often)
+                        text = str(exc).strip()
+                        result = {"code": None, "output": text or type(exc).__name__, "seconds": 0.0}
+                    with open(state.log(job), "a") as log:
+                        log.write(f"--- attempt {job.attempts} (Ray): gdd {' '.join(_job_argv(job))}\n")
+                        log.write(result["output"] if result["output"].endswith("\n") else result["output"] + "\n")
+                    if result["code"] == 0:
+                        state.mark(job, result["seconds"])
+                        on_event("done", job, "")
+                        continue
+                    reason = _last_line(state.log(job)) or f"exit {result['code']}"
+                    job.errors.append(reason)
+                    if result["code"] in BAD_INPUT:
+                        failed.append(job)
+                        on_event("failed", job, f"{reason} (bad input or usage: not tried again)")
+                    elif job.attempts <= retries:
+                        submit(job)
+                        on_event("retry", job, reason)
+                    else:
+                        failed.append(job)
+                        on_event("failed", job, reason)
+            except KeyboardInterrupt:
+                for ref in refs:
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+                raise
     finally:
         if started:
             ray.shutdown()

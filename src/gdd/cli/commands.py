@@ -148,10 +148,12 @@ def _cores() -> None:
 
 def _fuse(args: argparse.Namespace) -> int:
     from ..app import fuse
+    from ..fusion import deterministic
     from .fusion import fusion_settings
 
     _cores()
-    return fuse(fusion_settings(args))
+    with deterministic(bool(getattr(args, "deterministic", False))):
+        return fuse(fusion_settings(args))
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -160,6 +162,7 @@ def _batch(args: argparse.Namespace) -> int:
     return run_batch(
         args.manifest, workers=args.workers, gpus=args.gpus, retries=args.retries, ray=args.ray,
         ray_gpus=args.ray_gpus, ray_cpus=args.ray_cpus, force=args.force, dry_run=args.dry_run, quiet=args.quiet,
+        shard=args.shard,
     )  # fmt: skip
 
 

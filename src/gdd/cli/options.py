@@ -133,6 +133,9 @@ FUSION: tuple[Option, ...] = (
     _o("--no-running-stats", action="store_true", group="fast path",
        help="batch norm without running statistics (same fit)"),
     _o("--lr-final", type=float, metavar="LR", group="fast path", help="cosine decay of the learning rate to LR"),
+    _o("--deterministic", action="store_true", in_plan=False, group="fast path",
+       help="deterministic GPU kernels, so that a seeded rerun on a GPU gives the same result (slower; "
+       "warns where an operation has none); a CPU rerun with the same thread count already does"),
     _o("--tile", type=t.tile, default="auto", metavar="SIZE", in_plan=False, group="tiling",
        help="fuse in overlapping tiles of SIZE x SIZE pixels, blended back without seams and resumable "
        "(default auto: one fit when the scene fits in the device's free memory, else the largest tile that does; "
@@ -270,6 +273,9 @@ BATCH: tuple[Option, ...] = (
     _o("--ray-gpus", type=float, default=None, help="GPUs per job on Ray (default 1 if the cluster has GPUs)"),
     _o("--ray-cpus", type=float, default=1.0, help="CPUs per job on Ray (default 1)"),
     _o("--force", action="store_true", help="jobs may overwrite outputs that this batch did not make"),
+    _o("--shard", type=t.shard, metavar="I/N",
+       help="run only the I-th of N shares of the jobs (jobs I, I+N, I+2N, ... in manifest order), e.g. "
+       "--shard $SLURM_ARRAY_TASK_ID/4 in a job array of 1-4; shares share the done records and resume alike"),
     _o("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing"),
     QUIET,
 )  # fmt: skip

@@ -141,3 +141,15 @@ def nodata(text: str) -> float:
 
 def method_list(text: str) -> list[str]:
     return [m.strip().replace("-", "_").lower() for m in text.split(",") if m.strip()]
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``I/N`` (1 <= I <= N): the I-th of N shares of a batch's jobs."""
+    parts = text.split("/")
+    try:
+        i, n = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 1/4 (the first of four shares), got {text!r}") from None
+    if n < 1 or not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N, got {text!r}")
+    return i, n

@@ -13,7 +13,7 @@ Modules: ``objective`` (the data terms and objective), ``config`` (settings, res
 
 from __future__ import annotations
 
-from .config import FitConfig, FitResult, resolve_device, seeded
+from .config import FitConfig, FitResult, deterministic, resolve_device, seeded
 from .eager import fit
 from .objective import Term, data_objective, gradient_mse
 from .vmapped import fit_many
@@ -23,6 +23,7 @@ __all__ = [
     "FitResult",
     "Term",
     "data_objective",
+    "deterministic",
     "fit",
     "fit_many",
     "gradient_mse",

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Amp", "CompileMode", "FitConfig", "FitResult", "resolve_device", "seeded"]
+__all__ = ["Amp", "CompileMode", "FitConfig", "FitResult", "deterministic", "resolve_device", "seeded"]
 
 Amp = Literal["off", "bf16"]
 CompileMode = Literal["off", "default", "reduce-overhead"]
@@ -44,10 +44,56 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed torch's global generator inside the block and restore it afterwards."""
+    """Seed torch's global CPU generator inside the block and restore it afterwards.
+
+    Only the CPU generator is touched (``torch.manual_seed`` would reseed every CUDA device's
+    too, and leave them reseeded): the networks are made on the CPU, and the fit draws its code
+    and noise from a generator of its own.
+
+    Example:
+        >>> before = torch.random.get_rng_state()
+        >>> with seeded(3):
+        ...     a = torch.rand(2)
+        >>> bool((torch.random.get_rng_state() == before).all())
+        True
+    """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def deterministic(on: bool = True) -> Iterator[None]:
+    """Deterministic kernels inside the block, so that a seeded rerun on a GPU gives the same result.
+
+    Sets ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an operation without a
+    deterministic kernel warns and runs anyway), cuDNN's deterministic mode without its
+    benchmark, and cuBLAS's workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, read when cuBLAS
+    starts: set before the first CUDA work). Everything is restored afterwards. On a CPU a
+    seeded rerun with the same thread count is already reproducible. ``on=False`` does nothing.
+    """
+    if not on:
+        yield
+        return
+    import os
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+        if before[4] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 @dataclass(frozen=True)

@@ -11,25 +11,17 @@ from __future__ import annotations
 import csv
 import math
 import os
-import re
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._common import InputError, optional, split_spec
+from ._common import InputError, split_spec
+from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
 __all__ = ["Layout", "Raster", "read_image", "read_matrix", "read_raster"]
 
 Layout = Literal["auto", "hwc", "chw"]
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
-TIFF_SUFFIXES = {".tif", ".tiff"}
-ENVI_SUFFIXES = {".hdr", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip"}
-_GEOTIFF_TAGS = {33550, 33922, 34264, 34735}
 
 
 @dataclass
@@ -60,194 +52,6 @@ class Raster:
     geotiff_unread: bool = False
 
 
-@dataclass
-class _Read:
-    """What a format reader found: the array, whether its layout is known to be H x W x C, metadata."""
-
-    array: np.ndarray
-    hwc: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _pick(arrays: dict[str, np.ndarray], var: str | None, name: str) -> np.ndarray:
-    if var is not None:
-        if var not in arrays:
-            raise InputError(f"{name}: no variable {var!r}; it has {', '.join(sorted(arrays)) or 'none'}")
-        return arrays[var]
-    if len(arrays) == 1:
-        return next(iter(arrays.values()))
-    if not arrays:
-        raise InputError(f"{name}: holds no image array")
-    raise InputError(f"{name}: holds several arrays ({', '.join(sorted(arrays))}); choose one as {name}:NAME")
-
-
-def _numeric(a: np.ndarray) -> bool:
-    return a.dtype.kind in "biuf" and a.ndim >= 2 and a.size > 1
-
-
-def _read_npy(path: Path, var: str | None) -> _Read:
-    return _Read(np.load(path, allow_pickle=False))
-
-
-def _read_npz(path: Path, var: str | None) -> _Read:
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files if _numeric(z[k])}
-    return _Read(_pick(arrays, var, str(path)))
-
-
-def _read_mat73(path: Path, var: str | None) -> _Read:
-    h5py = optional("h5py", f"{path} is a MATLAB v7.3 (HDF5) file; reading it")
-    arrays: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        for key, item in f.items():
-            if key.startswith("#") or not isinstance(item, h5py.Dataset):
-                continue
-            if item.attrs.get("MATLAB_class", b"double").decode() in ("char", "cell", "struct", "logical_sparse"):
-                continue
-            a = item[()]
-            # HDF5 stores MATLAB's column-major arrays with the dimensions reversed.
-            if isinstance(a, np.ndarray) and _numeric(a):
-                arrays[key] = np.ascontiguousarray(a.T)
-    return _Read(_pick(arrays, var, str(path)))
-
-
-def _read_mat(path: Path, var: str | None) -> _Read:
-    with open(path, "rb") as fh:
-        head = fh.read(128)
-    if b"MATLAB 7.3" in head or head[:8] == b"\x89HDF\r\n\x1a\n":
-        return _read_mat73(path, var)
-    import scipy.io
-
-    data = scipy.io.loadmat(path)
-    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and _numeric(v)}
-    return _Read(_pick(arrays, var, str(path)))
-
-
-def _read_picture(path: Path, var: str | None = None) -> _Read:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
-            im = im.convert("RGBA" if "A" in im.mode else "RGB")
-        return _Read(np.asarray(im), hwc=True)
-
-
-def _read_geotiff(path: Path) -> _Read:
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
-    with warnings.catch_warnings():
-        # A plain TIFF is not an error: it simply has no georeferencing.
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return _read_rasterio(rasterio, path)
-
-
-def _read_rasterio(rasterio: Any, path: Path) -> _Read:
-    with rasterio.open(path) as src:
-        a = src.read()  # C x H x W
-        meta: dict[str, Any] = {
-            "crs": src.crs.to_wkt() if src.crs else None,
-            "transform": tuple(src.transform)[:6] if src.transform and not src.transform.is_identity else None,
-            "nodata": src.nodata,
-            "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
-        }
-        waves = [src.tags(i).get("wavelength") for i in range(1, src.count + 1)]
-        if all(w is not None for w in waves):
-            meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
-    return _Read(np.moveaxis(a, 0, -1), hwc=True, meta=meta)
-
-
-def _read_tiff(path: Path, var: str | None = None) -> _Read:
-    try:
-        import rasterio  # noqa: F401
-
-        return _read_geotiff(path)
-    except ImportError:
-        pass
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        a = series.asarray()
-        axes = series.axes
-        geo = bool(_GEOTIFF_TAGS & {t.code for t in tif.pages[0].tags.values()})
-    if a.ndim == 3 and axes[-1] != "S":
-        a = np.moveaxis(a, 0, -1)  # pages (planar bands) first
-    return _Read(a, hwc=True, meta={"geotiff_unread": geo})
-
-
-def _envi_header(path: Path) -> Path:
-    if path.suffix.lower() == ".hdr":
-        return path
-    for candidate in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
-        if candidate.exists():
-            return candidate
-    raise InputError(f"{path}: no ENVI header ({path.with_suffix('.hdr').name}) beside it")
-
-
-def _read_envi(path: Path, var: str | None = None) -> _Read:
-    spectral = optional("spectral", f"{path} is an ENVI file; reading it")
-    hdr = _envi_header(path)
-    data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
-    if not any(f.is_file() for f in data_files):
-        raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
-    img = spectral.envi.open(str(hdr))
-    a = np.asarray(img.load())
-    md = img.metadata
-    meta: dict[str, Any] = {}
-    if "data ignore value" in md:
-        meta["nodata"] = float(md["data ignore value"])
-    if "band names" in md:
-        meta["descriptions"] = tuple(str(b) for b in md["band names"])
-    if "wavelength" in md:
-        waves = [float(w) for w in md["wavelength"]]
-        units = str(md.get("wavelength units", "")).lower()
-        if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30):
-            waves = [w * 1000 for w in waves]
-        meta["wavelengths"] = tuple(waves)
-    return _Read(a, hwc=True, meta=meta)
-
-
-def _read_band_folder(path: Path) -> _Read:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and re.search(r"\d+$", p.stem))
-    if not files:
-        raise InputError(f"{path}: a folder must hold one numbered PNG per band (e.g. name_01.png)")
-    files.sort(key=lambda p: int(re.search(r"(\d+)$", p.stem).group(1)))  # type: ignore[union-attr]
-    bands: list[np.ndarray] = []
-    for f in files:
-        b = _read_picture(f).array
-        if b.ndim == 3:
-            b = b[..., 0] if b.shape[2] in (1, 3, 4) else b
-        if bands and b.shape != bands[0].shape:
-            raise InputError(f"{f}: band size {b.shape} differs from {bands[0].shape}")
-        if bands and b.dtype != bands[0].dtype:
-            raise InputError(f"{f}: data type {b.dtype} differs from {bands[0].dtype}")
-        bands.append(b)
-    return _Read(np.stack(bands, axis=-1), hwc=True)
-
-
-_READERS: dict[str, Callable[[Path, str | None], _Read]] = {
-    ".npy": _read_npy,
-    ".npz": _read_npz,
-    ".mat": _read_mat,
-    **{s: _read_picture for s in IMAGE_SUFFIXES},
-    **{s: _read_tiff for s in TIFF_SUFFIXES},
-    **{s: _read_envi for s in ENVI_SUFFIXES},
-}
-
-
-def _reason(exc: BaseException) -> str:
-    """The most telling line of a library's exception: the first cause that says something."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
-        if text and "previous exception" not in text:
-            return text
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
-
-
 def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
     """H x W x C from a 3-D array whose axis order the file did not say."""
     if layout == "hwc":
@@ -276,8 +80,9 @@ def _bit_scale(a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarr
             raise InputError(
                 f"{label}: integer values up to {values.max()} do not fit {what}; give the right --bit-depth"
             )
-        if values.size and values.min() < 0:
+        if values.size and values.min() < 0 and a.dtype.kind == "u":
             raise InputError(f"{label}: negative integer values ({values.min()}); integers must be digital numbers")
+        # Signed integers (int16 products) may hold small negative values: scaled alike.
         return top
     if a.dtype.kind == "f":
         return None
@@ -337,7 +142,9 @@ def read_raster(
     """Read an image and its metadata; see :class:`Raster`.
 
     Args:
-        spec: a path, ``file.mat:VAR``, ``file.npz:KEY``, or a folder of band PNGs.
+        spec: a path, ``file.mat:VAR``, ``file.npz:KEY``, a folder of band PNGs, or a
+            comma-separated list of such files, one or more bands each, stacked in that order
+            (``B2.tif,B3.tif,B4.tif,B8.tif``: the bands of a product delivered one per file).
         name: what the image is (for messages: ``"ms"``, ``"pan"`` ...).
         bit_depth: integer data is divided by 2^bit_depth - 1 (e.g. 11 for WorldView digital
             numbers); by default by the type's range (255 or 65535). Float data is kept as is.
@@ -352,6 +159,9 @@ def read_raster(
         InputError: missing, empty, truncated or unreadable file, unknown variable, wrong
             dimensions, ambiguous layout, values that do not fit, NaN/Inf, only nodata.
     """
+    text = os.fspath(spec)
+    if "," in text and not os.path.exists(text):
+        return _band_files([p.strip() for p in text.split(",") if p.strip()], name, bit_depth, layout, nodata)
     path, var = split_spec(spec)
     label = f"{name} {path}"
     if bit_depth is not None and not 1 <= bit_depth <= 32:
@@ -363,12 +173,16 @@ def read_raster(
             got = _read_band_folder(path)
         elif path.stat().st_size == 0:
             raise InputError(f"{label}: file is empty")
+        elif path.suffix.lower() == ".img" and not _has_envi_header(path):
+            got = _read_gdal(path, var)  # ERDAS Imagine
         elif path.suffix.lower() in _READERS:
             got = _READERS[path.suffix.lower()](path, var)
+        elif _has_rasterio():
+            got = _read_gdal(path, var)
         else:
             raise InputError(
-                f"{label}: unknown format {path.suffix!r} "
-                "(use .npy, .npz, .mat, .tif, .hdr (ENVI), .png, .jpg, .bmp or a folder of band PNGs)"
+                f"{label}: unknown format {path.suffix!r} (use .npy, .npz, .mat, .tif, .hdr (ENVI), .png, .jpg, "
+                ".bmp or a folder of band PNGs; with the geo extra (rasterio) every format GDAL reads)"
             )
     except InputError as exc:
         raise InputError(str(exc) if str(exc).startswith(name) else f"{name} {exc}") from None
@@ -441,3 +255,37 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
     if not np.isfinite(m).all():
         raise InputError(f"{label}: contains NaN or Inf values")
     return m
+
+
+def _band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layout, nodata: float | None) -> Raster:
+    """Files of one or more bands each, on one grid, stacked as one image (see :func:`read_raster`)."""
+    parts = [read_raster(p, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata) for p in specs]
+    first = parts[0]
+    for spec, part in zip(specs[1:], parts[1:]):
+        if part.data.shape[:2] != first.data.shape[:2]:
+            raise InputError(
+                f"{name} {spec}: {part.data.shape[0]} x {part.data.shape[1]} pixels, but {specs[0]} has "
+                f"{first.data.shape[0]} x {first.data.shape[1]}; band files must share one grid"
+            )
+        if (part.transform, part.crs) != (first.transform, first.crs):
+            raise InputError(
+                f"{name} {spec}: its georeferencing differs from {specs[0]}'s; band files must share one grid"
+            )
+    masks = [p.mask for p in parts if p.mask is not None]
+    mask = np.logical_and.reduce(masks) if masks else None
+    names = [p.descriptions or tuple(os.path.splitext(os.path.basename(s))[0] for _ in range(p.data.shape[2]))
+             for s, p in zip(specs, parts)]  # fmt: skip
+    scales = {p.scale for p in parts}
+    return Raster(
+        data=np.ascontiguousarray(np.concatenate([p.data for p in parts], axis=-1)),
+        mask=mask,
+        crs=first.crs,
+        transform=first.transform,
+        nodata=first.nodata,
+        descriptions=tuple(d for group in names for d in group),
+        wavelengths=None
+        if any(p.wavelengths is None for p in parts)
+        else tuple(w for p in parts for w in p.wavelengths),  # type: ignore[union-attr]
+        scale=scales.pop() if len(scales) == 1 else None,
+        geotiff_unread=any(p.geotiff_unread for p in parts),
+    )

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ._common import InputError, check_output, split_spec
-from .read import Layout, Raster, _finish, _layout, _Read, _reason, read_raster
+from .formats import _Read, _reason
+from .read import Layout, Raster, _finish, _layout, read_raster
 from .write import OutputType, _encode, write_image
 
 __all__ = ["StripWriter", "WindowReader"]

@@ -1,0 +1,274 @@
+"""The format readers: one function per kind of file, each returning the array and what the file said.
+
+GDAL (through rasterio, the ``geo`` extra) reads every raster it knows: GeoTIFF, JPEG 2000, VRT,
+NITF, ERDAS Imagine and the rest; the special cases stay here (NumPy, MATLAB, ENVI through
+``spectral``, pictures through Pillow, a folder of band PNGs, TIFF through tifffile without
+rasterio or for a multi-page TIFF, whose pages GDAL does not read as bands).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import InputError, optional
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+ENVI_SUFFIXES = {".hdr", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip"}
+_GEOTIFF_TAGS = {33550, 33922, 34264, 34735}
+
+
+@dataclass
+class _Read:
+    """What a format reader found: the array, whether its layout is known to be H x W x C, metadata."""
+
+    array: np.ndarray
+    hwc: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _pick(arrays: dict[str, np.ndarray], var: str | None, name: str) -> np.ndarray:
+    if var is not None:
+        if var not in arrays:
+            raise InputError(f"{name}: no variable {var!r}; it has {', '.join(sorted(arrays)) or 'none'}")
+        return arrays[var]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    if not arrays:
+        raise InputError(f"{name}: holds no image array")
+    raise InputError(f"{name}: holds several arrays ({', '.join(sorted(arrays))}); choose one as {name}:NAME")
+
+
+def _numeric(a: np.ndarray) -> bool:
+    return a.dtype.kind in "biuf" and a.ndim >= 2 and a.size > 1
+
+
+def _read_npy(path: Path, var: str | None) -> _Read:
+    return _Read(np.load(path, allow_pickle=False))
+
+
+def _read_npz(path: Path, var: str | None) -> _Read:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if _numeric(z[k])}
+    return _Read(_pick(arrays, var, str(path)))
+
+
+def _read_mat73(path: Path, var: str | None) -> _Read:
+    h5py = optional("h5py", f"{path} is a MATLAB v7.3 (HDF5) file; reading it")
+    arrays: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        for key, item in f.items():
+            if key.startswith("#") or not isinstance(item, h5py.Dataset):
+                continue
+            if item.attrs.get("MATLAB_class", b"double").decode() in ("char", "cell", "struct", "logical_sparse"):
+                continue
+            a = item[()]
+            # HDF5 stores MATLAB's column-major arrays with the dimensions reversed.
+            if isinstance(a, np.ndarray) and _numeric(a):
+                arrays[key] = np.ascontiguousarray(a.T)
+    return _Read(_pick(arrays, var, str(path)))
+
+
+def _read_mat(path: Path, var: str | None) -> _Read:
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+    if b"MATLAB 7.3" in head or head[:8] == b"\x89HDF\r\n\x1a\n":
+        return _read_mat73(path, var)
+    import scipy.io
+
+    data = scipy.io.loadmat(path)
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and _numeric(v)}
+    return _Read(_pick(arrays, var, str(path)))
+
+
+def _read_picture(path: Path, var: str | None = None) -> _Read:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
+            im = im.convert("RGBA" if "A" in im.mode else "RGB")
+        return _Read(np.asarray(im), hwc=True)
+
+
+def _read_geotiff(path: Path) -> _Read:
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        # A plain TIFF is not an error: it simply has no georeferencing.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return _read_rasterio(rasterio, path)
+
+
+def _read_rasterio(rasterio: Any, path: Path) -> _Read:
+    with rasterio.open(path) as src:
+        a = src.read()  # C x H x W
+        meta: dict[str, Any] = {
+            "crs": src.crs.to_wkt() if src.crs else None,
+            "transform": tuple(src.transform)[:6] if src.transform and not src.transform.is_identity else None,
+            "nodata": src.nodata,
+            "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
+            "driver": src.driver,
+        }
+        waves = [src.tags(i).get("wavelength") for i in range(1, src.count + 1)]
+        if all(w is not None for w in waves):
+            meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
+        scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
+    if any(v != 1 for v in scales) or any(v != 0 for v in offsets):
+        # GDAL's scale and offset (Landsat, Sentinel-2 reflectance): the physical values, nodata as NaN.
+        nodata = meta["nodata"]
+        invalid = None if nodata is None else (np.isnan(a) if math.isnan(nodata) else a == nodata)
+        a = a.astype(np.float64) * np.asarray(scales or (1,) * a.shape[0])[:, None, None]
+        a = (a + np.asarray(offsets or (0,) * a.shape[0])[:, None, None]).astype(np.float32)
+        if invalid is not None:
+            a[invalid] = np.nan
+            meta["nodata"] = float("nan")
+        meta["scale_offset"] = (scales, offsets)
+    return _Read(np.moveaxis(a, 0, -1), hwc=True, meta=meta)
+
+
+def _read_gdal(path: Path, var: str | None = None) -> _Read:
+    """Any raster GDAL opens (JPEG 2000, VRT, NITF, ERDAS .img ...), through rasterio."""
+    rasterio = optional("rasterio", f"{path} is read through GDAL; reading it")
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return _read_rasterio(rasterio, path)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a raster GDAL can read ({_reason(exc)})") from None
+
+
+def _pages(tif: Any) -> list[Any]:
+    """The pages of a multi-page TIFF that are one band each (same 2-D shape and type), else []."""
+    pages = list(tif.pages)
+    if len(pages) < 2:
+        return []
+    first = pages[0]
+    if len(first.shape) != 2 or any(p.shape != first.shape or p.dtype != first.dtype for p in pages):
+        return []
+    return pages
+
+
+def _tiff_pages(path: Path) -> int:
+    """How many one-band pages a TIFF holds (1 for an ordinary TIFF)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return max(1, len(_pages(tif)))
+
+
+def _read_tiff(path: Path, var: str | None = None) -> _Read:
+    try:
+        import rasterio  # noqa: F401
+
+        got = _read_geotiff(path)
+        if got.array.shape[-1] > 1 or _tiff_pages(path) == 1:
+            return got
+        # A multi-page TIFF (one band per page): GDAL sees its first page only.
+    except ImportError:
+        pass
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        geo = bool(_GEOTIFF_TAGS & {t.code for t in tif.pages[0].tags.values()})
+        pages = _pages(tif)
+        if pages:
+            return _Read(np.stack([p.asarray() for p in pages], axis=-1), hwc=True, meta={"geotiff_unread": geo})
+        series = tif.series[0]
+        a = series.asarray()
+        axes = series.axes
+    if a.ndim == 3 and axes[-1] != "S":
+        a = np.moveaxis(a, 0, -1)  # pages (planar bands) first
+    return _Read(a, hwc=True, meta={"geotiff_unread": geo})
+
+
+def _has_envi_header(path: Path) -> bool:
+    return any(c.exists() for c in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")))
+
+
+def _has_rasterio() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rasterio") is not None
+
+
+def _envi_header(path: Path) -> Path:
+    if path.suffix.lower() == ".hdr":
+        return path
+    for candidate in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
+        if candidate.exists():
+            return candidate
+    raise InputError(f"{path}: no ENVI header ({path.with_suffix('.hdr').name}) beside it")
+
+
+def _read_envi(path: Path, var: str | None = None) -> _Read:
+    spectral = optional("spectral", f"{path} is an ENVI file; reading it")
+    hdr = _envi_header(path)
+    data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
+    if not any(f.is_file() for f in data_files):
+        raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
+    img = spectral.envi.open(str(hdr))
+    a = np.asarray(img.load())
+    md = img.metadata
+    meta: dict[str, Any] = {}
+    if "data ignore value" in md:
+        meta["nodata"] = float(md["data ignore value"])
+    if "band names" in md:
+        meta["descriptions"] = tuple(str(b) for b in md["band names"])
+    if "wavelength" in md:
+        waves = [float(w) for w in md["wavelength"]]
+        units = str(md.get("wavelength units", "")).lower()
+        if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30):
+            waves = [w * 1000 for w in waves]
+        meta["wavelengths"] = tuple(waves)
+    return _Read(a, hwc=True, meta=meta)
+
+
+def _read_band_folder(path: Path) -> _Read:
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and re.search(r"\d+$", p.stem))
+    if not files:
+        raise InputError(f"{path}: a folder must hold one numbered PNG per band (e.g. name_01.png)")
+    files.sort(key=lambda p: int(re.search(r"(\d+)$", p.stem).group(1)))  # type: ignore[union-attr]
+    bands: list[np.ndarray] = []
+    for f in files:
+        b = _read_picture(f).array
+        if b.ndim == 3:
+            b = b[..., 0] if b.shape[2] in (1, 3, 4) else b
+        if bands and b.shape != bands[0].shape:
+            raise InputError(f"{f}: band size {b.shape} differs from {bands[0].shape}")
+        if bands and b.dtype != bands[0].dtype:
+            raise InputError(f"{f}: data type {b.dtype} differs from {bands[0].dtype}")
+        bands.append(b)
+    return _Read(np.stack(bands, axis=-1), hwc=True)
+
+
+_READERS: dict[str, Callable[[Path, str | None], _Read]] = {
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    ".mat": _read_mat,
+    **{s: _read_picture for s in IMAGE_SUFFIXES},
+    **{s: _read_tiff for s in TIFF_SUFFIXES},
+    **{s: _read_envi for s in ENVI_SUFFIXES},
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling line of a library's exception: the first cause that says something."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
+        if text and "previous exception" not in text:
+            return text
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__

@@ -1,0 +1,130 @@
+"""Real GDAL files made here: whatever GDAL reads, gdd reads (VRT, JPEG 2000, ERDAS, scale/offset, int16, pages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdd.io import InputError, read_image, read_raster
+
+rasterio = pytest.importorskip("rasterio", reason="GDAL formats are read through the geo extra: pip install 'gdd[geo]'")
+from affine import Affine  # noqa: E402
+
+CRS = "EPSG:32633"
+TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+
+
+def _write(path: Path, a: np.ndarray, driver: str = "GTiff", **extra: object) -> None:
+    """Write a C x H x W array with georeferencing."""
+    c, h, w = a.shape
+    with rasterio.open(path, "w", driver=driver, width=w, height=h, count=c, dtype=a.dtype, crs=CRS,
+                       transform=TRANSFORM, **extra) as dst:  # fmt: skip
+        dst.write(a)
+
+
+def _cube(bands: int = 3, dtype: str = "uint16") -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(1, 4000, size=(bands, 16, 20)).astype(dtype)
+
+
+def _has_driver(name: str) -> bool:
+    with rasterio.Env() as env:
+        return name in env.drivers()
+
+
+def test_a_vrt_of_band_files_reads_as_one_image(tmp_path: Path) -> None:
+    cube = _cube(3)
+    bands = []
+    for i in range(3):
+        _write(tmp_path / f"B{i + 2}.tif", cube[i : i + 1])
+        bands.append(
+            f'<VRTRasterBand dataType="UInt16" band="{i + 1}"><SimpleSource>'
+            f'<SourceFilename relativeToVRT="1">B{i + 2}.tif</SourceFilename><SourceBand>1</SourceBand>'
+            f"</SimpleSource></VRTRasterBand>"
+        )
+    (tmp_path / "stack.vrt").write_text(
+        f'<VRTDataset rasterXSize="20" rasterYSize="16"><SRS>{CRS}</SRS>'
+        f"<GeoTransform>{', '.join(str(v) for v in TRANSFORM.to_gdal())}</GeoTransform>{''.join(bands)}</VRTDataset>"
+    )
+    raster = read_raster(tmp_path / "stack.vrt")
+    assert raster.data.shape == (16, 20, 3)
+    np.testing.assert_allclose(raster.data, np.moveaxis(cube, 0, -1) / 65535.0, rtol=1e-6)
+    assert raster.crs is not None and raster.transform is not None and raster.transform[0] == 10.0
+
+
+@pytest.mark.skipif(not _has_driver("JP2OpenJPEG"), reason="this GDAL build has no JPEG 2000 driver (JP2OpenJPEG)")
+def test_a_jpeg2000_file_reads_losslessly(tmp_path: Path) -> None:
+    cube = _cube(4)
+    _write(tmp_path / "s2.jp2", cube, driver="JP2OpenJPEG", QUALITY="100", REVERSIBLE="YES")
+    np.testing.assert_allclose(read_image(tmp_path / "s2.jp2"), np.moveaxis(cube, 0, -1) / 65535.0, rtol=1e-6)
+
+
+def test_an_erdas_imagine_file_reads_and_an_envi_img_still_goes_to_envi(tmp_path: Path) -> None:
+    cube = _cube(2)
+    _write(tmp_path / "scene.img", cube, driver="HFA")
+    raster = read_raster(tmp_path / "scene.img")
+    np.testing.assert_allclose(raster.data, np.moveaxis(cube, 0, -1) / 65535.0, rtol=1e-6)
+    assert raster.crs is not None
+
+
+def test_scale_and_offset_give_physical_values_and_nodata_stays_masked(tmp_path: Path) -> None:
+    dn = _cube(2)
+    dn[:, 0, 0] = 0  # nodata
+    path = tmp_path / "reflectance.tif"
+    _write(path, dn, nodata=0)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (0.0001, 0.0001)
+        dst.offsets = (-0.1, -0.1)
+    raster = read_raster(path)
+    expected = np.moveaxis(dn, 0, -1) * 0.0001 - 0.1
+    assert raster.scale is None  # physical values, not divided by a bit depth
+    assert raster.mask is not None and not raster.mask[0, 0] and raster.mask.sum() == 16 * 20 - 1
+    np.testing.assert_allclose(raster.data[1:], expected[1:], rtol=1e-5, atol=1e-6)
+
+
+def test_signed_integers_with_small_negative_values_are_read(tmp_path: Path) -> None:
+    a = _cube(3, "int16")
+    a[0, :2, :2] = -7
+    _write(tmp_path / "int16.tif", a)
+    data = read_image(tmp_path / "int16.tif")
+    assert data.min() < 0 and np.isclose(data.min(), -7 / 65535.0)
+
+
+def test_a_multi_page_tiff_reads_every_page_as_a_band_with_rasterio_installed(tmp_path: Path) -> None:
+    import tifffile
+
+    pages = _cube(5)
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tif:
+        for page in pages:
+            tif.write(page, contiguous=False)
+    data = read_image(tmp_path / "pages.tif")
+    assert data.shape == (16, 20, 5)
+    np.testing.assert_allclose(data, np.moveaxis(pages, 0, -1) / 65535.0, rtol=1e-6)
+
+
+def test_a_file_gdal_cannot_read_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "x.ntf").write_bytes(b"NITF02.10 but not really")
+    with pytest.raises(InputError, match=r"x\.ntf") as info:
+        read_image(tmp_path / "x.ntf")
+    assert "\n" not in str(info.value)
+
+
+def test_a_list_of_band_files_is_one_image_and_the_command_line_fuses_it(tmp_path: Path) -> None:
+    from gdd.cli import main
+
+    cube = _cube(3)
+    for i in range(3):
+        _write(tmp_path / f"B{i + 2}.tif", cube[i : i + 1, :16, :16])
+    spec = ",".join(str(tmp_path / f"B{i + 2}.tif") for i in range(3))
+    raster = read_raster(spec, name="ms")
+    assert raster.data.shape == (16, 16, 3) and raster.descriptions == ("B2", "B3", "B4")
+    np.testing.assert_allclose(raster.data, np.moveaxis(cube[:, :16, :16], 0, -1) / 65535.0, rtol=1e-6)
+    np.save(tmp_path / "pan.npy", np.random.default_rng(1).random((64, 64)).astype(np.float32))
+    argv = ["pan", "--ms", spec, "--pan", str(tmp_path / "pan.npy"), "--ratio", "4", "--iterations", "2",
+            "--width", "8", "--device", "cpu", "--quiet", "--out", str(tmp_path / "out.npy")]  # fmt: skip
+    assert main(argv) == 0 and np.load(tmp_path / "out.npy").shape == (64, 64, 3)
+    _write(tmp_path / "B9.tif", cube[:1])  # 16 x 20: another grid
+    with pytest.raises(InputError, match="band files must share one grid"):
+        read_raster(f"{spec},{tmp_path / 'B9.tif'}", name="ms")
