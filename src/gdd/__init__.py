@@ -22,6 +22,9 @@ _EXPORTS = {
     "pan_problem": "problems",
     "solve": "problems",
     "solve_many": "problems",
+    "pansharpen": "arrays",
+    "fuse_hs": "arrays",
+    "denoise": "arrays",
 }
 
 __all__ = [
@@ -31,16 +34,20 @@ __all__ = [
     "GuidedDeepDecoder",
     "Term",
     "__version__",
+    "denoise",
     "fit",
     "fit_many",
     "flash_problem",
+    "fuse_hs",
     "hs_problem",
     "pan_problem",
+    "pansharpen",
     "solve",
     "solve_many",
 ]
 
 if TYPE_CHECKING:
+    from .arrays import denoise, fuse_hs, pansharpen
     from .fusion import FitConfig, FitResult, Term, fit, fit_many
     from .models import GuidedDeepDecoder
     from .problems import PRESETS, flash_problem, hs_problem, pan_problem, solve, solve_many

@@ -1,0 +1,258 @@
+"""Fusion of arrays: NumPy arrays, or rioxarray DataArrays, in; the same kind out.
+
+:func:`pansharpen`, :func:`fuse_hs` and :func:`denoise` run the same fusion as ``gdd pan``,
+``gdd hs`` and ``gdd flash`` (the task's preset for the device, the held-out choices) on arrays
+in memory, the way data of this field is held in Python:
+
+- a NumPy array is H x W x C (H x W for one band), the result H x W x C float32;
+- an ``xarray.DataArray`` (the ``xarray`` extra) has a ``band`` dimension and two spatial ones
+  (rioxarray's ``(band, y, x)``, in any order); the result is a DataArray ``(band, y, x)`` on the
+  high-resolution input's coordinates, with the low-resolution input's band coordinate and
+  attributes, and the high-resolution input's CRS and transform (written with rioxarray).
+
+Integer arrays are scaled by their type's range (or ``bit_depth``), as the command line does; the
+result is in that [0, 1] scale. Missing values (NaN) are refused. The resolution ratio is read
+from the shapes when it is not given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .io import InputError
+
+__all__ = ["denoise", "fuse_hs", "pansharpen"]
+
+
+def _is_dataarray(a: object) -> bool:
+    return type(a).__name__ == "DataArray" and hasattr(a, "dims") and hasattr(a, "coords")
+
+
+def _spatial_dims(a: Any) -> tuple[str, str]:
+    dims = [d for d in a.dims if d != "band"]
+    if len(dims) != 2:
+        raise InputError(f"a DataArray needs two spatial dimensions and at most a 'band' one, got {a.dims}")
+    for y, x in (("y", "x"), ("lat", "lon"), ("latitude", "longitude")):
+        if y in dims and x in dims:
+            return y, x
+    return dims[0], dims[1]
+
+
+def _hwc(a: Any, name: str, bit_depth: int | None) -> np.ndarray:
+    """The array as H x W x C float32 in the command line's scale (integers by their range)."""
+    if _is_dataarray(a):
+        y, x = _spatial_dims(a)
+        a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
+    arr = np.asarray(a)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
+    if arr.dtype.kind in "iub":
+        top = (
+            float(2**bit_depth - 1)
+            if bit_depth
+            else (1.0 if arr.dtype.kind == "b" else 255.0 if arr.dtype.itemsize == 1 else 65535.0)
+        )
+        arr = arr.astype(np.float64) / top
+    elif arr.dtype.kind != "f":
+        raise InputError(f"{name}: unsupported data type {arr.dtype}")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name}: contains NaN or Inf values")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.moveaxis(a, -1, 0).copy())[None]
+
+
+def _ratio(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[str, str]) -> int:
+    (h, w), (hh, ww) = low.shape[:2], high.shape[:2]
+    if ratio is None:
+        if hh % h or ww % w or hh // h != ww // w:
+            raise InputError(
+                f"{names[1]} ({hh} x {ww}) is not a whole multiple of {names[0]} ({h} x {w}); give the ratio"
+            )
+        ratio = hh // h
+    if (h * ratio, w * ratio) != (hh, ww):
+        raise InputError(
+            f"{names[1]} is {hh} x {ww}, but {names[0]} ({h} x {w}) times {ratio} is {h * ratio} x {w * ratio}"
+        )
+    return ratio
+
+
+def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
+    """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
+    out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
+    if not _is_dataarray(high):
+        return out
+    import xarray as xr
+
+    y, x_dim = _spatial_dims(high)
+    bands = (
+        low.coords["band"].values if _is_dataarray(low) and "band" in low.coords else np.arange(1, out.shape[-1] + 1)
+    )
+    result = xr.DataArray(
+        np.moveaxis(out, -1, 0),
+        dims=("band", y, x_dim),
+        coords={"band": bands, y: high.coords[y].values, x_dim: high.coords[x_dim].values},
+        attrs=dict(low.attrs) if _is_dataarray(low) else {},
+        name=getattr(low, "name", None),
+    )
+    for name, coord in low.coords.items() if _is_dataarray(low) else ():
+        if name not in (y, x_dim, "spatial_ref") and coord.dims == ("band",):
+            result = result.assign_coords({name: ("band", coord.values)})
+    rio = getattr(high, "rio", None)
+    if rio is not None and rio.crs is not None:
+        import rioxarray  # noqa: F401  (registers .rio on the result)
+
+        result = result.rio.write_crs(rio.crs).rio.write_transform(rio.transform())
+    return result
+
+
+def _solve(problem: Any, device: str, seed: int, options: dict[str, Any]) -> torch.Tensor:
+    from .problems import solve
+
+    return solve(problem, device=device, seed=seed, **options).x
+
+
+def pansharpen(
+    ms: Any,
+    pan: Any,
+    *,
+    ratio: int | None = None,
+    sensor: str = "none",
+    spatial: str = "auto",
+    bit_depth: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    **options: Any,
+) -> Any:
+    """Pansharpen: the MS image at the PAN's resolution (``gdd pan`` on arrays).
+
+    Args:
+        ms: the multispectral image, h x w x C (NumPy) or a DataArray with a ``band`` dimension.
+        pan: the panchromatic image, H x W (or H x W x 1, or a DataArray), H = ratio h.
+        ratio: the resolution ratio (default: from the shapes).
+        sensor: the MS sensor whose MTF gains model its blur (:data:`gdd.sensors.SENSORS`;
+            ``"none"``: 0.29 per band).
+        spatial: the MS degradation, ``"auto"`` (chosen on held-out pixels), ``"bicubic"`` or ``"mtf"``.
+        bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: their type's range).
+        device, seed: as :func:`gdd.problems.solve`.
+        options: more :func:`gdd.problems.solve` settings (``iterations``, ``width``, ``budget``,
+            ``fast`` and the preset's fields).
+
+    Returns:
+        The fused image, H x W x C float32, or a DataArray ``(band, y, x)`` on the PAN's grid.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> fused = pansharpen(rng.random((8, 8, 3)), rng.random((32, 32)), iterations=2, width=8, device="cpu")
+        >>> fused.shape, fused.dtype
+        ((32, 32, 3), dtype('float32'))
+    """
+    from .problems import pan_problem
+    from .sensors import sensor_gnyq
+
+    ms_a, pan_a = _hwc(ms, "ms", bit_depth), _hwc(pan, "pan", bit_depth)
+    if pan_a.shape[-1] != 1:
+        raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
+    r = _ratio(ms_a, pan_a, ratio, ("ms", "pan"))
+    problem = pan_problem(_tensor(ms_a), _tensor(pan_a), r, spatial=spatial, gnyq=sensor_gnyq(sensor, ms_a.shape[-1]))  # type: ignore[arg-type]
+    return _like(_solve(problem, device, seed, options), ms, pan)
+
+
+def fuse_hs(
+    hsi: Any,
+    guide: Any,
+    srf: Any,
+    *,
+    factor: int | None = None,
+    spatial: str = "block",
+    bit_depth: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    **options: Any,
+) -> Any:
+    """Fuse a hyperspectral image with an RGB/MS guide (``gdd hs`` on arrays).
+
+    Args:
+        hsi: the low-resolution HS image, h x w x C (NumPy) or a DataArray with a ``band`` dimension.
+        guide: the high-resolution guide, H x W x K, H = factor h.
+        srf: the guide's spectral response, K x C (each row the weights of one guide band), or
+            ``"estimate"``: the response and the blur estimated from the pair
+            (:func:`gdd.estimate.estimate_degradation`), the blur then replacing ``spatial``.
+        factor: the resolution ratio (default: from the shapes).
+        spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
+            ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
+        bit_depth, device, seed, options: as :func:`pansharpen`.
+
+    Returns:
+        The fused cube, H x W x C float32, or a DataArray ``(band, y, x)`` on the guide's grid.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> srf = rng.random((3, 6))
+        >>> cube = fuse_hs(rng.random((8, 8, 6)), rng.random((32, 32, 3)), srf, iterations=2, width=8, device="cpu")
+        >>> cube.shape
+        (32, 32, 6)
+    """
+    from .operators import KernelDownsample
+    from .problems import hs_problem
+
+    hsi_a, guide_a = _hwc(hsi, "hsi", bit_depth), _hwc(guide, "guide", bit_depth)
+    f = _ratio(hsi_a, guide_a, factor, ("hsi", "guide"))
+    y, g = _tensor(hsi_a), _tensor(guide_a)
+    op: Any = spatial
+    if isinstance(srf, str):
+        if srf != "estimate":
+            raise InputError(f"srf: a K x C matrix or 'estimate', got {srf!r}")
+        from .estimate import estimate_degradation
+
+        found = estimate_degradation(y.double(), g.double(), f)
+        response, op = found.srf.float(), KernelDownsample(found.kernel.float(), f)
+    else:
+        response = torch.as_tensor(np.asarray(srf, dtype=np.float32))
+        if response.shape != (guide_a.shape[-1], hsi_a.shape[-1]):
+            raise InputError(
+                f"srf: expected {guide_a.shape[-1]} x {hsi_a.shape[-1]} (guide bands x HS bands), "
+                f"got {tuple(response.shape)}"
+            )
+    problem = hs_problem(y, g, response, f, spatial=op)
+    return _like(_solve(problem, device, seed, options), hsi, guide)
+
+
+def denoise(
+    noisy: Any, guide: Any, *, bit_depth: int | None = None, device: str = "auto", seed: int = 0, **options: Any
+) -> Any:
+    """Denoise a no-flash photo with a flash photo of the same scene as the guide (``gdd flash`` on arrays).
+
+    Args:
+        noisy: the noisy image, H x W x C (NumPy) or a DataArray.
+        guide: the guide (flash) image, H x W x K, the same size.
+        bit_depth, device, seed, options: as :func:`pansharpen`.
+
+    Returns:
+        The denoised image, H x W x C float32, or a DataArray ``(band, y, x)``.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> denoise(rng.random((32, 32, 3)), rng.random((32, 32, 3)), iterations=2, width=8, device="cpu").shape
+        (32, 32, 3)
+    """
+    from .problems import flash_problem
+
+    noisy_a, guide_a = _hwc(noisy, "noisy", bit_depth), _hwc(guide, "guide", bit_depth)
+    if noisy_a.shape[:2] != guide_a.shape[:2]:
+        raise InputError(
+            f"guide is {guide_a.shape[0]} x {guide_a.shape[1]}, noisy {noisy_a.shape[0]} x {noisy_a.shape[1]}; "
+            "they must match"
+        )
+    problem = flash_problem(_tensor(noisy_a), _tensor(guide_a))
+    return _like(_solve(problem, device, seed, options), noisy, guide)
