@@ -128,3 +128,22 @@ def test_a_list_of_band_files_is_one_image_and_the_command_line_fuses_it(tmp_pat
     _write(tmp_path / "B9.tif", cube[:1])  # 16 x 20: another grid
     with pytest.raises(InputError, match="band files must share one grid"):
         read_raster(f"{spec},{tmp_path / 'B9.tif'}", name="ms")
+
+
+def test_a_tif_result_is_a_cloud_optimized_geotiff_with_overviews(tmp_path: Path) -> None:
+    from gdd.io import Raster, write_image
+
+    rng = np.random.default_rng(0)
+    data = rng.random((1100, 1000, 2)).astype(np.float32)
+    meta = Raster(data, crs=CRS, transform=tuple(TRANSFORM)[:6], descriptions=("red", "nir"),
+                  wavelengths=(660.0, 850.0))  # fmt: skip
+    out = write_image(tmp_path / "fused.tif", data, meta=meta)
+    with rasterio.open(out) as f:
+        assert f.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and f.profile["tiled"]
+        assert f.overviews(1), "no overviews"
+        assert f.crs == rasterio.crs.CRS.from_string(CRS) and f.transform == TRANSFORM
+        assert f.descriptions == ("red", "nir")
+        assert f.tags(2, ns="IMAGERY")["CENTRAL_WAVELENGTH_UM"] == "0.85"
+    again = read_raster(out)
+    assert again.wavelengths == (660.0, 850.0)
+    np.testing.assert_array_equal(again.data, data)

@@ -144,7 +144,9 @@ def test_fused_geotiff_keeps_the_pan_grid_and_ms_bands(tmp_path: Path) -> None:
     with rasterio.open(out) as f, rasterio.open(pan_path) as p:
         assert f.crs == p.crs and f.transform == p.transform
         assert f.count == 8 and f.width == 32 and f.dtypes[0] == "float32"
-        assert f.descriptions[4] == "red" and f.tags(7)["wavelength"] == "833.0"
+        assert f.descriptions[4] == "red" and f.tags(7)["wavelength"] == "833"
+        assert f.tags(7, ns="IMAGERY")["CENTRAL_WAVELENGTH_UM"] == "0.833"  # GDAL's band metadata
+        assert f.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and f.tags()["TIFFTAG_SOFTWARE"].startswith("gdd ")
     r = read_raster(out)
     assert r.wavelengths == (427.0, 478.0, 546.0, 608.0, 659.0, 724.0, 833.0, 949.0)
     assert r.descriptions == ("coastal", "blue", "green", "yellow", "red", "red edge", "NIR1", "NIR2")

@@ -119,8 +119,12 @@ def _read_rasterio(rasterio: Any, path: Path) -> _Read:
             "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
             "driver": src.driver,
         }
+        # Wavelengths: GDAL's standard band metadata (micrometres), else a "wavelength" tag (nm).
+        microns = [src.tags(i, ns="IMAGERY").get("CENTRAL_WAVELENGTH_UM") for i in range(1, src.count + 1)]
         waves = [src.tags(i).get("wavelength") for i in range(1, src.count + 1)]
-        if all(w is not None for w in waves):
+        if all(w is not None for w in microns):
+            meta["wavelengths"] = tuple(1000 * float(w) for w in microns)  # type: ignore[arg-type]
+        elif all(w is not None for w in waves):
             meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
         scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
     if any(v != 1 for v in scales) or any(v != 0 for v in offsets):

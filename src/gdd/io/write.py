@@ -7,12 +7,14 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from ._common import InputError, atomic, check_output, optional
+from .formats import _has_rasterio
 from .read import Raster
 
 __all__ = ["OutputType", "preview_bands", "to_rgb8", "write_image", "write_json", "write_preview"]
@@ -42,9 +44,19 @@ def _encode(
     return out
 
 
-def _write_geotiff(tmp: Path, data: np.ndarray, meta: Raster, nodata: float | None) -> None:
-    rasterio = optional("rasterio", "writing a GeoTIFF")
+def _write_geotiff(tmp: Path, data: np.ndarray, meta: Raster | None, nodata: float | None) -> None:
+    """A Cloud-Optimized GeoTIFF (GDAL's COG driver: tiled, deflate, overviews) with the metadata.
+
+    Band descriptions, and wavelengths both as GDAL's standard band metadata (``IMAGERY``
+    domain, ``CENTRAL_WAVELENGTH_UM``) and as a ``wavelength`` tag in nm; the software in
+    ``TIFFTAG_SOFTWARE``.
+    """
+    optional("rasterio", "writing a GeoTIFF")
+    import rasterio
+    import rasterio.shutil
     from rasterio.transform import Affine
+
+    from .. import __version__
 
     h, w, c = data.shape
     profile = {
@@ -53,19 +65,31 @@ def _write_geotiff(tmp: Path, data: np.ndarray, meta: Raster, nodata: float | No
         "width": w,
         "count": c,
         "dtype": data.dtype.name,
-        "crs": meta.crs,
-        "transform": Affine(*meta.transform) if meta.transform else Affine.identity(),
+        "crs": meta.crs if meta is not None else None,
+        "transform": Affine(*meta.transform) if meta is not None and meta.transform else Affine.identity(),
         "nodata": nodata,
         "BIGTIFF": "IF_SAFER",
-        "INTERLEAVE": "BAND",
     }
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(np.moveaxis(data, -1, 0))
-        for i in range(c):
-            if meta.descriptions and i < len(meta.descriptions):
-                dst.set_band_description(i + 1, meta.descriptions[i])
-            if meta.wavelengths and i < len(meta.wavelengths):
-                dst.update_tags(i + 1, wavelength=str(meta.wavelengths[i]), wavelength_units="nm")
+    staged = tmp.with_name(tmp.name + ".staged.tif")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(staged, "w", **profile) as dst:
+                dst.write(np.moveaxis(data, -1, 0))
+                dst.update_tags(TIFFTAG_SOFTWARE=f"gdd {__version__}")
+                for i in range(c):
+                    if meta is not None and meta.descriptions and i < len(meta.descriptions):
+                        dst.set_band_description(i + 1, meta.descriptions[i])
+                    if meta is not None and meta.wavelengths and i < len(meta.wavelengths):
+                        nm = meta.wavelengths[i]
+                        dst.update_tags(i + 1, wavelength=f"{nm:g}", wavelength_units="nm")
+                        dst.update_tags(i + 1, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=f"{nm / 1000:g}")
+            rasterio.shutil.copy(
+                staged, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", OVERVIEWS="AUTO",
+                BIGTIFF="IF_SAFER",
+            )  # fmt: skip
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def _write_envi(path: Path, data: np.ndarray, meta: Raster | None, nodata: float | None) -> None:
@@ -106,8 +130,9 @@ def write_image(
 ) -> Path:
     """Write an H x W x C image by the suffix, atomically, never over a file without ``force``.
 
-    ``.npy``; ``.mat`` (MATLAB v5, variable ``name``); ``.tif`` (a GeoTIFF through rasterio when
-    ``meta`` has a CRS or transform, else a plain TIFF); ``.hdr`` (ENVI header + ``.img``).
+    ``.npy``; ``.mat`` (MATLAB v5, variable ``name``); ``.tif`` (with rasterio a Cloud-Optimized
+    GeoTIFF with overviews, georeferenced when ``meta`` says where; without, a plain TIFF);
+    ``.hdr`` (ENVI header + ``.img``).
     ``dtype="uint16"`` stores round(x * (2^bit_depth - 1)) (16 bits by default). ``meta`` gives
     the georeferencing, band descriptions and wavelengths; ``mask`` (H x W, True = data) marks
     pixels stored as ``nodata`` (NaN by default for float32).
@@ -130,12 +155,15 @@ def write_image(
         atomic(p, lambda t: scipy.io.savemat(t, {name: data}))
     elif suffix == ".hdr":
         _write_envi(p, data, meta, stored_nodata)
-    elif meta is not None and (meta.crs or meta.transform):
+    elif _has_rasterio() or (meta is not None and (meta.crs or meta.transform)):
         atomic(p, lambda t: _write_geotiff(t, data, meta, stored_nodata))
     else:
         import tifffile
 
-        atomic(p, lambda t: tifffile.imwrite(t, data, photometric="minisblack", planarconfig="contig"))
+        if data.shape[-1] == 1:
+            atomic(p, lambda t: tifffile.imwrite(t, data[..., 0], photometric="minisblack"))
+        else:
+            atomic(p, lambda t: tifffile.imwrite(t, data, photometric="minisblack", planarconfig="contig"))
     return p
 
 
