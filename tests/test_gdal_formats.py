@@ -147,3 +147,30 @@ def test_a_tif_result_is_a_cloud_optimized_geotiff_with_overviews(tmp_path: Path
     again = read_raster(out)
     assert again.wavelengths == (660.0, 850.0)
     np.testing.assert_array_equal(again.data, data)
+
+
+def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spellings_is_not(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from gdd.cli import main
+
+    rng = np.random.default_rng(0)
+    _write(tmp_path / "pan.tif", rng.integers(1, 4000, (1, 32, 32)).astype("uint16"))
+
+    def ms(name: str, origin_x: float, crs: str = CRS) -> str:
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=3, dtype="uint16", crs=crs,
+                           transform=Affine(40.0, 0.0, origin_x, 0.0, -40.0, 4000000.0)) as dst:  # fmt: skip
+            dst.write(rng.integers(1, 4000, (3, 8, 8)).astype("uint16"))
+        return str(path)
+
+    common = ["--pan", str(tmp_path / "pan.tif"), "--ratio", "4", "--iterations", "2", "--width", "8",
+              "--device", "cpu", "--quiet"]  # fmt: skip
+    # Shifted by two PAN pixels: the sizes divide, but the pair is misregistered.
+    assert main(["pan", "--ms", ms("shifted.tif", 500020.0), *common, "--out", str(tmp_path / "a.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "not on one grid" in err and "2.0 column(s)" in err and err.count("\n") == 1
+    assert not (tmp_path / "a.tif").exists()
+    # The same CRS spelt as WKT instead of an EPSG code, on the right grid: fused.
+    wkt = rasterio.crs.CRS.from_string(CRS).to_wkt(version="WKT2_2019")
+    assert main(["pan", "--ms", ms("aligned.tif", 500000.0, wkt), *common, "--out", str(tmp_path / "b.tif")]) == 0

@@ -15,9 +15,11 @@ __all__ = [
     "check_free",
     "check_output_type",
     "check_pair",
+    "grid_mismatch",
     "load_reference",
     "nodata_value",
     "output_meta",
+    "same_crs",
     "tile_and_overlap",
 ]
 
@@ -47,8 +49,54 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             sizes_at_factor((lh, lw), (h, w), s.inputs.factor, _LOW[s.task])
     except ValueError as exc:
         raise InputError(f"{files}: {exc}") from None
-    if lr.crs and hr.crs and lr.crs != hr.crs:
+    if lr.crs and hr.crs and not same_crs(lr.crs, hr.crs):
         raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
+    if lr.transform and hr.transform:
+        problem = grid_mismatch(lr.transform, hr.transform, 1 if s.task == "flash" else s.inputs.factor)
+        if problem:
+            raise InputError(
+                f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid"
+            )
+
+
+def same_crs(a: str, b: str) -> bool:
+    """Whether two coordinate systems (WKT) are the same one, compared as CRS (not as text) where rasterio is."""
+    if a == b:
+        return True
+    try:
+        from rasterio.crs import CRS
+    except ImportError:
+        return False
+    try:
+        return bool(CRS.from_user_input(a) == CRS.from_user_input(b))
+    except Exception:
+        return False
+
+
+def grid_mismatch(lr: tuple[float, ...], hr: tuple[float, ...], factor: int, tolerance: float = 0.1) -> str:
+    """Why a low-resolution grid is not the high-resolution one coarsened by ``factor`` ("" if it is).
+
+    Transforms are GDAL's affine (a, b, c, d, e, f): pixel sizes a and e, origin (c, f). The
+    low-resolution pixel must be ``factor`` high-resolution pixels, and the two grids' corners
+    must meet, each within ``tolerance`` of a high-resolution pixel.
+
+    Example:
+        >>> grid_mismatch((40.0, 0, 500000.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
+        ''
+        >>> grid_mismatch((40.0, 0, 500020.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
+        'its origin is 2.0 column(s), 0.0 row(s) of the finer grid away'
+    """
+    a, b, c, d, e, f = lr[:6]
+    ha, hb, hc, hd, he, hf = hr[:6]
+    if b or d or hb or hd:
+        return ""  # rotated grids: not checked
+    if abs(a - factor * ha) > tolerance * abs(ha) or abs(e - factor * he) > tolerance * abs(he):
+        coarse = f"{abs(factor * ha):g} x {abs(factor * he):g}"
+        return f"its pixel is {abs(a):g} x {abs(e):g}, the finer one's times {factor} is {coarse}"
+    cols, rows = (c - hc) / ha + 0.0, (f - hf) / he + 0.0  # + 0.0: no "-0.0"
+    if abs(cols) > tolerance or abs(rows) > tolerance:
+        return f"its origin is {cols:.1f} column(s), {rows:.1f} row(s) of the finer grid away"
+    return ""
 
 
 def nodata_value(s: FuseSettings, metas: tuple[Raster, Raster]) -> float | None:
