@@ -23,6 +23,7 @@ from ..io import (
     atomic,
     check_output,
     from_tensor,
+    preview_bands,
     to_tensor,
     write_json,
     write_preview,
@@ -266,7 +267,8 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
         out, shape, force=o.force, dtype=o.dtype, bit_depth=s.inputs.bit_depth, meta=meta, nodata=nodata
     ) as writer:
         preview = blend(store, tiles, shape, overlap, writer)
-    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)))
+    bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
+    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands)
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]
     print(

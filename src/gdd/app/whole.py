@@ -14,6 +14,7 @@ from ..io import (
     Raster,
     check_output,
     from_tensor,
+    preview_bands,
     read_raster,
     split_spec,
     to_tensor,
@@ -97,7 +98,10 @@ def run(s: FuseSettings) -> int:
     arr = from_tensor(x)
     write_image(out, arr, force=o.force, dtype=o.dtype, bit_depth=s.inputs.bit_depth, meta=meta, mask=valid,
                 nodata=nodata)  # fmt: skip
-    write_preview(o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0))
+    bands = preview_bands(arr.shape[-1], meta.wavelengths if meta is not None else None)
+    write_preview(
+        o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands
+    )
 
     n = result.config.iterations
     starts = result.choice.get("starts")

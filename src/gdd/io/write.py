@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -167,21 +168,39 @@ def write_image(
     return p
 
 
-def preview_bands(channels: int) -> list[int]:
+#: The wavelengths (nm) a true-colour preview shows as red, green and blue.
+TRUE_COLOUR_NM = (640.0, 550.0, 470.0)
+
+
+def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> list[int]:
     """Bands shown as red, green, blue in previews.
 
-    Three bands are taken as they are; 8 bands follow WorldView-2/3 order (red 4, green 2,
-    blue 1, as in the authors' demo); otherwise bands at 80, 50 and 15 % of the range, which
-    for 31 bands over 400-700 nm are about 640, 550 and 450 nm.
+    With the bands' wavelengths (nm), true colour: the band nearest 640, 550 and 470 nm each,
+    when all three lie within 60 nm of a band (else false colour by position, below). Without:
+    three bands are taken as they are; four are blue, green, red, NIR (Landsat, PlanetScope,
+    Pléiades and most four-band products: red 2, green 1, blue 0); 8 bands follow WorldView-2/3
+    order (red 4, green 2, blue 1, as in the authors' demo); otherwise bands at 80, 50 and 15 %
+    of the range, which for 31 bands over 400-700 nm are about 640, 550 and 450 nm.
 
     Example:
         >>> preview_bands(31)
         [24, 15, 4]
+        >>> preview_bands(4)  # B, G, R, NIR
+        [2, 1, 0]
+        >>> preview_bands(13, [443, 490, 560, 665, 705, 740, 783, 842, 865, 945, 1375, 1610, 2190])
+        [3, 2, 1]
     """
+    if wavelengths is not None and len(wavelengths) == channels and channels >= 3:
+        waves = np.asarray(wavelengths, dtype=float)
+        picks = [int(np.argmin(np.abs(waves - t))) for t in TRUE_COLOUR_NM]
+        if all(abs(waves[i] - t) <= 60 for i, t in zip(picks, TRUE_COLOUR_NM)) and len(set(picks)) == 3:
+            return picks
     if channels == 1:
         return [0, 0, 0]
     if channels in (2, 3):
         return [0, 1, channels - 1]
+    if channels == 4:
+        return [2, 1, 0]
     if channels == 8:
         return [4, 2, 1]
     return [round((channels - 1) * f) for f in (0.8, 0.5, 0.15)]
