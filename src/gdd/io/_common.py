@@ -65,6 +65,8 @@ def check_output(
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{what} {p}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{what} {p}: the folder {parent} is not writable")
             break
     if p.suffix.lower() == ".hdr":
         data = p.with_suffix(".img")
