@@ -8,10 +8,12 @@ rasterio or for a multi-page TIFF, whose pages GDAL does not read as bands).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +105,7 @@ def _read_geotiff(path: Path) -> _Read:
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _gdal_messages_kept_quiet():
         # A plain TIFF is not an error: it simply has no georeferencing.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         return _read_rasterio(rasterio, path)
@@ -140,13 +142,35 @@ def _read_rasterio(rasterio: Any, path: Path) -> _Read:
     return _Read(np.moveaxis(a, 0, -1), hwc=True, meta=meta)
 
 
+@contextlib.contextmanager
+def _gdal_messages_kept_quiet() -> Iterator[None]:
+    """Drop rasterio's failure to decode a GDAL message that quotes a corrupt file's bytes.
+
+    rasterio's error handler decodes GDAL's messages as UTF-8; one that quotes a broken file's
+    bytes makes it raise inside a callback, which Python prints as an "Exception ignored"
+    traceback. The error itself still reaches the reader, which says it in one line.
+    """
+    before = sys.unraisablehook
+
+    def hook(info: Any) -> None:
+        if isinstance(info.exc_value, UnicodeDecodeError) and "rasterio" in f"{info.err_msg} {info.object}":
+            return
+        before(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = before
+
+
 def _read_gdal(path: Path, var: str | None = None) -> _Read:
     """Any raster GDAL opens (JPEG 2000, VRT, NITF, ERDAS .img ...), through rasterio."""
     rasterio = optional("rasterio", f"{path} is read through GDAL; reading it")
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _gdal_messages_kept_quiet():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return _read_rasterio(rasterio, path)
     except RasterioIOError as exc:
