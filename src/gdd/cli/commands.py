@@ -101,6 +101,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from ..bench import run_bench
 
+    _cores()
     run_bench(
         args.cases,
         out=args.out,
@@ -122,6 +123,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
+    _cores()
     run_demo(
         Path(args.out),
         size=args.size,
