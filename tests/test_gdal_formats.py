@@ -174,3 +174,35 @@ def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spell
     # The same CRS spelt as WKT instead of an EPSG code, on the right grid: fused.
     wkt = rasterio.crs.CRS.from_string(CRS).to_wkt(version="WKT2_2019")
     assert main(["pan", "--ms", ms("aligned.tif", 500000.0, wkt), *common, "--out", str(tmp_path / "b.tif")]) == 0
+
+
+def test_eval_on_a_result_with_a_nodata_border_gives_the_indices_of_the_cropped_valid_area(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from gdd.cli import main
+
+    rng = np.random.default_rng(0)
+    ref = rng.random((32, 40, 4)).astype(np.float32)
+    result = np.clip(ref + 0.02 * rng.standard_normal(ref.shape), 0, 1).astype(np.float32)
+    bordered = np.full_like(result, -9999.0)
+    bordered[3:29, 5:37] = result[3:29, 5:37]  # an orthorectified scene's nodata border
+    np.save(tmp_path / "bordered.npy", bordered)
+    np.save(tmp_path / "ref.npy", ref)
+    np.save(tmp_path / "cropped.npy", result[3:29, 5:37])
+    np.save(tmp_path / "ref_cropped.npy", ref[3:29, 5:37])
+    assert main(["eval", str(tmp_path / "bordered.npy"), "--reference", str(tmp_path / "ref.npy"), "--ratio", "2",
+                 "--nodata", "-9999", "--json", str(tmp_path / "a.json")]) == 0  # fmt: skip
+    assert main(["eval", str(tmp_path / "cropped.npy"), "--reference", str(tmp_path / "ref_cropped.npy"), "--ratio",
+                 "2", "--json", str(tmp_path / "b.json")]) == 0  # fmt: skip
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert a["settings"]["valid_area"] == [3, 29, 5, 37]
+    assert a["results"][0]["metrics"] == b["results"][0]["metrics"] and a["results"][0]["metrics"]["psnr"] > 30
+    holed = bordered.copy()
+    holed[10, 10] = -9999.0
+    np.save(tmp_path / "holed.npy", holed)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "holed.npy"), "--reference", str(tmp_path / "ref.npy"), "--nodata",
+                 "-9999"]) == 1  # fmt: skip
+    assert "1 nodata pixels lie inside the valid area" in capsys.readouterr().err

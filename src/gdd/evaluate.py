@@ -4,6 +4,10 @@ Reduced resolution (a reference exists): every index of :func:`gdd.metrics.reduc
 Full resolution (a PAN and the MS it was fused from): those of
 :func:`gdd.metrics.full_resolution`. Every option that changes a figure (ratio, data range,
 border cut, clipping, block size, sensor) is written beside the figures.
+
+Nodata (the files' declared value, or ``nodata``): the indices are computed on the rectangle
+that holds every file's valid pixels (on the ratio's grid at full resolution), the same figures
+as on those files cropped to it; nodata pixels inside that rectangle are an error.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from .io import InputError, Layout, UsageError, atomic, check_output, read_image, to_tensor
+from .io import InputError, Layout, UsageError, atomic, check_output, read_image, read_raster, to_tensor
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
 from .sensors import SENSORS
 
@@ -36,6 +40,38 @@ class Evaluation:
 def _names(paths: list[str]) -> list[str]:
     stems = [Path(str(p).split(":")[0]).stem if ":" in str(p)[2:] else Path(p).stem for p in paths]
     return stems if len(set(stems)) == len(stems) else list(paths)
+
+
+def _read(
+    spec: str, name: str, bit_depth: int | None, layout: Layout, nodata: float | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    r = read_raster(spec, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata)
+    return r.data, r.mask
+
+
+def _valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
+    """The rectangle (on a grid of ``unit``) holding every valid pixel of all ``masks``; None if all are valid.
+
+    Raises:
+        InputError: nodata pixels inside that rectangle (not a border).
+    """
+    if not masks:
+        return None
+    valid = np.logical_and.reduce(masks)
+    if valid.all():
+        return None
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    r0, r1 = -(-rows[0] // unit) * unit, (rows[-1] + 1) // unit * unit
+    c0, c1 = -(-cols[0] // unit) * unit, (cols[-1] + 1) // unit * unit
+    if r1 <= r0 or c1 <= c0:
+        raise InputError("no valid pixel is left once the nodata border is cropped")
+    inside = valid[r0:r1, c0:c1]
+    if not inside.all():
+        raise InputError(
+            f"{int((~inside).sum())} nodata pixels lie inside the valid area (rows {r0}-{r1 - 1}, "
+            f"columns {c0}-{c1 - 1}), not on its border; the indices need a rectangle of data"
+        )
+    return slice(r0, r1), slice(c0, c1)
 
 
 def _match(arr: np.ndarray, shape: tuple[int, ...], what: str, spec: str) -> None:
@@ -60,8 +96,12 @@ def evaluate_files(
     clip: float | None = None,
     block_size: int = 32,
     bit_depth: int | None = None,
+    nodata: float | None = None,
 ) -> Evaluation:
     """Read the results and the reference (or the MS and PAN) and compute every index.
+
+    Pixels that are nodata in any file (``nodata``, else the files' declared values) are left
+    out by cropping every file to the rectangle of valid pixels (see the module's docstring).
 
     Raises:
         InputError: unreadable files, shapes that do not match, a missing or contradictory ratio.
@@ -72,13 +112,18 @@ def evaluate_files(
         raise UsageError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
         raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
-    arrays = [read_image(r, name="result", bit_depth=bit_depth, layout=layout) for r in results]
+    read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
+    arrays = [a for a, _ in read]
+    masks = [m for _, m in read if m is not None]
     for r, a in zip(results[1:], arrays[1:]):
         _match(a, arrays[0].shape, "the result", r)
     names = _names(results)
     if reference is not None:
-        ref = read_image(reference, name="reference", bit_depth=bit_depth, layout=layout)
+        ref, ref_mask = _read(reference, "reference", bit_depth, layout, nodata)
         _match(ref, arrays[0].shape, "the reference", reference)
+        box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
+        if box is not None:
+            arrays, ref = [a[box] for a in arrays], ref[box]
         settings: dict[str, object] = {
             "reference": reference,
             "ratio": ratio,
@@ -88,6 +133,8 @@ def evaluate_files(
             "block_size": block_size,
             "bit_depth": bit_depth,
         }
+        if box is not None:
+            settings["valid_area"] = [int(v) for v in (box[0].start, box[0].stop, box[1].start, box[1].stop)]
         ev = Evaluation("reduced", settings)
         ref_t = to_tensor(ref)
         for name, path, a in zip(names, results, arrays):
@@ -105,8 +152,8 @@ def evaluate_files(
             ev.rows.append((name, path, m))
         return ev
     assert ms is not None and pan is not None
-    ms_a = read_image(ms, name="ms", bit_depth=bit_depth, layout=layout)
-    pan_a = read_image(pan, name="pan", bit_depth=bit_depth, layout=layout)
+    ms_a, ms_mask = _read(ms, "ms", bit_depth, layout, nodata)
+    pan_a, pan_mask = _read(pan, "pan", bit_depth, layout, nodata)
     h, w, c = arrays[0].shape
     if pan_a.shape[:2] != (h, w) or pan_a.shape[2] != 1:
         raise InputError(
@@ -129,6 +176,15 @@ def evaluate_files(
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+    step = h // ms_a.shape[0]
+    if ms_mask is not None:
+        masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))
+    if pan_mask is not None:
+        masks.append(pan_mask)
+    box = _valid_box(masks, unit=step)
+    if box is not None:
+        low = (slice(box[0].start // step, box[0].stop // step), slice(box[1].start // step, box[1].stop // step))
+        arrays, pan_a, ms_a = [a[box] for a in arrays], pan_a[box], ms_a[low]
     pan_lr_t = None
     if pan_lr is not None:
         pl = read_image(pan_lr, name="pan_lr", bit_depth=bit_depth, layout=layout)
@@ -145,6 +201,8 @@ def evaluate_files(
         "block_size": block_size,
         "bit_depth": bit_depth,
     }
+    if box is not None:
+        settings["valid_area"] = [int(v) for v in (box[0].start, box[0].stop, box[1].start, box[1].stop)]
     ev = Evaluation("full", settings)
     ms_t, pan_t = to_tensor(ms_a), to_tensor(pan_a)
     for name, path, a in zip(names, results, arrays):

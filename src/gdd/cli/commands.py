@@ -41,6 +41,7 @@ def _eval(args: argparse.Namespace) -> int:
         clip=args.clip,
         block_size=args.block_size,
         bit_depth=args.bit_depth,
+        nodata=args.nodata,
     )
     print(format_table(ev))
     if args.json:

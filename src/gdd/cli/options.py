@@ -220,6 +220,9 @@ EVAL: tuple[Option, ...] = (
     _o("--clip", type=float, metavar="MAX", help="clip results to [0, MAX] first (the toolbox's 2^L)"),
     _o("--block-size", type=t.positive, default=32, help="block of Q, Q2n and QNR (default 32)"),
     _o("--bit-depth", type=t.bit_depth, help="scale integer inputs by 2^N - 1"),
+    _o("--nodata", type=t.nodata, metavar="VALUE",
+       help="pixels with this value in any band (nan: NaN/Inf) are nodata (default: the files' declared "
+       "nodata); the indices are computed on the rectangle of valid pixels"),
     _o("--json", metavar="OUT.json", help="write the indices and settings as JSON"),
     _o("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result"),
     *REPORT,
