@@ -120,3 +120,10 @@ def test_the_memory_model_reads_the_widths_of_the_presets(monkeypatch: pytest.Mo
     assert estimate_memory("pan", 256, 256, budget="cpu") > narrow
     monkeypatch.setitem(PRESETS, ("pan", "cpu"), replace(PRESETS[("pan", "cpu")], width=8))
     assert estimate_memory("pan", 256, 256, budget="cpu") == narrow
+
+
+def test_bench_help_names_every_method_of_the_bench() -> None:
+    from gdd.bench import method_names
+    from gdd.cli.options import BENCH_METHODS
+
+    assert sorted(m for group in BENCH_METHODS.values() for m in group) == sorted(method_names())

@@ -248,10 +248,19 @@ SIMULATE: tuple[Option, ...] = (
     _o("--force", action="store_true", help="overwrite an existing case"),
 )  # fmt: skip
 
+#: The methods of ``gdd bench`` by task, named in its help (``gdd.bench.method_names`` has them; a test checks).
+BENCH_METHODS = {
+    "both": ("gdd", "gdd_authors", "dip", "exp"),
+    "pan": ("brovey", "pca", "gs", "gsa", "mtf_glp", "mtf_glp_hpm", "sfim"),
+    "hs": ("gsa_hs", "sfim_hs", "glp_hs", "cnmf"),
+}
+
 BENCH: tuple[Option, ...] = (
     _o("cases", nargs="+", metavar="CASE", help="case folders (or their case.json)"),
     _o("--methods", type=t.method_list,
-       help="comma-separated, e.g. gdd,gsa,mtf-glp (default: GDD, EXP and the task's classic methods)"),
+       help="comma-separated (default: GDD, EXP and the task's classic methods); any task: "
+       f"{', '.join(BENCH_METHODS['both'])}; pansharpening: {', '.join(BENCH_METHODS['pan'])}; "
+       f"HS fusion: {', '.join(BENCH_METHODS['hs'])}"),
     _o("--out", required=True, help="folder for bench.md, bench.csv, rows.jsonl, figures, results"),
     _o("--srf", help="simulate CASEs that are references (e.g. CAVE folders) with this response"),
     _o("--factor", type=t.positive, help="and this factor (block average)"),
