@@ -231,3 +231,24 @@ def test_checks_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert main([*argv, "--report", str(tmp_path / "r.html")]) == 1
     assert "pip install 'gdd[demo]'" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists() and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_flash_result_can_be_written_as_a_picture(tmp_path: Path, suffix: str) -> None:
+    from PIL import Image
+
+    from gdd.cli import main
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "noisy.npy", rng.random((32, 32, 3)).astype(np.float32))
+    np.save(tmp_path / "flash.npy", rng.random((32, 32, 3)).astype(np.float32))
+    out = tmp_path / f"denoised{suffix}"
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "flash.npy"), "--iterations",
+            "2", "--width", "8", "--device", "cpu", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    with Image.open(out) as im:
+        assert im.mode == "RGB" and im.size == (32, 32)
+    preview = tmp_path / ("denoised.preview.png" if suffix == ".png" else "denoised.png")
+    assert preview.is_file()  # beside the result, never over it
+    with pytest.raises(InputError, match="one or three bands"):
+        write_image(tmp_path / "cube.png", np.zeros((4, 4, 5), np.float32))

@@ -144,6 +144,9 @@ class OutputSettings:
 
     @property
     def preview(self) -> Path:
+        """``STEM.png`` beside the result (``STEM.preview.png`` when the result is itself a PNG)."""
+        if self.out.suffix.lower() == ".png":
+            return self.out.with_name(self.out.stem + ".preview.png")
         return self.out.with_name(self.out.stem + ".png")
 
     def beside(self, suffix: str) -> Path:

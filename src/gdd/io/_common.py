@@ -12,8 +12,9 @@ from types import ModuleType
 
 __all__ = ["OUTPUT_SUFFIXES", "InputError", "UsageError", "atomic", "check_output", "optional", "split_spec"]
 
-#: Suffixes ``write_image`` knows: NumPy, MATLAB v5, (Geo)TIFF, ENVI (header + raw data).
-OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff", ".hdr")
+#: Suffixes ``write_image`` knows: NumPy, MATLAB v5, (Geo)TIFF, ENVI (header + raw data), and
+#: 8-bit PNG/JPEG pictures (one or three bands: a photo, a flash/no-flash result).
+OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff", ".hdr", ".png", ".jpg", ".jpeg")
 
 #: Optional dependency -> the extra that installs it.
 EXTRAS = {"rasterio": "geo", "spectral": "envi", "h5py": "hdf5"}

@@ -117,6 +117,25 @@ def _write_envi(path: Path, data: np.ndarray, meta: Raster | None, nodata: float
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None) -> None:
+    """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1]; masked pixels black."""
+    from PIL import Image
+
+    if arr.shape[-1] not in (1, 3):
+        raise InputError(
+            f"output {path}: a {path.suffix.lstrip('.').upper()} holds one or three bands, the result has "
+            f"{arr.shape[-1]}; use .tif, .hdr, .npy or .mat"
+        )
+    data = np.clip(np.nan_to_num(np.asarray(arr, dtype=np.float64)), 0, 1)
+    if mask is not None:
+        data = np.where(mask[..., None], data, 0)
+    img = Image.fromarray(
+        np.rint(data * 255).astype(np.uint8)[..., 0] if arr.shape[-1] == 1 else np.rint(data * 255).astype(np.uint8)
+    )
+    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    atomic(path, lambda t: img.save(t, format=fmt, **({"quality": 95} if fmt == "JPEG" else {})))
+
+
 def write_image(
     path: str | os.PathLike[str],
     arr: np.ndarray,
@@ -133,7 +152,7 @@ def write_image(
 
     ``.npy``; ``.mat`` (MATLAB v5, variable ``name``); ``.tif`` (with rasterio a Cloud-Optimized
     GeoTIFF with overviews, georeferenced when ``meta`` says where; without, a plain TIFF);
-    ``.hdr`` (ENVI header + ``.img``).
+    ``.hdr`` (ENVI header + ``.img``); ``.png``, ``.jpg`` (8 bits, one or three bands in [0, 1]).
     ``dtype="uint16"`` stores round(x * (2^bit_depth - 1)) (16 bits by default). ``meta`` gives
     the georeferencing, band descriptions and wavelengths; ``mask`` (H x W, True = data) marks
     pixels stored as ``nodata`` (NaN by default for float32).
@@ -145,6 +164,9 @@ def write_image(
     p = check_output(path, force=force)
     if arr.ndim == 2:
         arr = arr[..., None]
+    if p.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        _write_picture(p, arr, mask)
+        return p
     data = _encode(arr, dtype, bit_depth, mask, nodata)
     stored_nodata = (math.nan if nodata is None else nodata) if mask is not None else nodata
     suffix = p.suffix.lower()
