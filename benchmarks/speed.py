@@ -500,10 +500,10 @@ def end_to_end_problems(data: Path, quick: bool) -> dict[str, tuple[Any, torch.T
     return cases
 
 
-def case_end_to_end(quick: bool, data: Path) -> dict[str, Any]:
+def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> dict[str, Any]:
     """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases."""
     out: dict[str, Any] = {"authors_steps": AUTHORS_STEPS}
-    problems = end_to_end_problems(data, quick)
+    problems = {k: v for k, v in end_to_end_problems(data, quick).items() if only is None or k in only}
     if not problems:
         print("end_to_end: skipped, no CAVE scenes found", flush=True)
         return {"skipped": "CAVE feathers and jelly beans not found"}
@@ -613,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu,end_to_end,to_quality on a CPU; hs512,pan_im4,batch,quality on CUDA)",
     )
     parser.add_argument("--skip", default="", help="comma-separated cases to leave out")
+    parser.add_argument("--end-to-end", default="", help="the end_to_end case's pairs (default: hs128,pan256)")
+    parser.add_argument("--tag", default="", help="a suffix of the JSON's name (speed-DEVICE[-quick][-TAG].json)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
     parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: the torch default)")
     args = parser.parse_args(argv)
@@ -644,7 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "cpu": lambda: case_cpu(args.quick, compile_, threads),
-        "end_to_end": lambda: case_end_to_end(args.quick, args.data),
+        "end_to_end": lambda: case_end_to_end(
+            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None
+        ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
         "hs512": lambda: case_hs512(device, args.quick, compile_),
         "pan_im4": lambda: case_pan_im4(device, args.quick, compile_, args.data),
@@ -674,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, names in paid.items():
         print(f"  {name}: {', '.join(names) or 'none'}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}.json"
+    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(report, indent=1, default=str))
     print(f"written {path}", flush=True)
     return 0

@@ -49,6 +49,12 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             sizes_at_factor((lh, lw), (h, w), s.inputs.factor, _LOW[s.task])
     except ValueError as exc:
         raise InputError(f"{files}: {exc}") from None
+    out = s.outputs.out
+    if out.suffix.lower() in (".png", ".jpg", ".jpeg") and len(lr_shape) > 2 and lr_shape[2] not in (1, 3):
+        raise InputError(
+            f"output {out}: a {out.suffix.lstrip('.').upper()} holds one or three bands, the result will have "
+            f"{lr_shape[2]}; use .tif, .hdr, .npy or .mat"
+        )
     if lr.crs and hr.crs and not same_crs(lr.crs, hr.crs):
         raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
     if lr.transform and hr.transform:

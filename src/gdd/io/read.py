@@ -173,12 +173,24 @@ def read_raster(
             got = _read_band_folder(path)
         elif path.stat().st_size == 0:
             raise InputError(f"{label}: file is empty")
-        elif path.suffix.lower() == ".img" and not _has_envi_header(path):
-            got = _read_gdal(path, var)  # ERDAS Imagine
+        elif path.suffix.lower() == ".img" and not _has_envi_header(path) and _has_rasterio():
+            try:
+                got = _read_gdal(path, var)  # ERDAS Imagine
+            except InputError:
+                raise InputError(
+                    f"{label}: no ENVI header ({path.with_suffix('.hdr').name}) beside it, and GDAL does not read it "
+                    "as another format (ERDAS Imagine)"
+                ) from None
         elif path.suffix.lower() in _READERS:
             got = _READERS[path.suffix.lower()](path, var)
         elif _has_rasterio():
-            got = _read_gdal(path, var)
+            try:
+                got = _read_gdal(path, var)
+            except InputError:
+                raise InputError(
+                    f"{label}: unknown format {path.suffix!r}, and GDAL does not recognise the file either "
+                    "(use .npy, .npz, .mat, .tif, .hdr (ENVI), .png, .jpg, .bmp, band PNGs or a format GDAL reads)"
+                ) from None
         else:
             raise InputError(
                 f"{label}: unknown format {path.suffix!r} (use .npy, .npz, .mat, .tif, .hdr (ENVI), .png, .jpg, "
