@@ -279,7 +279,7 @@ def test_shards_split_the_manifest_and_resume_alone(tmp_path: Path, capsys) -> N
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["scene1", "scene4"]
     assert main(["batch", str(manifest), "--shard", "1/2", "--quiet"]) == 0  # scenes 0, 2, 4
     assert "(share 1/2): 3 of 3 jobs done (3 now, 0 before)" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fused0.npy", "fused2.npy", "fused4.npy"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.npy")) == ["fused0.npy", "fused2.npy", "fused4.npy"]
     assert main(["batch", str(manifest), "--shard", "1/2", "--quiet"]) == 0  # done: nothing runs again
     assert "3 of 3 jobs done (0 now, 3 before)" in capsys.readouterr().out
     assert main(["batch", str(manifest), "--quiet"]) == 0  # the whole batch: only the other share is left

@@ -55,20 +55,23 @@ def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return False
 
 
-#: The narrowest network bf16 autocast is used for by default: on two cores it made a step 0.64x
-#: the channels-last one at width 64, 0.93x at width 32 and 1.09x at width 16 (128 x 128 x 31).
-BF16_MIN_WIDTH = 64
+#: The narrowest network bf16 autocast is used for by default. On two cores (128 x 128 x 31,
+#: three interleaved rounds, ``benchmarks/speed.py --device cpu``) channels-last with bf16 took
+#: 0.62x the plain float32 step at width 64 and 0.53x at width 32, against 0.83x and 0.96x for
+#: channels-last alone; at width 16, 0.91x against 0.86x: bf16 did not pay there.
+BF16_MIN_WIDTH = 32
 
 
 def device_defaults(device: torch.device, width: int = 64) -> dict[str, object]:
     """The fast-path switches a preset turns on by default on ``device`` for a network of ``width``.
 
-    On a CPU: channels-last (0.67x the plain float32 step at width 64, 0.80x at width 32, 0.90x
-    at width 16, 128 x 128 x 31 on two cores), and, for networks at least
-    :data:`BF16_MIN_WIDTH` wide on a CPU with bfloat16 in hardware (:func:`native_bf16`), bf16
-    autocast (both: 0.43x at width 64). ``torch.compile`` stays off: on two cores it compiled
-    for 138 s and then ran slower than eager. Elsewhere none: no CUDA default is set before a
-    measured run. The figures come from ``benchmarks/speed.py --device cpu``.
+    On a CPU: channels-last, and, for networks at least :data:`BF16_MIN_WIDTH` wide on a CPU
+    with bfloat16 in hardware (:func:`native_bf16`), bf16 autocast: with both, a step took 0.62x
+    the plain float32 one at width 64 and 0.53x at width 32 (128 x 128 x 31, two cores);
+    channels-last alone 0.86x at width 16. ``torch.compile`` stays off: at width 64 it compiled
+    for 114 s and then ran at 1.08x the eager step. Elsewhere none: no CUDA default is set
+    before a measured run. The figures come from ``benchmarks/speed.py --device cpu``
+    (``benchmarks/results/speed-cpu.json``).
 
     Example:
         >>> device_defaults(torch.device("cuda"))
