@@ -23,6 +23,8 @@ On a CPU (``--device cpu``):
 3. ``to_quality``: the default CPU preset on the authors' ``pan_im4`` with a cap of 4000 steps:
    the wall time at which an estimate it returns at a log step first reaches 36.30 dB (the
    authors' final PSNR after 8001 GPU steps), stopped there or after 900 s.
+4. ``profile`` (only when asked for, ``--cases profile``): the ``torch.profiler`` table of 10
+   steps at width 64, plain and with the defaults, to ``profile-cpu.txt``.
 
 On CUDA (``--device cuda``):
 
@@ -555,6 +557,31 @@ def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> d
     return out
 
 
+def case_profile(out: Path) -> dict[str, Any]:
+    """The ``torch.profiler`` table of 10 CPU steps at 128 x 128 x 31, width 64: plain and defaults."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _, lowres, rgb, srf = _synthetic_hs(128, 31, 8, seed=0)
+    problem = hs_problem(lowres, rgb, srf, 8)
+    tables = []
+    for name, switches in (("plain", dict(PLAIN)), ("defaults", device_defaults(torch.device("cpu"), 64))):
+        with seeded(0):
+            model = GuidedDeepDecoder(3, 31, width=64, depth=5, sharing="all")
+            terms = problem.make_terms()
+        fit(model, terms, problem.guide, FitConfig(iterations=2, device="cpu", **switches))  # type: ignore[arg-type]
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fit(model, terms, problem.guide, FitConfig(iterations=10, device="cpu", **switches))  # type: ignore[arg-type]
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+        tables.append(f"## {name}: {switches}\n\n{table}\n")
+        print(tables[-1], flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile-cpu.txt").write_text(
+        "10 CPU steps of gdd hs at 128 x 128 x 31, width 64 (python benchmarks/speed.py --cases profile)\n\n"
+        + "\n".join(tables)
+    )
+    return {"written": "profile-cpu.txt"}
+
+
 class _Stop(Exception):
     """Raised by the callback to end a run once it has what it measures."""
 
@@ -650,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
+        "profile": lambda: case_profile(args.out),
         "hs512": lambda: case_hs512(device, args.quick, compile_),
         "pan_im4": lambda: case_pan_im4(device, args.quick, compile_, args.data),
         "batch": lambda: case_batch(device, args.quick, fast),
