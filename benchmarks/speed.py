@@ -473,12 +473,9 @@ def _cave_cube(data: Path, scene: str, rows: slice) -> torch.Tensor | None:
 
 
 def _d700(data: Path) -> torch.Tensor:
-    table = [
-        [float(v) for v in line.split(",")]
-        for line in (data / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv").read_text().splitlines()
-        if line[:1].isdigit()
-    ]
-    srf = torch.tensor(table)[:, 1:].T.float()
+    from gdd.io import read_matrix
+
+    srf = torch.from_numpy(read_matrix(data / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")).T.float()
     return srf / srf.sum(dim=1, keepdim=True)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .io import InputError
+from .io.read import _bit_scale
 
 __all__ = ["denoise", "fuse_hs", "pansharpen"]
 
@@ -51,15 +52,10 @@ def _hwc(a: Any, name: str, bit_depth: int | None) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 3 or min(arr.shape) < 1:
         raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
-    if arr.dtype.kind in "iub":
-        top = (
-            float(2**bit_depth - 1)
-            if bit_depth
-            else (1.0 if arr.dtype.kind == "b" else 255.0 if arr.dtype.itemsize == 1 else 65535.0)
-        )
-        arr = arr.astype(np.float64) / top
-    elif arr.dtype.kind != "f":
-        raise InputError(f"{name}: unsupported data type {arr.dtype}")
+    # The readers' rule for integers (type range or bit depth; values that do not fit refused).
+    scale = _bit_scale(arr, name, bit_depth, None)
+    if scale is not None:
+        arr = arr.astype(np.float64) / scale
     if not np.isfinite(arr).all():
         raise InputError(f"{name}: contains NaN or Inf values")
     return np.ascontiguousarray(arr, dtype=np.float32)
