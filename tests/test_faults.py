@@ -60,7 +60,8 @@ def test_a_full_disk_while_writing_leaves_no_half_file_and_the_previous_result_i
 
     monkeypatch.setattr("builtins.open", open_full)
 
-    def geotiff_full(t: Path, *args: object) -> None:  # GDAL writes below Python: its writer fails alike
+    # GDAL writes below Python: its writer fails alike.
+    def geotiff_full(t: Path, *args: object, **kwargs: object) -> None:
         with open(t, "wb") as fh:
             fh.write(b"II*\x00" + bytes(100))
 

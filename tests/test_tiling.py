@@ -243,7 +243,7 @@ def test_a_tile_that_runs_out_of_memory_is_split(tmp_path: Path, monkeypatch, ca
 
     def small_only(problem, **kwargs):  # type: ignore[no-untyped-def]
         if problem.guide.shape[-1] > 64:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(problem, **kwargs)
 
     monkeypatch.setattr(gdd.app.tiled, "solve", small_only)
@@ -323,7 +323,7 @@ def test_one_fit_that_runs_out_of_memory_falls_back_to_tiles(tmp_path: Path, mon
     import gdd.app.whole
 
     def no_memory(problem, **kwargs):  # type: ignore[no-untyped-def]
-        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(gdd.app.whole, "solve", no_memory)
     ms, pan = _pair(tmp_path, size=64)

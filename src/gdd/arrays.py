@@ -121,6 +121,7 @@ def pansharpen(
     *,
     ratio: int | None = None,
     sensor: str = "none",
+    gnyq: Any = None,
     spatial: str = "auto",
     bit_depth: int | None = None,
     device: str = "auto",
@@ -135,6 +136,8 @@ def pansharpen(
         ratio: the resolution ratio (default: from the shapes).
         sensor: the MS sensor whose MTF gains model its blur (:data:`gdd.sensors.SENSORS`;
             ``"none"``: 0.29 per band).
+        gnyq: the MS bands' MTF gains at Nyquist for a sensor not in that table: one number for
+            every band or one per band (instead of ``sensor``'s).
         spatial: the MS degradation, ``"auto"`` (chosen on held-out pixels), ``"bicubic"`` or ``"mtf"``.
         bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: their type's range).
         device, seed: as :func:`gdd.problems.solve`.
@@ -152,13 +155,17 @@ def pansharpen(
         ((32, 32, 3), dtype('float32'))
     """
     from .problems import pan_problem
-    from .sensors import sensor_gnyq
+    from .sensors import ms_gains
 
     ms_a, pan_a = _hwc(ms, "ms", bit_depth), _hwc(pan, "pan", bit_depth)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
     r = _ratio(ms_a, pan_a, ratio, ("ms", "pan"))
-    problem = pan_problem(_tensor(ms_a), _tensor(pan_a), r, spatial=spatial, gnyq=sensor_gnyq(sensor, ms_a.shape[-1]))  # type: ignore[arg-type]
+    try:
+        gains = ms_gains(sensor, ms_a.shape[-1], None if gnyq is None else np.atleast_1d(gnyq).tolist())
+    except ValueError as exc:
+        raise InputError(f"ms: {exc}") from None
+    problem = pan_problem(_tensor(ms_a), _tensor(pan_a), r, spatial=spatial, gnyq=tuple(gains))  # type: ignore[arg-type]
     return _like(_solve(problem, device, seed, options), ms, pan)
 
 

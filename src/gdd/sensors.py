@@ -19,7 +19,7 @@ from .checks import positive_int
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["SENSORS", "mtf_decimate", "mtf_filter", "mtf_kernel", "sensor_gnyq"]
+__all__ = ["SENSORS", "ms_gains", "mtf_decimate", "mtf_filter", "mtf_kernel", "sensor_gnyq"]
 
 #: Nyquist gains per sensor: (MS bands in the sensor's order, PAN). ``none`` is the toolbox's
 #: choice for an unknown sensor: 0.29 for every MS band (``MTF.m``; a later ``genMTF.m`` uses 0.3)
@@ -59,6 +59,31 @@ def sensor_gnyq(sensor: str, bands: int | None = None) -> list[float]:
     if len(ms) != bands:
         raise ValueError(f"sensor {sensor} has {len(ms)} MS bands, the image has {bands}; use --sensor none")
     return list(ms)
+
+
+def ms_gains(sensor: str, bands: int, gnyq: Sequence[float] | None = None) -> list[float]:
+    """The MS bands' Nyquist gains: ``gnyq`` given by hand (one for all bands, or one per band), else the sensor's.
+
+    For a sensor the table does not list (Pléiades, SPOT 6/7, Landsat 8/9, Sentinel-2, GF-2,
+    PlanetScope ...), give the gains its calibration reports.
+
+    Raises:
+        ValueError: a gain count that is neither 1 nor the band count; as :func:`sensor_gnyq`.
+
+    Example:
+        >>> ms_gains("none", 4, [0.3])
+        [0.3, 0.3, 0.3, 0.3]
+        >>> ms_gains("QB", 4)
+        [0.34, 0.32, 0.3, 0.22]
+    """
+    if gnyq is None:
+        return sensor_gnyq(sensor, bands)
+    values = [float(g) for g in gnyq]
+    if len(values) == 1:
+        return values * bands
+    if len(values) != bands:
+        raise ValueError(f"--gnyq gives {len(values)} gains, the MS image has {bands} bands; give one or {bands}")
+    return values
 
 
 def _check_ratio(ratio: int) -> int:

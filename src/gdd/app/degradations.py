@@ -25,7 +25,7 @@ from ..estimate import (
 from ..io import InputError, UsageError, atomic, read_matrix, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
-from ..sensors import sensor_gnyq
+from ..sensors import ms_gains
 from .inputs import check_free
 from .settings import FuseSettings
 
@@ -106,7 +106,7 @@ def build_problem(
             ms_mask=lr_mask,
             pan_mask=hr_mask,
             spatial="mtf" if estimated else d.spatial,  # type: ignore[arg-type]
-            gnyq=(estimates.gnyq,) * first.shape[1] if estimated else tuple(sensor_gnyq(d.sensor, first.shape[1])),  # type: ignore[arg-type]
+            gnyq=(estimates.gnyq,) * first.shape[1] if estimated else tuple(ms_gains(d.sensor, first.shape[1], d.gnyq)),  # type: ignore[arg-type]
             mixture=mixture,
         )
     return flash_problem(first, second, noisy_mask=lr_mask, guide_mask=hr_mask)

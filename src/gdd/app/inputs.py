@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,15 @@ __all__ = [
     "check_free",
     "check_output_type",
     "check_pair",
+    "crop_raster",
     "grid_mismatch",
+    "intersection",
     "load_reference",
     "nodata_value",
     "output_meta",
     "same_crs",
     "tile_and_overlap",
+    "windows_line",
 ]
 
 
@@ -48,7 +52,8 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
         else:
             sizes_at_factor((lh, lw), (h, w), s.inputs.factor, _LOW[s.task])
     except ValueError as exc:
-        raise InputError(f"{files}: {exc}") from None
+        hint = "; --extent intersection fuses the area both cover" if lr.transform and hr.transform else ""
+        raise InputError(f"{files}: {exc}{hint}") from None
     out = s.outputs.out
     if out.suffix.lower() in (".png", ".jpg", ".jpeg") and len(lr_shape) > 2 and lr_shape[2] not in (1, 3):
         raise InputError(
@@ -60,9 +65,82 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
     if lr.transform and hr.transform:
         problem = grid_mismatch(lr.transform, hr.transform, 1 if s.task == "flash" else s.inputs.factor)
         if problem:
+            hint = "" if "pixel is" in problem or "fraction" in problem else " (or --extent intersection)"
             raise InputError(
-                f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid"
+                f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
             )
+
+
+def crop_raster(r: Raster, rows: slice, cols: slice) -> Raster:
+    """The window ``[rows, cols]`` of a raster, its georeferencing moved with it."""
+    from ..io.windows import shifted
+
+    return replace(
+        r,
+        data=np.ascontiguousarray(r.data[rows, cols]),
+        mask=None if r.mask is None else np.ascontiguousarray(r.mask[rows, cols]),
+        transform=None if r.transform is None else shifted(r.transform, rows.start, cols.start),
+    )
+
+
+Windows = tuple[tuple[slice, slice], tuple[slice, slice]]
+
+
+def intersection(
+    s: FuseSettings, lr: Raster, lr_shape: tuple[int, ...], hr: Raster, hr_shape: tuple[int, ...]
+) -> Windows | None:
+    """With ``--extent intersection``: the windows of the low-resolution image and the guide over the area both cover.
+
+    The low-resolution grid must be the guide's coarsened by the factor, shifted by whole guide
+    pixels; the windows are whole low-resolution pixels. None with ``--extent same``.
+
+    Raises:
+        InputError: inputs without georeferencing, in two coordinate systems, on grids that do
+            not meet at whole pixels (rotated, other pixel sizes, a fractional offset), or apart.
+    """
+    if s.inputs.extent != "intersection":
+        return None
+    lr_name, hr_name = s.inputs.names
+    if not (lr.transform and hr.transform):
+        missing = lr_name if not lr.transform else hr_name
+        raise InputError(f"--extent intersection needs georeferenced inputs; {missing} has no map transform")
+    if lr.crs and hr.crs and not same_crs(lr.crs, hr.crs):
+        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
+    factor = 1 if s.task == "flash" else s.inputs.factor
+    _, b, c, d, _, f = lr.transform[:6]
+    ha, hb, hc, hd, he, hf = hr.transform[:6]
+    if b or d or hb or hd:
+        raise InputError("--extent intersection: rotated grids are not supported; resample one onto the other's grid")
+    problem = grid_mismatch(lr.transform, (ha, 0.0, c, 0.0, he, f), factor)
+    if problem:
+        raise InputError(f"--extent intersection: {lr_name} and {hr_name} are not on one grid: {problem}")
+    cols, rows = (c - hc) / ha, (f - hf) / he  # the low-resolution origin, in guide pixels
+    if abs(cols - round(cols)) > 0.1 or abs(rows - round(rows)) > 0.1:
+        raise InputError(
+            f"--extent intersection: {lr_name}'s grid is a fraction of a pixel off {hr_name}'s "
+            f"({cols:.2f} columns, {rows:.2f} rows); resample one onto the other's grid"
+        )
+    ox, oy = round(cols), round(rows)
+
+    def span(origin: int, low: int, high: int) -> tuple[int, int]:
+        # Low-resolution pixel j covers guide pixels origin + j * factor up to origin + (j + 1) * factor.
+        return max(0, -(origin // factor)), min(low, (high - origin) // factor)
+
+    (j0, j1), (i0, i1) = span(ox, lr_shape[1], hr_shape[1]), span(oy, lr_shape[0], hr_shape[0])
+    if j1 <= j0 or i1 <= i0:
+        raise InputError(f"--extent intersection: {lr_name} and {hr_name} do not overlap")
+    lr_win = (slice(i0, i1), slice(j0, j1))
+    hr_win = (slice(oy + i0 * factor, oy + i1 * factor), slice(ox + j0 * factor, ox + j1 * factor))
+    return lr_win, hr_win
+
+
+def windows_line(s: FuseSettings, windows: Windows, lr_shape: tuple[int, ...], hr_shape: tuple[int, ...]) -> str:
+    """What ``--extent intersection`` kept of each input, as one line."""
+    parts = []
+    for name, (rows, cols), shape in zip(s.inputs.names, windows, (lr_shape, hr_shape)):
+        where = f"rows {rows.start}-{rows.stop}, columns {cols.start}-{cols.stop}"
+        parts.append(f"{name} {where} of {shape[0]} x {shape[1]}")
+    return "fusing the area both cover: " + "; ".join(parts)
 
 
 def same_crs(a: str, b: str) -> bool:
@@ -112,17 +190,28 @@ def nodata_value(s: FuseSettings, metas: tuple[Raster, Raster]) -> float | None:
     return next((m.nodata for m in metas if m.nodata is not None), None)
 
 
-def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None) -> None:
-    """A uint16 output holds 16 bits, and marks nodata pixels with an integer it can hold."""
-    if s.outputs.dtype != "uint16":
-        return
+def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, meta: Raster | None = None) -> None:
+    """Before the fit: the output type can hold the result and mark its nodata pixels, and GDAL takes ``--co``.
+
+    uint16 holds at most 16 bits; ``input`` needs to know the input's type (``meta``); an integer
+    type marks nodata pixels with an integer it can hold.
+    """
+    from ..io.write import check_creation_options, storage, stored_nodata
+
+    o = s.outputs
+    if o.creation and o.out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"--co sets GDAL creation options of a .tif output, not of {o.out.name}")
+    check_creation_options(o.creation)
     bits = s.inputs.bit_depth
-    if bits is not None and bits > 16:
+    if o.dtype == "uint16" and bits is not None and bits > 16:
         raise InputError(f"a uint16 output holds at most 16 bits, not --bit-depth {bits}")
-    if masked and (nodata is None or not (0 <= nodata <= 65535 and nodata == int(nodata))):
-        raise InputError(
-            f"a uint16 output with nodata pixels needs an integer --nodata in 0..65535 to mark them, got {nodata}"
-        )
+    if o.dtype == "input" and meta is None:
+        return
+    store = storage(o.dtype, bits, meta)
+    try:
+        stored_nodata(store, masked, nodata)
+    except InputError as exc:
+        raise InputError(str(exc).replace("for its masked pixels", "to mark its nodata pixels")) from None
 
 
 def load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None, layout: Layout = "auto") -> torch.Tensor:
@@ -155,6 +244,10 @@ def output_meta(s: FuseSettings, lr: Raster, hr: Raster) -> Raster:
         transform=transform,
         descriptions=lr.descriptions,
         wavelengths=lr.wavelengths,
+        stored=lr.stored,
+        fwhm=lr.fwhm,
+        icc=lr.icc,
+        exif=lr.exif,
     )
 
 

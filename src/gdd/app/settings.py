@@ -42,6 +42,7 @@ class InputSettings:
     layout: Literal["auto", "hwc", "chw"] = "auto"
     nodata: float | None = None
     reference: str | None = None
+    extent: Literal["same", "intersection"] = "same"
 
     @property
     def names(self) -> tuple[str, str]:
@@ -67,6 +68,8 @@ class DegradationSettings:
         srf_support: hs: with ``srf="estimate"``, the HS bands each guide band may respond to.
         normalize_srf: hs: scale the given response's rows to sum 1.
         full_resolution, sensor, tile_mixing: pan only.
+        gnyq: pan: the MS bands' MTF gains at Nyquist given by hand (one for all, or one per band),
+            instead of ``sensor``'s.
     """
 
     srf: str | None = None
@@ -76,6 +79,7 @@ class DegradationSettings:
     normalize_srf: bool = True
     full_resolution: bool = False
     sensor: str = "none"
+    gnyq: tuple[float, ...] | None = None
     tile_mixing: Literal["per-tile", "shared"] = "per-tile"
 
     def wants(self, task: str) -> tuple[bool, bool]:
@@ -130,11 +134,20 @@ class TilingSettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """Where the result goes and what else is written."""
+    """Where the result goes and what else is written.
+
+    Attributes:
+        dtype: float32, uint16 (scaled by the bit depth) or ``input`` (the low-resolution input's
+            type and scale).
+        creation: GDAL creation options of a ``.tif`` result (``--co KEY=VALUE``).
+        command: the command line that made the result, recorded in a GeoTIFF's tags.
+    """
 
     out: Path
     json: str | None = None
-    dtype: Literal["float32", "uint16"] = "float32"
+    dtype: Literal["float32", "uint16", "input"] = "float32"
+    creation: tuple[tuple[str, str], ...] = ()
+    command: str | None = None
     force: bool = False
     quiet: bool = False
     report: str | None = None

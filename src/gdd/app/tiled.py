@@ -24,6 +24,7 @@ from ..io import (
     check_output,
     from_tensor,
     preview_bands,
+    preview_georeference,
     to_tensor,
     write_json,
     write_preview,
@@ -32,7 +33,15 @@ from ..problems import PRESETS, Problem, choose_start, held_out, pan_start, solv
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
 from .degradations import Estimates, build_problem, estimate
-from .inputs import check_free, check_output_type, check_pair, nodata_value, output_meta
+from .inputs import (
+    check_free,
+    check_output_type,
+    check_pair,
+    intersection,
+    nodata_value,
+    output_meta,
+    windows_line,
+)
 from .settings import FuseSettings
 from .tilestore import TileStore, blend, plan, tile_folder
 
@@ -206,6 +215,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     o = s.outputs
     out = check_output(o.out, force=o.force)
     check_free(o.preview, "preview", o.force)
+    check_free(preview_georeference(o.preview), "preview", o.force)
     check_free(o.json, "json", o.force)
     check_output_type(s, masked=False, nodata=None)
     for value, opt in ((o.report, "report"), (s.inputs.reference, "reference")):
@@ -215,6 +225,12 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     readers = tuple(WindowReader(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in (lr_name, hr_name))
     lr_reader, hr_reader = readers
     lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
+    windows = intersection(s, lr_meta, lr_reader.shape, hr_meta, hr_reader.shape)
+    if windows is not None:
+        print(windows_line(s, windows, lr_reader.shape, hr_reader.shape))
+        lr_reader.crop(*windows[0])
+        hr_reader.crop(*windows[1])
+        lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
     check_pair(s, lr_reader.shape, hr_reader.shape, lr_meta, hr_meta)
     factor = s.inputs.factor
     h, w, _ = hr_reader.shape
@@ -253,6 +269,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     first = fuser.problem(tiles[0])  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
     nodata = nodata_value(s, (lr_meta, hr_meta))
+    check_output_type(s, masked=False, nodata=nodata, meta=meta)
     todo = [t for t in tiles if not store.done(t.index)]
     bar = ProgressBar(len(tiles), quiet=o.quiet, unit="tile", initial=len(tiles) - len(todo))
     start = time.perf_counter()
@@ -264,11 +281,19 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     finally:
         bar.close()
     with StripWriter(
-        out, shape, force=o.force, dtype=o.dtype, bit_depth=s.inputs.bit_depth, meta=meta, nodata=nodata
+        out,
+        shape,
+        force=o.force,
+        dtype=o.dtype,
+        bit_depth=s.inputs.bit_depth,
+        meta=meta,
+        nodata=nodata,
+        creation=o.creation,
+        command=o.command,
     ) as writer:
         preview = blend(store, tiles, shape, overlap, writer)
     bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
-    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands)
+    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta)
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]
     print(

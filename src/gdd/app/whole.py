@@ -15,6 +15,7 @@ from ..io import (
     check_output,
     from_tensor,
     preview_bands,
+    preview_georeference,
     read_raster,
     split_spec,
     to_tensor,
@@ -26,7 +27,17 @@ from ..metrics import summary
 from ..problems import Problem, solve
 from ..progress import ProgressBar
 from .degradations import build_problem, estimate
-from .inputs import check_free, check_output_type, check_pair, load_reference, nodata_value, output_meta
+from .inputs import (
+    check_free,
+    check_output_type,
+    check_pair,
+    crop_raster,
+    intersection,
+    load_reference,
+    nodata_value,
+    output_meta,
+    windows_line,
+)
 from .settings import FuseSettings
 from .summary import check_report_options, choice_line, fast_path, fusion_report, rule_line
 
@@ -37,6 +48,10 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     """The problem of the whole scene, and its input rasters by name (low resolution first, then the guide)."""
     lr_name, hr_name = s.inputs.names
     lr, hr = (read_raster(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in (lr_name, hr_name))
+    windows = intersection(s, lr, lr.data.shape, hr, hr.data.shape)
+    if windows is not None:
+        print(windows_line(s, windows, lr.data.shape, hr.data.shape))
+        lr, hr = crop_raster(lr, *windows[0]), crop_raster(hr, *windows[1])
     check_pair(s, lr.data.shape, hr.data.shape, lr, hr)
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
@@ -64,8 +79,8 @@ def run(s: FuseSettings) -> int:
     """Fuse the whole scene in one fit and write the result, its preview, JSON and report."""
     o = s.outputs
     out = check_output(o.out, force=o.force)
-    if o.preview.exists() and not o.force:
-        raise InputError(f"preview {o.preview} exists; use --force to overwrite it")
+    for beside in (o.preview, preview_georeference(o.preview)):
+        check_free(beside, "preview", o.force)
     check_free(o.json, "json", o.force)
     if o.report:
         from ..report import need_matplotlib
@@ -79,7 +94,7 @@ def run(s: FuseSettings) -> int:
     check_report_options(o.bands, o.pixels, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
     nodata = nodata_value(s, (lr, hr))
-    check_output_type(s, masked=valid is not None, nodata=nodata)
+    check_output_type(s, masked=valid is not None, nodata=nodata, meta=meta)
     reference = None
     if s.inputs.reference and valid is not None:
         raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
@@ -97,11 +112,12 @@ def run(s: FuseSettings) -> int:
     x = result.x.detach().cpu()
     arr = from_tensor(x)
     write_image(out, arr, force=o.force, dtype=o.dtype, bit_depth=s.inputs.bit_depth, meta=meta, mask=valid,
-                nodata=nodata)  # fmt: skip
+                nodata=nodata, creation=o.creation, command=o.command)  # fmt: skip
     bands = preview_bands(arr.shape[-1], meta.wavelengths if meta is not None else None)
     write_preview(
-        o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands
-    )
+        o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands,
+        meta=meta,
+    )  # fmt: skip
 
     n = result.config.iterations
     starts = result.choice.get("starts")

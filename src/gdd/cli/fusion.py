@@ -10,7 +10,7 @@ from typing import Any
 from ..io import UsageError
 from .options import not_in_plan
 
-__all__ = ["fast_settings", "fusion_settings", "preset_overrides"]
+__all__ = ["command_line", "fast_settings", "fusion_settings", "preset_overrides"]
 
 #: The fast-path switches of gdd.fusion.FitConfig by option: (switch, value when set); an option at
 #: its default (_OFF) leaves the device's default (gdd.fusion.fastpath.device_defaults).
@@ -71,6 +71,38 @@ def _check_init(init: str | None, task: str) -> None:
             raise UsageError(f"--init {init}: {exc}") from None
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command as a shell line, every option that differs from its default in the table's order."""
+    import shlex
+
+    from .options import COMMANDS
+
+    words = ["gdd", args.command]
+    for option in COMMANDS[args.command].options:
+        value = getattr(args, option.dest, None)
+        if value is None or value == option.kwargs.get("default"):
+            continue
+        flag = next(f for f in option.flags if f.startswith("--"))
+        if option.kwargs.get("action") is argparse.BooleanOptionalAction:
+            words.append(flag if value else "--no-" + flag[2:])
+        elif value is False:
+            continue
+        elif value is True:
+            words.append(flag)
+        elif option.kwargs.get("action") == "append":
+            for item in value:
+                words += [flag, "=".join(item) if isinstance(item, tuple) and option.dest == "co" else _word(item)]
+        else:
+            words += [flag, _word(value)]
+    return shlex.join(words)
+
+
+def _word(value: object) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(_word(v) for v in value)
+    return str(value)
+
+
 def _plain(value: object) -> object:
     if isinstance(value, list):
         return tuple(_plain(v) for v in value)
@@ -111,6 +143,7 @@ def fusion_settings(args: argparse.Namespace) -> Any:
             layout=args.layout,
             nodata=args.nodata,
             reference=args.reference,
+            extent=get("extent", "same"),
         ),
         degradation=DegradationSettings(
             srf=get("srf"),
@@ -120,6 +153,7 @@ def fusion_settings(args: argparse.Namespace) -> Any:
             normalize_srf=not get("no_normalize_srf", False),
             full_resolution=get("full_resolution", False),
             sensor=get("sensor", "none"),
+            gnyq=get("gnyq"),
             tile_mixing=get("tile_mixing", "per-tile"),
         ),
         fit=FitSettings(
@@ -143,6 +177,8 @@ def fusion_settings(args: argparse.Namespace) -> Any:
             bands=args.bands,
             stretch=args.stretch,
             pixels=_plain(args.pixel),  # type: ignore[arg-type]
+            creation=tuple(args.co or ()),
+            command=command_line(args),
         ),
         options=tuple((k, _plain(v)) for k, v in sorted(vars(args).items())),
         unplanned=not_in_plan(),

@@ -120,8 +120,15 @@ FUSION: tuple[Option, ...] = (
        help="axis order of 3-D .npy/.npz/.mat inputs (default auto: the one short axis holds the bands)"),
     _o("--nodata", type=t.nodata, metavar="VALUE", group="inputs",
        help="mask pixels with this value in any band (nan: NaN/Inf); default: the files' declared nodata"),
-    _o("--dtype", default="float32", choices=["float32", "uint16"], in_plan=False, group="outputs",
-       help="output type (uint16: scaled back by --bit-depth, or 16 bits)"),
+    _o("--dtype", default="float32", choices=["float32", "uint16", "input"], in_plan=False, group="outputs",
+       help="output type: float32 (default); uint16 (scaled back by --bit-depth, or 16 bits); input: the "
+       "low-resolution input's type and scale (its digital numbers, or its GDAL scale and offset, kept)"),
+    _o("--co", type=t.creation_option, action="append", metavar="KEY=VALUE", in_plan=False, group="outputs",
+       help="a GDAL creation option of a .tif result, a Cloud-Optimized GeoTIFF (repeatable; e.g. COMPRESS=ZSTD, "
+       "BLOCKSIZE=256; default COMPRESS=DEFLATE PREDICTOR=YES OVERVIEWS=AUTO)"),
+    _o("--extent", default="same", choices=["same", "intersection"], group="inputs",
+       help="georeferenced inputs: same (default: the two must cover one area on aligned grids) or intersection "
+       "(fuse the area both cover, on grids that meet at whole pixels)"),
     *REPORT,
     _o("--channels-last", action=argparse.BooleanOptionalAction, default=None, group="fast path",
        help="the network in channels-last memory format (default: on for a CPU)"),
@@ -155,7 +162,8 @@ GROUPS = {
     "outputs": None,
     "report": None,
     "tiling": None,
-    "fast path": "measured switches of the fit (README, 'Speed'); all off by default, results differ slightly",
+    "fast path": "measured switches of the fit (docs: Speed); on a CPU channels-last and (with hardware bf16) "
+    "bf16 are on by default, the rest off",
 }
 
 HS: tuple[Option, ...] = (
@@ -190,7 +198,10 @@ PAN: tuple[Option, ...] = (
        "(see --sensor), bicubic, or an MTF whose gain and the PAN's band weights are estimated from the pair "
        "(written beside --out as STEM.pan-weights.csv); default auto"),
     _o("--sensor", default="none", choices=list(SENSOR_NAMES), group="model",
-       help="MTF gains of --spatial mtf (default none: 0.29 per MS band)"),
+       help="MTF gains of --spatial mtf (default none: 0.29 per MS band; --gnyq for another sensor)"),
+    _o("--gnyq", type=t.gains, metavar="G[,G...]", group="model",
+       help="the MS bands' MTF gains at the Nyquist frequency, for a sensor --sensor does not list: one for every "
+       "band or one per band (e.g. 0.34,0.32,0.30,0.22); instead of --sensor's"),
     _o("--tile-mixing", choices=["per-tile", "shared"], default="per-tile", group="tiling",
        help="with tiles: learn the PAN band mixture in every tile (default), or once on the central tile "
        "and keep it for all"),

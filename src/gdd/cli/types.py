@@ -153,3 +153,22 @@ def shard(text: str) -> tuple[int, int]:
     if n < 1 or not 1 <= i <= n:
         raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N, got {text!r}")
     return i, n
+
+
+def gains(text: str) -> tuple[float, ...]:
+    """MTF gains at Nyquist: one number, or one per band, each in (0, 1)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected gains like 0.3 or 0.34,0.32,0.30,0.22, got {text!r}") from None
+    if not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected gains between 0 and 1 (not included), got {text!r}")
+    return values
+
+
+def creation_option(text: str) -> tuple[str, str]:
+    """A GDAL creation option KEY=VALUE."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip() or not key.strip().replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. COMPRESS=ZSTD, got {text!r}")
+    return key.strip().upper(), value.strip()

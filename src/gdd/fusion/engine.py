@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -131,7 +132,12 @@ def adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
     """
     if config.fused_adam is None:
         return torch.optim.Adam(params, lr=config.lr)
-    return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+    try:
+        return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
+    except RuntimeError as exc:  # PyTorch before 2.4 fuses Adam on GPUs only
+        warnings.warn(f"fused Adam is not available here ({str(exc).splitlines()[0]}); using the default Adam",
+                      stacklevel=2)  # fmt: skip
+        return torch.optim.Adam(params, lr=config.lr)
 
 
 def cosine_lr(config: FitConfig, step: int, start: int) -> float:

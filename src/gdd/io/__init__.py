@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._common import OUTPUT_SUFFIXES, InputError, UsageError, atomic, check_output, split_spec
-from .read import Layout, Raster, read_image, read_matrix, read_raster
+from .read import Layout, Raster, Stored, read_image, read_matrix, read_raster
 from .windows import StripWriter, WindowReader
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-from .write import OutputType, preview_bands, to_rgb8, write_image, write_json, write_preview
+from .write import OutputType, preview_bands, preview_georeference, to_rgb8, write_image, write_json, write_preview
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -29,6 +29,7 @@ __all__ = [
     "Layout",
     "OutputType",
     "Raster",
+    "Stored",
     "StripWriter",
     "UsageError",
     "WindowReader",
@@ -36,6 +37,7 @@ __all__ = [
     "check_output",
     "from_tensor",
     "preview_bands",
+    "preview_georeference",
     "read_image",
     "read_matrix",
     "read_raster",

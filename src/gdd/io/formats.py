@@ -96,9 +96,11 @@ def _read_picture(path: Path, var: str | None = None) -> _Read:
 
     with Image.open(path) as im:
         im.load()
+        meta = {k: im.info[k] for k in ("icc_profile", "exif") if isinstance(im.info.get(k), bytes)}
         if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
             im = im.convert("RGBA" if "A" in im.mode else "RGB")
-        return _Read(np.asarray(im), hwc=True)
+        # The colour profile and EXIF block travel to a picture written from this one.
+        return _Read(np.asarray(im), hwc=True, meta={"icc": meta.get("icc_profile"), "exif": meta.get("exif")})
 
 
 def _read_geotiff(path: Path) -> _Read:
@@ -111,35 +113,60 @@ def _read_geotiff(path: Path) -> _Read:
         return _read_rasterio(rasterio, path)
 
 
+def rasterio_meta(src: Any) -> dict[str, Any]:
+    """What an open rasterio dataset says of itself: georeferencing, nodata, bands, type, scale/offset."""
+    meta: dict[str, Any] = {
+        "crs": src.crs.to_wkt() if src.crs else None,
+        "transform": tuple(src.transform)[:6] if src.transform and not src.transform.is_identity else None,
+        "nodata": src.nodata,
+        "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
+        "driver": src.driver,
+        "dtype": src.dtypes[0],
+    }
+    # Wavelengths: GDAL's standard band metadata (micrometres), else a "wavelength" tag (nm).
+    bands = range(1, src.count + 1)
+    imagery = [src.tags(i, ns="IMAGERY") for i in bands]
+    microns = [t.get("CENTRAL_WAVELENGTH_UM") for t in imagery]
+    waves = [src.tags(i).get("wavelength") for i in bands]
+    if all(w is not None for w in microns):
+        meta["wavelengths"] = tuple(1000 * float(w) for w in microns)  # type: ignore[arg-type]
+    elif all(w is not None for w in waves):
+        meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
+    widths = [t.get("FWHM_UM") for t in imagery]
+    if all(w is not None for w in widths):
+        meta["fwhm"] = tuple(1000 * float(w) for w in widths)  # type: ignore[arg-type]
+    scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
+    if any(v != 1 for v in scales) or any(v != 0 for v in offsets):
+        meta["scale_offset"] = (scales or (1.0,) * src.count, offsets or (0.0,) * src.count)
+    return meta
+
+
+def physical(a: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """GDAL's scale and offset applied to C x H x W stored numbers (Landsat, Sentinel-2 reflectance).
+
+    The values become float32, nodata NaN; ``meta`` then declares NaN as its nodata and keeps the
+    stored one as ``stored_nodata``. Without a scale or offset, ``a`` as it is.
+    """
+    if "scale_offset" not in meta:
+        return a
+    scales, offsets = meta["scale_offset"]
+    nodata = meta.get("stored_nodata", meta.get("nodata"))
+    invalid = None if nodata is None else (np.isnan(a) if math.isnan(nodata) else a == nodata)
+    out = a.astype(np.float64) * np.asarray(scales)[:, None, None]
+    out = (out + np.asarray(offsets)[:, None, None]).astype(np.float32)
+    if nodata is not None:
+        if invalid is not None:
+            out[invalid] = np.nan
+        meta["stored_nodata"] = nodata
+        meta["nodata"] = float("nan")
+    return out
+
+
 def _read_rasterio(rasterio: Any, path: Path) -> _Read:
     with rasterio.open(path) as src:
         a = src.read()  # C x H x W
-        meta: dict[str, Any] = {
-            "crs": src.crs.to_wkt() if src.crs else None,
-            "transform": tuple(src.transform)[:6] if src.transform and not src.transform.is_identity else None,
-            "nodata": src.nodata,
-            "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
-            "driver": src.driver,
-        }
-        # Wavelengths: GDAL's standard band metadata (micrometres), else a "wavelength" tag (nm).
-        microns = [src.tags(i, ns="IMAGERY").get("CENTRAL_WAVELENGTH_UM") for i in range(1, src.count + 1)]
-        waves = [src.tags(i).get("wavelength") for i in range(1, src.count + 1)]
-        if all(w is not None for w in microns):
-            meta["wavelengths"] = tuple(1000 * float(w) for w in microns)  # type: ignore[arg-type]
-        elif all(w is not None for w in waves):
-            meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
-        scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
-    if any(v != 1 for v in scales) or any(v != 0 for v in offsets):
-        # GDAL's scale and offset (Landsat, Sentinel-2 reflectance): the physical values, nodata as NaN.
-        nodata = meta["nodata"]
-        invalid = None if nodata is None else (np.isnan(a) if math.isnan(nodata) else a == nodata)
-        a = a.astype(np.float64) * np.asarray(scales or (1,) * a.shape[0])[:, None, None]
-        a = (a + np.asarray(offsets or (0,) * a.shape[0])[:, None, None]).astype(np.float32)
-        if invalid is not None:
-            a[invalid] = np.nan
-            meta["nodata"] = float("nan")
-        meta["scale_offset"] = (scales, offsets)
-    return _Read(np.moveaxis(a, 0, -1), hwc=True, meta=meta)
+        meta = rasterio_meta(src)
+    return _Read(np.moveaxis(physical(a, meta), 0, -1), hwc=True, meta=meta)
 
 
 @contextlib.contextmanager
@@ -247,19 +274,30 @@ def _read_envi(path: Path, var: str | None = None) -> _Read:
     if not any(f.is_file() for f in data_files):
         raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
     img = spectral.envi.open(str(hdr))
-    a = np.asarray(img.load())
+    # The stored numbers (spectral would cast to float32 and divide by a reflectance scale factor).
+    a = np.asarray(img.load(dtype=np.dtype(img.dtype), scale=False))
     md = img.metadata
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"dtype": a.dtype.name}
     if "data ignore value" in md:
         meta["nodata"] = float(md["data ignore value"])
+    # ENVI's gains and offsets (value = gain * stored + offset), or a reflectance scale factor.
+    bands = a.shape[-1]
+    gains = [float(v) for v in md.get("data gain values", [])] or [1.0] * bands
+    offsets = [float(v) for v in md.get("data offset values", [])] or [0.0] * bands
+    factor = float(md.get("reflectance scale factor", 1) or 1)
+    gains = [g / factor for g in gains]
+    if len(gains) == len(offsets) == bands and (any(g != 1 for g in gains) or any(o != 0 for o in offsets)):
+        meta["scale_offset"] = (tuple(gains), tuple(offsets))
+        a = np.moveaxis(physical(np.moveaxis(a, -1, 0), meta), 0, -1)
     if "band names" in md:
         meta["descriptions"] = tuple(str(b) for b in md["band names"])
     if "wavelength" in md:
         waves = [float(w) for w in md["wavelength"]]
         units = str(md.get("wavelength units", "")).lower()
-        if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30):
-            waves = [w * 1000 for w in waves]
-        meta["wavelengths"] = tuple(waves)
+        nm = 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
+        meta["wavelengths"] = tuple(w * nm for w in waves)
+        if len(md.get("fwhm", ())) == len(waves):
+            meta["fwhm"] = tuple(float(w) * nm for w in md["fwhm"])
     return _Read(a, hwc=True, meta=meta)
 
 

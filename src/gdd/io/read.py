@@ -19,9 +19,31 @@ import numpy as np
 from ._common import InputError, split_spec
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
-__all__ = ["Layout", "Raster", "read_image", "read_matrix", "read_raster"]
+__all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster"]
 
 Layout = Literal["auto", "hwc", "chw"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How a file stores its values: the type, and the map from the stored numbers to the values read.
+
+    A value read is ``stored / divisor`` (integer digital numbers, ``divisor`` = 2^L - 1),
+    ``stored * scales[b] + offsets[b]`` (GDAL's scale and offset per band), or the stored
+    number itself (floating point). Writing with ``dtype="input"`` inverts the same map.
+
+    Attributes:
+        dtype: the stored type's NumPy name (``"uint16"``, ``"int16"``, ``"float32"`` ...).
+        divisor: integer data's scale to [0, 1], else None.
+        scales, offsets: GDAL's per-band scale and offset, else None.
+        nodata: the stored number that marks missing pixels, else None.
+    """
+
+    dtype: str
+    divisor: float | None = None
+    scales: tuple[float, ...] | None = None
+    offsets: tuple[float, ...] | None = None
+    nodata: float | None = None
 
 
 @dataclass
@@ -39,6 +61,9 @@ class Raster:
         wavelengths: band centre wavelengths in nm, else None.
         scale: the divisor applied to integer data (2^L - 1), None for float data.
         geotiff_unread: the file is a GeoTIFF whose georeferencing could not be read (no rasterio).
+        stored: how the file stores its values (type, scale, offset), for ``--dtype input``.
+        fwhm: band widths (full width at half maximum) in nm, else None.
+        icc, exif: a picture's colour profile and EXIF block, carried to a picture written from it.
     """
 
     data: np.ndarray
@@ -50,6 +75,10 @@ class Raster:
     wavelengths: tuple[float, ...] | None = None
     scale: float | None = None
     geotiff_unread: bool = False
+    stored: Stored | None = None
+    fwhm: tuple[float, ...] | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
 
 
 def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
@@ -128,7 +157,22 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         wavelengths=meta.get("wavelengths"),
         scale=scale,
         geotiff_unread=bool(meta.get("geotiff_unread", False)),
+        stored=_stored(meta, a.dtype, scale, value),
+        fwhm=meta.get("fwhm"),
+        icc=meta.get("icc"),
+        exif=meta.get("exif"),
     )
+
+
+def _stored(meta: dict[str, object], dtype: np.dtype, divisor: float | None, nodata: float | None) -> Stored:
+    """How the file behind ``meta`` stores its values (see :class:`Stored`)."""
+    scales, offsets = meta.get("scale_offset") or (None, None)  # type: ignore[misc]
+    if scales is not None:
+        return Stored(
+            str(meta.get("dtype") or dtype.name), scales=tuple(scales), offsets=tuple(offsets),  # type: ignore[arg-type]
+            nodata=meta.get("stored_nodata"),  # type: ignore[arg-type]
+        )  # fmt: skip
+    return Stored(str(meta.get("dtype") or dtype.name), divisor=divisor, nodata=nodata)
 
 
 def read_raster(

@@ -12,19 +12,20 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._common import InputError, check_output, split_spec
-from .formats import _Read, _reason
-from .read import Layout, Raster, _finish, _layout, read_raster
-from .write import OutputType, _encode, write_image
+from .formats import _Read, _reason, physical, rasterio_meta
+from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
+from .write import OutputType, _encode, _tag_bands, storage, to_cog, write_image
 
-__all__ = ["StripWriter", "WindowReader"]
+__all__ = ["StripWriter", "WindowReader", "shifted"]
 
 
 def _rasterio() -> Any:
@@ -80,21 +81,12 @@ class WindowReader:
             try:
                 with self._open() as src:
                     self._shape = (src.height, src.width, src.count)
-                    self._meta = {
-                        "crs": src.crs.to_wkt() if src.crs else None,
-                        "transform": (
-                            tuple(src.transform)[:6] if src.transform and not src.transform.is_identity else None
-                        ),
-                        "nodata": src.nodata,
-                        "descriptions": tuple(d or "" for d in src.descriptions) if any(src.descriptions) else None,
-                    }
-                    waves = [src.tags(i).get("wavelength") for i in range(1, src.count + 1)]
-                    if all(w is not None for w in waves):
-                        self._meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
+                    self._meta = rasterio_meta(src)
             except Exception as exc:
                 raise InputError(f"{self.label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
         else:
             self._whole = read_raster(spec, name=name, **self.options)  # type: ignore[arg-type]
+        self._view: tuple[int, int, int, int] | None = None
 
     @contextmanager
     def _open(self) -> Iterator[Any]:
@@ -106,9 +98,7 @@ class WindowReader:
             with rasterio.open(self._dataset_path) as src:
                 yield src
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the image."""
+    def _file_shape(self) -> tuple[int, int, int]:
         if self._whole is not None:
             return self._whole.data.shape  # type: ignore[return-value]
         if self._array is not None:
@@ -116,61 +106,102 @@ class WindowReader:
         return self._shape
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the image (of its window, after :meth:`crop`)."""
+        h, w, c = self._file_shape()
+        if self._view is not None:
+            return (self._view[2], self._view[3], c)
+        return (h, w, c)
+
+    def crop(self, rows: slice, cols: slice) -> None:
+        """From now on, the image is its window ``[rows, cols]``: shape, georeferencing and reads."""
+        h, w, _ = self.shape
+        r0, r1, _ = rows.indices(h)
+        c0, c1, _ = cols.indices(w)
+        top, left = self._view[:2] if self._view is not None else (0, 0)
+        self._view = (top + r0, left + c0, r1 - r0, c1 - c0)
+
+    def _transform(self, transform: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if transform is None or self._view is None:
+            return transform
+        return shifted(transform, self._view[0], self._view[1])
+
+    @property
     def meta(self) -> Raster:
         """The file's georeferencing, nodata value, band names and wavelengths (no pixels)."""
+        empty = np.empty((0, 0, 0), np.float32)
         if self._whole is not None:
             w = self._whole
-            return Raster(
-                np.empty((0, 0, 0), np.float32),
-                crs=w.crs,
-                transform=w.transform,
-                nodata=w.nodata,
-                descriptions=w.descriptions,
-                wavelengths=w.wavelengths,
-                scale=w.scale,
-                geotiff_unread=w.geotiff_unread,
-            )
+            return replace(w, data=empty, mask=None, transform=self._transform(w.transform))
         m = self._meta
         nodata = self.options["nodata"] if self.options["nodata"] is not None else m.get("nodata")
+        if "scale_offset" in m and self.options["nodata"] is None and m.get("nodata") is not None:
+            nodata = math.nan  # values with GDAL's scale and offset: nodata pixels become NaN
+        dtype = np.dtype(m.get("dtype", "float32"))
+        divisor = None
+        if dtype.kind in "iu" and "scale_offset" not in m:
+            bits = self.options["bit_depth"]
+            divisor = float(2**bits - 1) if bits else (255.0 if dtype.itemsize == 1 else 65535.0)
         return Raster(
-            np.empty((0, 0, 0), np.float32),
+            empty,
             crs=m.get("crs"),
-            transform=m.get("transform"),
+            transform=self._transform(m.get("transform")),
             nodata=None if nodata is None else float(nodata),  # type: ignore[arg-type]
             descriptions=m.get("descriptions"),
             wavelengths=m.get("wavelengths"),
+            scale=divisor,
+            stored=_stored({**m, "stored_nodata": m.get("nodata")}, dtype, divisor, m.get("nodata")),
+            fwhm=m.get("fwhm"),
         )
 
     def read(self, rows: slice, cols: slice) -> Raster:
         """The window ``[rows, cols]`` (whole bands) as a :class:`Raster`."""
+        h, w, _ = self.shape
+        r0, r1, _ = rows.indices(h)
+        c0, c1, _ = cols.indices(w)
+        if self._view is not None:
+            r0, r1, c0, c1 = r0 + self._view[0], r1 + self._view[0], c0 + self._view[1], c1 + self._view[1]
+        rows, cols = slice(r0, r1), slice(c0, c1)
         if self._whole is not None:
-            w = self._whole
+            whole = self._whole
             return Raster(
-                np.ascontiguousarray(w.data[rows, cols]),
-                mask=None if w.mask is None else np.ascontiguousarray(w.mask[rows, cols]),
-                nodata=w.nodata,
-                scale=w.scale,
+                np.ascontiguousarray(whole.data[rows, cols]),
+                mask=None if whole.mask is None else np.ascontiguousarray(whole.mask[rows, cols]),
+                nodata=whole.nodata,
+                scale=whole.scale,
             )
+        meta = dict(self._meta)
         if self._array is not None:
             window = np.asarray(self._array[rows, cols])
         else:
             from rasterio.windows import Window
 
-            r0, r1, _ = rows.indices(self.shape[0])
-            c0, c1, _ = cols.indices(self.shape[1])
             with self._open() as src:
-                window = np.moveaxis(src.read(window=Window(c0, r0, c1 - c0, r1 - r0)), 0, -1)
-        got = _Read(window, hwc=True, meta={"nodata": self._meta.get("nodata")})
+                stored = src.read(window=Window(c0, r0, c1 - c0, r1 - r0))
+            window = np.moveaxis(physical(stored, meta), 0, -1)
+        got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata")})
         return _finish(got, self.label, **self.options)  # type: ignore[arg-type]
+
+
+def shifted(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
+    """The affine transform of a window whose first pixel is (``row``, ``col``) of the grid of ``transform``.
+
+    Example:
+        >>> shifted((10.0, 0.0, 500000.0, 0.0, -10.0, 4e6), 2, 3)
+        (10.0, 0.0, 500030.0, 0.0, -10.0, 3999980.0)
+    """
+    a, b, c, d, e, f = transform[:6]
+    return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)
 
 
 class StripWriter:
     """Write an H x W x C result strip by strip: ``put(row, strip)``, NaN marking nodata pixels.
 
-    ``.npy`` goes to a memory-mapped temporary file and a GeoTIFF to rasterio's windows, in the
-    output's folder, renamed into place when the ``with`` block ends without an error (and
-    removed otherwise); other formats collect the strips in memory and go through
-    :func:`gdd.io.write_image` at the end.
+    ``.npy`` goes to a memory-mapped temporary file and a ``.tif`` (with rasterio) to a staged
+    GeoTIFF by rasterio's windows, copied to a Cloud-Optimized GeoTIFF at the end (the same file
+    :func:`gdd.io.write_image` writes); both live in the output's folder and are renamed into
+    place when the ``with`` block ends without an error (removed otherwise). Other formats collect
+    the strips in memory and go through :func:`gdd.io.write_image` at the end.
     """
 
     def __init__(
@@ -179,30 +210,41 @@ class StripWriter:
         shape: tuple[int, int, int],
         *,
         force: bool = False,
-        dtype: OutputType = "float32",
+        dtype: OutputType | Stored = "float32",
         bit_depth: int | None = None,
         meta: Raster | None = None,
         nodata: float | None = None,
+        creation: Sequence[tuple[str, str]] = (),
+        command: str | None = None,
     ) -> None:
         self.path = check_output(path, force=force)
         self.shape = shape
-        self.force, self.dtype, self.bit_depth, self.meta, self.nodata = force, dtype, bit_depth, meta, nodata
-        self.stored_nodata = nodata if nodata is not None else (math.nan if dtype == "float32" else None)
+        self.force, self.bit_depth, self.meta, self.nodata = force, bit_depth, meta, nodata
+        self.creation, self.command = tuple(creation), command
+        self.store = storage(dtype, bit_depth, meta)
+        self.float = np.dtype(self.store.dtype).kind == "f"
+        if self.float:
+            self.stored_nodata: float | None = nodata if nodata is not None else math.nan
+        else:  # an integer type: the value given, else the input file's own
+            self.stored_nodata = nodata if nodata is not None and not math.isnan(nodata) else self.store.nodata
         suffix = self.path.suffix.lower()
+        if creation and suffix not in (".tif", ".tiff"):
+            raise InputError(f"--co sets GDAL creation options of a .tif output, not of {self.path.name}")
         self.kind = "npy" if suffix == ".npy" else "memory"
-        if suffix in (".tif", ".tiff") and meta is not None and (meta.crs or meta.transform):
+        georeferenced = meta is not None and bool(meta.crs or meta.transform)
+        if suffix in (".tif", ".tiff") and (_rasterio() is not None or georeferenced):
             if _rasterio() is None:
                 raise InputError(
                     f"output {self.path}: keeping the georeferencing needs rasterio: pip install 'gdd[geo]'"
                 )
             self.kind = "geotiff"
         self.tmp: Path | None = None
+        self.staged: Path | None = None
         self._mm: Any = None
         self._dst: Any = None
 
     def __enter__(self) -> StripWriter:
         h, w, c = self.shape
-        dtype = self.dtype
         if self.kind == "memory":
             self._mm = np.full((h, w, c), np.nan, np.float32)
             return self
@@ -211,44 +253,38 @@ class StripWriter:
         os.close(fd)
         self.tmp = Path(tmp)
         if self.kind == "npy":
-            out_dtype = np.float32 if dtype == "float32" else np.uint16
-            self._mm = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=out_dtype, shape=(h, w, c))
+            self._mm = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=self.store.dtype, shape=(h, w, c))
             return self
         rasterio = _rasterio()
         from rasterio.transform import Affine
 
         meta = self.meta
-        assert meta is not None
         profile: dict[str, Any] = {
             "driver": "GTiff",
             "height": h,
             "width": w,
             "count": c,
-            "dtype": "float32" if dtype == "float32" else "uint16",
+            "dtype": self.store.dtype,
             "tiled": True,
-            "compress": "deflate",
             "BIGTIFF": "IF_SAFER",
         }
-        if meta.crs:
+        if meta is not None and meta.crs:
             profile["crs"] = meta.crs
-        if meta.transform:
+        if meta is not None and meta.transform:
             profile["transform"] = Affine(*meta.transform)
         if self.stored_nodata is not None:
             profile["nodata"] = self.stored_nodata
-        self._dst = rasterio.open(self.tmp, "w", **profile)
-        for i in range(c):
-            if meta.descriptions and i < len(meta.descriptions):
-                self._dst.set_band_description(i + 1, meta.descriptions[i])
-            if meta.wavelengths and i < len(meta.wavelengths):
-                self._dst.update_tags(i + 1, wavelength=str(meta.wavelengths[i]))
+        self.staged = self.tmp.with_name(self.tmp.name + ".staged.tif")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            self._dst = rasterio.open(self.staged, "w", **profile)
+        _tag_bands(self._dst, meta, self.store, self.command)
         return self
 
     def _encode(self, strip: np.ndarray) -> np.ndarray:
         valid = np.isfinite(strip).all(axis=-1)
         mask = None if valid.all() else valid
-        if mask is not None and self.stored_nodata is None:
-            raise InputError("the result has nodata pixels; a uint16 output needs an integer --nodata to mark them")
-        return _encode(np.nan_to_num(strip), self.dtype, self.bit_depth, mask, self.stored_nodata)
+        return _encode(np.nan_to_num(strip), self.store, self.bit_depth, mask, self.nodata)
 
     def put(self, row: int, strip: np.ndarray) -> None:
         """Write rows ``row`` to ``row + len(strip)`` (all columns and bands)."""
@@ -272,11 +308,13 @@ class StripWriter:
                     self.path,
                     np.nan_to_num(self._mm),
                     force=self.force,
-                    dtype=self.dtype,
+                    dtype=self.store,
                     bit_depth=self.bit_depth,
                     meta=self.meta,
                     mask=None if valid.all() else valid,
                     nodata=self.nodata,
+                    creation=self.creation,
+                    command=self.command,
                 )
             self._mm = None
             return
@@ -289,10 +327,13 @@ class StripWriter:
                 self._dst = None
             if kind is None:
                 assert self.tmp is not None
+                if self.staged is not None:
+                    to_cog(self.staged, self.tmp, self.creation)
                 mask = os.umask(0)
                 os.umask(mask)
                 os.chmod(self.tmp, 0o666 & ~mask)
                 os.replace(self.tmp, self.path)
         finally:
-            if self.tmp is not None:
-                self.tmp.unlink(missing_ok=True)
+            for leftover in (self.tmp, self.staged):
+                if leftover is not None:
+                    leftover.unlink(missing_ok=True)

@@ -2,62 +2,265 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 
 from ._common import InputError, atomic, check_output, optional
 from .formats import _has_rasterio
-from .read import Raster
+from .read import Raster, Stored
 
-__all__ = ["OutputType", "preview_bands", "to_rgb8", "write_image", "write_json", "write_preview"]
+__all__ = [
+    "OutputType",
+    "check_creation_options",
+    "creation_options",
+    "preview_bands",
+    "preview_georeference",
+    "storage",
+    "stored_nodata",
+    "to_cog",
+    "to_rgb8",
+    "write_image",
+    "write_json",
+    "write_preview",
+]
 
-OutputType = Literal["float32", "uint16"]
+OutputType = Literal["float32", "uint16", "input"]
+
+#: Creation options of GDAL's COG driver whose values are numbers (GDAL does not check them all:
+#: a word where it reads a block size ends the process, so they are checked here first).
+_COG_NUMBERS: dict[str, type] = {
+    "BLOCKSIZE": int, "LEVEL": int, "QUALITY": int, "OVERVIEW_QUALITY": int, "OVERVIEW_COUNT": int,
+    "ZOOM_LEVEL": int, "NBITS": int, "JXL_EFFORT": int, "MAX_Z_ERROR": float, "MAX_Z_ERROR_OVERVIEW": float,
+    "JXL_DISTANCE": float, "JXL_ALPHA_DISTANCE": float,
+}  # fmt: skip
+
+#: What gdd's COG files use unless ``--co`` says otherwise.
+COG_DEFAULTS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER"}
+
+
+def storage(dtype: OutputType | Stored, bit_depth: int | None = None, meta: Raster | None = None) -> Stored:
+    """How a result is stored: float32; uint16 scaled by the bit depth; or ``"input"``, the input's way.
+
+    ``"input"`` takes ``meta.stored``: the low-resolution input's type with its divisor (digital
+    numbers) or its GDAL scale and offset, so that the result reads back like the input.
+
+    Example:
+        >>> storage("uint16", 11)
+        Stored(dtype='uint16', divisor=2047.0, scales=None, offsets=None, nodata=None)
+    """
+    if isinstance(dtype, Stored):
+        return dtype
+    if dtype == "float32":
+        return Stored("float32")
+    if dtype == "uint16":
+        return Stored("uint16", divisor=float(2 ** (bit_depth or 16) - 1))
+    if dtype == "input":
+        if meta is None or meta.stored is None:
+            raise InputError("--dtype input: the input's data type is not known here; use float32 or uint16")
+        s = meta.stored
+        if s.dtype == "bool":
+            return Stored("uint8", divisor=1.0, nodata=s.nodata)
+        if np.dtype(s.dtype).kind == "f":
+            return Stored("float64" if s.dtype == "float64" else "float32", nodata=s.nodata)
+        return s
+    raise InputError(f"output type must be float32, uint16 or input, got {dtype!r}")
+
+
+def _range(store: Stored) -> tuple[float, float]:
+    """The stored numbers a result may take: the type's range, at most the divisor (2^L - 1)."""
+    info = np.iinfo(store.dtype)
+    if store.scales is not None or store.divisor is None:
+        return float(info.min), float(info.max)
+    return (float(info.min) if info.kind == "i" else 0.0), min(float(info.max), store.divisor)
+
+
+def stored_nodata(store: Stored, masked: bool, nodata: float | None) -> float | None:
+    """The number that marks nodata pixels in the file, checked against the type.
+
+    The one given (``--nodata`` or the inputs' declared value), else the input file's own stored
+    value; NaN for a float output without either.
+
+    Raises:
+        InputError: an integer output with masked pixels and no integer value it can hold.
+    """
+    kind = np.dtype(store.dtype).kind
+    if kind == "f":
+        return (math.nan if nodata is None else nodata) if masked else nodata
+    value = nodata if nodata is not None and not math.isnan(nodata) else store.nodata
+    if not masked:
+        return value if value is not None and not math.isnan(value) else None
+    lo, hi = _range(store)
+    if value is None or math.isnan(value) or not lo <= value <= hi or value != int(value):
+        raise InputError(
+            f"a {store.dtype} output needs an integer --nodata in {lo:g}..{hi:g} for its masked pixels, got {value}"
+        )
+    return value
 
 
 def _encode(
-    arr: np.ndarray, dtype: OutputType, bit_depth: int | None, mask: np.ndarray | None, nodata: float | None
+    arr: np.ndarray,
+    dtype: OutputType | Stored,
+    bit_depth: int | None,
+    mask: np.ndarray | None,
+    nodata: float | None,
+    meta: Raster | None = None,
 ) -> np.ndarray:
-    """The array as stored: float32 as is, or uint16 scaled back by the bit depth; nodata at masked pixels."""
-    if dtype == "float32":
-        out = np.ascontiguousarray(arr, dtype=np.float32)
+    """The array as stored (see :func:`storage`), nodata at masked pixels."""
+    store = storage(dtype, bit_depth, meta)
+    value = stored_nodata(store, mask is not None, nodata)
+    if np.dtype(store.dtype).kind == "f":
+        out = np.ascontiguousarray(arr, dtype=store.dtype)
         if mask is not None:
-            out = np.where(mask[..., None], out, np.float32(math.nan if nodata is None else nodata))
+            out = np.where(mask[..., None], out, np.asarray(value, dtype=store.dtype))
         return out
-    if dtype != "uint16":
-        raise InputError(f"output type must be float32 or uint16, got {dtype!r}")
-    top = 2 ** (bit_depth or 16) - 1
-    out = np.clip(np.rint(np.asarray(arr, dtype=np.float64) * top), 0, top).astype(np.uint16)
+    x = np.asarray(arr, dtype=np.float64)
+    if store.scales is not None:
+        x = (x - np.asarray(store.offsets, dtype=np.float64)) / np.asarray(store.scales, dtype=np.float64)
+    else:
+        x = x * (store.divisor or 1.0)
+    lo, hi = _range(store)
+    out = np.clip(np.rint(np.nan_to_num(x)), lo, hi).astype(store.dtype)
     if mask is not None:
-        if nodata is None or math.isnan(nodata) or not 0 <= nodata <= 65535 or nodata != int(nodata):
-            raise InputError(
-                f"a uint16 output needs an integer --nodata in 0..65535 for its masked pixels, got {nodata}"
-            )
-        out[~mask] = int(nodata)
+        out[~mask] = int(value)  # type: ignore[arg-type]
     return out
 
 
-def _write_geotiff(tmp: Path, data: np.ndarray, meta: Raster | None, nodata: float | None) -> None:
+def creation_options(pairs: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """GDAL's COG creation options: gdd's defaults with ``--co KEY=VALUE`` pairs over them, checked.
+
+    Raises:
+        InputError: a number option (BLOCKSIZE, LEVEL ...) whose value is not a number.
+    """
+    options = dict(COG_DEFAULTS)
+    for key, value in pairs:
+        key = key.upper()
+        kind = _COG_NUMBERS.get(key)
+        if kind is not None:
+            try:
+                kind(value)
+            except ValueError:
+                what = "an integer" if kind is int else "a number"
+                raise InputError(f"--co {key}={value}: {key} takes {what}") from None
+        if key == "NUM_THREADS" and value.upper() != "ALL_CPUS" and not value.isdigit():
+            raise InputError(f"--co NUM_THREADS={value}: a number of threads or ALL_CPUS")
+        options[key] = value
+    return options
+
+
+@contextlib.contextmanager
+def _gdal_complaints(what: str) -> Iterator[None]:
+    """GDAL's warnings about creation options (an unknown key, a value it ignores) as one InputError."""
+    import logging
+
+    logger = logging.getLogger("rasterio._env")
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    handler, propagate = Keep(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    complaints = [m.split(" in ", 1)[-1] for m in said if "CPLE_NotSupported" in m or "CPLE_IllegalArg" in m]
+    if complaints:
+        raise InputError(f"{what}: GDAL's COG driver: {complaints[0]}")
+
+
+def check_creation_options(pairs: Sequence[tuple[str, str]]) -> None:
+    """Try ``--co`` on a small COG before the fusion, so that a typo fails in a second, not after the fit."""
+    if not pairs:
+        return
+    optional("rasterio", "writing a Cloud-Optimized GeoTIFF with --co")
+    with tempfile.TemporaryDirectory(prefix="gdd-co.") as tmp:
+        staged, out = Path(tmp) / "staged.tif", Path(tmp) / "out.tif"
+        _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
+
+
+def _is_rgb(meta: Raster | None, count: int) -> list[int] | None:
+    """Which bands are red, green, blue (indices), for a three-band image that is a picture, else None."""
+    if count != 3:
+        return None
+    waves = meta.wavelengths if meta is not None else None
+    if waves is None:
+        return [0, 1, 2]
+    return _true_colour(waves) if len(waves) == 3 else None
+
+
+def _true_colour(wavelengths: Sequence[float]) -> list[int] | None:
+    """The bands nearest 640, 550 and 470 nm, when all three lie within 60 nm of a band, else None."""
+    waves = np.asarray(wavelengths, dtype=float)
+    picks = [int(np.argmin(np.abs(waves - t))) for t in TRUE_COLOUR_NM]
+    if all(abs(waves[i] - t) <= 60 for i, t in zip(picks, TRUE_COLOUR_NM)) and len(set(picks)) == 3:
+        return picks
+    return None
+
+
+def _tag_bands(dst: Any, meta: Raster | None, store: Stored | None, command: str | None) -> None:
+    """What a GeoTIFF says of its bands: names, wavelengths and widths (nm tags and GDAL's IMAGERY
+    metadata in micrometres), colour interpretation of a picture, scale and offset, and who made it."""
+    from rasterio.enums import ColorInterp
+
+    from .. import __version__
+
+    count = dst.count
+    dst.update_tags(TIFFTAG_SOFTWARE=f"gdd {__version__}", **({"GDD_COMMAND": command} if command else {}))
+    for i in range(count):
+        if meta is not None and meta.descriptions and i < len(meta.descriptions):
+            dst.set_band_description(i + 1, meta.descriptions[i])
+        if meta is not None and meta.wavelengths and i < len(meta.wavelengths):
+            nm = meta.wavelengths[i]
+            dst.update_tags(i + 1, wavelength=f"{nm:g}", wavelength_units="nm")
+            imagery = {"CENTRAL_WAVELENGTH_UM": f"{nm / 1000:g}"}
+            if meta.fwhm and i < len(meta.fwhm):
+                imagery["FWHM_UM"] = f"{meta.fwhm[i] / 1000:g}"
+            dst.update_tags(i + 1, ns="IMAGERY", **imagery)
+    rgb = _is_rgb(meta, count)
+    if rgb is not None:
+        colours = [ColorInterp.gray] * count
+        for index, colour in zip(rgb, (ColorInterp.red, ColorInterp.green, ColorInterp.blue)):
+            colours[index] = colour
+        dst.colorinterp = colours
+    if store is not None and store.scales is not None:
+        dst.scales = store.scales
+        dst.offsets = store.offsets
+
+
+def _write_geotiff(
+    tmp: Path,
+    data: np.ndarray,
+    meta: Raster | None,
+    nodata: float | None,
+    *,
+    store: Stored | None = None,
+    creation: Sequence[tuple[str, str]] = (),
+    command: str | None = None,
+    staged: Path | None = None,
+) -> None:
     """A Cloud-Optimized GeoTIFF (GDAL's COG driver: tiled, deflate, overviews) with the metadata.
 
-    Band descriptions, and wavelengths both as GDAL's standard band metadata (``IMAGERY``
-    domain, ``CENTRAL_WAVELENGTH_UM``) and as a ``wavelength`` tag in nm; the software in
-    ``TIFFTAG_SOFTWARE``.
+    The image is written to a plain GeoTIFF first (``staged``, removed after) and copied by the
+    COG driver with :func:`creation_options`; the bands are tagged by :func:`_tag_bands`.
     """
     optional("rasterio", "writing a GeoTIFF")
     import rasterio
-    import rasterio.shutil
     from rasterio.transform import Affine
-
-    from .. import __version__
 
     h, w, c = data.shape
     profile = {
@@ -71,34 +274,41 @@ def _write_geotiff(tmp: Path, data: np.ndarray, meta: Raster | None, nodata: flo
         "nodata": nodata,
         "BIGTIFF": "IF_SAFER",
     }
-    staged = tmp.with_name(tmp.name + ".staged.tif")
+    staged = staged or tmp.with_name(tmp.name + ".staged.tif")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(staged, "w", **profile) as dst:
                 dst.write(np.moveaxis(data, -1, 0))
-                dst.update_tags(TIFFTAG_SOFTWARE=f"gdd {__version__}")
-                for i in range(c):
-                    if meta is not None and meta.descriptions and i < len(meta.descriptions):
-                        dst.set_band_description(i + 1, meta.descriptions[i])
-                    if meta is not None and meta.wavelengths and i < len(meta.wavelengths):
-                        nm = meta.wavelengths[i]
-                        dst.update_tags(i + 1, wavelength=f"{nm:g}", wavelength_units="nm")
-                        dst.update_tags(i + 1, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=f"{nm / 1000:g}")
-            rasterio.shutil.copy(
-                staged, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", OVERVIEWS="AUTO",
-                BIGTIFF="IF_SAFER",
-            )  # fmt: skip
+                _tag_bands(dst, meta, store, command)
+        to_cog(staged, tmp, creation)
     finally:
         staged.unlink(missing_ok=True)
 
 
-def _write_envi(path: Path, data: np.ndarray, meta: Raster | None, nodata: float | None) -> None:
+def to_cog(staged: Path, out: Path, creation: Sequence[tuple[str, str]] = ()) -> None:
+    """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF with GDAL's COG driver (see :func:`creation_options`)."""
+    import rasterio.shutil
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with _gdal_complaints("--co"):
+            rasterio.shutil.copy(staged, out, driver="COG", **creation_options(creation))
+
+
+def _write_envi(
+    path: Path, data: np.ndarray, meta: Raster | None, nodata: float | None, store: Stored | None = None
+) -> None:
     spectral = optional("spectral", "writing an ENVI file")
     md: dict[str, object] = {}
     if meta is not None and meta.wavelengths:
         md["wavelength"] = [f"{w:g}" for w in meta.wavelengths]
         md["wavelength units"] = "Nanometers"
+        if meta.fwhm and len(meta.fwhm) == len(meta.wavelengths):
+            md["fwhm"] = [f"{w:g}" for w in meta.fwhm]
+    if store is not None and store.scales is not None:
+        md["data gain values"] = [f"{v:.10g}" for v in store.scales]
+        md["data offset values"] = [f"{v:.10g}" for v in store.offsets or ()]
     if meta is not None and meta.descriptions:
         md["band names"] = list(meta.descriptions)
     if nodata is not None:
@@ -117,8 +327,11 @@ def _write_envi(path: Path, data: np.ndarray, meta: Raster | None, nodata: float
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None) -> None:
-    """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1]; masked pixels black."""
+def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: Raster | None = None) -> None:
+    """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1]; masked pixels black.
+
+    The colour profile (ICC) and EXIF block of the picture ``meta`` was read from travel with it.
+    """
     from PIL import Image
 
     if arr.shape[-1] not in (1, 3):
@@ -133,7 +346,12 @@ def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None) -> None
         np.rint(data * 255).astype(np.uint8)[..., 0] if arr.shape[-1] == 1 else np.rint(data * 255).astype(np.uint8)
     )
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
-    atomic(path, lambda t: img.save(t, format=fmt, **({"quality": 95} if fmt == "JPEG" else {})))
+    extra: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+    if meta is not None and meta.icc:
+        extra["icc_profile"] = meta.icc
+    if meta is not None and meta.exif:
+        extra["exif"] = meta.exif
+    atomic(path, lambda t: img.save(t, format=fmt, **extra))
 
 
 def write_image(
@@ -142,34 +360,44 @@ def write_image(
     *,
     force: bool = False,
     name: str = "out",
-    dtype: OutputType = "float32",
+    dtype: OutputType | Stored = "float32",
     bit_depth: int | None = None,
     meta: Raster | None = None,
     mask: np.ndarray | None = None,
     nodata: float | None = None,
+    creation: Sequence[tuple[str, str]] = (),
+    command: str | None = None,
 ) -> Path:
     """Write an H x W x C image by the suffix, atomically, never over a file without ``force``.
 
     ``.npy``; ``.mat`` (MATLAB v5, variable ``name``); ``.tif`` (with rasterio a Cloud-Optimized
     GeoTIFF with overviews, georeferenced when ``meta`` says where; without, a plain TIFF);
-    ``.hdr`` (ENVI header + ``.img``); ``.png``, ``.jpg`` (8 bits, one or three bands in [0, 1]).
-    ``dtype="uint16"`` stores round(x * (2^bit_depth - 1)) (16 bits by default). ``meta`` gives
-    the georeferencing, band descriptions and wavelengths; ``mask`` (H x W, True = data) marks
-    pixels stored as ``nodata`` (NaN by default for float32).
+    ``.hdr`` (ENVI header + ``.img``); ``.png``, ``.jpg`` (8 bits, one or three bands in [0, 1],
+    with the colour profile and EXIF of the picture ``meta`` came from).
+
+    ``dtype="uint16"`` stores round(x * (2^bit_depth - 1)) (16 bits by default); ``"input"``
+    stores the input's type the input's way (``meta.stored``: its digital numbers, or GDAL's scale
+    and offset, written beside); see :func:`storage`. ``meta`` gives the georeferencing, band
+    descriptions and wavelengths; ``mask`` (H x W, True = data) marks pixels stored as ``nodata``
+    (NaN by default for a float type). ``creation`` holds GDAL creation options of the COG
+    (``--co``); ``command`` is recorded in the GeoTIFF's tags.
 
     Raises:
         InputError: unknown suffix, existing file without ``force``, a missing optional
-            dependency, a nodata value the output type cannot hold.
+            dependency, a nodata value the output type cannot hold, creation options GDAL refuses.
     """
     p = check_output(path, force=force)
     if arr.ndim == 2:
         arr = arr[..., None]
-    if p.suffix.lower() in (".png", ".jpg", ".jpeg"):
-        _write_picture(p, arr, mask)
-        return p
-    data = _encode(arr, dtype, bit_depth, mask, nodata)
-    stored_nodata = (math.nan if nodata is None else nodata) if mask is not None else nodata
     suffix = p.suffix.lower()
+    if creation and suffix not in (".tif", ".tiff"):
+        raise InputError(f"--co sets GDAL creation options of a .tif output, not of {p.name}")
+    if suffix in (".png", ".jpg", ".jpeg"):
+        _write_picture(p, arr, mask, meta)
+        return p
+    store = storage(dtype, bit_depth, meta)
+    data = _encode(arr, store, bit_depth, mask, nodata)
+    value = stored_nodata(store, mask is not None, nodata)
     if suffix == ".npy":
         atomic(p, lambda t: np.save(t, data))
     elif suffix == ".mat":
@@ -177,16 +405,17 @@ def write_image(
 
         atomic(p, lambda t: scipy.io.savemat(t, {name: data}))
     elif suffix == ".hdr":
-        _write_envi(p, data, meta, stored_nodata)
+        _write_envi(p, data, meta, value, store)
     elif _has_rasterio() or (meta is not None and (meta.crs or meta.transform)):
-        atomic(p, lambda t: _write_geotiff(t, data, meta, stored_nodata))
+        atomic(p, lambda t: _write_geotiff(t, data, meta, value, store=store, creation=creation, command=command))
     else:
         import tifffile
 
+        photometric = "rgb" if _is_rgb(meta, data.shape[-1]) == [0, 1, 2] else "minisblack"
         if data.shape[-1] == 1:
             atomic(p, lambda t: tifffile.imwrite(t, data[..., 0], photometric="minisblack"))
         else:
-            atomic(p, lambda t: tifffile.imwrite(t, data, photometric="minisblack", planarconfig="contig"))
+            atomic(p, lambda t: tifffile.imwrite(t, data, photometric=photometric, planarconfig="contig"))
     return p
 
 
@@ -213,9 +442,8 @@ def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> 
         [3, 2, 1]
     """
     if wavelengths is not None and len(wavelengths) == channels and channels >= 3:
-        waves = np.asarray(wavelengths, dtype=float)
-        picks = [int(np.argmin(np.abs(waves - t))) for t in TRUE_COLOUR_NM]
-        if all(abs(waves[i] - t) <= 60 for i, t in zip(picks, TRUE_COLOUR_NM)) and len(set(picks)) == 3:
+        picks = _true_colour(wavelengths)
+        if picks is not None:
             return picks
     if channels == 1:
         return [0, 0, 0]
@@ -246,13 +474,35 @@ def to_rgb8(
     return (rgb * 255 + 0.5).astype(np.uint8)
 
 
-def write_preview(path: str | os.PathLike[str], arr: np.ndarray, *, bands: list[int] | None = None) -> Path:
-    """Write an 8-bit PNG preview of an H x W x C image (atomic)."""
+def preview_georeference(path: str | os.PathLike[str]) -> Path:
+    """The file beside a preview that places it on the map (GDAL's ``.aux.xml``)."""
+    return Path(f"{os.fspath(path)}.aux.xml")
+
+
+def write_preview(
+    path: str | os.PathLike[str], arr: np.ndarray, *, bands: list[int] | None = None, meta: Raster | None = None
+) -> Path:
+    """Write an 8-bit PNG preview of an H x W x C image (atomic).
+
+    When ``meta`` is georeferenced, a GDAL ``.aux.xml`` beside it holds the coordinate system
+    and the pixel grid, so that GIS tools (QGIS, GDAL, ArcGIS) show the quicklook in place.
+    """
     from PIL import Image
 
     p = Path(path)
     img = Image.fromarray(to_rgb8(arr, bands=bands))
     atomic(p, lambda t: img.save(t, format="PNG"))
+    aux = preview_georeference(p)
+    if meta is not None and meta.transform:
+        a, b, c, d, e, f = meta.transform[:6]
+        srs = f"  <SRS>{xml_escape(meta.crs)}</SRS>\n" if meta.crs else ""
+        text = (
+            f"<PAMDataset>\n{srs}  <GeoTransform>{c!r}, {a!r}, {b!r}, {f!r}, {d!r}, {e!r}</GeoTransform>\n"
+            "</PAMDataset>\n"
+        )
+        atomic(aux, lambda t: t.write_text(text))
+    else:
+        aux.unlink(missing_ok=True)  # an earlier preview's, which no longer describes this one
     return p
 
 

@@ -1,0 +1,256 @@
+"""Files GIS tools expect: COGs (tiled or not), the input's type, --co, --extent intersection, quicklooks, pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdd.io import InputError, WindowReader, read_raster, write_image
+
+rasterio = pytest.importorskip("rasterio", reason="GeoTIFF output needs the geo extra: pip install 'gdd[geo]'")
+from affine import Affine  # noqa: E402
+from rasterio.enums import ColorInterp  # noqa: E402
+
+from gdd.cli import main  # noqa: E402
+
+CRS = "EPSG:32633"
+QUICK = ["--iterations", "3", "--width", "8", "--device", "cpu", "--quiet"]
+
+
+def _write(path: Path, a: np.ndarray, transform: Affine, **extra: object) -> Path:
+    """Write an H x W x C array as a georeferenced GeoTIFF."""
+    h, w, c = a.shape
+    scales = extra.pop("scales", None)
+    offsets = extra.pop("offsets", None)
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=c, dtype=a.dtype, crs=CRS,
+                       transform=transform, **extra) as dst:  # fmt: skip
+        if scales is not None:
+            dst.scales, dst.offsets = scales, offsets
+        dst.write(np.moveaxis(a, -1, 0))
+    return path
+
+
+def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth 4-band reference (64 x 64) and its PAN."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    gt = np.stack([0.3 + 0.2 * np.sin(6 * xx + b) * np.cos(4 * yy - b) for b in range(4)], -1)
+    gt = (gt + 0.02 * rng.random(gt.shape)).astype(np.float32)
+    return gt, gt.mean(-1, keepdims=True)
+
+
+def _pair(tmp_path: Path, *, pan_pad: int = 0, dn: bool = False) -> tuple[str, str]:
+    """An MS GeoTIFF (16 x 16 at 40 m) and its PAN (64 x 64 at 10 m, ``pan_pad`` pixels wider on every side)."""
+    gt, pan = _scene()
+    ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
+    t_ms = Affine(40.0, 0.0, 500000.0, 0.0, -40.0, 4000000.0)
+    if dn:  # reflectance as Landsat stores it: uint16 digital numbers with a scale and an offset
+        stored = np.rint((ms + 0.2) / 2.75e-5).astype(np.uint16)
+        _write(tmp_path / "ms.tif", stored, t_ms, scales=(2.75e-5,) * 4, offsets=(-0.2,) * 4, nodata=0)
+    else:
+        _write(tmp_path / "ms.tif", ms, t_ms)
+    if pan_pad:
+        pan = np.pad(pan, ((pan_pad, pan_pad), (pan_pad, pan_pad), (0, 0)), mode="reflect")
+    t_pan = Affine(10.0, 0.0, 500000.0 - 10 * pan_pad, 0.0, -10.0, 4000000.0 + 10 * pan_pad)
+    _write(tmp_path / "pan.tif", pan, t_pan)
+    return str(tmp_path / "ms.tif"), str(tmp_path / "pan.tif")
+
+
+def _pan(ms: str, pan: str, out: Path, *more: str) -> list[str]:
+    return ["pan", "--ms", ms, "--pan", pan, "--ratio", "4", "--out", str(out), *QUICK, *more]
+
+
+def _valid_cog(path: Path) -> None:
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, _ = cog_validate(str(path), quiet=True)
+    assert valid, errors
+
+
+def test_a_result_is_the_same_cloud_optimized_geotiff_whether_tiled_or_not(tmp_path: Path) -> None:
+    from gdd.io import Raster
+
+    rng = np.random.default_rng(0)
+    data = rng.random((1100, 1000, 2)).astype(np.float32)
+    meta = Raster(data, crs=CRS, transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0))
+    out = write_image(tmp_path / "big.tif", data, meta=meta)
+    _valid_cog(out)
+    with rasterio.open(out) as f:
+        assert f.overviews(1), "no overviews"
+    ms, pan = _pair(tmp_path)
+    assert main(_pan(ms, pan, tmp_path / "whole.tif", "--tile", "none")) == 0
+    assert main(_pan(ms, pan, tmp_path / "tiled.tif", "--tile", "32", "--overlap", "8")) == 0
+    profiles = []
+    for name in ("whole.tif", "tiled.tif"):
+        _valid_cog(tmp_path / name)
+        with rasterio.open(tmp_path / name) as f:
+            profiles.append((f.tags(ns="IMAGE_STRUCTURE"), f.profile["blockxsize"], f.crs, f.transform, f.dtypes))
+            assert f.tags()["GDD_COMMAND"].startswith("gdd pan --ms ")
+    assert profiles[0] == profiles[1]
+
+
+def test_dtype_input_writes_the_inputs_digital_numbers_with_its_scale_and_offset(tmp_path: Path) -> None:
+    ms, pan = _pair(tmp_path, dn=True)
+    assert main(_pan(ms, pan, tmp_path / "float.tif", "--tile", "none")) == 0
+    assert main(_pan(ms, pan, tmp_path / "dn.tif", "--tile", "none", "--dtype", "input")) == 0
+    assert main(_pan(ms, pan, tmp_path / "dn_tiled.tif", "--tile", "32", "--overlap", "8", "--dtype", "input")) == 0
+    with rasterio.open(tmp_path / "dn.tif") as f:
+        assert f.dtypes[0] == "uint16" and f.scales == (2.75e-5,) * 4 and f.offsets == (-0.2,) * 4
+    with rasterio.open(tmp_path / "dn_tiled.tif") as f:
+        assert f.dtypes[0] == "uint16" and f.scales == (2.75e-5,) * 4
+    reflectance = read_raster(tmp_path / "float.tif").data
+    again = read_raster(tmp_path / "dn.tif").data  # reflectance again, through the scale and offset
+    assert np.abs(again - reflectance).max() <= 2.75e-5 / 2 + 1e-6
+    assert 0.05 < float(reflectance.mean()) < 0.6  # reflectance, not digital numbers / 65535
+
+
+def test_dtype_input_keeps_integer_digital_numbers_at_their_bit_depth(tmp_path: Path) -> None:
+    gt, pan = _scene()
+    ms = np.rint(gt.reshape(16, 4, 16, 4, 4).mean((1, 3)) * 2047).astype(np.int16)
+    np.save(tmp_path / "ms.npy", ms)
+    np.save(tmp_path / "pan.npy", np.rint(pan * 2047).astype(np.int16))
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--bit-depth", "11", *QUICK]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "f.npy")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "dn.npy"), "--dtype", "input"]) == 0
+    dn = np.load(tmp_path / "dn.npy")
+    assert dn.dtype == np.int16 and 0 <= dn.min() and dn.max() <= 2047
+    np.testing.assert_array_equal(dn, np.clip(np.rint(np.load(tmp_path / "f.npy").astype(np.float64) * 2047), 0, 2047))
+
+
+def test_creation_options_reach_the_cog_and_bad_ones_fail_before_the_fit(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path)
+    out = tmp_path / "f.tif"
+    assert main(_pan(ms, pan, out, "--co", "COMPRESS=LZW", "--co", "blocksize=256")) == 0
+    with rasterio.open(out) as f:
+        assert f.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "LZW" and f.profile["blockxsize"] == 256
+    capsys.readouterr()
+    for bad, said in ((["--co", "BLOCKSIZE=big"], "BLOCKSIZE takes an integer"),
+                      (["--co", "NOT_AN_OPTION=1"], "NOT_AN_OPTION"),
+                      (["--co", "COMPRESS=NOPE"], "NOPE")):  # fmt: skip
+        code = main(_pan(ms, pan, tmp_path / "bad.tif", *bad))
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and said in err, err
+        assert "steps" not in capsys.readouterr().out  # refused before the fit
+        assert not (tmp_path / "bad.tif").exists()
+    code = main(_pan(ms, pan, tmp_path / "g.npy", "--co", "COMPRESS=LZW"))
+    assert code == 1 and "of a .tif output" in capsys.readouterr().err
+
+
+def test_a_pair_whose_extents_differ_is_fused_on_the_area_both_cover(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path, pan_pad=6)  # the PAN covers 6 more pixels on every side
+    out = tmp_path / "f.tif"
+    code = main(_pan(ms, pan, out))
+    err = capsys.readouterr().err
+    assert code == 1 and "--extent intersection" in err and not out.exists(), err
+    for tile in ("none", "32"):
+        out = tmp_path / f"f{tile}.tif"
+        assert main(_pan(ms, pan, out, "--extent", "intersection", "--tile", tile)) == 0
+        assert "pan rows 6-70, columns 6-70 of 76 x 76" in capsys.readouterr().out
+        with rasterio.open(out) as f:
+            assert (f.height, f.width) == (64, 64)
+            assert f.transform == Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+    np.testing.assert_allclose(read_raster(tmp_path / "fnone.tif").data.shape, (64, 64, 4))
+
+
+def test_intersection_refuses_grids_that_do_not_meet_at_whole_pixels(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    gt, pan = _scene()
+    ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
+    _write(tmp_path / "pan.tif", pan, Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0))
+    cases = {
+        "half.tif": (Affine(40.0, 0.0, 500005.0, 0.0, -40.0, 4000000.0), "a fraction of a pixel"),
+        "far.tif": (Affine(40.0, 0.0, 900000.0, 0.0, -40.0, 4000000.0), "do not overlap"),
+        "coarse.tif": (Affine(80.0, 0.0, 500000.0, 0.0, -80.0, 4000000.0), "its pixel is 80 x 80"),
+    }
+    for name, (transform, said) in cases.items():
+        _write(tmp_path / name, ms, transform)
+        code = main(_pan(str(tmp_path / name), str(tmp_path / "pan.tif"), tmp_path / "f.tif", "--extent",
+                         "intersection"))  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and said in err, (name, err)
+    np.save(tmp_path / "ms.npy", ms)
+    code = main(_pan(str(tmp_path / "ms.npy"), str(tmp_path / "pan.tif"), tmp_path / "f.tif", "--extent",
+                     "intersection"))  # fmt: skip
+    assert code == 1 and "needs georeferenced inputs" in capsys.readouterr().err
+
+
+def test_the_preview_of_a_georeferenced_result_is_placed_on_the_map(tmp_path: Path) -> None:
+    ms, pan = _pair(tmp_path)
+    assert main(_pan(ms, pan, tmp_path / "f.tif")) == 0
+    assert (tmp_path / "f.png.aux.xml").exists()
+    with rasterio.open(tmp_path / "f.png") as png, rasterio.open(tmp_path / "f.tif") as tif:
+        assert png.crs == tif.crs and png.transform == tif.transform
+    np.save(tmp_path / "ms.npy", read_raster(ms).data)
+    np.save(tmp_path / "pan.npy", read_raster(pan).data)
+    assert main(_pan(str(tmp_path / "ms.npy"), str(tmp_path / "pan.npy"), tmp_path / "f.tif", "--force")) == 0
+    assert not (tmp_path / "f.png.aux.xml").exists()  # no longer true of the new preview
+
+
+def test_wavelengths_and_band_widths_travel_from_an_envi_cube_to_the_cog(tmp_path: Path) -> None:
+    pytest.importorskip("spectral", reason="ENVI files need the envi extra")
+    from gdd.io import Raster
+
+    data = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
+    meta = Raster(data, wavelengths=(450.0, 550.0, 650.0), fwhm=(20.0, 25.0, 30.0))
+    write_image(tmp_path / "c.hdr", data, meta=meta)
+    again = read_raster(tmp_path / "c.hdr")
+    assert again.wavelengths == (450.0, 550.0, 650.0) and again.fwhm == (20.0, 25.0, 30.0)
+    write_image(tmp_path / "c.tif", data, meta=again)
+    with rasterio.open(tmp_path / "c.tif") as f:
+        assert f.tags(3, ns="IMAGERY") == {"CENTRAL_WAVELENGTH_UM": "0.65", "FWHM_UM": "0.03"}
+        assert f.colorinterp == (ColorInterp.blue, ColorInterp.green, ColorInterp.red)
+    assert read_raster(tmp_path / "c.tif").fwhm == (20.0, 25.0, 30.0)
+
+
+def test_windows_of_a_scaled_geotiff_read_as_the_whole_file_does(tmp_path: Path) -> None:
+    ms, _ = _pair(tmp_path, dn=True)
+    whole = read_raster(ms)
+    reader = WindowReader(ms, name="ms")
+    np.testing.assert_array_equal(reader.read(slice(0, 16), slice(0, 16)).data, whole.data)
+    assert reader.meta.stored == whole.stored and reader.meta.stored.scales == (2.75e-5,) * 4  # type: ignore[union-attr]
+    reader.crop(slice(4, 12), slice(2, 10))
+    np.testing.assert_array_equal(reader.read(slice(0, 8), slice(0, 8)).data, whole.data[4:12, 2:10])
+    assert reader.meta.transform == (40.0, 0.0, 500080.0, 0.0, -40.0, 3999840.0)
+
+
+def test_gnyq_gains_by_hand_match_a_sensor_with_those_gains_and_a_wrong_count_is_refused(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    # The network's own output (no classic start, no fallback): its loss is where the gains act.
+    own = ("--spatial", "mtf", "--init", "none", "--no-keep-best")
+    assert main(_pan(ms, pan, a, *own, "--sensor", "QB")) == 0
+    assert main(_pan(ms, pan, b, *own, "--gnyq", "0.34,0.32,0.30,0.22")) == 0
+    np.testing.assert_array_equal(np.load(a), np.load(b))
+    assert main(_pan(ms, pan, b, *own, "--gnyq", "0.2", "--force")) == 0
+    assert not np.array_equal(np.load(a), np.load(b))
+    capsys.readouterr()
+    assert main(_pan(ms, pan, tmp_path / "c.npy", "--spatial", "mtf", "--gnyq", "0.3,0.3")) == 1
+    assert "--gnyq gives 2 gains, the MS image has 4 bands" in capsys.readouterr().err
+
+
+def test_a_flash_picture_keeps_its_colour_profile_and_exif_and_a_tiff_is_tagged_rgb(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x010F] = "gdd test camera"  # Make
+    icc = b"\x00" * 128 + b"not a real profile, carried as bytes"
+    Image.fromarray(photo).save(tmp_path / "noisy.jpg", quality=95, exif=exif, icc_profile=icc)
+    Image.fromarray(photo).save(tmp_path / "flash.png")
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.jpg"), "--guide", str(tmp_path / "flash.png"), *QUICK]
+    assert main([*argv, "--out", str(tmp_path / "out.jpg")]) == 0
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.info.get("icc_profile") == icc and im.getexif()[0x010F] == "gdd test camera"
+    assert main([*argv, "--out", str(tmp_path / "out.tif"), "--dtype", "uint16", "--force"]) == 0
+    with rasterio.open(tmp_path / "out.tif") as f:
+        assert f.dtypes[0] == "uint16" and f.colorinterp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+def test_write_image_refuses_creation_options_for_other_formats(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"of a \.tif output"):
+        write_image(tmp_path / "x.npy", np.zeros((4, 4, 1), np.float32), creation=(("COMPRESS", "LZW"),))
