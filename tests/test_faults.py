@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +94,72 @@ def test_a_read_only_output_folder_stops_before_the_fit_in_one_line(
     err = capsys.readouterr().err
     assert "not writable" in err and err.count("\n") == 1 and not fitted
     assert list(locked.iterdir()) == []
+
+
+def _tiled_pan(tmp_path: Path) -> list[str]:
+    """A tiled pansharpening run of nine tiles, quick enough to be stopped and resumed many times."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "ms.npy", rng.random((20, 20, 3)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((80, 80)).astype(np.float32))
+    return ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--tile", "32", "--overlap", "8", "--iterations", "15", "--width", "8", "--device", "cpu", "--quiet"]  # fmt: skip
+
+
+def test_an_input_replaced_while_a_tiled_run_is_paused_is_refused_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gdd.app.tilestore import TileStore
+
+    argv, out = _tiled_pan(tmp_path), tmp_path / "fused.npy"
+    real_save, saved = TileStore.save, []
+
+    def save_then_stop(self: TileStore, index: int, x: np.ndarray, info: dict[str, object]) -> None:
+        real_save(self, index, x, info)
+        saved.append(index)
+        if len(saved) == 2:
+            raise KeyboardInterrupt  # the run is stopped with two tiles done
+
+    monkeypatch.setattr(TileStore, "save", save_then_stop)
+    assert main([*argv, "--out", str(out)]) == 130  # Ctrl-C
+    monkeypatch.undo()
+    assert not out.exists() and len(list((tmp_path / ".fused.npy.tiles").glob("tile-*.npy"))) == 2
+    # The PAN is replaced while the run is paused: same name, other pixels.
+    time.sleep(0.01)
+    np.save(tmp_path / "pan.npy", np.random.default_rng(5).random((80, 80)).astype(np.float32))
+    capsys.readouterr()
+    assert main([*argv, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tiles made from an earlier pan file" in err and "has changed since" in err, err
+    assert not out.exists()
+    assert main([*argv, "--out", str(out), "--force"]) == 0  # starts again from the new PAN
+
+
+def test_kills_at_random_points_resume_to_the_bytes_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    """SIGTERM and SIGKILL in turn: once while starting, then after a random number of new tiles each time."""
+    argv = _tiled_pan(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    gdd = [sys.executable, "-m", "gdd", *argv]
+    subprocess.run([*gdd, "--out", str(tmp_path / "whole.npy")], check=True, env=env, capture_output=True)
+    out, folder = tmp_path / "fused.npy", tmp_path / ".fused.npy.tiles"
+    rng = random.Random(20)
+
+    def done() -> int:
+        return len(list(folder.glob("tile-*.json")))
+
+    kills: list[tuple[str, int]] = []
+    target = 0  # the first kill: while the run starts, before any tile
+    while target < 9:
+        proc = subprocess.Popen([*gdd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + (rng.uniform(0.5, 3.0) if target == 0 else 120)
+        while time.monotonic() < deadline and proc.poll() is None and (target == 0 or done() < target):
+            time.sleep(0.005)
+        sig = (signal.SIGTERM, signal.SIGKILL)[len(kills) % 2]
+        proc.send_signal(sig)
+        proc.wait()
+        kills.append((sig.name, done()))
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fused.") and p.suffix == ".npy"]
+        target = done() + rng.randint(1, 3)
+    subprocess.run([*gdd, "--out", str(out)], check=True, env=env, capture_output=True)
+    assert len(kills) >= 3 and len({k for _, k in kills}) >= 3, kills  # several points, at several stages
+    assert out.read_bytes() == (tmp_path / "whole.npy").read_bytes()

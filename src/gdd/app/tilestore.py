@@ -40,6 +40,20 @@ def _fingerprint(spec: str) -> dict[str, object]:
     return {"file": str(spec), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _what_differs(old: str, plan: dict[str, object]) -> str:
+    """What a stored plan and this run's differ in, for the message that refuses to resume."""
+    try:
+        before = json.loads(old)
+    except ValueError:
+        return "the tiles of another run"
+    inputs, now = before.get("inputs", {}), plan["inputs"]
+    for name, fingerprint in now.items():  # type: ignore[attr-defined]
+        earlier = inputs.get(name)
+        if earlier and earlier.get("file") == fingerprint.get("file") and earlier != fingerprint:
+            return f"tiles made from an earlier {name} file: {fingerprint['file']} has changed since (size or time)"
+    return "the tiles of another run (other inputs or options)"
+
+
 class TileStore:
     """Finished tiles of one run on disk, each written atomically, with the run's plan.
 
@@ -55,9 +69,7 @@ class TileStore:
             old = plan_file.read_text() if plan_file.exists() else ""
             if old != text:
                 if not force:
-                    raise InputError(
-                        f"{folder} holds the tiles of another run (other inputs or options); use --force to start again"
-                    )
+                    raise InputError(f"{folder} holds {_what_differs(old, plan)}; use --force to start again")
                 shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if not plan_file.exists():

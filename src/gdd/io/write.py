@@ -102,8 +102,9 @@ def stored_nodata(store: Stored, masked: bool, nodata: float | None) -> float | 
         return value if value is not None and not math.isnan(value) else None
     lo, hi = _range(store)
     if value is None or math.isnan(value) or not lo <= value <= hi or value != int(value):
+        shown = "none" if value is None and nodata is None else (nodata if value is None else value)
         raise InputError(
-            f"a {store.dtype} output needs an integer --nodata in {lo:g}..{hi:g} for its masked pixels, got {value}"
+            f"a {store.dtype} output needs an integer --nodata in {lo:g}..{hi:g} for its masked pixels, got {shown}"
         )
     return value
 
