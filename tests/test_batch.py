@@ -301,19 +301,8 @@ def test_a_job_with_bad_input_is_not_tried_again(tmp_path: Path) -> None:
     assert "NaN" in events[-1][1] and events[-1][1].endswith("(bad input or usage: not tried again)")
 
 
-def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ray = _ray_or_skip()
-    import torch
-
-    from gdd.batch import run_ray
-
-    assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
-    _pairs(tmp_path, 1)
-    manifest = tmp_path / "jobs.json"
-    manifest.write_text(json.dumps(_jobs(1)))
-    jobs = read_manifest(manifest)
+def _gpus_asked(ray, monkeypatch: pytest.MonkeyPatch) -> list[float]:  # type: ignore[no-untyped-def]
+    """The GPUs each Ray task of the batch asks for, as they are submitted."""
     asked: list[float] = []
     real_remote = ray.remote
 
@@ -331,6 +320,23 @@ def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
         return wrap
 
     monkeypatch.setattr(ray, "remote", spy_remote)
+    return asked
+
+
+def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = _ray_or_skip()
+    import torch
+
+    from gdd.batch import run_ray
+
+    assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
+    _pairs(tmp_path, 1)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1)))
+    jobs = read_manifest(manifest)
+    asked = _gpus_asked(ray, monkeypatch)
     # This host has no GPU; the cluster declares one (a fake GPU resource): the job asks for it.
     failed = run_ray(
         jobs, State(state_folder(manifest)), address="local", retries=0,
@@ -339,6 +345,34 @@ def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
     assert not failed and asked == [1.0] and not ray.is_initialized()
     log = State(state_folder(manifest)).log(jobs[0]).read_text()
     assert log.startswith("--- attempt 1 (Ray): gdd pan ")
+
+
+def test_jobs_run_on_the_worker_with_a_gpu_when_the_head_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = _ray_or_skip()
+    import torch
+    from ray.cluster_utils import Cluster
+
+    from gdd.batch import run_ray
+
+    assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
+    _pairs(tmp_path, 1)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1)))
+    jobs = read_manifest(manifest)
+    asked = _gpus_asked(ray, monkeypatch)
+    # A head with no GPU (a login node) and a worker that declares one (a fake GPU resource): a
+    # job that asks for a GPU can run on the worker only, so its completing shows where it ran.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1, num_gpus=1)
+        cluster.wait_for_nodes()
+        failed = run_ray(jobs, State(state_folder(manifest)), address=cluster.address, retries=0)
+    finally:
+        cluster.shutdown()
+    assert not failed and asked == [1.0] and not ray.is_initialized()
+    assert (tmp_path / "out" / "fused0.npy").exists()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
