@@ -88,3 +88,23 @@ def test_fuse_hs_estimates_the_response_and_the_blur_from_the_pair() -> None:
     hsi = cube.reshape(8, 4, 8, 4, 6).mean(axis=(1, 3))
     out = gdd.fuse_hs(hsi, cube @ srf.T, "estimate", **QUICK)
     assert out.shape == (32, 32, 6) and np.isfinite(out).all()
+
+
+def test_tiles_from_the_array_api_blend_the_fits_of_their_windows() -> None:
+    rng = np.random.default_rng(0)
+    ms, pan = rng.random((16, 16, 3)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
+    options = {**QUICK, "init": "none", "keep_best": False}  # the network's own output: each tile's fit shows
+    whole = gdd.pansharpen(ms, pan, **options)
+    np.testing.assert_array_equal(gdd.pansharpen(ms, pan, tile=64, **options), whole)  # one tile: one fit
+    tiled = gdd.pansharpen(ms, pan, tile=32, overlap=8, **options)
+    assert tiled.shape == (64, 64, 3) and np.isfinite(tiled).all()
+    assert not np.array_equal(tiled, whole)
+    # The top-left corner lies in the first tile only: there the result is that tile's own fit.
+    first = gdd.pansharpen(ms[:8, :8], pan[:32, :32], **options)
+    np.testing.assert_allclose(tiled[:16, :16], first[:16, :16], rtol=1e-6, atol=1e-6)  # the next starts at 16
+    with pytest.raises(InputError, match="multiple of the ratio 4"):
+        gdd.pansharpen(ms, pan, tile=30, **options)
+    noisy = rng.random((32, 32, 3)).astype(np.float32)
+    assert gdd.denoise(noisy, noisy, tile=16, overlap=4, **QUICK).shape == (32, 32, 3)
+    srf = rng.random((3, 6))
+    assert gdd.fuse_hs(rng.random((8, 8, 6)), rng.random((32, 32, 3)), srf, tile=16, **QUICK).shape == (32, 32, 6)

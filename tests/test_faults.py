@@ -102,7 +102,8 @@ def _tiled_pan(tmp_path: Path) -> list[str]:
     np.save(tmp_path / "ms.npy", rng.random((20, 20, 3)).astype(np.float32))
     np.save(tmp_path / "pan.npy", rng.random((80, 80)).astype(np.float32))
     return ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
-            "--tile", "32", "--overlap", "8", "--iterations", "15", "--width", "8", "--device", "cpu", "--quiet"]  # fmt: skip
+            "--tile", "32", "--overlap", "8", "--iterations", "15", "--width", "8", "--device", "cpu",
+            "--quiet"]  # fmt: skip
 
 
 def test_an_input_replaced_while_a_tiled_run_is_paused_is_refused_on_resume(
@@ -149,7 +150,9 @@ def test_kills_at_random_points_resume_to_the_bytes_of_an_uninterrupted_run(tmp_
     kills: list[tuple[str, int]] = []
     target = 0  # the first kill: while the run starts, before any tile
     while target < 9:
-        proc = subprocess.Popen([*gdd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*gdd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + (rng.uniform(0.5, 3.0) if target == 0 else 120)
         while time.monotonic() < deadline and proc.poll() is None and (target == 0 or done() < target):
             time.sleep(0.005)

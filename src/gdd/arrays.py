@@ -115,6 +115,49 @@ def _solve(problem: Any, device: str, seed: int, options: dict[str, Any]) -> tor
     return solve(problem, device=device, seed=seed, **options).x
 
 
+def _fuse(
+    make: Any,
+    shape: tuple[int, int],
+    factor: int,
+    tile: int | None,
+    overlap: int | None,
+    device: str,
+    seed: int,
+    options: dict[str, Any],
+) -> torch.Tensor:
+    """One fit of ``make(lr_window, hr_window)``, or (``tile``) one per overlapping tile, blended.
+
+    Each tile is a problem of its own (its own start and choices, as ``gdd`` makes them per
+    tile); the tiles are blended with the command line's weights, so that no seam shows.
+    """
+    from .tiles import blend_weights, tile_grid
+
+    h, w = shape
+    everything = (slice(0, None), slice(0, None))
+    if tile is None:
+        return _solve(make(everything, everything), device, seed, options)
+    if tile % factor or tile < 2 * factor:
+        raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
+    if overlap is None:
+        overlap = max(factor, tile // 8 // factor * factor)
+    try:
+        tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
+    except ValueError as exc:
+        raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
+    num: torch.Tensor | None = None
+    den = torch.zeros(1, 1, h, w, dtype=torch.float64)
+    for t in tiles:
+        rows, cols = t.window()
+        x = _solve(make(t.window(factor), (rows, cols)), device, seed, options).detach().cpu().double()
+        if num is None:
+            num = torch.zeros(1, x.shape[1], h, w, dtype=torch.float64)
+        weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap))
+        num[..., rows, cols] += weight * x
+        den[..., rows, cols] += weight
+    assert num is not None
+    return (num / den).float()
+
+
 def pansharpen(
     ms: Any,
     pan: Any,
@@ -124,6 +167,8 @@ def pansharpen(
     gnyq: Any = None,
     spatial: str = "auto",
     bit_depth: int | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
     device: str = "auto",
     seed: int = 0,
     **options: Any,
@@ -140,6 +185,10 @@ def pansharpen(
             every band or one per band (instead of ``sensor``'s).
         spatial: the MS degradation, ``"auto"`` (chosen on held-out pixels), ``"bicubic"`` or ``"mtf"``.
         bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: their type's range).
+        tile: fuse in overlapping tiles of ``tile`` x ``tile`` high-resolution pixels (a multiple
+            of the ratio), one fit each, blended without seams: for scenes too large for one
+            fit. Default: one fit.
+        overlap: pixels shared by neighbouring tiles (default: an eighth of the tile).
         device, seed: as :func:`gdd.problems.solve`.
         options: more :func:`gdd.problems.solve` settings (``iterations``, ``width``, ``budget``,
             ``fast`` and the preset's fields).
@@ -165,8 +214,13 @@ def pansharpen(
         gains = ms_gains(sensor, ms_a.shape[-1], None if gnyq is None else np.atleast_1d(gnyq).tolist())
     except ValueError as exc:
         raise InputError(f"ms: {exc}") from None
-    problem = pan_problem(_tensor(ms_a), _tensor(pan_a), r, spatial=spatial, gnyq=tuple(gains))  # type: ignore[arg-type]
-    return _like(_solve(problem, device, seed, options), ms, pan)
+    first, second = _tensor(ms_a), _tensor(pan_a)
+
+    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+        ms_w, pan_w = first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous()
+        return pan_problem(ms_w, pan_w, r, spatial=spatial, gnyq=tuple(gains))  # type: ignore[arg-type]
+
+    return _like(_fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options), ms, pan)
 
 
 def fuse_hs(
@@ -177,6 +231,8 @@ def fuse_hs(
     factor: int | None = None,
     spatial: str = "block",
     bit_depth: int | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
     device: str = "auto",
     seed: int = 0,
     **options: Any,
@@ -192,7 +248,8 @@ def fuse_hs(
         factor: the resolution ratio (default: from the shapes).
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
-        bit_depth, device, seed, options: as :func:`pansharpen`.
+        bit_depth, tile, overlap, device, seed, options: as :func:`pansharpen` (with ``srf="estimate"``
+            the response and the blur are estimated once, on the whole scene, for every tile).
 
     Returns:
         The fused cube, H x W x C float32, or a DataArray ``(band, y, x)`` on the guide's grid.
@@ -226,19 +283,32 @@ def fuse_hs(
                 f"srf: expected {guide_a.shape[-1]} x {hsi_a.shape[-1]} (guide bands x HS bands), "
                 f"got {tuple(response.shape)}"
             )
-    problem = hs_problem(y, g, response, f, spatial=op)
-    return _like(_solve(problem, device, seed, options), hsi, guide)
+
+    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+        return hs_problem(
+            y[..., low[0], low[1]].contiguous(), g[..., high[0], high[1]].contiguous(), response, f, spatial=op
+        )
+
+    return _like(_fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options), hsi, guide)
 
 
 def denoise(
-    noisy: Any, guide: Any, *, bit_depth: int | None = None, device: str = "auto", seed: int = 0, **options: Any
+    noisy: Any,
+    guide: Any,
+    *,
+    bit_depth: int | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    **options: Any,
 ) -> Any:
     """Denoise a no-flash photo with a flash photo of the same scene as the guide (``gdd flash`` on arrays).
 
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
-        bit_depth, device, seed, options: as :func:`pansharpen`.
+        bit_depth, tile, overlap, device, seed, options: as :func:`pansharpen`.
 
     Returns:
         The denoised image, H x W x C float32, or a DataArray ``(band, y, x)``.
@@ -257,5 +327,9 @@ def denoise(
             f"guide is {guide_a.shape[0]} x {guide_a.shape[1]}, noisy {noisy_a.shape[0]} x {noisy_a.shape[1]}; "
             "they must match"
         )
-    problem = flash_problem(_tensor(noisy_a), _tensor(guide_a))
-    return _like(_solve(problem, device, seed, options), noisy, guide)
+    first, second = _tensor(noisy_a), _tensor(guide_a)
+
+    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+        return flash_problem(first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous())
+
+    return _like(_fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options), noisy, guide)

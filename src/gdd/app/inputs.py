@@ -196,7 +196,8 @@ def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, me
     uint16 holds at most 16 bits; ``input`` needs to know the input's type (``meta``); an integer
     type marks nodata pixels with an integer it can hold.
     """
-    from ..io.write import check_creation_options, storage, stored_nodata
+    from ..io.cog import check_creation_options
+    from ..io.write import storage, stored_nodata
 
     o = s.outputs
     if o.creation and o.out.suffix.lower() not in (".tif", ".tiff"):

@@ -46,7 +46,7 @@ def _what_differs(old: str, plan: dict[str, object]) -> str:
         before = json.loads(old)
     except ValueError:
         return "the tiles of another run"
-    inputs, now = before.get("inputs", {}), plan["inputs"]
+    inputs, now = before.get("inputs", {}), plan.get("inputs", {})
     for name, fingerprint in now.items():  # type: ignore[attr-defined]
         earlier = inputs.get(name)
         if earlier and earlier.get("file") == fingerprint.get("file") and earlier != fingerprint:

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from ._common import InputError, check_output, split_spec
+from .cog import _tag_bands, to_cog
 from .formats import _Read, _reason, physical, rasterio_meta
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
-from .write import OutputType, _encode, _tag_bands, storage, to_cog, write_image
+from .write import OutputType, _encode, storage, write_image
 
 __all__ = ["StripWriter", "WindowReader", "shifted"]
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from xml.sax.saxutils import escape as xml_escape
@@ -17,18 +15,16 @@ from xml.sax.saxutils import escape as xml_escape
 import numpy as np
 
 from ._common import InputError, atomic, check_output, optional
+from .cog import _is_rgb, _true_colour, _write_geotiff
 from .formats import _has_rasterio
 from .read import Raster, Stored
 
 __all__ = [
     "OutputType",
-    "check_creation_options",
-    "creation_options",
     "preview_bands",
     "preview_georeference",
     "storage",
     "stored_nodata",
-    "to_cog",
     "to_rgb8",
     "write_image",
     "write_json",
@@ -36,17 +32,6 @@ __all__ = [
 ]
 
 OutputType = Literal["float32", "uint16", "input"]
-
-#: Creation options of GDAL's COG driver whose values are numbers (GDAL does not check them all:
-#: a word where it reads a block size ends the process, so they are checked here first).
-_COG_NUMBERS: dict[str, type] = {
-    "BLOCKSIZE": int, "LEVEL": int, "QUALITY": int, "OVERVIEW_QUALITY": int, "OVERVIEW_COUNT": int,
-    "ZOOM_LEVEL": int, "NBITS": int, "JXL_EFFORT": int, "MAX_Z_ERROR": float, "MAX_Z_ERROR_OVERVIEW": float,
-    "JXL_DISTANCE": float, "JXL_ALPHA_DISTANCE": float,
-}  # fmt: skip
-
-#: What gdd's COG files use unless ``--co`` says otherwise.
-COG_DEFAULTS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER"}
 
 
 def storage(dtype: OutputType | Stored, bit_depth: int | None = None, meta: Raster | None = None) -> Stored:
@@ -135,166 +120,6 @@ def _encode(
     if mask is not None:
         out[~mask] = int(value)  # type: ignore[arg-type]
     return out
-
-
-def creation_options(pairs: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
-    """GDAL's COG creation options: gdd's defaults with ``--co KEY=VALUE`` pairs over them, checked.
-
-    Raises:
-        InputError: a number option (BLOCKSIZE, LEVEL ...) whose value is not a number.
-    """
-    options = dict(COG_DEFAULTS)
-    for key, value in pairs:
-        key = key.upper()
-        kind = _COG_NUMBERS.get(key)
-        if kind is not None:
-            try:
-                kind(value)
-            except ValueError:
-                what = "an integer" if kind is int else "a number"
-                raise InputError(f"--co {key}={value}: {key} takes {what}") from None
-        if key == "NUM_THREADS" and value.upper() != "ALL_CPUS" and not value.isdigit():
-            raise InputError(f"--co NUM_THREADS={value}: a number of threads or ALL_CPUS")
-        options[key] = value
-    return options
-
-
-@contextlib.contextmanager
-def _gdal_complaints(what: str) -> Iterator[None]:
-    """GDAL's warnings about creation options (an unknown key, a value it ignores) as one InputError."""
-    import logging
-
-    logger = logging.getLogger("rasterio._env")
-    said: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            said.append(record.getMessage())
-
-    handler, propagate = Keep(logging.WARNING), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-    complaints = [m.split(" in ", 1)[-1] for m in said if "CPLE_NotSupported" in m or "CPLE_IllegalArg" in m]
-    if complaints:
-        raise InputError(f"{what}: GDAL's COG driver: {complaints[0]}")
-
-
-def check_creation_options(pairs: Sequence[tuple[str, str]]) -> None:
-    """Try ``--co`` on a small COG before the fusion, so that a typo fails in a second, not after the fit."""
-    if not pairs:
-        return
-    optional("rasterio", "writing a Cloud-Optimized GeoTIFF with --co")
-    with tempfile.TemporaryDirectory(prefix="gdd-co.") as tmp:
-        staged, out = Path(tmp) / "staged.tif", Path(tmp) / "out.tif"
-        _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
-
-
-def _is_rgb(meta: Raster | None, count: int) -> list[int] | None:
-    """Which bands are red, green, blue (indices), for a three-band image that is a picture, else None."""
-    if count != 3:
-        return None
-    waves = meta.wavelengths if meta is not None else None
-    if waves is None:
-        return [0, 1, 2]
-    return _true_colour(waves) if len(waves) == 3 else None
-
-
-def _true_colour(wavelengths: Sequence[float]) -> list[int] | None:
-    """The bands nearest 640, 550 and 470 nm, when all three lie within 60 nm of a band, else None."""
-    waves = np.asarray(wavelengths, dtype=float)
-    picks = [int(np.argmin(np.abs(waves - t))) for t in TRUE_COLOUR_NM]
-    if all(abs(waves[i] - t) <= 60 for i, t in zip(picks, TRUE_COLOUR_NM)) and len(set(picks)) == 3:
-        return picks
-    return None
-
-
-def _tag_bands(dst: Any, meta: Raster | None, store: Stored | None, command: str | None) -> None:
-    """What a GeoTIFF says of its bands: names, wavelengths and widths (nm tags and GDAL's IMAGERY
-    metadata in micrometres), colour interpretation of a picture, scale and offset, and who made it."""
-    from rasterio.enums import ColorInterp
-
-    from .. import __version__
-
-    count = dst.count
-    dst.update_tags(TIFFTAG_SOFTWARE=f"gdd {__version__}", **({"GDD_COMMAND": command} if command else {}))
-    for i in range(count):
-        if meta is not None and meta.descriptions and i < len(meta.descriptions):
-            dst.set_band_description(i + 1, meta.descriptions[i])
-        if meta is not None and meta.wavelengths and i < len(meta.wavelengths):
-            nm = meta.wavelengths[i]
-            dst.update_tags(i + 1, wavelength=f"{nm:g}", wavelength_units="nm")
-            imagery = {"CENTRAL_WAVELENGTH_UM": f"{nm / 1000:g}"}
-            if meta.fwhm and i < len(meta.fwhm):
-                imagery["FWHM_UM"] = f"{meta.fwhm[i] / 1000:g}"
-            dst.update_tags(i + 1, ns="IMAGERY", **imagery)
-    rgb = _is_rgb(meta, count)
-    if rgb is not None:
-        colours = [ColorInterp.gray] * count
-        for index, colour in zip(rgb, (ColorInterp.red, ColorInterp.green, ColorInterp.blue)):
-            colours[index] = colour
-        dst.colorinterp = colours
-    if store is not None and store.scales is not None:
-        dst.scales = store.scales
-        dst.offsets = store.offsets
-
-
-def _write_geotiff(
-    tmp: Path,
-    data: np.ndarray,
-    meta: Raster | None,
-    nodata: float | None,
-    *,
-    store: Stored | None = None,
-    creation: Sequence[tuple[str, str]] = (),
-    command: str | None = None,
-    staged: Path | None = None,
-) -> None:
-    """A Cloud-Optimized GeoTIFF (GDAL's COG driver: tiled, deflate, overviews) with the metadata.
-
-    The image is written to a plain GeoTIFF first (``staged``, removed after) and copied by the
-    COG driver with :func:`creation_options`; the bands are tagged by :func:`_tag_bands`.
-    """
-    optional("rasterio", "writing a GeoTIFF")
-    import rasterio
-    from rasterio.transform import Affine
-
-    h, w, c = data.shape
-    profile = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": c,
-        "dtype": data.dtype.name,
-        "crs": meta.crs if meta is not None else None,
-        "transform": Affine(*meta.transform) if meta is not None and meta.transform else Affine.identity(),
-        "nodata": nodata,
-        "BIGTIFF": "IF_SAFER",
-    }
-    staged = staged or tmp.with_name(tmp.name + ".staged.tif")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(staged, "w", **profile) as dst:
-                dst.write(np.moveaxis(data, -1, 0))
-                _tag_bands(dst, meta, store, command)
-        to_cog(staged, tmp, creation)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
-def to_cog(staged: Path, out: Path, creation: Sequence[tuple[str, str]] = ()) -> None:
-    """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF with GDAL's COG driver (see :func:`creation_options`)."""
-    import rasterio.shutil
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with _gdal_complaints("--co"):
-            rasterio.shutil.copy(staged, out, driver="COG", **creation_options(creation))
 
 
 def _write_envi(
@@ -418,10 +243,6 @@ def write_image(
         else:
             atomic(p, lambda t: tifffile.imwrite(t, data, photometric=photometric, planarconfig="contig"))
     return p
-
-
-#: The wavelengths (nm) a true-colour preview shows as red, green and blue.
-TRUE_COLOUR_NM = (640.0, 550.0, 470.0)
 
 
 def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> list[int]:
