@@ -136,7 +136,7 @@ def test_an_input_replaced_while_a_tiled_run_is_paused_is_refused_on_resume(
 
 
 def test_kills_at_random_points_resume_to_the_bytes_of_an_uninterrupted_run(tmp_path: Path) -> None:
-    """SIGTERM and SIGKILL in turn: once while starting, then after a random number of new tiles each time."""
+    """SIGTERM and SIGKILL in turn: once while starting, then after 1 or 2 more tiles each time (seeded)."""
     argv = _tiled_pan(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     gdd = [sys.executable, "-m", "gdd", *argv]
@@ -148,21 +148,22 @@ def test_kills_at_random_points_resume_to_the_bytes_of_an_uninterrupted_run(tmp_
         return len(list(folder.glob("tile-*.json")))
 
     kills: list[tuple[str, int]] = []
-    target = 0  # the first kill: while the run starts, before any tile
+    target = 1  # the first kill: after a random start-up time, or at the first tile if that comes sooner
     while target < 9:
         proc = subprocess.Popen(
             [*gdd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + (rng.uniform(0.5, 3.0) if target == 0 else 120)
-        while time.monotonic() < deadline and proc.poll() is None and (target == 0 or done() < target):
+        deadline = time.monotonic() + (rng.uniform(0.5, 3.0) if not kills else 120)
+        while time.monotonic() < deadline and proc.poll() is None and done() < target:
             time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it was killed"
         sig = (signal.SIGTERM, signal.SIGKILL)[len(kills) % 2]
         proc.send_signal(sig)
         proc.wait()
         kills.append((sig.name, done()))
         assert not out.exists()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fused.") and p.suffix == ".npy"]
-        target = done() + rng.randint(1, 3)
+        target = done() + rng.randint(1, 2)
     subprocess.run([*gdd, "--out", str(out)], check=True, env=env, capture_output=True)
     assert len(kills) >= 3 and len({k for _, k in kills}) >= 3, kills  # several points, at several stages
     assert out.read_bytes() == (tmp_path / "whole.npy").read_bytes()
