@@ -323,20 +323,24 @@ def _gpus_asked(ray, monkeypatch: pytest.MonkeyPatch) -> list[float]:  # type: i
     return asked
 
 
-def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _one_gpu_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Ray, one pansharpening job of a manifest, and the GPUs its tasks ask for; on a host without a GPU."""
     ray = _ray_or_skip()
     import torch
-
-    from gdd.batch import run_ray
 
     assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
     _pairs(tmp_path, 1)
     manifest = tmp_path / "jobs.json"
     manifest.write_text(json.dumps(_jobs(1)))
-    jobs = read_manifest(manifest)
-    asked = _gpus_asked(ray, monkeypatch)
+    return ray, read_manifest(manifest), manifest, _gpus_asked(ray, monkeypatch)
+
+
+def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray, jobs, manifest, asked = _one_gpu_job(tmp_path, monkeypatch)
+    from gdd.batch import run_ray
+
     # This host has no GPU; the cluster declares one (a fake GPU resource): the job asks for it.
     failed = run_ray(
         jobs, State(state_folder(manifest)), address="local", retries=0,
@@ -350,18 +354,11 @@ def test_ray_jobs_ask_for_gpus_when_the_cluster_has_them_and_log_each_attempt(
 def test_jobs_run_on_the_worker_with_a_gpu_when_the_head_has_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ray = _ray_or_skip()
-    import torch
+    ray, jobs, manifest, asked = _one_gpu_job(tmp_path, monkeypatch)
     from ray.cluster_utils import Cluster
 
     from gdd.batch import run_ray
 
-    assert not torch.cuda.is_available() or pytest.skip("checks a host without a GPU submitting to a cluster with one")
-    _pairs(tmp_path, 1)
-    manifest = tmp_path / "jobs.json"
-    manifest.write_text(json.dumps(_jobs(1)))
-    jobs = read_manifest(manifest)
-    asked = _gpus_asked(ray, monkeypatch)
     # A head with no GPU (a login node) and a worker that declares one (a fake GPU resource): a
     # job that asks for a GPU can run on the worker only, so its completing shows where it ran.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False})

@@ -74,8 +74,8 @@ REPORT: tuple[Option, ...] = (
 
 FUSION: tuple[Option, ...] = (
     _o("--out", required=True, path=True, in_plan=False, group="outputs",
-       help="result file: .npy, .mat, .tif (GeoTIFF when the inputs are georeferenced) or .hdr (ENVI); "
-       "a PNG preview is written beside it"),
+       help="result file: .npy, .mat, .tif (a Cloud-Optimized GeoTIFF, georeferenced like the inputs), .hdr "
+       "(ENVI), or .png/.jpg (one or three bands); a PNG preview is written beside it"),
     _o("--iterations", type=t.nonneg_int, group="model",
        help="Adam steps (default: the task's preset for the device)"),
     _o("--width", type=t.positive, group="model", help="feature channels of the network (default: the preset's)"),
