@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -499,7 +500,10 @@ def main(argv: list[str] | None = None) -> None:
             w.gdd("bench", *(built[n] for n in case_names), "--methods", ",".join(methods), "--out", out,
                   "--device", args.device, "--seed", "0", "--quiet", "--resume", *budget)  # fmt: skip
     (out / "summary.md").write_text(summary(read_rows(out / "rows.jsonl")))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git where it runs: the commit the tree came from, when the caller says it
+        commit = os.environ.get("GDD_COMMIT", "unknown")
     (out / "commands.txt").write_text(
         f"# gdd commit {commit}, python {sys.version.split()[0]}; $DATA = ../shared/data, $WORK = a temporary folder\n"
         + "\n".join(log)

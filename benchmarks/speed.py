@@ -82,8 +82,8 @@ def _commit() -> str:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    except (OSError, subprocess.CalledProcessError):  # no git where it runs: the caller may say it
+        return os.environ.get("GDD_COMMIT", "unknown")
 
 
 def _cpu_model() -> str:
@@ -688,12 +688,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown case {unknown[0]!r}; known: {', '.join(cases)}")
     if "cpu" in chosen and cuda:
         parser.error("the cpu case measures the CPU: run it with --device cpu")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}.json"
     for name in chosen:
         if name in skip:
             continue
         start = time.perf_counter()
         report[name] = cases[name]()
         report[name]["case_seconds"] = time.perf_counter() - start
+        # Written after every case, so that a run stopped by a time limit keeps what it measured.
+        path.write_text(json.dumps(report, indent=1, default=str))
     paid = {name: _paid(report[name]) for name in ("hs512", "pan_im4") if name in report}
     for key, section in report.get("cpu", {}).items():
         if key.startswith("threads_"):
@@ -702,8 +706,6 @@ def main(argv: list[str] | None = None) -> int:
     print("switches that paid (>= 5 % faster than eager, same first loss):", flush=True)
     for name, names in paid.items():
         print(f"  {name}: {', '.join(names) or 'none'}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(report, indent=1, default=str))
     print(f"written {path}", flush=True)
     return 0
