@@ -218,11 +218,12 @@ def _time_network(
             except Exception as error:  # a variant that fails is a finding, not the end of the run
                 rows[name] = {"switches": switches, "error": f"{type(error).__name__}: {error}"}
                 traceback.print_exc()
-            if "error" in rows[name]:
+            if rounds == 1 or "error" in rows[name]:  # each line as it is measured
                 print(f"  {name:22s} {_fmt(rows[name])}", flush=True)
-    for name, row in rows.items():
-        if "error" not in row:
-            print(f"  {name:22s} {_fmt(row)}", flush=True)
+    if rounds > 1:
+        for name, row in rows.items():
+            if "error" not in row:
+                print(f"  {name:22s} {_fmt(row)}", flush=True)
     _ratios(rows)
     return rows
 

@@ -9,6 +9,7 @@ network evaluation, on the first losses, and on the quality reached, not bitwise
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -277,3 +278,18 @@ def test_the_command_line_passes_the_fast_path_switches(tmp_path) -> None:  # ty
     assert settings["channels_last"] is True and settings["amp"] == "bf16"
     assert settings["running_stats"] is False and settings["lr_final"] == 0.001
     assert main([*argv, "--out", str(tmp_path / "t.npy"), "--tile", "16", "--overlap", "4"]) == 0
+
+
+def test_the_docs_gpu_table_is_the_committed_measurement() -> None:
+    """docs/speed.md's GPU rows are the figures of benchmarks/results/speed-cuda.json, none left out."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cuda.json").read_text())
+    docs = (root / "docs" / "speed.md").read_text()
+    variants = report["hs512"]["variants"]
+    assert report["hardware"]["gpu"] in docs
+    for name, row in variants.items():
+        time_ = f"{row['ms_per_iteration']:.2f} ({row['time_ratio']:.2f})"
+        cells = f"| {time_} | {row['peak_gib']:.2f} ({row['memory_ratio']:.2f}) |"
+        assert cells in docs, f"{name}: {cells} not in docs/speed.md"
+        if row["compile_seconds"]:
+            assert f"{cells} {row['compile_seconds']:.1f} |" in docs, name

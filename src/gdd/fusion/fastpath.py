@@ -69,9 +69,11 @@ def device_defaults(device: torch.device, width: int = 64) -> dict[str, object]:
     with bfloat16 in hardware (:func:`native_bf16`), bf16 autocast: with both, a step took 0.62x
     the plain float32 one at width 64 and 0.53x at width 32 (128 x 128 x 31, two cores);
     channels-last alone 0.86x at width 16. ``torch.compile`` stays off: at width 64 it compiled
-    for 114 s and then ran at 1.08x the eager step. Elsewhere none: no CUDA default is set
-    before a measured run. The figures come from ``benchmarks/speed.py --device cpu``
-    (``benchmarks/results/speed-cpu.json``).
+    for 114 s and then ran at 1.08x the eager step. Elsewhere none: on an H200 at 512 x 512 x 31,
+    width 64, bf16 autocast (1.29x), channels-last (1.03x) and fused Adam (1.06x) each made the
+    step slower, and everything with CUDA graphs (0.52x) compiled for 43 s, won back only after
+    about 5,700 steps. The figures come from ``benchmarks/speed.py --device cpu`` and
+    ``--device cuda`` (``benchmarks/results/speed-cpu.json``, ``speed-cuda.json``).
 
     Example:
         >>> device_defaults(torch.device("cuda"))

@@ -12,7 +12,7 @@ import csv
 import math
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -166,10 +166,11 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
 
 def _stored(meta: dict[str, object], dtype: np.dtype, divisor: float | None, nodata: float | None) -> Stored:
     """How the file behind ``meta`` stores its values (see :class:`Stored`)."""
-    scales, offsets = meta.get("scale_offset") or (None, None)  # type: ignore[misc]
+    pair: Any = meta.get("scale_offset") or (None, None)
+    scales, offsets = pair
     if scales is not None:
         return Stored(
-            str(meta.get("dtype") or dtype.name), scales=tuple(scales), offsets=tuple(offsets),  # type: ignore[arg-type]
+            str(meta.get("dtype") or dtype.name), scales=tuple(scales), offsets=tuple(offsets),
             nodata=meta.get("stored_nodata"),  # type: ignore[arg-type]
         )  # fmt: skip
     return Stored(str(meta.get("dtype") or dtype.name), divisor=divisor, nodata=nodata)

@@ -142,6 +142,7 @@ class WindowReader:
         divisor = None
         if dtype.kind in "iu" and "scale_offset" not in m:
             bits = self.options["bit_depth"]
+            assert bits is None or isinstance(bits, int)
             divisor = float(2**bits - 1) if bits else (255.0 if dtype.itemsize == 1 else 65535.0)
         return Raster(
             empty,
