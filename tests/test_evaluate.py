@@ -192,3 +192,47 @@ def test_fusion_report(tmp_path: Path, fr_files: dict[str, Path]) -> None:
     # The report exists now: a rerun refuses before fitting anything.
     assert main([*argv[: -len(FAST)], "--out", str(tmp_path / "q.npy"), *FAST]) == 1
     assert not (tmp_path / "q.npy").exists()
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_eval_window_by_window_gives_the_whole_image_figures(
+    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A large scene is evaluated a window at a time: the same indices, the nodata border found across windows."""
+    if suffix == ".tif":
+        pytest.importorskip("rasterio")
+    from gdd.io import write_image
+
+    rng = np.random.default_rng(3)
+    ref = (_smooth(rng, (90, 110, 5)) / 4).astype(np.float32)
+    result = np.clip(ref + 0.02 * rng.standard_normal(ref.shape), 0, 1).astype(np.float32)
+    bordered = np.full_like(result, np.nan)
+    bordered[7:83, 4:101] = result[7:83, 4:101]
+    for name, a in (("result", bordered), ("ref", ref)):
+        if suffix == ".npy":
+            np.save(tmp_path / f"{name}.npy", a)
+        else:
+            write_image(tmp_path / f"{name}.tif", a)
+    common = [str(tmp_path / f"result{suffix}"), "--reference", str(tmp_path / f"ref{suffix}"), "--ratio", "4",
+              "--nodata", "nan", "--block-size", "16", "--dim-cut", "3"]  # fmt: skip
+    figures = []
+    for window in ("4096", "24", "40"):
+        out = tmp_path / f"w{window}.json"
+        assert main(["eval", *common, "--window", window, "--json", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["settings"]["valid_area"] == [7, 83, 4, 101]
+        figures.append(report["results"][0]["metrics"])
+    whole = figures[0]
+    assert all(isinstance(whole[k], float) for k in ("psnr", "ssim", "sam", "ergas", "q", "q2n", "scc", "cc", "rmse"))
+    assert whole["psnr"] > 30
+    for windowed in figures[1:]:
+        for key, value in whole.items():
+            assert windowed[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    holed = bordered.copy()
+    holed[50, 60] = np.nan  # inside the valid area, in a later window than the first
+    np.save(tmp_path / "holed.npy", holed)
+    capsys.readouterr()
+    args = ["eval", str(tmp_path / "holed.npy"), "--reference", str(tmp_path / f"ref{suffix}"), "--nodata", "nan"]
+    assert main([*args, "--window", "24"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "nodata pixels lie inside the valid area" in err and "\n" not in err

@@ -8,6 +8,10 @@ border cut, clipping, block size, sensor) is written beside the figures.
 Nodata (the files' declared value, or ``nodata``): the indices are computed on the rectangle
 that holds every file's valid pixels (on the ratio's grid at full resolution), the same figures
 as on those files cropped to it; nodata pixels inside that rectangle are an error.
+
+Images wider or taller than ``window`` (2048 pixels by default) are evaluated at reduced
+resolution window by window (:mod:`gdd.metrics.windowed`): only a window of each file is in
+memory at a time, and the figures are those of the whole image.
 """
 
 from __future__ import annotations
@@ -17,15 +21,20 @@ import io as _io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from .io import InputError, Layout, UsageError, atomic, check_output, read_image, read_raster, to_tensor
+from .checks import nonnegative_int, positive_int
+from .io import InputError, Layout, UsageError, WindowReader, atomic, check_output, read_image, read_raster, to_tensor
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
+from .metrics.windowed import reduced_resolution_windows
 from .sensors import SENSORS
 
-__all__ = ["COLUMNS", "Evaluation", "evaluate_files", "format_table", "to_csv", "to_json"]
+__all__ = ["COLUMNS", "WINDOW", "Evaluation", "evaluate_files", "format_table", "to_csv", "to_json"]
+
+#: The side of the windows a large image is evaluated in (smaller images are read whole).
+WINDOW = 2048
 
 
 @dataclass
@@ -97,11 +106,14 @@ def evaluate_files(
     block_size: int = 32,
     bit_depth: int | None = None,
     nodata: float | None = None,
+    window: int = WINDOW,
 ) -> Evaluation:
     """Read the results and the reference (or the MS and PAN) and compute every index.
 
     Pixels that are nodata in any file (``nodata``, else the files' declared values) are left
     out by cropping every file to the rectangle of valid pixels (see the module's docstring).
+    With a reference, images larger than ``window`` pixels on a side are read and evaluated
+    window by window (the same figures, a window of each file in memory at a time).
 
     Raises:
         InputError: unreadable files, shapes that do not match, a missing or contradictory ratio.
@@ -112,6 +124,13 @@ def evaluate_files(
         raise UsageError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
         raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
+    positive_int(window, "window")
+    if reference is not None:
+        readers = [WindowReader(r, name="result", bit_depth=bit_depth, layout=layout, nodata=nodata) for r in results]
+        if max(readers[0].shape[:2]) > window:
+            options = {"ratio": ratio, "data_range": data_range, "dim_cut": dim_cut, "clip": clip}
+            ref_reader = WindowReader(reference, name="reference", bit_depth=bit_depth, layout=layout, nodata=nodata)
+            return _by_windows(readers, ref_reader, results, reference, block_size, bit_depth, window, options)
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
     arrays = [a for a, _ in read]
     masks = [m for _, m in read if m is not None]
@@ -220,6 +239,77 @@ def evaluate_files(
             )
         except ValueError as exc:
             raise InputError(f"{path}: {exc}") from None
+        ev.rows.append((name, path, m))
+    return ev
+
+
+def _by_windows(
+    readers: list[WindowReader],
+    ref: WindowReader,
+    results: list[str],
+    reference: str,
+    block_size: int,
+    bit_depth: int | None,
+    window: int,
+    options: dict[str, Any],
+) -> Evaluation:
+    """The reduced-resolution indices of large files, window by window (see :func:`evaluate_files`)."""
+    shape = readers[0].shape
+    for r, reader in zip(results[1:], readers[1:]):
+        _match(np.empty(reader.shape, dtype=np.uint8), shape, "the result", r)
+    _match(np.empty(ref.shape, dtype=np.uint8), shape, "the reference", reference)
+    every = [*readers, ref]
+    h, w, c = shape
+    # First pass: the rectangle of valid pixels, from each window's masks.
+    rows, cols = np.zeros(h, dtype=bool), np.zeros(w, dtype=bool)
+    bordered = False
+    for r0 in range(0, h, window):
+        for c0 in range(0, w, window):
+            span = (slice(r0, min(r0 + window, h)), slice(c0, min(c0 + window, w)))
+            masks = [m for m in (f.read(*span).mask for f in every) if m is not None]
+            valid = np.logical_and.reduce(masks) if masks else np.ones((span[0].stop - r0, span[1].stop - c0), bool)
+            bordered |= not valid.all()
+            rows[span[0]] |= valid.any(axis=1)
+            cols[span[1]] |= valid.any(axis=0)
+    if not rows.any():
+        raise InputError("no valid pixel is left once the nodata border is cropped")
+    box = (slice(int(np.flatnonzero(rows)[0]), int(np.flatnonzero(rows)[-1]) + 1),
+           slice(int(np.flatnonzero(cols)[0]), int(np.flatnonzero(cols)[-1]) + 1))  # fmt: skip
+    cut = options["dim_cut"]
+    nonnegative_int(cut, "dim_cut")
+    inner = (slice(box[0].start + max(cut - 1, 0), box[0].stop - cut),
+             slice(box[1].start + max(cut - 1, 0), box[1].stop - cut))  # fmt: skip
+    if inner[0].stop <= inner[0].start or inner[1].stop <= inner[1].start:
+        raise InputError(f"--dim-cut {cut} leaves no pixel of the {h} x {w} image")
+    for f in every:
+        f.crop(*inner)
+    shape = (inner[0].stop - inner[0].start, inner[1].stop - inner[1].start, c)
+    settings: dict[str, object] = {"reference": reference, **{k: options[k] for k in ("ratio", "data_range")}}
+    settings |= {"dim_cut": cut, "clip": options["clip"], "block_size": block_size, "bit_depth": bit_depth}
+    if bordered:
+        settings["valid_area"] = [box[0].start, box[0].stop, box[1].start, box[1].stop]
+    settings["window"] = window
+
+    def pair(reader: WindowReader) -> Any:
+        def read(rs: slice, cs: slice) -> tuple[np.ndarray, np.ndarray]:
+            got = [reader.read(rs, cs), ref.read(rs, cs)]
+            if any(g.mask is not None and not g.mask.all() for g in got):
+                raise InputError(
+                    f"nodata pixels lie inside the valid area (rows {box[0].start}-{box[0].stop - 1}, columns "
+                    f"{box[1].start}-{box[1].stop - 1}), not on its border; the indices need a rectangle of data"
+                )
+            return got[0].data, got[1].data
+
+        return read
+
+    ev = Evaluation("reduced", settings)
+    for name, path, reader in zip(_names(results), results, readers):
+        m = reduced_resolution_windows(
+            pair(reader), shape, ratio=options["ratio"] or 1, data_range=options["data_range"],
+            clip=options["clip"], block_size=block_size, window=window,
+        )  # fmt: skip
+        if options["ratio"] is None:
+            m["ergas"] = None
         ev.rows.append((name, path, m))
     return ev
 

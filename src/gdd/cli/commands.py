@@ -42,6 +42,7 @@ def _eval(args: argparse.Namespace) -> int:
         block_size=args.block_size,
         bit_depth=args.bit_depth,
         nodata=args.nodata,
+        window=args.window,
     )
     print(format_table(ev))
     if args.json:

@@ -234,6 +234,9 @@ EVAL: tuple[Option, ...] = (
     _o("--nodata", type=t.nodata, metavar="VALUE",
        help="pixels with this value in any band (nan: NaN/Inf) are nodata (default: the files' declared "
        "nodata); the indices are computed on the rectangle of valid pixels"),
+    _o("--window", type=t.positive, default=2048, metavar="PIXELS",
+       help="with --reference, images larger than this on a side are read and evaluated window by window "
+       "(the same figures, a window of each file in memory; default 2048)"),
     _o("--json", metavar="OUT.json", help="write the indices and settings as JSON"),
     _o("--csv", metavar="OUT.csv", help="write the indices as CSV, one row per result"),
     *REPORT,

@@ -177,9 +177,15 @@ def ssim(x: Tensor, ref: Tensor, *, data_range: float = 1.0) -> float:
     if not data_range > 0:
         raise ValueError(f"data_range must be positive, got {data_range}")
     x, ref = _pair(x, ref)
-    c, h, w = x.shape[1:]
+    h, w = x.shape[-2:]
     if h < 11 or w < 11:
         raise ValueError(f"SSIM needs images of at least 11 x 11 pixels, got {h} x {w}")
+    return float(ssim_map(x, ref, data_range=data_range).mean(dim=(2, 3)).mean(dim=1).mean())
+
+
+def ssim_map(x: Tensor, ref: Tensor, *, data_range: float = 1.0) -> Tensor:
+    """The SSIM of every 11 x 11 window that fits in (B, C, H, W) images: (B, C, H - 10, W - 10)."""
+    c = x.shape[1]
     win = _gaussian_window(11, 1.5, device=x.device).expand(c, 1, 11, 11)
 
     def blur(t: Tensor) -> Tensor:
@@ -190,8 +196,7 @@ def ssim(x: Tensor, ref: Tensor, *, data_range: float = 1.0) -> float:
     vr = blur(ref * ref) - mr * mr
     cov = blur(x * ref) - mx * mr
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    smap = ((2 * mx * mr + c1) * (2 * cov + c2)) / ((mx * mx + mr * mr + c1) * (vx + vr + c2))
-    return float(smap.mean(dim=(2, 3)).mean(dim=1).mean())
+    return ((2 * mx * mr + c1) * (2 * cov + c2)) / ((mx * mx + mr * mr + c1) * (vx + vr + c2))
 
 
 def q_index(x: Tensor, ref: Tensor, *, block_size: int = 32) -> float:
@@ -210,6 +215,11 @@ def q_index(x: Tensor, ref: Tensor, *, block_size: int = 32) -> float:
     """
     x, ref = _pair(x, ref)
     _check_block(x, block_size)
+    return float(q_map(x, ref, block_size=block_size).mean(dim=(2, 3)).mean(dim=1).mean())
+
+
+def q_map(x: Tensor, ref: Tensor, *, block_size: int = 32) -> Tensor:
+    """Q of every ``block_size`` window that fits in (B, C, H, W) images: (B, C, H - S + 1, W - S + 1)."""
     n = block_size**2
 
     def sums(t: Tensor) -> Tensor:
@@ -227,8 +237,7 @@ def q_index(x: Tensor, ref: Tensor, *, block_size: int = 32) -> float:
     flat = (denominator1 == 0) & (sq != 0)
     qmap = torch.where(flat, 2 * prod / torch.where(flat, sq, 1), qmap)
     ok = denominator != 0
-    qmap = torch.where(ok, numerator / torch.where(ok, denominator, 1), qmap)
-    return float(qmap.mean(dim=(2, 3)).mean(dim=1).mean())
+    return torch.where(ok, numerator / torch.where(ok, denominator, 1), qmap)
 
 
 def _check_block(x: Tensor, block_size: int) -> None:
@@ -315,13 +324,20 @@ def q2n(x: Tensor, ref: Tensor, *, block_size: int = 32, shift: int | None = Non
         raise ValueError(f"block_size must be an integer >= 2, got {block_size!r}")
     shift = block_size if shift is None else shift
     positive_int(shift, "shift")
-    b, c, h, w = x.shape
+    h, w = x.shape[-2:]
     steps_y, steps_x = math.ceil(h / shift), math.ceil(w / shift)
     pad_y = max((steps_y - 1) * shift + block_size - h, 0)
     pad_x = max((steps_x - 1) * shift + block_size - w, 0)
     if pad_y > h or pad_x > w:
         raise ValueError(f"the image ({h} x {w}) is too small for {block_size} x {block_size} blocks")
     x, ref = _mirror_pad(x, pad_y, pad_x), _mirror_pad(ref, pad_y, pad_x)
+    return float(q2n_values(x, ref, block_size=block_size, shift=shift).mean(dim=(1, 2)).mean())
+
+
+def q2n_values(x: Tensor, ref: Tensor, *, block_size: int, shift: int) -> Tensor:
+    """Q2n of each block of (B, C, H, W) images the blocks cover: (B, blocks down, blocks across)."""
+    b, c = x.shape[:2]
+    steps_y, steps_x = (x.shape[2] - block_size) // shift + 1, (x.shape[3] - block_size) // shift + 1
     n = 1 << (c - 1).bit_length()
     if n > c:
         zeros = x.new_zeros(b, n - c, *x.shape[-2:])
@@ -331,18 +347,18 @@ def q2n(x: Tensor, ref: Tensor, *, block_size: int = 32, shift: int | None = Non
         t = t.unfold(2, block_size, shift).unfold(3, block_size, shift)  # B, N, by, bx, S, S
         return t.permute(0, 2, 3, 4, 5, 1).reshape(b, steps_y, steps_x, block_size * block_size, n)
 
-    q = _q2n_blocks(blocks(ref), blocks(x))
-    return float(q.square().sum(-1).sqrt().mean(dim=(1, 2)).mean())
+    return _q2n_blocks(blocks(ref), blocks(x)).square().sum(-1).sqrt()
 
 
 _SOBEL = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 
 
-def _sobel_magnitude(t: Tensor) -> Tensor:
+def sobel_magnitude(t: Tensor) -> Tensor:
+    """Each band's Sobel gradient magnitude of (B, C, H, W) images, zero outside (same size)."""
     c = t.shape[1]
     ky = torch.tensor(_SOBEL, dtype=t.dtype, device=t.device)
     weight = torch.stack([ky, ky.T]).unsqueeze(1).repeat(c, 1, 1, 1)
-    g = F.conv2d(t[..., 1:-1, 1:-1], weight, padding=1, groups=c)
+    g = F.conv2d(t, weight, padding=1, groups=c)
     return (g[:, 0::2].square() + g[:, 1::2].square()).sqrt()
 
 
@@ -361,7 +377,7 @@ def scc(x: Tensor, ref: Tensor) -> float:
     x, ref = _pair(x, ref)
     if min(x.shape[-2:]) < 3:
         raise ValueError(f"SCC needs images of at least 3 x 3 pixels, got {tuple(x.shape[-2:])}")
-    gx, gr = _sobel_magnitude(x), _sobel_magnitude(ref)
+    gx, gr = sobel_magnitude(x[..., 1:-1, 1:-1]), sobel_magnitude(ref[..., 1:-1, 1:-1])
     num = (gx * gr).sum(dim=(1, 2, 3))
     den = gx.square().sum(dim=(1, 2, 3)).sqrt() * gr.square().sum(dim=(1, 2, 3)).sqrt()
     return float((num / den).mean())
