@@ -83,9 +83,9 @@ def _valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | 
     return slice(r0, r1), slice(c0, c1)
 
 
-def _match(arr: np.ndarray, shape: tuple[int, ...], what: str, spec: str) -> None:
-    if arr.shape != shape:
-        have, want = (" x ".join(map(str, s)) for s in (arr.shape, shape))
+def _match(have_shape: tuple[int, ...], shape: tuple[int, ...], what: str, spec: str) -> None:
+    if have_shape != shape:
+        have, want = (" x ".join(map(str, s)) for s in (have_shape, shape))
         raise InputError(f"{spec}: {what} is {have}, the result {want}")
 
 
@@ -126,20 +126,26 @@ def evaluate_files(
         raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
     positive_int(window, "window")
     if reference is not None:
-        readers = [WindowReader(r, name="result", bit_depth=bit_depth, layout=layout, nodata=nodata) for r in results]
-        if max(readers[0].shape[:2]) > window:
+        # The first result's size decides (a GeoTIFF's or an .npy's without reading its pixels).
+        def open_(spec: str, name: str) -> WindowReader:
+            return WindowReader(spec, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata)
+
+        first = open_(results[0], "result")
+        if max(first.shape[:2]) > window:
+            readers = [first, *(open_(r, "result") for r in results[1:])]
             options = {"ratio": ratio, "data_range": data_range, "dim_cut": dim_cut, "clip": clip}
-            ref_reader = WindowReader(reference, name="reference", bit_depth=bit_depth, layout=layout, nodata=nodata)
-            return _by_windows(readers, ref_reader, results, reference, block_size, bit_depth, window, options)
+            return _by_windows(
+                readers, open_(reference, "reference"), results, reference, block_size, bit_depth, window, options
+            )
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
     arrays = [a for a, _ in read]
     masks = [m for _, m in read if m is not None]
     for r, a in zip(results[1:], arrays[1:]):
-        _match(a, arrays[0].shape, "the result", r)
+        _match(a.shape, arrays[0].shape, "the result", r)
     names = _names(results)
     if reference is not None:
         ref, ref_mask = _read(reference, "reference", bit_depth, layout, nodata)
-        _match(ref, arrays[0].shape, "the reference", reference)
+        _match(ref.shape, arrays[0].shape, "the reference", reference)
         box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
@@ -256,14 +262,15 @@ def _by_windows(
     """The reduced-resolution indices of large files, window by window (see :func:`evaluate_files`)."""
     shape = readers[0].shape
     for r, reader in zip(results[1:], readers[1:]):
-        _match(np.empty(reader.shape, dtype=np.uint8), shape, "the result", r)
-    _match(np.empty(ref.shape, dtype=np.uint8), shape, "the reference", reference)
+        _match(reader.shape, shape, "the result", r)
+    _match(ref.shape, shape, "the reference", reference)
     every = [*readers, ref]
     h, w, c = shape
-    # First pass: the rectangle of valid pixels, from each window's masks.
-    rows, cols = np.zeros(h, dtype=bool), np.zeros(w, dtype=bool)
+    # First pass, where a file may hold nodata: the rectangle of valid pixels, from each window's masks.
+    maybe_nodata = any(f.meta.nodata is not None for f in every)
+    rows, cols = np.full(h, not maybe_nodata), np.full(w, not maybe_nodata)
     bordered = False
-    for r0 in range(0, h, window):
+    for r0 in range(0, h, window) if maybe_nodata else ():
         for c0 in range(0, w, window):
             span = (slice(r0, min(r0 + window, h)), slice(c0, min(c0 + window, w)))
             masks = [m for m in (f.read(*span).mask for f in every) if m is not None]
