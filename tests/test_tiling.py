@@ -430,7 +430,7 @@ def test_tiles_share_one_start_chosen_on_the_central_window(tmp_path: Path, monk
 
     import gdd.app.tiled
 
-    solve_module = importlib.import_module("gdd.problems.solve")  # the package's ``solve`` is the function
+    solve_module = importlib.import_module("gdd.problems.plan")
     calls: list[tuple[int, ...]] = []
     real = gdd.app.tiled.choose_start
 

@@ -26,7 +26,8 @@ The package's modules, each depending only on those above it:
 - :mod:`~gdd.problems.pixels` and :mod:`~gdd.problems.holdout`: held-out validation (the draw and
   filling of the pixels; :func:`held_out`, :func:`choose_start`);
 - ``gdd.problems.solve`` (the module; the package's ``solve`` is the function): :func:`solve`
-  and the plan of each start (``plan_fit``); :mod:`~gdd.problems.many`: :func:`solve_many`.
+  and its several starts; :mod:`~gdd.problems.plan`: the plan of each start (``plan_fit``);
+  :mod:`~gdd.problems.many`: :func:`solve_many`.
 """
 
 from __future__ import annotations

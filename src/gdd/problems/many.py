@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..fusion import FitResult, fit_many, resolve_device
+from .plan import _finish, _plan_starts
 from .presets import Budget, choose_preset
-from .solve import _combine, _finish, _plan_starts
+from .solve import _combine
 from .tasks import Problem
 
 __all__ = ["solve_many"]
