@@ -92,23 +92,25 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         str(choice.get("start")), "classic fallback"
     )
     starts = choice.get("starts")
-    mean = ""
-    if isinstance(starts, list):
-        names = ", ".join(_start_name(str(task), c) for c in starts)
-        mean = f"the mean of {len(starts)} GDD fits (from {names})"
     what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
-            "classic": f"the {role} ({name}) itself", "mean": mean}[chosen]  # fmt: skip
+            "classic": f"the {role} ({name}) itself"}  # fmt: skip
+    if isinstance(starts, list):
+        names = [_start_name(str(task), c) for c in starts]
+        what["mean"] = f"the mean of {len(starts)} GDD fits (from {', '.join(names)})"
+        for k, n in enumerate(names):
+            what[f"start {k + 1}"] = f"the GDD fit from {n} (one of {len(starts)} starts)"
     held = choice.get("rule") == "holdout"
     score = "held-out error" if held else "data objective"
     better = "predicts the held-out pixels" if held else "fits the observations"
-    text = f"result: {what}, {score} {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
+    text = f"result: {what[chosen]}, {score} {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
     if "refit_steps" in choice:
         text += f" (fitted again on every pixel for {choice['refit_steps']} steps)"
     if task == "flash":
         text += " (no classic method to compare with)"
     if "classic" in choice:
         classic = float(choice["classic"])  # type: ignore[arg-type]
-        gdd = min(float(choice[k]) for k in ("final", "best", "mean") if k in choice)  # type: ignore[arg-type]
+        fits = [k for k in choice if k in ("final", "best", "mean") or k.startswith("start ")]
+        gdd = min(float(choice[k]) for k in fits)  # type: ignore[arg-type]
         text += f"; {name} ({role}): {classic:.4g}"
         if chosen == "classic":
             text += f", which {better} better than any GDD iterate ({gdd:.4g})"

@@ -121,6 +121,9 @@ class FitConfig:
             observations' held-out pixels, left out of the loss) every candidate is scored by
             its error there and the lowest wins; without them, by the data objective itself
             (the lowest residual on the fitted pixels, which rewards fitting the noise).
+        classic_candidate: with ``keep_best``, the classic image is one of the candidates
+            (False: only the network's estimates, for a caller that compares several fits with
+            the classic image itself).
         validate_every: steps between two scorings of the noise-free estimate on the
             validation terms (and, without them, between two keep-best checks: ``log_every``).
         patience: with validation terms, stop when this many scorings in a row have not
@@ -163,6 +166,7 @@ class FitConfig:
     guard_every: int = 10
     average_last: int = 0
     keep_best: bool = False
+    classic_candidate: bool = True
     validate_every: int = 25
     patience: int = 0
     warm_start: int = 0

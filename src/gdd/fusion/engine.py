@@ -352,6 +352,8 @@ def run_fit(
                 observe(i, "final", x_i)
                 if classic is not None:
                     observe(i, "classic", classic)
+            if not config.classic_candidate:
+                classic = None
             x_i, choice = _choose(x_i, best[i], classic, backend.terms[i], validation[i], keep_best=config.keep_best)
             results.append(
                 FitResult(

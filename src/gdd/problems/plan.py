@@ -160,4 +160,8 @@ def _plan_starts(problem: Problem, kwargs: dict[str, Any], overrides: dict[str, 
         warm = overrides.get("warm_start", warm)  # type: ignore[assignment]
         more = {**overrides, "init": init, "warm_start": warm, "residual": residual, "more_starts": ()}
         plans.append(plan_fit(problem, overrides=more, **kwargs))
+    if len(plans) > 1 and first.validation is not None:
+        # Each start returns its network's estimate; the classic image is compared with them
+        # and with their mean once all are fitted (:func:`gdd.problems.solve`).
+        plans = [replace(p, config=replace(p.config, classic_candidate=False)) for p in plans]
     return plans

@@ -125,11 +125,24 @@ def _held_out_error(results: list[FitResult], plans: list[FitPlan]) -> float:
     if len(results) == 1:
         choice = results[0].choice
         return float(choice.get(str(choice.get("chosen", "final")), float("inf")))  # type: ignore[arg-type]
-    error = holdout_error(torch.stack([r.x for r in results]).mean(dim=0), plans[0].validation)
+    return min(_held_out_scores(results, plans).values())
+
+
+def _held_out_scores(results: list[FitResult], plans: list[FitPlan]) -> dict[str, float]:
+    """The held-out error of each estimate :func:`_combine` may return from several starts' fits.
+
+    Each start's result, the mean of them all and (with ``keep_best``) the first start's classic
+    image, as fitted or made without the held-out pixels.
+    """
+    validation = plans[0].validation
+    assert validation is not None
+    xs = [r.x for r in results]
+    scores = {f"start {k + 1}": holdout_error(x, validation) for k, x in enumerate(xs)}
+    scores["mean"] = holdout_error(torch.stack(xs).mean(dim=0), validation)
     classic = plans[0].base if plans[0].base is not None else plans[0].classic
     if classic is not None and plans[0].config.keep_best:
-        error = min(error, holdout_error(classic, plans[0].validation))
-    return float(error)
+        scores["classic"] = holdout_error(classic, validation)
+    return scores
 
 
 def _solve_starts(
@@ -151,16 +164,49 @@ def _combine(
     kwargs: dict[str, Any],
     observe: Callable[[str, Tensor], None] | None,
 ) -> FitResult:
-    """The starts' results as one: the mean of several (scored first), each with every pixel back."""
-    mean_error = None
-    if len(results) > 1 and plans[0].validation is not None:
-        mean_error = holdout_error(torch.stack([r.x for r in results]).mean(dim=0), plans[0].validation)
-    if plans[0].validation is not None:
-        results = [
-            _every_pixel(r, problem, p, kwargs, _named(observe, f"start {k + 1}: " if len(plans) > 1 else ""))
-            for k, (r, p) in enumerate(zip(results, plans))
-        ]
-    return _mean_of_starts(results, plans, problem, mean_error)
+    """The starts' results as one, with every pixel back where pixels were held out.
+
+    Without held-out pixels: the one start's result, or the mean of several (:func:`_mean_of_starts`).
+    With them, several starts give several candidates: each start's result, their mean and the
+    classic image; the one of lowest held-out error is returned, and only the fits it is made
+    of get every pixel back.
+    """
+    if plans[0].validation is None:
+        return _mean_of_starts(results, plans, problem)
+    if len(results) == 1:
+        return _every_pixel(results[0], problem, plans[0], kwargs, observe)
+    scores = _held_out_scores(results, plans)
+    chosen = min(scores, key=scores.__getitem__)
+    if observe is not None:
+        observe("mean of the starts, as fitted", torch.stack([r.x for r in results]).mean(dim=0))
+    used = [k for k in range(len(results)) if chosen in ("mean", f"start {k + 1}")]
+    every = {k: _every_pixel(results[k], problem, plans[k], kwargs, _named(observe, f"start {k + 1}: ")) for k in used}
+    first, plan = results[0], plans[0]
+    if chosen == "classic":
+        classic = plan.base if plan.base is not None else plan.classic
+        if problem.classic is not None:
+            name = plan.preset.init if plan.preset.init != "none" else "gsa"
+            classic = tame(problem.classic(name).float(), problem.baseline())
+        assert classic is not None
+        x = classic.to(first.x.device)
+    else:
+        x = torch.stack([every[k].x for k in used]).mean(dim=0)
+    choice: dict[str, object] = {
+        **scores,
+        "chosen": chosen,
+        "held_out": scores[chosen],
+        "rule": "holdout",
+        "starts": [dict((every.get(k) or r).choice) for k, r in enumerate(results)],
+        "classic_name": first.choice.get("classic_name", "gsa"),
+        "start": first.choice.get("start", "none"),
+    }
+    refits = sum(every[k].seconds - results[k].seconds for k in used)
+    return replace(
+        _mean_of_starts(results, plans, problem, merge_only=True),
+        x=x,
+        seconds=sum(r.seconds for r in results) + refits,
+        choice=choice,
+    )
 
 
 def _named(observe: Callable[[str, Tensor], None] | None, prefix: str) -> Callable[[str, Tensor], None] | None:
@@ -249,39 +295,35 @@ def _objective(x: Tensor, terms: Sequence[Term]) -> float:
 
 
 def _mean_of_starts(
-    results: list[FitResult], plans: list[FitPlan], problem: Problem, mean_error: float | None = None
+    results: list[FitResult], plans: list[FitPlan], problem: Problem, *, merge_only: bool = False
 ) -> FitResult:
     """One start's result as it is; several: the mean of their results, checked against the classic image.
 
-    With held-out validation, ``mean_error`` is the mean's held-out error (taken before the
-    results got every pixel back) and the first start's classic image is scored on the same
-    pixels; without, both are scored on the data objective with the first start's fitted
-    operators. With ``keep_best``, the classic image (made from every pixel) is returned instead
-    when it scores better than the mean.
+    Without held-out pixels: the mean and the first start's classic image are scored on the data
+    objective with the first start's fitted operators, and with ``keep_best`` the classic image
+    is returned instead when it scores better. ``merge_only``: the first result with every
+    start's losses, timings and history (its estimate and choice as they are).
     """
     if len(results) == 1:
         return results[0]
     first, plan = results[0], plans[0]
-    x = torch.stack([r.x for r in results]).mean(dim=0)
-    held = plan.validation is not None and mean_error is not None
-    mean = mean_error if held else _objective(x, plan.terms)
-    choice: dict[str, object] = {
-        "chosen": "mean",
-        "rule": "holdout" if held else "residual",
-        "mean": mean,
-        "starts": [dict(r.choice) for r in results],
-        "classic_name": first.choice.get("classic_name", "gsa"),
-        "start": first.choice.get("start", "none"),
-    }
-    classic = plan.base if plan.base is not None else plan.classic
-    if classic is not None:
-        score = holdout_error(classic, plan.validation) if held else _objective(classic.to(x.device), plan.terms)  # type: ignore[arg-type]
-        choice["classic"] = score
-        if plan.config.keep_best and score < mean:  # type: ignore[operator]
-            if held and problem.classic is not None:
-                name = plan.preset.init if plan.preset.init != "none" else "gsa"
-                classic = tame(problem.classic(name).float(), problem.baseline())
-            x, choice["chosen"] = classic.to(x.device), "classic"
+    x, choice = first.x, dict(first.choice)
+    if not merge_only:
+        x = torch.stack([r.x for r in results]).mean(dim=0)
+        choice = {
+            "chosen": "mean",
+            "rule": "residual",
+            "mean": _objective(x, plan.terms),
+            "starts": [dict(r.choice) for r in results],
+            "classic_name": first.choice.get("classic_name", "gsa"),
+            "start": first.choice.get("start", "none"),
+        }
+        classic = plan.base if plan.base is not None else plan.classic
+        if classic is not None:
+            score = _objective(classic.to(x.device), plan.terms)
+            choice["classic"] = score
+            if plan.config.keep_best and score < choice["mean"]:  # type: ignore[operator]
+                x, choice["chosen"] = classic.to(x.device), "classic"
     n = first.config.iterations
     history = [(step + k * n, value) for k, r in enumerate(results) for step, value in r.history]
     return replace(
