@@ -258,14 +258,23 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert model["chosen"] == min(model["held_out"], key=model["held_out"].get) == settings["spatial"]
     assert set(model["held_out"]) == {"bicubic", "mtf"}
     assert "start: " in out and "MS degradation: " in out and "held-out error" in out
-    # --ensemble: both starts, averaged.
+    # --ensemble: both starts; each, their mean and the classic start scored on the held-out pixels.
     assert main([*argv, "--out", str(tmp_path / "e.npy"), "--json", str(tmp_path / "e.json"), "--ensemble"]) == 0
     out = capsys.readouterr().out
     assert "gdd pan: 2 fits of 20 steps" in out
-    line = next(x for x in out.splitlines() if x.startswith("result:"))
-    assert "the mean of 2 GDD fits (from SFIM warm+residual, GSA warm)" in line or "SFIM (classic start) itself" in line
     report = json.loads((tmp_path / "e.json").read_text())
-    assert [c["start"] for c in report["choice"]["starts"]] == ["warm+residual", "warm"]
+    choice = report["choice"]
+    assert [c["start"] for c in choice["starts"]] == ["warm+residual", "warm"]
+    scores = {k: choice[k] for k in ("start 1", "start 2", "mean", "classic")}
+    assert choice["chosen"] == min(scores, key=scores.get)
+    line = next(x for x in out.splitlines() if x.startswith("result:"))
+    said = {
+        "start 1": "the GDD fit from SFIM warm+residual (one of 2 starts)",
+        "start 2": "the GDD fit from GSA warm (one of 2 starts)",
+        "mean": "the mean of 2 GDD fits (from SFIM warm+residual, GSA warm)",
+        "classic": "the classic start (SFIM) itself",
+    }
+    assert line.startswith(f"result: {said[choice['chosen']]}, held-out error {scores[choice['chosen']]:.4g}")
     # A start named on the command line: no rule.
     assert main([*argv, "--out", str(tmp_path / "g.npy"), "--init", "gsa"]) == 0
     assert "start: " not in capsys.readouterr().out

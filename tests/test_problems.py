@@ -104,11 +104,13 @@ def test_solve_small_image_reduces_depth_and_records_settings(gen: torch.Generat
         solve(flash_problem(noisy, noisy), device="cpu", iterations=1, colour=3)
 
 
-def test_pan_default_is_the_mean_of_its_two_starts(gen: torch.Generator) -> None:
+def test_without_held_out_pixels_several_starts_give_their_mean(gen: torch.Generator) -> None:
     ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
     problem = pan_problem(ms, pan, 4, spatial="bicubic")
     # keep_best off: each start returns its final estimate, so the mean is exactly theirs.
-    kwargs = dict(device="cpu", iterations=6, width=8, warm_start=2, average_last=2, log_every=2, keep_best=False)
+    kwargs = dict(
+        device="cpu", iterations=6, width=8, warm_start=2, average_last=2, log_every=2, keep_best=False, holdout=0.0
+    )
     steps: list[int] = []
     (init0, _, residual0), (init, _, residual) = ENSEMBLE["pan"]
     more = {"init": init0, "residual": residual0, "more_starts": ((init, 2, residual),)}
@@ -127,6 +129,28 @@ def test_pan_default_is_the_mean_of_its_two_starts(gen: torch.Generator) -> None
     (one,) = solve_many([problem], init=init0, residual=residual0, **kwargs)  # type: ignore[arg-type]
     (two,) = solve_many([problem], init=init, residual=residual, **kwargs)  # type: ignore[arg-type]
     assert torch.equal(many.x, (one.x + two.x) / 2) and many.choice["chosen"] == "mean"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_several_starts_return_the_candidate_that_predicts_the_held_out_pixels_best(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
+    problem = pan_problem(ms, pan, 4, spatial="bicubic")
+    # keep_best off: the classic image is no candidate, each start returns its final estimate.
+    kwargs = dict(device="cpu", seed=seed, iterations=6, width=8, warm_start=2, average_last=2, keep_best=False)
+    (init0, _, residual0), (init, _, residual) = ENSEMBLE["pan"]
+    both = solve(problem, init=init0, residual=residual0, more_starts=((init, 2, residual),), **kwargs)  # type: ignore[arg-type]
+    scores = {k: float(both.choice[k]) for k in ("start 1", "start 2", "mean")}  # type: ignore[arg-type]
+    assert "classic" not in both.choice and len(set(scores.values())) == 3
+    chosen = min(scores, key=scores.__getitem__)
+    assert both.choice["chosen"] == chosen and both.choice["held_out"] == scores[chosen]
+    # What is returned is the chosen candidate with every pixel back: each start alone, refitted
+    # on every pixel exactly as a fit of that start alone is.
+    first = solve(problem, init=init0, residual=residual0, **kwargs)  # type: ignore[arg-type]
+    second = solve(problem, init=init, residual=residual, **kwargs)  # type: ignore[arg-type]
+    expected = {"start 1": first.x, "start 2": second.x, "mean": (first.x + second.x) / 2}[chosen]
+    torch.testing.assert_close(both.x, expected, rtol=0, atol=1e-6)
+    assert {k: float(first.choice[k]) for k in ("held_out",)} == {"held_out": scores["start 1"]}
 
 
 def test_a_mean_that_fits_worse_than_the_classic_start_is_not_returned(gen: torch.Generator) -> None:

@@ -71,10 +71,12 @@ class Preset:
     """The initial value of the residual's learned scale (see :class:`gdd.fusion.FitConfig`)."""
     more_starts: tuple[tuple[str, int, bool], ...] = ()
     """Further starts, each ``(init, warm_start, residual)``, fitted one after another with the
-    same settings and seed (a ``warm_start`` override holds for every start); the result is the
-    mean of every start's result (each chosen by data consistency with ``keep_best``). Fits from
+    same settings and seed (a ``warm_start`` override holds for every start). With held-out
+    validation the result is the one of each start's fit, their mean and the classic image that
+    predicts the held-out pixels best; without, the mean of every start's result. Fits from
     different starts err differently: on ``pan_im4`` the mean of the SFIM residual (33.57 dB)
-    and the GSA warm start (34.79 dB) is 34.93 dB (``--ensemble``, :data:`ENSEMBLE`)."""
+    and the GSA warm start (34.79 dB) is 34.93 dB (``--ensemble``, :data:`ENSEMBLE`). A caller
+    who names ``init`` gets that start alone unless they name ``more_starts`` too."""
 
 
 #: The share of the observed pixels every preset holds out to choose by (cross-validation's usual 10 %).
@@ -90,13 +92,17 @@ _CHOOSE: dict[str, Any] = {"keep_best": True, "holdout": HOLDOUT, "patience": 8,
 _CHOOSE_LONG: dict[str, Any] = {**_CHOOSE, "patience": 20}
 _PAN_START: dict[str, Any] = {"init": "auto", "warm_start": 100}
 
+#: The HS presets' second start: the network alone (the authors' start), no warm start. Held-out
+#: pixels then choose among the fit from GSA-HS, this fit, their mean and GSA-HS itself.
+_HS_STARTS: dict[str, Any] = {"init": "gsa", "more_starts": (("none", 0, False),)}
+
 #: ``--ensemble``: the starts fitted one after another and averaged, per task.
 ENSEMBLE: dict[str, tuple[tuple[str, int, bool], ...]] = {"pan": (("sfim", 100, True), ("gsa", 100, False))}
 
 PRESETS: dict[tuple[Task, Budget], Preset] = {
     # Authors' HS demo and paper: width 64, 20001 iterations, noise 0.03, guard 1e-5, shared weights.
-    # On both budgets GDD starts from GSA-HS as a residual and the result is chosen by data
-    # consistency (README, "Never worse than the classic methods").
+    # On both budgets GDD is fitted twice, from GSA-HS as a residual and from no classic image,
+    # and held-out pixels choose the result (docs/choices.md).
     ("hs", "authors"): Preset(
         width=64,
         iterations=20001,
@@ -104,7 +110,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
         guard_threshold=1e-5,
         sharing="all",
         average_last=100,
-        init="gsa",
+        **_HS_STARTS,
         **_CHOOSE_LONG,
     ),
     # CPU: measured on CAVE balloons 128 x 128, x8 (README): at 600 steps the authors' HS weight
@@ -118,7 +124,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
         sharing="all",
         average_last=50,
         weights=(("hs", 1.0),),
-        init="gsa",
+        **_HS_STARTS,
         **_CHOOSE,
     ),
     # Authors' PAN demo: width 64, 8001 iterations, noise 0.01, guard 0.1, per-level guide decoder and URU.
@@ -187,6 +193,9 @@ def choose_preset(
     unknown = set(overrides) - set(Preset.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    if "init" in overrides and "more_starts" not in overrides:
+        # A start the caller names is fitted alone.
+        overrides = {**overrides, "more_starts": ()}
     return chosen, replace(preset, **overrides)  # type: ignore[arg-type]
 
 
