@@ -98,7 +98,9 @@ class _Work:
 
         args = [str(a) for a in argv]
         text = " ".join(args).replace(str(self.data), "$DATA").replace(str(self.work), "$WORK")
-        self.log.append("gdd " + text.replace(str(HERE.parent) + "/", ""))
+        text = text.replace(str(HERE.parent) + "/", "")
+        # An --out outside the repository is named $OUT (no path of the machine it ran on).
+        self.log.append("gdd " + " ".join("$OUT" if Path(a).is_absolute() else a for a in text.split(" ")))
         code = gdd(args)
         if code:
             raise SystemExit(f"gdd {' '.join(args)} failed with exit code {code}")
@@ -500,14 +502,17 @@ def main(argv: list[str] | None = None) -> None:
             w.gdd("bench", *(built[n] for n in case_names), "--methods", ",".join(methods), "--out", out,
                   "--device", args.device, "--seed", "0", "--quiet", "--resume", *budget)  # fmt: skip
     (out / "summary.md").write_text(summary(read_rows(out / "rows.jsonl")))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:  # no git where it runs: the commit the tree came from, when the caller says it
-        commit = os.environ.get("GDD_COMMIT", "unknown")
+    # The caller may say which commit the tree came from (a copy whose git metadata is not its own).
+    commit = os.environ.get("GDD_COMMIT", "")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
+        except OSError:  # no git where it runs
+            commit = "unknown"
+        commit = commit.strip() or "unknown"
     (out / "commands.txt").write_text(
-        f"# gdd commit {commit}, python {sys.version.split()[0]}; $DATA = ../shared/data, $WORK = a temporary folder\n"
-        + "\n".join(log)
-        + "\n"
+        f"# gdd commit {commit}, python {sys.version.split()[0]}; $DATA = ../shared/data, "
+        "$WORK = a temporary folder, $OUT = the --out folder\n" + "\n".join(log) + "\n"
     )
     print(f"wrote {out}")
 

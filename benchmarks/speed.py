@@ -78,6 +78,8 @@ PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
 
 
 def _commit() -> str:
+    if os.environ.get("GDD_COMMIT"):  # the caller says which commit the tree came from
+        return os.environ["GDD_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
@@ -660,7 +662,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     report: dict[str, Any] = {
         "benchmark": "speed",
-        "argv": sys.argv[1:] if argv is None else argv,
+        # Paths as placeholders: no path of the machine it ran on.
+        "argv": [
+            {str(args.data): "$DATA", str(args.out): "$OUT"}.get(a, a) for a in (sys.argv[1:] if argv is None else argv)
+        ],
         "commit": _commit(),
         "device": str(device),
         "quick": args.quick,
