@@ -11,7 +11,8 @@ The cases are the benchmark's (``benchmarks/bench_cases.py``, built the same way
 stand-in (the 128 x 128 flash/no-flash crop, the no-flash photo plus Gaussian noise of sigma
 0.08 as the noisy input, seed 0). The two runs of a case differ only in arithmetic (summation
 order, bf16 rounding), which the optimisation can amplify: a difference is a measurement of that
-too. Writes ``fast_quality.md`` and ``rows.json``. Never run by pytest.
+too. Writes ``fast_quality.md`` and ``rows.json``; the rows of cases not run this time are kept, each
+with the commit it was measured at. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "fast-quality-cpu")
     args = parser.parse_args(argv)
     names = [n for n in args.cases.split(",") if n]
-    rows: list[dict[str, Any]] = []
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
+    # The rows of other cases already in --out stay (each says its commit); these cases' are replaced.
+    old = args.out / "rows.json"
+    kept = json.loads(old.read_text()) if old.is_file() else []
+    rows: list[dict[str, Any]] = [r for r in kept if r["case"] not in names]
     with tempfile.TemporaryDirectory() as tmp:
         w = _Work(args.data.resolve(), Path(tmp), [])
         for name in names:
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                 def score(x: torch.Tensor, case: Any = case) -> dict[str, float | None]:
                     return _score(case, x)
 
-            row: dict[str, Any] = {"case": name}
+            row: dict[str, Any] = {"case": name, "commit": commit.strip()}
             for label, fast in (("defaults", None), ("plain", PLAIN)):
                 x, info = _run(problem, fast)
                 metrics = score(x)
@@ -107,21 +112,21 @@ def _f(v: Any, digits: int) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the rows: defaults against plain, and their differences."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
     lines = [
-        f"CPU defaults against the plain float32 path, CPU preset, seed 0 (`python benchmarks/fast_quality.py`, "
-        f"commit {commit.strip()}).",
+        "CPU defaults against the plain float32 path, CPU preset, seed 0 (`python benchmarks/fast_quality.py`; "
+        "each row measured at the commit it names).",
         "",
-        "| case | fast path | PSNR defaults | PSNR plain | ΔPSNR (dB) | SAM defaults | SAM plain | "
+        "| case | commit | fast path | PSNR defaults | PSNR plain | ΔPSNR (dB) | SAM defaults | SAM plain | "
         "steps defaults / plain | time defaults / plain (s) | time ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         d, p = r["defaults"], r["plain"]
         switches = ", ".join(n for n, on in (("channels-last", d["channels_last"]), ("bf16", d["amp"] == "bf16")) if on)
         delta = None if d["psnr"] is None or p["psnr"] is None else d["psnr"] - p["psnr"]
         lines.append(
-            f"| {r['case']} | {switches or 'none'} | {_f(d['psnr'], 2)} | {_f(p['psnr'], 2)} | {_f(delta, 2)} | "
+            f"| {r['case']} | {r.get('commit', '?')} | {switches or 'none'} | {_f(d['psnr'], 2)} | "
+            f"{_f(p['psnr'], 2)} | {_f(delta, 2)} | "
             f"{_f(d['sam'], 2)} | {_f(p['sam'], 2)} | {d['steps']} / {p['steps']} | "
             f"{d['seconds']:.0f} / {p['seconds']:.0f} | {d['seconds'] / p['seconds']:.2f} |"
         )

@@ -63,3 +63,21 @@ def test_a_readme_command_runs_as_written(line: str, tmp_path: Path, monkeypatch
     assert main([*argv, "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet"]) == 0
     out = argv[argv.index("--out") + 1]
     assert (tmp_path / out).is_file()
+
+
+def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -> None:
+    """The README's and docs/choices.md's bench table are benchmarks/results/bench-cpu/summary.md, row for row."""
+    root = Path(__file__).resolve().parents[1]
+    summary = (root / "benchmarks" / "results" / "bench-cpu" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and not line.startswith("| case")]
+    assert len(rows) >= 5
+    readme, choices = (root / "README.md").read_text(), (root / "docs" / "choices.md").read_text()
+    reduced = [r for r in rows if r.count("|") == 11]  # the reduced-resolution table's rows
+    assert len(reduced) >= 5
+    for row in reduced:
+        assert row in readme, f"README.md lacks the bench row {row}"
+    for row in rows:
+        assert row in choices, f"docs/choices.md lacks the bench row {row}"
+    # No stale row: every bench row in the README is one of the committed ones.
+    stale = [line for line in readme.splitlines() if re.match(r"\| (cave|landsat|pan_|wv3)\w* \| [\d.]+ / ", line)]
+    assert set(stale) <= set(rows)

@@ -293,3 +293,8 @@ def test_the_docs_gpu_table_is_the_committed_measurement() -> None:
         assert cells in docs, f"{name}: {cells} not in docs/speed.md"
         if row["compile_seconds"]:
             assert f"{cells} {row['compile_seconds']:.1f} |" in docs, name
+    pan = json.loads((root / "benchmarks" / "results" / "speed-cuda-pan_im4.json").read_text())
+    for name, row in pan["pan_im4"]["variants"].items():
+        time_ = f"{row['ms_per_iteration']:.2f} ({row['time_ratio']:.2f})"
+        cells = f"| {time_} | {row['peak_gib']:.2f} ({row['memory_ratio']:.2f}) |"
+        assert cells in docs, f"pan_im4 {name}: {cells} not in docs/speed.md"

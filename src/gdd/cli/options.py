@@ -92,8 +92,8 @@ FUSION: tuple[Option, ...] = (
        help="result = mean of the last N estimates (0: the last one; default: preset)"),
     _o("--init", metavar="METHOD", group="model",
        help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), sfim, exp, mtf_glp, cnmf, "
-       "..., none (the authors' start) or auto (pan: chosen from the pair); default: the task's preset "
-       "(README, 'Never worse than classic')"),
+       "..., none (the authors' start) or auto (pan: chosen from the pair); a named start is fitted alone; "
+       "default: the task's preset (hs: GSA-HS and none, each fitted, held-out pixels choose)"),
     _o("--warm-start", type=t.nonneg_int, metavar="STEPS", group="model",
        help="with --init: first fit the network to the classic image for STEPS steps (default: the preset's; "
        "100 for pan, 0 for hs)"),
@@ -206,8 +206,8 @@ PAN: tuple[Option, ...] = (
        help="with tiles: learn the PAN band mixture in every tile (default), or once on the central tile "
        "and keep it for all"),
     _o("--ensemble", action="store_true", group="model",
-       help="fit from SFIM as a residual and from GSA warm-started, and average the two results "
-       "(twice the time; README, 'Never worse than classic')"),
+       help="fit from SFIM as a residual and from GSA warm-started; return the fit, their mean or SFIM, "
+       "whichever predicts the held-out pixels best (with --holdout 0: the mean) (twice the time)"),
 )  # fmt: skip
 
 FLASH: tuple[Option, ...] = (
