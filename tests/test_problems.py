@@ -226,3 +226,21 @@ def test_solve_many_refuses_problems_whose_starts_differ(gen: torch.Generator) -
     with pytest.raises(ValueError, match="chose different starts"):
         solve_many(problems, device="cpu", iterations=2, width=8, holdout=0.0)
     assert len(solve_many(problems, device="cpu", iterations=2, width=8, init="sfim")) == 2
+
+
+def test_the_hs_default_fits_two_starts_and_a_named_start_alone(gen: torch.Generator) -> None:
+    hsi, rgb = torch.rand(1, 6, 4, 4, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
+    srf = torch.rand(3, 6, generator=gen)
+    problem = hs_problem(hsi, rgb, srf, 4)
+    kwargs = dict(device="cpu", iterations=4, width=8, log_every=2)
+    result = solve(problem, **kwargs)  # type: ignore[arg-type]
+    choice = result.choice
+    # From GSA-HS as a residual and from the authors' start, each fitted to the data ...
+    assert [c["start"] for c in choice["starts"]] == ["residual", "none"]  # type: ignore[union-attr]
+    # ... and the fits, their mean and GSA-HS scored on the same held-out pixels.
+    scores = {k: float(choice[k]) for k in ("start 1", "start 2", "mean", "classic")}  # type: ignore[arg-type]
+    assert choice["rule"] == "holdout" and choice["chosen"] == min(scores, key=scores.__getitem__)
+    assert len(result.loss) == 8  # two runs of 4 steps
+    # A start the caller names is fitted alone.
+    alone = solve(problem, init="none", **kwargs)  # type: ignore[arg-type]
+    assert "starts" not in alone.choice and len(alone.loss) == 4

@@ -236,7 +236,9 @@ def run_demo(
     echo(f"{'':8s} {'PSNR':>7s} {'SAM':>7s} {'ERGAS':>7s}")
     for name, m in metrics.items():
         echo(f"{name:8s} {m['psnr']:7.2f} {m['sam']:7.3f} {m['ergas']:7.3f}")
-    echo(f"GDD: {n_iter} iterations in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
+    starts = result.choice.get("starts")
+    fits = f"{len(starts)} fits of at most {n_iter} steps" if isinstance(starts, list) else f"{n_iter} iterations"
+    echo(f"GDD: {fits} in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
     line = choice_line(result.choice, result.details)
     if line:
         echo(line)
