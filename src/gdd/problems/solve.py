@@ -1,9 +1,10 @@
 """Fit GDD to a problem with its task's preset: one start, several starts, or K problems stacked.
 
 ``solve`` plans each start of the preset (:func:`plan_fit`: the settings, the network, the data
-terms and the classic images), fits it, and returns the start's result or the mean of several
-(:data:`gdd.problems.ENSEMBLE`); :func:`gdd.problems.solve_many` does the same for K problems
-in one stacked run.
+terms and the classic images), fits it, and returns the start's result, or of several starts
+the fit, their mean or the classic image that predicts the held-out pixels best (the HS
+presets' two starts, :data:`gdd.problems.ENSEMBLE`); :func:`gdd.problems.solve_many` does the
+same for K problems in one stacked run.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def _solve_starts(
     callback: Callable[[int, Tensor, float], None] | None,
     observe: Callable[[str, Tensor], None] | None,
 ) -> FitResult:
-    """``solve`` of one degradation model: every start of the preset fitted, then their mean."""
+    """``solve`` of one degradation model: every start of the preset fitted, then combined (:func:`_combine`)."""
     results, plans = _fit_starts(problem, kwargs, overrides, callback, observe)
     return _combine(results, plans, problem, kwargs, observe)
 
