@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
@@ -39,12 +41,15 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 
 def run(variant: str, device: str, data: Path, iterations: int | None = None) -> dict[str, Any]:
-    from gdd.io import read_image, to_tensor
+    from speed import _pan_im4
+
     from gdd.metrics import psnr, sam
     from gdd.problems import pan_problem, solve
 
-    mat = data / "gdd_demo" / "pan_im4.mat"
-    ms, pan, gt = (to_tensor(read_image(f"{mat}:{k}")) for k in ("I_MS_input", "I_PAN_input", "I_MS_GT"))
+    loaded = _pan_im4(data, quick=False)
+    if loaded is None:
+        raise SystemExit(f"{data / 'gdd_demo' / 'pan_im4.mat'} not found")
+    ms, pan, gt = loaded
     gt = gt.to(device)
     curve: list[tuple[int, float]] = []
 

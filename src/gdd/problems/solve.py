@@ -173,7 +173,7 @@ def _combine(
     of get every pixel back.
     """
     if plans[0].validation is None:
-        return _mean_of_starts(results, plans, problem)
+        return _mean_of_starts(results, plans)
     if len(results) == 1:
         return _every_pixel(results[0], problem, plans[0], kwargs, observe)
     scores = _held_out_scores(results, plans)
@@ -184,10 +184,9 @@ def _combine(
     every = {k: _every_pixel(results[k], problem, plans[k], kwargs, _named(observe, f"start {k + 1}: ")) for k in used}
     first, plan = results[0], plans[0]
     if chosen == "classic":
-        classic = plan.base if plan.base is not None else plan.classic
-        if problem.classic is not None:
-            name = plan.preset.init if plan.preset.init != "none" else "gsa"
-            classic = tame(problem.classic(name).float(), problem.baseline())
+        classic = _classic_from_every_pixel(problem, plan)
+        if classic is None:  # no classic method to make it again: the one that was scored
+            classic = plan.base if plan.base is not None else plan.classic
         assert classic is not None
         x = classic.to(first.x.device)
     else:
@@ -202,12 +201,8 @@ def _combine(
         "start": first.choice.get("start", "none"),
     }
     refits = sum(every[k].seconds - results[k].seconds for k in used)
-    return replace(
-        _mean_of_starts(results, plans, problem, merge_only=True),
-        x=x,
-        seconds=sum(r.seconds for r in results) + refits,
-        choice=choice,
-    )
+    merged = _merged(results)
+    return replace(merged, x=x, seconds=merged.seconds + refits, choice=choice)
 
 
 def _named(observe: Callable[[str, Tensor], None] | None, prefix: str) -> Callable[[str, Tensor], None] | None:
@@ -215,6 +210,14 @@ def _named(observe: Callable[[str, Tensor], None] | None, prefix: str) -> Callab
     if observe is None or not prefix:
         return observe
     return lambda name, x: observe(prefix + name, x)
+
+
+def _classic_from_every_pixel(problem: Problem, plan: FitPlan) -> Tensor | None:
+    """The plan's classic image (its start, or GSA without one) made from every observed pixel."""
+    if problem.classic is None:
+        return None
+    name = plan.preset.init if plan.preset.init != "none" else "gsa"
+    return tame(problem.classic(name).float(), problem.baseline())
 
 
 def _every_pixel(
@@ -233,19 +236,16 @@ def _every_pixel(
     """
     chosen = str(result.choice.get("chosen", "final"))
     result.choice["held_out"] = result.choice.get(chosen)
-    name = plan.preset.init if plan.preset.init != "none" else "gsa"
-
-    def full_base() -> Tensor | None:
-        return tame(problem.classic(name).float(), problem.baseline()) if problem.classic else None
-
     if chosen == "classic":
-        every = full_base()
+        every = _classic_from_every_pixel(problem, plan)
         if every is None:
             return result
         if observe is not None:
             observe("classic, every pixel", every)
         return replace(result, x=every.to(result.x.device))
-    if not plan.preset.refit and plan.base is not None and plan.preset.residual and (every := full_base()) is not None:
+    residual = not plan.preset.refit and plan.preset.residual and plan.base is not None
+    every = _classic_from_every_pixel(problem, plan) if residual else None
+    if every is not None and plan.base is not None:
         # The correction the network learned, on the start made from every pixel.
         x = result.x + (every.to(result.x.device) - plan.base.to(result.x.device))
         if observe is not None:
@@ -295,46 +295,45 @@ def _objective(x: Tensor, terms: Sequence[Term]) -> float:
     return holdout_error(x, list(terms))
 
 
-def _mean_of_starts(
-    results: list[FitResult], plans: list[FitPlan], problem: Problem, *, merge_only: bool = False
-) -> FitResult:
-    """One start's result as it is; several: the mean of their results, checked against the classic image.
+def _mean_of_starts(results: list[FitResult], plans: list[FitPlan]) -> FitResult:
+    """Without held-out pixels: one start's result as it is; several: the mean of their results.
 
-    Without held-out pixels: the mean and the first start's classic image are scored on the data
-    objective with the first start's fitted operators, and with ``keep_best`` the classic image
-    is returned instead when it scores better. ``merge_only``: the first result with every
-    start's losses, timings and history (its estimate and choice as they are).
+    The mean and the first start's classic image are scored on the data objective with the first
+    start's fitted operators, and with ``keep_best`` the classic image is returned instead when
+    it scores better.
     """
     if len(results) == 1:
         return results[0]
     first, plan = results[0], plans[0]
-    x, choice = first.x, dict(first.choice)
-    if not merge_only:
-        x = torch.stack([r.x for r in results]).mean(dim=0)
-        choice = {
-            "chosen": "mean",
-            "rule": "residual",
-            "mean": _objective(x, plan.terms),
-            "starts": [dict(r.choice) for r in results],
-            "classic_name": first.choice.get("classic_name", "gsa"),
-            "start": first.choice.get("start", "none"),
-        }
-        classic = plan.base if plan.base is not None else plan.classic
-        if classic is not None:
-            score = _objective(classic.to(x.device), plan.terms)
-            choice["classic"] = score
-            if plan.config.keep_best and score < choice["mean"]:  # type: ignore[operator]
-                x, choice["chosen"] = classic.to(x.device), "classic"
+    x = torch.stack([r.x for r in results]).mean(dim=0)
+    choice: dict[str, object] = {
+        "chosen": "mean",
+        "rule": "residual",
+        "mean": _objective(x, plan.terms),
+        "starts": [dict(r.choice) for r in results],
+        "classic_name": first.choice.get("classic_name", "gsa"),
+        "start": first.choice.get("start", "none"),
+    }
+    classic = plan.base if plan.base is not None else plan.classic
+    if classic is not None:
+        score = _objective(classic.to(x.device), plan.terms)
+        choice["classic"] = score
+        if plan.config.keep_best and score < choice["mean"]:  # type: ignore[operator]
+            x, choice["chosen"] = classic.to(x.device), "classic"
+    return replace(_merged(results), x=x, choice=choice)
+
+
+def _merged(results: list[FitResult]) -> FitResult:
+    """The first start's result with every start's losses, timings and history (steps counted on)."""
+    first = results[0]
     n = first.config.iterations
     history = [(step + k * n, value) for k, r in enumerate(results) for step, value in r.history]
     return replace(
         first,
-        x=x,
         loss=np.concatenate([r.loss for r in results]),
         seconds=sum(r.seconds for r in results),
         seconds_per_iteration=sum(r.seconds_per_iteration for r in results) / len(results),
         compile_seconds=sum(r.compile_seconds for r in results),
         rollbacks=sum(r.rollbacks for r in results),
         history=history,
-        choice=choice,
     )
