@@ -94,3 +94,25 @@ def test_the_cpu_defaults_are_faster_than_the_plain_path_at_width_64() -> None:
         fast.append(_ms_per_step(defaults, 64, 96, 4))
     ratio = statistics.median(fast) / statistics.median(plain)
     assert ratio < 0.8, f"defaults {statistics.median(fast):.0f} ms, plain {statistics.median(plain):.0f} ms per step"
+
+
+def test_under_cpu_autocast_the_network_pads_in_bfloat16_without_changing_its_output() -> None:
+    # CPU autocast pads in float32; the network's padding keeps the activation's dtype, so no
+    # activation is copied to float32 and back, and the convolutions see the same values.
+    from gdd.models import _ReflectionPad
+
+    x = torch.rand(1, 4, 9, 7).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        padded = _ReflectionPad(1)(x)
+    assert padded.dtype == torch.bfloat16
+    assert torch.equal(padded.float(), torch.nn.ReflectionPad2d(1)(x.float()))
+    with seeded(0):
+        net = GuidedDeepDecoder(3, 5, width=8, depth=2)
+    guide, z = torch.rand(1, 3, 16, 16), torch.rand(net.code_shape(16, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = net(guide, z)
+        for module in net.modules():
+            if isinstance(module, _ReflectionPad):
+                module.__class__ = torch.nn.ReflectionPad2d  # the float32 padding of autocast
+        slow = net(guide, z)
+    assert torch.equal(fast, slow)
