@@ -695,7 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     if "cpu" in chosen and cuda:
         parser.error("the cpu case measures the CPU: run it with --device cpu")
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}.json"
+    # The profile case writes its own table; alone, it leaves the JSON of the other cases alone.
+    tag = args.tag or ("profile" if chosen == ["profile"] else "")
+    path = args.out / f"speed-{device.type}{'-quick' if args.quick else ''}{'-' + tag if tag else ''}.json"
     for name in chosen:
         if name in skip:
             continue

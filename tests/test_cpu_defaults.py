@@ -2,7 +2,7 @@
 
 The timing test is the quick version of ``benchmarks/speed.py --device cpu``: both paths are
 timed in turn in one process (a burst of load then slows both) and the bound is loose against
-the measured ratio (0.43 at width 64 on 128 x 128 on two cores).
+the measured ratio (0.46 at width 64 on 128 x 128 on two cores).
 """
 
 from __future__ import annotations

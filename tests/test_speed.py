@@ -298,3 +298,23 @@ def test_the_docs_gpu_table_is_the_committed_measurement() -> None:
         time_ = f"{row['ms_per_iteration']:.2f} ({row['time_ratio']:.2f})"
         cells = f"| {time_} | {row['peak_gib']:.2f} ({row['memory_ratio']:.2f}) |"
         assert cells in docs, f"pan_im4 {name}: {cells} not in docs/speed.md"
+
+
+def test_the_docs_cpu_table_is_the_committed_measurement() -> None:
+    """docs/speed.md's CPU table is benchmarks/results/speed-cpu-step.json, every width and switch."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-step.json").read_text())
+    docs = (root / "docs" / "speed.md").read_text()
+    rows = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
+            "channels_last+bf16": '`channels_last` + `amp="bf16"`'}  # fmt: skip
+    for name, label in rows.items():
+        timed = [report["cpu"][f"threads_2_width_{w}"][name] for w in (16, 32, 64)]
+        cells = [f"{t['ms_per_iteration']:.1f} ({t['time_ratio']:.2f})" for t in timed]
+        assert f"| {label} | {' | '.join(cells)} |" in docs, name
+    c = report["cpu"]["threads_2_width_64"]["compile"]
+    cell = f"{c['ms_per_iteration']:.1f} ({c['time_ratio']:.2f}), after {c['compile_seconds']:.1f} s"
+    assert cell in docs
+    defaults = report["cpu"]["threads_2_width_64"]["defaults"]
+    assert defaults["switches"] == {"channels_last": True, "amp": "bf16"}
+    assert f"{defaults['ms_per_iteration']:.1f} ({defaults['time_ratio']:.2f}) |" in docs
+    assert defaults["time_ratio"] <= 0.5  # the per-step target against the plain (authors') path

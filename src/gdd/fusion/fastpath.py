@@ -57,8 +57,9 @@ def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 #: The narrowest network bf16 autocast is used for by default. On two cores (128 x 128 x 31,
 #: three interleaved rounds, ``benchmarks/speed.py --device cpu``) channels-last with bf16 took
-#: 0.62x the plain float32 step at width 64 and 0.53x at width 32, against 0.83x and 0.96x for
-#: channels-last alone; at width 16, 0.91x against 0.86x: bf16 did not pay there.
+#: 0.46x the plain float32 step at width 64 and 0.58x at width 32, against 0.90x and 0.89x for
+#: channels-last alone; at width 16, 0.81x against 0.85x, too close to call on a shared machine,
+#: and the flash preset's quality with bf16 is not measured: it stays off there.
 BF16_MIN_WIDTH = 32
 
 
@@ -66,14 +67,14 @@ def device_defaults(device: torch.device, width: int = 64) -> dict[str, object]:
     """The fast-path switches a preset turns on by default on ``device`` for a network of ``width``.
 
     On a CPU: channels-last, and, for networks at least :data:`BF16_MIN_WIDTH` wide on a CPU
-    with bfloat16 in hardware (:func:`native_bf16`), bf16 autocast: with both, a step took 0.62x
-    the plain float32 one at width 64 and 0.53x at width 32 (128 x 128 x 31, two cores);
-    channels-last alone 0.86x at width 16. ``torch.compile`` stays off: at width 64 it compiled
-    for 114 s and then ran at 1.08x the eager step. Elsewhere none: on an H200 at 512 x 512 x 31,
+    with bfloat16 in hardware (:func:`native_bf16`), bf16 autocast: with both, a step took 0.46x
+    the plain float32 one at width 64 and 0.58x at width 32 (128 x 128 x 31, two cores);
+    channels-last alone 0.85x at width 16. ``torch.compile`` stays off: at width 64 it compiled
+    for 92 s and then ran at 1.08x the eager step. Elsewhere none: on an H200 at 512 x 512 x 31,
     width 64, bf16 autocast (1.29x), channels-last (1.03x) and fused Adam (1.06x) each made the
     step slower, and everything with CUDA graphs (0.52x) compiled for 43 s, won back only after
     about 5,700 steps. The figures come from ``benchmarks/speed.py --device cpu`` and
-    ``--device cuda`` (``benchmarks/results/speed-cpu.json``, ``speed-cuda.json``).
+    ``--device cuda`` (``benchmarks/results/speed-cpu-step.json``, ``speed-cuda.json``).
 
     Example:
         >>> device_defaults(torch.device("cuda"))
