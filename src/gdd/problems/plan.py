@@ -48,6 +48,11 @@ class FitPlan:
     validation: list[Term] | None = None
     overrides: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def classic_image(self) -> Tensor | None:
+        """The classic image the result is compared with: the start's, else GSA's (None if none)."""
+        return self.base if self.base is not None else self.classic
+
 
 def plan_fit(
     problem: Problem,

@@ -140,7 +140,7 @@ def _held_out_scores(results: list[FitResult], plans: list[FitPlan]) -> dict[str
     xs = [r.x for r in results]
     scores = {f"start {k + 1}": holdout_error(x, validation) for k, x in enumerate(xs)}
     scores["mean"] = holdout_error(torch.stack(xs).mean(dim=0), validation)
-    classic = plans[0].base if plans[0].base is not None else plans[0].classic
+    classic = plans[0].classic_image
     if classic is not None and plans[0].config.keep_best:
         scores["classic"] = holdout_error(classic, validation)
     return scores
@@ -186,7 +186,7 @@ def _combine(
     if chosen == "classic":
         classic = _classic_from_every_pixel(problem, plan)
         if classic is None:  # no classic method to make it again: the one that was scored
-            classic = plan.base if plan.base is not None else plan.classic
+            classic = plan.classic_image
         assert classic is not None
         x = classic.to(first.x.device)
     else:
@@ -314,7 +314,7 @@ def _mean_of_starts(results: list[FitResult], plans: list[FitPlan]) -> FitResult
         "classic_name": first.choice.get("classic_name", "gsa"),
         "start": first.choice.get("start", "none"),
     }
-    classic = plan.base if plan.base is not None else plan.classic
+    classic = plan.classic_image
     if classic is not None:
         score = _objective(classic.to(x.device), plan.terms)
         choice["classic"] = score
