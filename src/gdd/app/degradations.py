@@ -86,14 +86,21 @@ def build_problem(
     *,
     estimates: Estimates,
     mixture: torch.Tensor | None = None,
+    whole: bool = False,
 ) -> Problem:
-    """The problem of one window: its images (low resolution first), masks, the estimates, the PAN mixture."""
+    """The problem of one window: its images (low resolution first), masks, the estimates, the PAN mixture.
+
+    ``whole``: the window is the whole scene, where ``solve`` may check the given HS degradations
+    against estimated ones (``Problem.check``); a tile never does, so that every tile fits alike.
+    """
     d, factor = s.degradation, s.inputs.factor
     if s.task == "hs":
         srf, spatial, normalize = _hs_degradation(s, estimates)
+        check = whole and d.check and not any(d.wants("hs"))
         return hs_problem(
-            first, second, srf, factor, spatial=spatial, normalize_srf=normalize, hsi_mask=lr_mask, guide_mask=hr_mask
-        )
+            first, second, srf, factor, spatial=spatial, normalize_srf=normalize, hsi_mask=lr_mask,
+            guide_mask=hr_mask, check_degradations=check,
+        )  # fmt: skip
     if s.task == "pan":
         estimated = d.spatial == "estimate"
         if estimated and estimates.gnyq is None:

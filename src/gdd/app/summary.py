@@ -58,8 +58,17 @@ def fast_path(config: object) -> str:
 
 
 def rule_line(details: dict[str, object]) -> str:
-    """How the pansharpening model and start were chosen, in one line (empty when nothing was chosen)."""
+    """How the degradations, the pansharpening model and start were chosen, in one line (empty when nothing was)."""
     parts = []
+    checked = details.get("degradations")
+    if isinstance(checked, dict):
+        given, estimated = float(checked["given"]), float(checked["estimated"])  # type: ignore[arg-type]
+        shares = f"unexplained on the pair's unseen halves: given {given:.2%}, estimated {estimated:.2%}"
+        if checked["chosen"] == "estimated":
+            rows, cols = checked["offset"]  # type: ignore[misc]
+            parts.append(f"degradations: estimated from the pair ({shares}; offset {rows:+.2f}, {cols:+.2f} pixels)")
+        else:
+            parts.append(f"degradations: as given ({shares})")
     model = details.get("model_choice")
     if isinstance(model, dict):
         errors = ", ".join(f"{k} {float(v):.4g}" for k, v in model["held_out"].items())

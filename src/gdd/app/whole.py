@@ -65,7 +65,7 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
             s, first, second, masked=lr_mask is not None or hr_mask is not None, wavelengths=lr.wavelengths,
             force=s.outputs.force,
         )  # fmt: skip
-        problem = build_problem(s, first, second, lr_mask, hr_mask, estimates=estimates)
+        problem = build_problem(s, first, second, lr_mask, hr_mask, estimates=estimates, whole=True)
     except InputError:
         raise
     except ValueError as exc:

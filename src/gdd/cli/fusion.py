@@ -151,6 +151,7 @@ def fusion_settings(args: argparse.Namespace) -> Any:
             blur=get("blur"),
             srf_support=get("srf_support"),
             normalize_srf=not get("no_normalize_srf", False),
+            check=not get("keep_degradations", False),
             full_resolution=get("full_resolution", False),
             sensor=get("sensor", "none"),
             gnyq=get("gnyq"),

@@ -183,6 +183,9 @@ HS: tuple[Option, ...] = (
        help="with --srf estimate: per guide band, the HS bands (from 0) it may respond to, e.g. 0-12,8-22,18-30"),
     _o("--no-normalize-srf", action="store_true", group="model",
        help="use the response rows as given (default: scale each to sum 1)"),
+    _o("--keep-degradations", action="store_true", group="model",
+       help="fit with the given --srf and spatial degradation even where a response and blur estimated from "
+       "the pair predict its unseen half better (by default those are used then; whole-scene runs)"),
 )  # fmt: skip
 
 PAN: tuple[Option, ...] = (

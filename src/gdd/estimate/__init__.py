@@ -30,6 +30,7 @@ shared least-squares machinery is :mod:`gdd.estimate.lstsq`.
 
 from __future__ import annotations
 
+from .check import DegradationCheck, check_degradations
 from .joint import Degradation, estimate_degradation
 from .kernel import block_kernel, estimate_kernel, kernel_offset
 from .lstsq import CONSISTENCY_THRESHOLD
@@ -39,8 +40,10 @@ from .response import estimate_srf, pair_residual
 __all__ = [
     "CONSISTENCY_THRESHOLD",
     "Degradation",
+    "DegradationCheck",
     "PanEstimate",
     "block_kernel",
+    "check_degradations",
     "estimate_degradation",
     "estimate_kernel",
     "estimate_pan_degradation",

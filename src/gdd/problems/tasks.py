@@ -16,9 +16,11 @@ import torch
 from torch import Tensor
 
 from ..checks import pair_at_factor, positive_int, single_image
+from ..estimate.check import MAX_FACTOR, check_degradations, describe
 from ..fusion import Term
 from ..operators import (
     Identity,
+    KernelDownsample,
     LinearOperator,
     MTFDownsample,
     SpatialKind,
@@ -82,6 +84,11 @@ class Problem:
         alternatives: the same pair under other degradation models, by name (this problem is
             one of them): with held-out validation ``solve`` fits each and keeps the one that
             predicts the held-out pixels best; without, this problem is fitted.
+        check: for an HS pair with a given response and blur, compares them with ones
+            estimated from the pair on the halves the estimate did not see
+            (:func:`gdd.estimate.check_degradations`); returns the problem under the estimated
+            degradations when they predict better (None otherwise) and the check's details.
+            With held-out validation ``solve`` runs it first.
     """
 
     task: Task
@@ -99,6 +106,7 @@ class Problem:
     observation_mask: Tensor | None = None
     remake: Callable[[Tensor, Tensor | None], Problem] | None = None
     alternatives: dict[str, Callable[[], Problem]] = field(default_factory=dict)
+    check: Callable[[], tuple[Problem | None, dict[str, object]]] | None = None
 
 
 def hs_problem(
@@ -112,6 +120,7 @@ def hs_problem(
     hs_weight: float = 0.1,
     hsi_mask: Tensor | None = None,
     guide_mask: Tensor | None = None,
+    check_degradations: bool = True,
 ) -> Problem:
     """HS + RGB/MS fusion: 0.1 * MSE(spatial(x), hsi) + MSE(srf x, guide) (authors' weights).
 
@@ -127,6 +136,10 @@ def hs_problem(
         hs_weight: weight of the HS term.
         hsi_mask, guide_mask: (h, w) / (H, W) masks of pixels with data (True) in each input;
             nodata pixels are left out of their term.
+        check_degradations: let ``solve`` compare ``srf`` and ``spatial`` with a response and
+            blur estimated from the pair, and use those where they predict the pair's unseen
+            halves better (``Problem.check``; not for pairs with nodata pixels, nor above
+            :data:`gdd.estimate.check.MAX_FACTOR`, where it costs minutes).
     """
     hsi, guide = single_image(hsi, "hsi").float(), single_image(guide, "guide").float()
     factor = positive_int(factor, "factor")
@@ -195,8 +208,31 @@ def hs_problem(
             hs_weight=hs_weight,
             hsi_mask=m,
             guide_mask=guide_mask,
+            check_degradations=False,
         ),
+        check=_hs_check(hsi, guide, srf32, factor, spatial_op(), hs_weight)
+        if check_degradations and lr_mask is None and hr_mask is None and factor <= MAX_FACTOR
+        else None,
     )
+
+
+def _hs_check(
+    hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: LinearOperator, hs_weight: float
+) -> Callable[[], tuple[Problem | None, dict[str, object]]]:
+    """``Problem.check`` of an HS pair: the problem under estimated degradations if they predict better."""
+
+    def check() -> tuple[Problem | None, dict[str, object]]:
+        found = check_degradations(hsi, guide, factor, srf, spatial)
+        if found.degradation is None:
+            return None, describe(found)
+        est = found.degradation
+        problem = hs_problem(
+            hsi, guide, est.srf.float(), factor, spatial=KernelDownsample(est.kernel.float(), factor),
+            normalize_srf=False, hs_weight=hs_weight, check_degradations=False,
+        )  # fmt: skip
+        return problem, describe(found)
+
+    return check
 
 
 #: The MS degradation of the pansharpening loss when none is given: ``"auto"`` fits with the
