@@ -269,3 +269,75 @@ def test_simulated_shift_is_the_kernel_moved() -> None:
     assert not np.allclose(moved, simulate_hs(cube, factor=4, srf=srf, spatial="gaussian")["hsi"], atol=1e-3)
     with pytest.raises(ValueError, match="shift applies"):
         simulate_hs(cube, factor=4, srf=srf, spatial="mtf", shift=(1, 0))
+
+
+# --------------------------------------------------------------------------- given against estimated
+
+
+def _pair(gen: torch.Generator, shift: int = 0, factor: int = 4) -> tuple[torch.Tensor, ...]:
+    """A scene, its HS image (block average, moved ``shift`` pixels down and right) and its guide."""
+    x = _scene(gen, size=64)
+    x = x / x.max()
+    moved = torch.roll(x, shifts=(shift, shift), dims=(-2, -1))
+    return x.float(), BlockAverage(factor)(moved.float()), torch.einsum("kc,bchw->bkhw", _srf(8), x).float()
+
+
+def test_the_check_keeps_consistent_degradations_and_finds_wrong_ones(gen: torch.Generator) -> None:
+    from gdd.estimate import check_degradations
+
+    _, y, guide = _pair(gen)
+    block = BlockAverage(4)
+    kept = check_degradations(y, guide, 4, _srf(8).float(), block)
+    assert not kept.use_estimated and kept.given < 1e-5
+    # A registration offset of one pixel, and a response of other bands: the estimate predicts better.
+    _, moved, _ = _pair(torch.Generator().manual_seed(0), shift=1)
+    x, _, guide = _pair(torch.Generator().manual_seed(0))
+    shifted = check_degradations(moved, guide, 4, _srf(8).float(), block)
+    assert shifted.use_estimated and shifted.estimated < 1e-4 < 0.01 < shifted.given
+    assert shifted.degradation is not None
+    assert np.allclose(shifted.degradation.offset, (-1.0, -1.0), atol=0.05)
+    other = torch.roll(_srf(8), 2, dims=1).float()
+    wrong = check_degradations(BlockAverage(4)(x), guide, 4, other, block)
+    assert wrong.use_estimated and wrong.degradation is not None
+    assert _rel(wrong.degradation.srf.double(), _srf(8)) < 0.05
+
+
+def test_solve_fits_under_the_estimated_degradations_only_where_they_predict_better(gen: torch.Generator) -> None:
+    from gdd.problems import hs_problem, solve
+
+    x, moved, guide = _pair(gen, shift=1)
+    settings = {"device": "cpu", "iterations": 40, "width": 8}
+    checked = solve(hs_problem(moved, guide, _srf(8), 4), **settings)
+    given = solve(hs_problem(moved, guide, _srf(8), 4, check_degradations=False), **settings)
+    assert checked.details["degradations"]["chosen"] == "estimated"  # type: ignore[index]
+    assert "degradations" not in given.details
+    # The fit under the estimated offset is at least 1 dB closer to the scene (1.8 dB when written).
+    err = [float(((r.x.clamp(0, 1) - x) ** 2).mean()) for r in (checked, given)]
+    assert 10 * np.log10(err[1] / err[0]) > 1.0, err
+    # Not where the check cannot run: nodata pixels, a factor above MAX_FACTOR, no held-out pixels.
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    mask[0, 0] = False
+    assert hs_problem(moved, guide, _srf(8), 4, hsi_mask=mask).check is None
+    assert hs_problem(BlockAverage(16)(x), guide, _srf(8), 16).check is None
+    plain = solve(hs_problem(moved, guide, _srf(8), 4), device="cpu", iterations=3, width=8, holdout=0.0)
+    assert "degradations" not in plain.details
+
+
+def test_cli_says_which_degradations_it_used_and_keeps_the_given_ones_when_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    f = _files(tmp_path, shift=(1, 1))
+    np.savetxt(tmp_path / "srf.csv", _srf(8).numpy(), delimiter=",")
+    args = _hs_args(f, tmp_path / "a.npy", "--srf", str(tmp_path / "srf.csv"), "--spatial", "gaussian",
+                    "--json", str(tmp_path / "a.json"))  # fmt: skip
+    args.remove("--quiet")
+    assert main(args) == 0
+    assert "degradations: estimated from the pair" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a.json").read_text())["settings"]["degradations"]["chosen"] == "estimated"
+    keep = [a if a != str(tmp_path / "a.json") else str(tmp_path / "b.json") for a in args]
+    keep[keep.index(str(tmp_path / "a.npy"))] = str(tmp_path / "b.npy")
+    assert main([*keep, "--keep-degradations"]) == 0
+    assert "degradations:" not in capsys.readouterr().out
+    assert "degradations" not in json.loads((tmp_path / "b.json").read_text())["settings"]

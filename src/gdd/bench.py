@@ -193,6 +193,9 @@ def _run_method(
             info["model_choice"] = result.details["model_choice"]
         if "start_rule" in result.details:
             info["start_rule"] = result.details["start_rule"]
+        checked = result.details.get("degradations")
+        if isinstance(checked, dict):
+            info["degradations"] = {k: v for k, v in checked.items() if k != "srf"}
         info.update(
             {"iterations": result.config.iterations, "steps_run": result.steps, "device": result.config.device,
              "rollbacks": result.rollbacks}
