@@ -21,6 +21,10 @@ the MS sensor's MTF (the Gaussian model of :mod:`gdd.sensors`), whose one parame
 the Nyquist frequency, is found by a bounded scalar search (:func:`estimate_pan_degradation`,
 :mod:`gdd.estimate.pan`).
 
+Given degradations are checked against estimated ones on the half of the pair the estimate did
+not see (:func:`check_degradations`, :mod:`gdd.estimate.check`); ``gdd hs`` fits under the
+estimated ones where they predict the pair better.
+
 Every estimate reports its residual: the share of the degraded guide's variation (its deviation
 from each band's mean) that ``R y_lr`` leaves unexplained. A pair that fits the model leaves
 little (noise, a few per cent); a large residual means the pair does not look consistent
