@@ -341,3 +341,14 @@ def test_cli_says_which_degradations_it_used_and_keeps_the_given_ones_when_told(
     assert main([*keep, "--keep-degradations"]) == 0
     assert "degradations:" not in capsys.readouterr().out
     assert "degradations" not in json.loads((tmp_path / "b.json").read_text())["settings"]
+
+
+def test_solve_many_checks_the_degradations_as_solve_does(gen: torch.Generator) -> None:
+    from gdd.problems import hs_problem, solve, solve_many
+
+    _, moved, guide = _pair(gen, shift=1)
+    settings = {"device": "cpu", "iterations": 4, "width": 8}
+    one = solve(hs_problem(moved, guide, _srf(8), 4), **settings)
+    [many] = solve_many([hs_problem(moved, guide, _srf(8), 4)], **settings)
+    assert many.details["degradations"]["chosen"] == one.details["degradations"]["chosen"] == "estimated"  # type: ignore[index]
+    assert torch.allclose(many.x, one.x, atol=1e-3)

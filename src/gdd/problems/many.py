@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..fusion import FitResult, fit_many, resolve_device
@@ -51,6 +52,15 @@ def solve_many(
     fast = {"channels_last": False, **(fast or {})}
     kwargs: dict[str, Any] = dict(budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast)
     _, preset = choose_preset(problems[0].task, resolve_device(device), budget, dict(overrides))
+    if preset.holdout > 0 and any(p.check is not None for p in problems):
+        # As in solve: each problem's given degradations checked first, the better ones fitted.
+        checked = [p.check() if p.check is not None else (None, None) for p in problems]
+        fresh = [better or replace(p, check=None) for p, (better, _) in zip(problems, checked)]
+        results = solve_many(fresh, device=device, seeds=seed_list, **kwargs, **overrides)  # type: ignore[arg-type]
+        for result, (_, info) in zip(results, checked):
+            if info is not None:
+                result.details["degradations"] = info
+        return results
     if all(p.alternatives for p in problems) and preset.holdout > 0:
         # As in solve: every degradation model fitted (stacked), each problem keeps its best.
         names = list(problems[0].alternatives)
