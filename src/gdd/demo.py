@@ -153,7 +153,7 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
-    from .app import choice_line
+    from .app import choice_line, rule_line
     from .fusion import resolve_device
     from .problems import PRESETS, Budget, hs_problem, solve
 
@@ -239,8 +239,8 @@ def run_demo(
     starts = result.choice.get("starts")
     fits = f"{len(starts)} fits of at most {n_iter} steps" if isinstance(starts, list) else f"{n_iter} iterations"
     echo(f"GDD: {fits} in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
-    line = choice_line(result.choice, result.details)
-    if line:
-        echo(line)
+    for line in (rule_line(result.details), choice_line(result.choice, result.details)):
+        if line:
+            echo(line)
     echo(f"wrote {out}/: result.npy, {figure or '(no figure: matplotlib missing)'}, metrics.json, inputs")
     return report

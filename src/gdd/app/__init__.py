@@ -22,7 +22,7 @@ from .settings import (
     OutputSettings,
     TilingSettings,
 )
-from .summary import check_report_options, choice_line
+from .summary import check_report_options, choice_line, rule_line
 from .tilestore import TileStore, blend, tile_folder
 
 __all__ = [
@@ -43,5 +43,6 @@ __all__ = [
     "fuse",
     "largest_tile",
     "plan_windows",
+    "rule_line",
     "tile_folder",
 ]
