@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..fusion import FitResult, fit_many, resolve_device
 from .plan import _finish, _plan_starts
 from .presets import Budget, choose_preset
-from .solve import _combine
+from .solve import _combine, checked_problem
 from .tasks import Problem
 
 __all__ = ["solve_many"]
@@ -54,9 +53,8 @@ def solve_many(
     _, preset = choose_preset(problems[0].task, resolve_device(device), budget, dict(overrides))
     if preset.holdout > 0 and any(p.check is not None for p in problems):
         # As in solve: each problem's given degradations checked first, the better ones fitted.
-        checked = [p.check() if p.check is not None else (None, None) for p in problems]
-        fresh = [better or replace(p, check=None) for p, (better, _) in zip(problems, checked)]
-        results = solve_many(fresh, device=device, seeds=seed_list, **kwargs, **overrides)  # type: ignore[arg-type]
+        checked = [checked_problem(p) if p.check is not None else (p, None) for p in problems]
+        results = solve_many([p for p, _ in checked], device=device, seeds=seed_list, **kwargs, **overrides)  # type: ignore[arg-type]
         for result, (_, info) in zip(results, checked):
             if info is not None:
                 result.details["degradations"] = info

@@ -76,12 +76,8 @@ def solve(
     if problem.check is not None and preset.holdout > 0:
         # The given degradations against ones estimated from the pair, on the pair's halves
         # the estimate did not see; the better predictor is the problem fitted.
-        start = time.perf_counter()
-        better, checked = problem.check()
-        checked["seconds"] = time.perf_counter() - start
-        result = solve(
-            better or replace(problem, check=None), callback=callback, observe=observe, **kwargs, **overrides  # type: ignore[arg-type]
-        )
+        fitted, checked = checked_problem(problem)
+        result = solve(fitted, callback=callback, observe=observe, **kwargs, **overrides)  # type: ignore[arg-type]
         result.details["degradations"] = checked
         return result
     if problem.alternatives and preset.holdout > 0:
@@ -101,6 +97,19 @@ def solve(
         others = sum(r.seconds for name, (_, rs, _) in fits.items() if name != chosen for r in rs)
         return replace(result, seconds=result.seconds + others)
     return _solve_starts(problem, kwargs, overrides, callback, observe)
+
+
+def checked_problem(problem: Problem) -> tuple[Problem, dict[str, object]]:
+    """The problem to fit after its ``check`` (which must be set), and the check's details with its seconds.
+
+    The problem under the estimated degradations where they predict the pair better, else the
+    problem itself; neither is checked again.
+    """
+    assert problem.check is not None
+    start = time.perf_counter()
+    better, checked = problem.check()
+    checked["seconds"] = time.perf_counter() - start
+    return better or replace(problem, check=None), checked
 
 
 def _fit_starts(
