@@ -67,14 +67,15 @@ def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, Spat
     want_srf, want_blur = d.wants("hs")
     if (want_srf and est.srf is None) or (want_blur and est.kernel is None):
         raise InputError("estimating the degradations needs the whole scene in one fit; give --tile none")
-    srf = est.srf if want_srf else torch.from_numpy(read_matrix(str(d.srf), name="srf"))
+    # Estimates are there when asked for, or when they replaced the given ones (a tiled run's check).
+    srf = est.srf if est.srf is not None else torch.from_numpy(read_matrix(str(d.srf), name="srf"))
     spatial: SpatialKind | LinearOperator = d.spatial or "block"  # type: ignore[assignment]
-    if want_blur:
-        spatial = KernelDownsample(est.kernel, s.inputs.factor)  # type: ignore[arg-type]
+    if est.kernel is not None:
+        spatial = KernelDownsample(est.kernel, s.inputs.factor)
     elif d.blur is not None:
         spatial = KernelDownsample(_given_kernel(s), s.inputs.factor)
     # An estimated response maps the HS image's units to the guide's as they are: keep its scale.
-    return srf, spatial, d.normalize_srf and not want_srf  # type: ignore[return-value]
+    return srf, spatial, d.normalize_srf and est.srf is None  # type: ignore[return-value]
 
 
 def build_problem(

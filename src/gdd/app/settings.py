@@ -68,8 +68,9 @@ class DegradationSettings:
         srf_support: hs: with ``srf="estimate"``, the HS bands each guide band may respond to.
         normalize_srf: hs: scale the given response's rows to sum 1.
         check: hs: compare the given response and blur with ones estimated from the pair, and
-            use those where they predict the pair's unseen half better (whole-scene runs with
-            held-out validation; ``--keep-degradations`` turns it off).
+            use those where they predict the pair's unseen half better (with held-out
+            validation; a tiled run checks on its central window; ``--keep-degradations``
+            turns it off).
         full_resolution, sensor, tile_mixing: pan only.
         gnyq: pan: the MS bands' MTF gains at Nyquist given by hand (one for all, or one per band),
             instead of ``sensor``'s.

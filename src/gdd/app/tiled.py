@@ -1,8 +1,8 @@
 """The tiled plan: fit each tile (splitting one that runs out of memory), keep it, blend, write by strips.
 
 The inputs are read window by window (:class:`gdd.io.WindowReader`); what is decided once for
-the scene (estimated degradations, the pansharpening start, a shared PAN band mixture) is
-decided on its central window and passed to every tile.
+the scene (estimated degradations, the check of the given HS degradations, the pansharpening
+start, a shared PAN band mixture) is decided on its central window and passed to every tile.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..io import (
     write_preview,
 )
 from ..problems import PRESETS, Problem, choose_start, held_out, pan_start, solve
+from ..problems.solve import checked_problem
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
 from .degradations import Estimates, build_problem, estimate
@@ -43,6 +44,7 @@ from .inputs import (
     windows_line,
 )
 from .settings import FuseSettings
+from .summary import rule_line
 from .tilestore import TileStore, blend, plan, tile_folder
 
 __all__ = ["MIN_TILE", "run"]
@@ -185,6 +187,33 @@ def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], e
         return str(result.details["model_choice"]["chosen"])  # type: ignore[index]
 
 
+def _checked(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) -> tuple[Estimates, dict[str, object]]:
+    """The given HS degradations checked on the central window, as a whole-scene run checks them.
+
+    Returns the estimates every tile uses (the estimated response and blur where they predict
+    the window better) and the check's details (empty where there was no check: another task,
+    degradations asked to be estimated, ``--keep-degradations``, no held-out validation, nodata
+    in the window or a factor above the check's).
+    """
+    d = s.degradation
+    if s.task != "hs" or not d.check or any(d.wants("hs")):
+        return estimates, {}
+    preset = replace(PRESETS[("hs", s.fit.budget)], **dict(s.fit.overrides))  # type: ignore[index]
+    if preset.holdout <= 0:
+        return estimates, {}
+    lr, hr = central
+    masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
+    problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates, whole=True)
+    if problem.check is None:
+        return estimates, {}
+    better, details = checked_problem(problem)
+    if details["chosen"] != "estimated":
+        return estimates, details
+    spatial, response = (t.operator for t in better.make_terms())
+    srf, kernel = (torch.as_tensor(v).detach().cpu() for v in (response.srf, spatial.kernel))
+    return replace(estimates, srf=srf, kernel=kernel), details
+
+
 def _start_options(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) -> dict[str, Any]:
     """``--init auto`` of pansharpening, decided once on the central window so that every tile starts alike.
 
@@ -249,7 +278,9 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     # The central window, read once for what is decided on it (estimates; the pansharpening start).
     wants = any(s.degradation.wants(s.task))
     central: tuple[Any, Any] | None = (
-        (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())) if wants or s.task == "pan" else None
+        (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window()))
+        if wants or s.task in ("pan", "hs")
+        else None
     )
     if central is not None and wants:
         lr, hr = central
@@ -258,6 +289,11 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
             s, to_tensor(lr.data), to_tensor(hr.data), masked=lr.mask is not None or hr.mask is not None,
             wavelengths=lr_meta.wavelengths, force=o.force or resumed,
         )  # fmt: skip
+    checked: dict[str, object] = {}
+    if central is not None:
+        estimates, checked = _checked(s, central, estimates)
+        if checked:
+            print(rule_line({"degradations": checked}) + " (checked on the central window, used by every tile)")
     if s.task == "pan" and s.degradation.spatial == "auto":
         preset = replace(PRESETS[("pan", s.fit.budget)], **dict(s.fit.overrides))  # type: ignore[index]
         model = _model_choice(s, (lr_reader, hr_reader), estimates, tile) if preset.holdout > 0 else "bicubic"
@@ -314,7 +350,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
         record = {
             "task": first.task, "output": str(out), "seconds": wall, "device": device, "tile": tile,
             "overlap": overlap, "peak_memory_bytes": peak, "tiles": infos,
-            "settings": {**dict(s.options), **start_options},
+            "settings": {**dict(s.options), **start_options, **({"degradations": checked} if checked else {})},
             "versions": {"gdd": __version__, "torch": torch.__version__},
         }  # fmt: skip
         write_json(o.json, record)

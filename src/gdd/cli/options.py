@@ -185,7 +185,8 @@ HS: tuple[Option, ...] = (
        help="use the response rows as given (default: scale each to sum 1)"),
     _o("--keep-degradations", action="store_true", group="model",
        help="fit with the given --srf and spatial degradation even where a response and blur estimated from "
-       "the pair predict its unseen half better (by default those are used then; whole-scene runs)"),
+       "the pair predict its unseen half better (by default those are used then; a tiled run checks on its "
+       "central window)"),
 )  # fmt: skip
 
 PAN: tuple[Option, ...] = (

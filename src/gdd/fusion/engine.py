@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import FitConfig, FitResult
+from .config import PLATEAU_RTOL, FitConfig, FitResult
 from .fastpath import NetworkFn, TrainNetwork
 from .guard import DivergenceGuard
 from .objective import Term, data_objective
@@ -264,6 +264,8 @@ def run_fit(
     validation = backend.validation
     validating = any(v is not None for v in validation)
     stale = 0  # scorings in a row that improved no problem's best validation error
+    lowest = [float("inf")] * k  # without validation, with ``plateau``: each problem's lowest objective
+    flat = 0  # scorings in a row that lowered no problem's objective by PLATEAU_RTOL
     train_net = TrainNetwork(net, config, device)
 
     def forward_backward(step: int, z_step: Tensor) -> tuple[Tensor, Tensor]:
@@ -301,7 +303,13 @@ def run_fit(
         logging = (step + 1) % config.log_every == 0 or last
         checking = validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
         keeping = config.keep_best and not validating and logging and step >= warm
-        if checking or keeping or (observe is not None and logging):
+        reaching = (
+            (config.stop_objective is not None or (config.plateau > 0 and not validating))
+            and step >= warm
+            and ((step + 1) % config.validate_every == 0 or last)
+        )
+        reached = False
+        if checking or keeping or reaching or (observe is not None and logging):
             with torch.no_grad():
                 cleans = backend.split(estimate_of(net(guide, z)))
                 if checking:
@@ -319,6 +327,17 @@ def run_fit(
                         clean = float(data_objective(x_i, ts))
                         if (b := best[i]) is None or clean < b[0]:
                             best[i] = (clean, step + 1, x_i.clone())
+                if reaching:
+                    objectives = [float(data_objective(x_i, ts)) for x_i, ts in zip(cleans, backend.terms)]
+                    # Every problem's noise-free estimate fits its data as closely as asked, or
+                    # none has fitted it better for ``plateau`` scorings.
+                    if config.stop_objective is not None:
+                        reached = all(o <= config.stop_objective for o in objectives)
+                    if config.plateau > 0 and not validating:
+                        lower = [o < (1 - PLATEAU_RTOL) * b for o, b in zip(objectives, lowest)]
+                        lowest = [min(o, b) for o, b in zip(objectives, lowest)]
+                        flat = 0 if any(lower) else flat + 1
+                        reached = reached or flat >= config.plateau
                 if observe is not None and logging:
                     for i, x_i in enumerate(cleans):
                         observe(i, f"step {step + 1}", x_i)
@@ -328,7 +347,7 @@ def run_fit(
                 history.append((step + 1, value))
             if callback is not None:
                 callback(step + 1, backend.shown(x, train_net.graphs), values)
-        if checking and config.patience and stale >= config.patience and not last:
+        if ((checking and config.patience and stale >= config.patience) or reached) and not last:
             steps = step + 1
             break
     if device.type == "cuda":

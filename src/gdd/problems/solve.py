@@ -287,6 +287,10 @@ def _every_pixel(
             "warm_start": min(plan.config.warm_start, steps),
         }
         again = plan_fit(problem, **{**kwargs, "iterations": None}, overrides=refit)
+        # The refit stops where it fits every pixel as closely as the chosen estimate fitted its
+        # own pixels, or where its fit has stopped improving (the step count stays a cap).
+        target = holdout_error(result.x, plan.terms)
+        again = replace(again, config=replace(again.config, stop_objective=target, plateau=plan.preset.patience))
         fitted = fit(
             again.model,
             again.terms,
@@ -295,7 +299,7 @@ def _every_pixel(
             base=again.base,
             observe=_named(observe, "refit: "),
         )
-        choice = {**result.choice, "refit_steps": steps}
+        choice = {**result.choice, "refit_steps": fitted.steps, "refit_cap": steps}
         if observe is not None:
             observe("refit: result", fitted.x)
         return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
