@@ -120,7 +120,7 @@ def test_hs_and_flash_results_do_not_depend_on_a_reference(tmp_path, shared) -> 
         assert np.array_equal(np.load(tmp_path / f"{name}-a.npy"), np.load(tmp_path / f"{name}-b.npy")), name
 
 
-def test_a_fit_stops_where_its_objective_reaches_a_target_or_stops_falling(gen: torch.Generator) -> None:
+def test_a_fit_stops_where_its_objective_stops_falling(gen: torch.Generator) -> None:
     clean = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 24, 24, generator=gen), 5, 1, 2)
     problem = flash_problem(clean, clean.mean(dim=1, keepdim=True))
 
@@ -133,13 +133,9 @@ def test_a_fit_stops_where_its_objective_reaches_a_target_or_stops_falling(gen: 
         return result.steps
 
     assert steps() == 120
-    assert steps(stop_objective=1e9) == 10  # reached at the first scoring
-    assert steps(stop_objective=0.0) == 120  # never reached: the cap
     # A learning rate too small to move the objective by 0.1 %: the first scoring sets the
     # lowest value, three more without a lower one end the fit.
     assert steps(lr=1e-9, plateau=3) == 40
     assert steps(plateau=3) > 40  # a fit that is still learning runs on
     with pytest.raises(ValueError, match="plateau"):
         FitConfig(plateau=-1)
-    with pytest.raises(ValueError, match="stop_objective"):
-        FitConfig(stop_objective=float("nan"))

@@ -133,10 +133,6 @@ class FitConfig:
             validation terms (and, without them, between two keep-best checks: ``log_every``).
         patience: with validation terms, stop when this many scorings in a row have not
             improved the best validation error (0: run every step); ``iterations`` stays a cap.
-        stop_objective: stop at the first scoring (every ``validate_every`` steps, after the
-            warm start) where the noise-free estimate's data objective is at most this value
-            (``None``: never); ``iterations`` stays a cap. A refit on every pixel uses it to
-            stop where it fits the data as closely as the estimate it repeats.
         plateau: without validation terms, stop when this many scorings in a row (every
             ``validate_every`` steps, after the warm start) have not lowered the noise-free
             estimate's data objective by :data:`PLATEAU_RTOL` of its lowest value so far (0:
@@ -182,7 +178,6 @@ class FitConfig:
     classic_candidate: bool = True
     validate_every: int = 25
     patience: int = 0
-    stop_objective: float | None = None
     plateau: int = 0
     warm_start: int = 0
     residual: bool = True
@@ -207,8 +202,6 @@ class FitConfig:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.plateau < 0:
             raise ValueError(f"plateau must be >= 0, got {self.plateau}")
-        if self.stop_objective is not None and not self.stop_objective >= 0:
-            raise ValueError(f"stop_objective must be >= 0 or None, got {self.stop_objective}")
         if self.average_last < 0:
             raise ValueError(f"average_last must be >= 0, got {self.average_last}")
         if not 0 <= self.warm_start <= self.iterations:

@@ -304,9 +304,7 @@ def run_fit(
         checking = validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
         keeping = config.keep_best and not validating and logging and step >= warm
         reaching = (
-            (config.stop_objective is not None or (config.plateau > 0 and not validating))
-            and step >= warm
-            and ((step + 1) % config.validate_every == 0 or last)
+            config.plateau > 0 and not validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
         )
         reached = False
         if checking or keeping or reaching or (observe is not None and logging):
@@ -328,16 +326,12 @@ def run_fit(
                         if (b := best[i]) is None or clean < b[0]:
                             best[i] = (clean, step + 1, x_i.clone())
                 if reaching:
+                    # No problem's noise-free estimate has fitted its data better for ``plateau`` scorings.
                     objectives = [float(data_objective(x_i, ts)) for x_i, ts in zip(cleans, backend.terms)]
-                    # Every problem's noise-free estimate fits its data as closely as asked, or
-                    # none has fitted it better for ``plateau`` scorings.
-                    if config.stop_objective is not None:
-                        reached = all(o <= config.stop_objective for o in objectives)
-                    if config.plateau > 0 and not validating:
-                        lower = [o < (1 - PLATEAU_RTOL) * b for o, b in zip(objectives, lowest)]
-                        lowest = [min(o, b) for o, b in zip(objectives, lowest)]
-                        flat = 0 if any(lower) else flat + 1
-                        reached = reached or flat >= config.plateau
+                    lower = [o < (1 - PLATEAU_RTOL) * b for o, b in zip(objectives, lowest)]
+                    lowest = [min(o, b) for o, b in zip(objectives, lowest)]
+                    flat = 0 if any(lower) else flat + 1
+                    reached = flat >= config.plateau
                 if observe is not None and logging:
                     for i, x_i in enumerate(cleans):
                         observe(i, f"step {step + 1}", x_i)

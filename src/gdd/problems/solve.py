@@ -251,7 +251,8 @@ def _every_pixel(
     """The held-out fit's chosen estimate with every observed pixel back in it.
 
     A chosen classic image is made again from every pixel. A chosen GDD estimate with ``refit``
-    is fitted again on every pixel with the chosen start, for the chosen step count; without
+    is fitted again on every pixel with the chosen start, for the chosen step count or until its
+    data objective stops falling (``FitConfig.plateau``); without
     (the default), a residual fit (base + s (G - G_0)) gets the classic start made from every
     pixel as its base, and any other fit is returned as fitted (without the held-out pixels).
     """
@@ -287,10 +288,8 @@ def _every_pixel(
             "warm_start": min(plan.config.warm_start, steps),
         }
         again = plan_fit(problem, **{**kwargs, "iterations": None}, overrides=refit)
-        # The refit stops where it fits every pixel as closely as the chosen estimate fitted its
-        # own pixels, or where its fit has stopped improving (the step count stays a cap).
-        target = holdout_error(result.x, plan.terms)
-        again = replace(again, config=replace(again.config, stop_objective=target, plateau=plan.preset.patience))
+        # The refit stops where its data objective has stopped falling (the step count stays a cap).
+        again = replace(again, config=replace(again.config, plateau=plan.preset.patience))
         fitted = fit(
             again.model,
             again.terms,
