@@ -502,6 +502,12 @@ def end_to_end_problems(data: Path, quick: bool) -> dict[str, tuple[Any, torch.T
     return cases
 
 
+def _refit_steps(choice: dict[str, Any]) -> list[int]:
+    """The steps of every refit on every pixel a default run made (its chosen start's, or each averaged start's)."""
+    found = [choice["refit_steps"]] if "refit_steps" in choice else []
+    return found + [s["refit_steps"] for s in choice.get("starts", []) if "refit_steps" in s]
+
+
 def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> dict[str, Any]:
     """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases."""
     out: dict[str, Any] = {"authors_steps": AUTHORS_STEPS}
@@ -544,6 +550,7 @@ def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> d
                 "psnr": psnr(x, reference),
                 "chosen": result.choice.get("chosen"),
                 "model": result.details.get("model_choice", {}).get("chosen"),
+                "refit_steps": _refit_steps(result.choice),
                 "fast": {k: v for k, v in result.config.to_dict().items() if k in ("channels_last", "amp")},
             }
             print(

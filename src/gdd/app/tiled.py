@@ -275,11 +275,12 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     store = TileStore(tile_folder(out), the_plan, force=o.force)
     centre = _central(h, w, factor, CENTRAL_WINDOW)
     estimates = Estimates()
-    # The central window, read once for what is decided on it (estimates; the pansharpening start).
+    # The central window, read once for what is decided on it (estimates, the check of the HS
+    # degradations, the pansharpening start).
     wants = any(s.degradation.wants(s.task))
     central: tuple[Any, Any] | None = (
         (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window()))
-        if wants or s.task in ("pan", "hs")
+        if wants or s.task == "pan" or (s.task == "hs" and s.degradation.check)
         else None
     )
     if central is not None and wants:
