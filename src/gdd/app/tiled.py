@@ -29,7 +29,8 @@ from ..io import (
     write_json,
     write_preview,
 )
-from ..problems import PRESETS, Problem, choose_start, held_out, pan_start, solve
+from ..problems import Preset, Problem, choose_start, held_out, pan_start, solve
+from ..problems.presets import choose_preset
 from ..problems.solve import checked_problem
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
@@ -187,6 +188,11 @@ def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], e
         return str(result.details["model_choice"]["chosen"])  # type: ignore[index]
 
 
+def _preset(s: FuseSettings) -> Preset:
+    """The run's preset: its task's at its budget, with the options that override it."""
+    return choose_preset(s.task, torch.device(s.fit.device), s.fit.budget, dict(s.fit.overrides))[1]  # type: ignore[arg-type]
+
+
 def _checked(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) -> tuple[Estimates, dict[str, object]]:
     """The given HS degradations checked on the central window, as a whole-scene run checks them.
 
@@ -198,8 +204,7 @@ def _checked(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) ->
     d = s.degradation
     if s.task != "hs" or not d.check or any(d.wants("hs")):
         return estimates, {}
-    preset = replace(PRESETS[("hs", s.fit.budget)], **dict(s.fit.overrides))  # type: ignore[index]
-    if preset.holdout <= 0:
+    if _preset(s).holdout <= 0:
         return estimates, {}
     lr, hr = central
     masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
@@ -224,12 +229,12 @@ def _start_options(s: FuseSettings, central: tuple[Any, Any], estimates: Estimat
         return {}
     lr, hr = central
     masks = {k: None if m.mask is None else torch.from_numpy(m.mask) for k, m in (("ms", lr), ("pan", hr))}
-    preset = replace(PRESETS[("pan", s.fit.budget)], **overrides)  # type: ignore[index]
-    if preset.holdout > 0:
+    holdout = _preset(s).holdout
+    if holdout > 0:
         problem = build_problem(
             s, to_tensor(lr.data), to_tensor(hr.data), masks["ms"], masks["pan"], estimates=estimates
         )  # fmt: skip
-        fitted, validation = held_out(problem, preset.holdout, seed=s.fit.seed)
+        fitted, validation = held_out(problem, holdout, seed=s.fit.seed)
         init, residual, _ = choose_start(fitted, validation)
     else:
         ms_mask, pan_mask = (None if m is None else m[None, None] for m in (masks["ms"], masks["pan"]))
@@ -296,8 +301,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
         if checked:
             print(rule_line({"degradations": checked}) + " (checked on the central window, used by every tile)")
     if s.task == "pan" and s.degradation.spatial == "auto":
-        preset = replace(PRESETS[("pan", s.fit.budget)], **dict(s.fit.overrides))  # type: ignore[index]
-        model = _model_choice(s, (lr_reader, hr_reader), estimates, tile) if preset.holdout > 0 else "bicubic"
+        model = _model_choice(s, (lr_reader, hr_reader), estimates, tile) if _preset(s).holdout > 0 else "bicubic"
         s = replace(s, degradation=replace(s.degradation, spatial=model))
     start_options = _start_options(s, central, estimates) if central is not None else {}
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]

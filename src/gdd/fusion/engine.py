@@ -301,11 +301,10 @@ def run_fit(
             x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
         last = step == n - 1
         logging = (step + 1) % config.log_every == 0 or last
-        checking = validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
+        scoring = step >= warm and ((step + 1) % config.validate_every == 0 or last)
+        checking = validating and scoring
         keeping = config.keep_best and not validating and logging and step >= warm
-        reaching = (
-            config.plateau > 0 and not validating and step >= warm and ((step + 1) % config.validate_every == 0 or last)
-        )
+        reaching = config.plateau > 0 and not validating and scoring
         reached = False
         if checking or keeping or reaching or (observe is not None and logging):
             with torch.no_grad():
