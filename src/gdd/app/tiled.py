@@ -350,7 +350,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     chosen = [str(i.get("chosen")) for i in infos if i.get("chosen")]
     if chosen:
         counts = ", ".join(f"{n} {k}" for k, n in sorted({c: chosen.count(c) for c in chosen}.items()))
-        print(f"result per tile, chosen by the data objective: {counts} (final/best: GDD; classic: the classic start)")
+        print(f"result per tile: {counts} (final, best, start k, mean: GDD's estimates; classic: the classic start)")
     if o.json:
         record = {
             "task": first.task, "output": str(out), "seconds": wall, "device": device, "tile": tile,
