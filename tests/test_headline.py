@@ -13,7 +13,9 @@ import torch
 
 from gdd.metrics import reduced_resolution
 from gdd.problems import flash_problem, hs_problem, pan_problem, solve
-from gdd.problems.classic import tame
+from gdd.problems.classic import pan_classic, tame
+from gdd.problems.holdout import choose_model
+from gdd.simulate.degrade import simulate_pan
 
 QUICK = dict(device="cpu", seed=0, iterations=60, width=16)
 
@@ -60,6 +62,27 @@ def test_pan_default_is_not_worse_than_its_classic_start(shared) -> None:  # typ
     start = tame(chosen.classic(init).float(), chosen.baseline())  # type: ignore[misc]
     assert _psnr(result.x, gt, 4) >= _psnr(start, gt, 4) - 0.02  # up to rounding, as above
     json.dumps(result.details["model_choice"])  # recorded, and plain data
+
+
+def test_pan_chooses_the_degradation_that_made_the_pair_and_its_consistent_start_beats_the_classic(shared) -> None:  # type: ignore[no-untyped-def]
+    # Two pairs of which the right degradation is known: the authors' demo crop (its MS made by
+    # bicubic reduction) and the Landsat-7 crop at reduced resolution by Wald's protocol (MTF).
+    crop = np.load(shared / "fixtures" / "gdd_pan_im4_crop.npz")
+    landsat = np.load(shared / "fixtures" / "landsat7_fusebox2_crop.npz")
+    wald = simulate_pan(landsat["ms"].astype(np.float32) / 255, landsat["pan"].astype(np.float32) / 255, ratio=2)
+    pairs = {
+        "bicubic": (_t(crop["ms"]), _t(crop["pan"]), _t(crop["gt"]), 4),
+        "mtf": (_t(wald["ms_lr"]), _t(wald["pan_lr"]), _t(wald["gt"]), 2),
+    }
+    for made_by, (ms, pan, gt, ratio) in pairs.items():
+        problem = pan_problem(ms, pan, ratio)
+        chosen, errors = choose_model(problem, 0.1, seed=0)
+        assert chosen == made_by, errors
+        # Made consistent with the MS under that degradation, each classic start is the better image.
+        under = problem.alternatives[made_by]()
+        for name in ("gsa", "sfim"):
+            raw = tame(pan_classic(name, ms, pan, ratio).float(), under.baseline())
+            assert _psnr(under.classic(name), gt, ratio) > _psnr(raw, gt, ratio) + 0.5, (made_by, name)  # type: ignore[misc]
 
 
 def test_flash_default_denoises_and_returns_an_iterate_chosen_on_held_out_pixels(shared) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,9 @@ import torch
 
 from gdd.fusion import FitConfig, fit
 from gdd.models import GuidedDeepDecoder
+from gdd.operators import make_spatial
 from gdd.problems import flash_problem, held_out, holdout_error, holdout_mask, pan_problem
+from gdd.problems.classic import consistent
 from gdd.problems.pixels import fill
 
 
@@ -139,3 +141,22 @@ def test_a_fit_stops_where_its_objective_stops_falling(gen: torch.Generator) -> 
     assert steps(plateau=3) > 40  # a fit that is still learning runs on
     with pytest.raises(ValueError, match="plateau"):
         FitConfig(plateau=-1)
+
+
+def test_consistent_adds_the_least_norm_correction_that_matches_the_kept_pixels() -> None:
+    gen = torch.Generator().manual_seed(0)
+    op = make_spatial("bicubic", 2)
+    x0, y = torch.rand(1, 1, 8, 8, generator=gen), torch.rand(1, 1, 4, 4, generator=gen)
+    keep = torch.ones(1, 1, 4, 4)
+    keep[..., 1, 2] = keep[..., 3, 0] = 0
+    y_masked = y.clone()
+    y_masked[keep == 0] = float("nan")  # a nodata value never reaches the result
+    x = consistent(x0, op, y_masked, keep, steps=100)
+    # The operator as a matrix over the kept pixels, and the closed form x0 + A^T (A A^T)^-1 (y - A x0).
+    a = torch.stack([op(e.reshape(1, 1, 8, 8)).reshape(-1) for e in torch.eye(64)], dim=1).double()
+    kept = keep.reshape(-1) > 0
+    a_k, r = a[kept], (y.reshape(-1) - a @ x0.reshape(-1).double())[kept]
+    expected = x0.reshape(-1).double() + a_k.T @ torch.linalg.solve(a_k @ a_k.T, r)
+    assert torch.allclose(x.reshape(-1).double(), expected, atol=1e-4)
+    assert torch.allclose(op(x)[keep > 0], y[keep > 0], atol=1e-4)
+    assert not torch.allclose(op(x)[keep == 0], y[keep == 0], atol=1e-2)  # held-out pixels stay unseen

@@ -30,6 +30,7 @@ from ..io import (
     write_preview,
 )
 from ..problems import Preset, Problem, choose_start, held_out, pan_start, solve
+from ..problems.holdout import choose_model
 from ..problems.presets import choose_preset
 from ..problems.solve import checked_problem
 from ..progress import ProgressBar
@@ -163,29 +164,20 @@ class _Tiles:
 
 
 def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, tile: int) -> str:
-    """``gdd pan --spatial auto`` in tiles: each degradation model fitted on a central tile, the best kept for all.
+    """``gdd pan --spatial auto`` in tiles: the degradation model chosen on a central tile, used for all.
 
-    The tile is the run's tile size (what fits the device), halved while the device runs out
-    of memory.
+    As in a whole-scene run (:func:`gdd.problems.holdout.choose_model`): the model under which
+    the tile's classic start, made consistent with its kept MS pixels, predicts the held-out
+    ones best. No network is fitted.
     """
     lr_reader, hr_reader = readers
     h, w, _ = hr_reader.shape
-    factor, side = s.inputs.factor, tile
-    while True:
-        centre = _central(h, w, factor, side)
-        lr, hr = lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window())
-        masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
-        problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
-        try:
-            result = solve(problem, **s.fit.solve_options())
-        except torch.cuda.OutOfMemoryError:
-            side = side // 2 // factor * factor
-            if side < max(MIN_TILE, factor):
-                raise InputError(
-                    f"a central tile for --spatial auto does not fit in the {s.fit.device} memory"
-                ) from None
-            continue
-        return str(result.details["model_choice"]["chosen"])  # type: ignore[index]
+    centre = _central(h, w, s.inputs.factor, tile)
+    lr, hr = lr_reader.read(*centre.window(s.inputs.factor)), hr_reader.read(*centre.window())
+    masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
+    problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
+    preset = _preset(s)
+    return choose_model(problem, preset.holdout, seed=s.fit.seed, init=preset.init)[0]
 
 
 def _preset(s: FuseSettings) -> Preset:

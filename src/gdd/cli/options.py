@@ -197,8 +197,9 @@ PAN: tuple[Option, ...] = (
        help="fuse at full resolution (MS weight 100 instead of 10)"),
     # The default is the problem's (gdd.problems.PAN_SPATIAL, checked equal by a test).
     _o("--spatial", default="auto", choices=["auto", "mtf", "bicubic", "estimate"], group="model",
-       help="how the MS image relates to the result: auto fits with both the authors' bicubic and the sensor's MTF "
-       "and keeps the fit that predicts held-out MS pixels best (twice the time), or the sensor's MTF "
+       help="how the MS image relates to the result: auto chooses between the authors' bicubic and the sensor's MTF "
+       "the one under which the classic start, made consistent with the kept MS pixels, predicts held-out ones "
+       "best, or the sensor's MTF "
        "(see --sensor), bicubic, or an MTF whose gain and the PAN's band weights are estimated from the pair "
        "(written beside --out as STEM.pan-weights.csv); default auto"),
     _o("--sensor", default="none", choices=list(SENSOR_NAMES), group="model",

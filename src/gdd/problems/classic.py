@@ -17,6 +17,7 @@ __all__ = [
     "PAN_LINEAR_R2",
     "PAN_STARTS",
     "classic_method",
+    "consistent",
     "hs_classic",
     "pan_classic",
     "pan_linearity",
@@ -125,6 +126,59 @@ def pan_start(
     """``init="auto"`` for pansharpening: ``(init, residual, R²)`` by :data:`PAN_LINEAR_R2`."""
     r2 = pan_linearity(ms, pan, ratio, ms_mask=ms_mask, pan_mask=pan_mask)
     return ("gsa", False, r2) if r2 >= PAN_LINEAR_R2 else ("sfim", True, r2)
+
+
+#: Conjugate-gradient steps of :func:`consistent` (on the shared cases the correction stops
+#: changing after about 20).
+CONSISTENT_STEPS = 20
+
+
+def consistent(
+    image: Tensor,
+    operator: LinearOperator,
+    observed: Tensor,
+    mask: Tensor | None = None,
+    *,
+    steps: int = CONSISTENT_STEPS,
+) -> Tensor:
+    """An image plus the least-norm correction that makes its degradation match the observed pixels.
+
+    Minimises ||M (A x - y)||² from x = ``image`` by conjugate gradients on the normal equations
+    (CGLS), whose iterates stay in ``image`` + range(A^T): the smallest change that makes the
+    image reproduce the observation (iterative back-projection, Irani and Peleg 1991). A classic
+    pansharpening is not consistent with the MS it came from (GSA and SFIM add the PAN's detail
+    to an interpolated MS, whose degradation is not the MS); made consistent, under the
+    degradation that made the pair it is the better image (on the bench's ``pan_im4``,
+    ``landsat7_rr`` and an MTF-made jelly-beans pair 1 to 3 dB), and its error on held-out
+    MS pixels says which degradation that is.
+
+    Args:
+        image: (1, C, H, W) estimate.
+        operator: A, the observation's degradation.
+        observed: y, (1, C, h, w).
+        mask: (1, 1, h, w), 1 where y holds data (the pixels to match); None: every pixel.
+        steps: conjugate-gradient steps.
+    """
+    keep = torch.ones_like(observed[:, :1]) if mask is None else mask.to(observed).clamp(0, 1)
+    target = torch.where(keep > 0, observed, torch.zeros_like(observed))
+
+    def forward(x: Tensor) -> Tensor:
+        return keep * operator(x)
+
+    x = image.clone()
+    r = target - forward(x)
+    s = operator.adjoint(keep * r)
+    p, gamma = s, float(s.square().sum())
+    for _ in range(steps):
+        if gamma <= 1e-30:
+            break
+        q = forward(p)
+        alpha = gamma / max(float(q.square().sum()), 1e-30)
+        x, r = x + alpha * p, r - alpha * q
+        s = operator.adjoint(keep * r)
+        nxt = float(s.square().sum())
+        p, gamma = s + (nxt / gamma) * p, nxt
+    return x
 
 
 def tame(classic: Tensor, observed: Tensor) -> Tensor:

@@ -13,18 +13,19 @@ them closest, noise included; a score on held-out pixels does not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 from torch import Tensor
 
 from ..fusion import Term, data_objective, seeded
-from .classic import PAN_STARTS, tame
+from .classic import PAN_STARTS, consistent, tame
 from .pixels import fill, holdout_mask
 from .presets import HOLDOUT
 from .tasks import Problem
 
-__all__ = ["HOLDOUT", "choose_start", "fill", "held_out", "holdout_error", "holdout_mask"]
+__all__ = ["HOLDOUT", "choose_model", "choose_start", "fill", "held_out", "holdout_error", "holdout_mask"]
 
 
 def held_out(problem: Problem, fraction: float, *, seed: int) -> tuple[Problem, list[Term]]:
@@ -96,3 +97,47 @@ def choose_start(fitted: Problem, validation: list[Term]) -> tuple[str, bool, di
         raise ValueError("no classic start could be computed from this pair")
     init = min(scores, key=lambda k: scores[k])
     return init, PAN_STARTS[init], {"rule": "holdout", "holdout": scores, "init": init, "residual": PAN_STARTS[init]}
+
+
+def choose_model(
+    problem: Problem,
+    fraction: float,
+    *,
+    seed: int,
+    init: str = "auto",
+    observe: Callable[[str, Tensor], None] | None = None,
+) -> tuple[str, dict[str, float]]:
+    """The degradation model (``problem.alternatives``) under which a classic start predicts held-out pixels best.
+
+    For each model the pair's classic start is made consistent with the kept pixels under that
+    model (:func:`gdd.problems.classic.consistent`), then scored on the held-out ones (the same pixels for
+    every model: the draw depends on the seed only). The starts scored are those ``init`` may
+    fit from (``"auto"``: every one of :data:`PAN_STARTS`; ``"none"``: GSA, the image the fit is
+    compared with), and a model's error is its best start's. No network is fitted. ``observe``
+    receives each image scored, as in :func:`gdd.problems.solve`.
+
+    Returns:
+        ``(name, errors)``: the chosen model and each model's held-out error.
+
+    Raises:
+        ValueError: for a problem without alternatives or classic images.
+    """
+    if not problem.alternatives:
+        raise ValueError(f"the {problem.task} problem has no degradation models to choose from")
+    names = list(PAN_STARTS) if init == "auto" else ["gsa" if init == "none" else init]
+    errors: dict[str, float] = {}
+    for model, make in problem.alternatives.items():
+        fitted, validation = held_out(make(), fraction, seed=seed)
+        if fitted.classic is None:
+            raise ValueError(f"the {problem.task} problem has no classic image to choose its degradation with")
+        observed = next(t for t in fitted.make_terms() if t.name == fitted.observed)
+        scores = []
+        for name in names:
+            image = tame(fitted.classic(name).float(), fitted.baseline())
+            image = consistent(image, observed.operator, observed.target, observed.mask)  # type: ignore[arg-type]
+            if observe is not None:
+                observe(f"{model}: {name}, consistent with the kept pixels", image)
+            scores.append(holdout_error(image, validation))
+        finite = [e for e in scores if e == e and e != float("inf")]
+        errors[model] = min(finite) if finite else float("inf")
+    return min(errors, key=lambda k: errors[k]), errors

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..fusion import FitResult, fit_many, resolve_device
+from .holdout import choose_model
 from .plan import _finish, _plan_starts
 from .presets import Budget, choose_preset
 from .solve import _combine, checked_problem
@@ -60,21 +61,19 @@ def solve_many(
                 result.details["degradations"] = info
         return results
     if all(p.alternatives for p in problems) and preset.holdout > 0:
-        # As in solve: every degradation model fitted (stacked), each problem keeps its best.
-        names = list(problems[0].alternatives)
-        fits = {
-            n: _solve_many_starts([p.alternatives[n]() for p in problems], seed_list, device, kwargs, overrides)
-            for n in names
-        }
-        out = []
-        for k in range(len(problems)):
-            errors = {n: float(fits[n][k].choice.get("held_out", float("inf"))) for n in names}  # type: ignore[arg-type]
-            chosen = min(errors, key=lambda n: errors[n])
-            result = fits[chosen][k]
-            result.details["model_choice"] = {"rule": "holdout", "held_out": errors, "chosen": chosen}
-            result.details["spatial"] = chosen
-            out.append(result)
-        return out
+        # As in solve: each problem's degradation model chosen by its classic start's held-out
+        # error; the problems of one model are fitted stacked.
+        choices = [choose_model(p, preset.holdout, seed=s, init=preset.init) for p, s in zip(problems, seed_list)]
+        out: list[FitResult | None] = [None] * len(problems)
+        for name in dict.fromkeys(c for c, _ in choices):
+            members = [k for k, (c, _) in enumerate(choices) if c == name]
+            subs = [problems[k].alternatives[name]() for k in members]
+            fitted = _solve_many_starts(subs, [seed_list[k] for k in members], device, kwargs, overrides)
+            for k, result in zip(members, fitted):
+                result.details["model_choice"] = {"rule": "holdout-classic", "held_out": choices[k][1], "chosen": name}
+                result.details["spatial"] = name
+                out[k] = result
+        return [r for r in out if r is not None]
     return _solve_many_starts(list(problems), seed_list, device, kwargs, overrides)
 
 

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..fusion import FitResult, Term, fit, resolve_device
 from .classic import tame
-from .holdout import holdout_error
+from .holdout import choose_model, holdout_error
 from .plan import FitPlan, _finish, _plan_starts, plan_fit
 from .presets import Budget, choose_preset
 from .tasks import Problem
@@ -81,21 +81,14 @@ def solve(
         result.details["degradations"] = checked
         return result
     if problem.alternatives and preset.holdout > 0:
-        # Each degradation model is fitted; the one whose result predicts the held-out pixels
-        # best is kept (the same pixels are held out in each: the draw depends on the seed only),
-        # and only it gets every pixel back.
-        fits = {}
-        for name, make in problem.alternatives.items():
-            sub = make()
-            fits[name] = (sub, *_fit_starts(sub, kwargs, overrides, callback, _named(observe, f"{name}: ")))
-        errors = {name: _held_out_error(results, plans) for name, (_, results, plans) in fits.items()}
-        chosen = min(errors, key=lambda k: errors[k])
-        sub, results, plans = fits[chosen]
-        result = _combine(results, plans, sub, kwargs, _named(observe, f"{chosen}: "))
-        result.details["model_choice"] = {"rule": "holdout", "held_out": errors, "chosen": chosen}
+        # The degradation model whose consistent classic start predicts the held-out pixels
+        # best (:func:`choose_model`; no network fitted) is the one fitted.
+        chosen, errors = choose_model(problem, preset.holdout, seed=seed, init=preset.init, observe=observe)
+        sub = problem.alternatives[chosen]()
+        result = _solve_starts(sub, kwargs, overrides, callback, _named(observe, f"{chosen}: "))
+        result.details["model_choice"] = {"rule": "holdout-classic", "held_out": errors, "chosen": chosen}
         result.details["spatial"] = chosen
-        others = sum(r.seconds for name, (_, rs, _) in fits.items() if name != chosen for r in rs)
-        return replace(result, seconds=result.seconds + others)
+        return result
     return _solve_starts(problem, kwargs, overrides, callback, observe)
 
 
@@ -138,16 +131,6 @@ def _fit_starts(
         )
         results.append(_finish(result, problem, plan))
     return results, plans
-
-
-def _held_out_error(results: list[FitResult], plans: list[FitPlan]) -> float:
-    """The held-out error of what :func:`_combine` returns from these fits (before every pixel is back)."""
-    if plans[0].validation is None:
-        return float("inf")
-    if len(results) == 1:
-        choice = results[0].choice
-        return float(choice.get(str(choice.get("chosen", "final")), float("inf")))  # type: ignore[arg-type]
-    return min(_held_out_scores(results, plans).values())
 
 
 def _held_out_scores(results: list[FitResult], plans: list[FitPlan]) -> dict[str, float]:

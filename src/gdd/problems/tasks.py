@@ -260,10 +260,12 @@ def pan_problem(
     sensor's MTF-matched filter and decimation (Wald protocol) with Nyquist gains ``gnyq``
     (:data:`gdd.sensors.SENSORS`; one value or one per band); ``"auto"`` (the default) is the
     bicubic problem with the MTF one as an alternative (``Problem.alternatives``): ``solve`` fits
-    both and keeps the one that predicts held-out MS pixels best. ``mix`` is a learned C x C band
-    mixture initialised to diag(randn(C)), as in the authors' code: every mixed band is matched
-    to the PAN's gradients. ``w`` is 10 at reduced resolution and 100 at full resolution (the
-    authors' note). ``ms_mask``/``pan_mask`` (True = data) leave nodata pixels out of their term.
+    the one under which the classic start, made consistent with the kept MS pixels, predicts the
+    held-out ones best (:func:`gdd.problems.holdout.choose_model`).
+    ``mix`` is a learned C x C band mixture initialised to diag(randn(C)), as in the authors'
+    code: every mixed band is matched to the PAN's gradients. ``w`` is 10 at reduced resolution
+    and 100 at full resolution (the authors' note). ``ms_mask``/``pan_mask`` (True = data) leave
+    nodata pixels out of their term.
     ``mixture`` (C x C) fixes the band mixture instead of learning it (tiles of one scene share
     the mixture learned on one of them).
     """
