@@ -64,16 +64,17 @@ def pairs(data: Path, names: list[str], work: Path) -> dict[str, tuple[Any, torc
 
 def measure(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     from gdd.metrics import psnr
-    from gdd.problems.classic import pan_classic, tame
+    from gdd.problems.classic import consistent, pan_classic, tame
     from gdd.problems.holdout import choose_model, held_out, holdout_error
 
     row: dict[str, Any] = {}
     for model, make in problem.alternatives.items():
         fitted, validation = held_out(make(), 0.1, seed=0)
         ms, pan = fitted.observation, fitted.guide
+        observed = next(t for t in fitted.make_terms() if t.name == fitted.observed)
         for name in ("gsa", "sfim"):
             raw = tame(pan_classic(name, ms, pan, fitted.factor).float(), fitted.baseline())
-            made = tame(fitted.classic(name).float(), fitted.baseline())
+            made = consistent(raw, observed.operator, observed.target, observed.mask)
             row[f"{model} {name}"] = {
                 "raw": {"held_out": holdout_error(raw, validation), "psnr": psnr(raw.clamp(0, 1), reference)},
                 "consistent": {"held_out": holdout_error(made, validation), "psnr": psnr(made.clamp(0, 1), reference)},

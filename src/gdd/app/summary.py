@@ -72,7 +72,10 @@ def rule_line(details: dict[str, object]) -> str:
     model = details.get("model_choice")
     if isinstance(model, dict):
         errors = ", ".join(f"{k} {float(v):.4g}" for k, v in model["held_out"].items())
-        parts.append(f"MS degradation: {model['chosen']} (held-out error of the classic start under each: {errors})")
+        parts.append(
+            f"MS degradation: {model['chosen']} (held-out error of the classic start made consistent under each: "
+            f"{errors})"
+        )
     rule = details.get("start_rule")
     if isinstance(rule, dict):
         start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
