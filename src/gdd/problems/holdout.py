@@ -88,11 +88,7 @@ def choose_start(fitted: Problem, validation: list[Term]) -> tuple[str, bool, di
     """
     if fitted.classic is None:
         raise ValueError(f"the {fitted.task} problem has no classic method to start from")
-    scores = {}
-    for name in PAN_STARTS:
-        image = tame(fitted.classic(name).float(), fitted.baseline())
-        if torch.isfinite(image).all():
-            scores[name] = holdout_error(image, validation)
+    scores = _classic_errors(fitted, validation, list(PAN_STARTS))
     if not scores:
         raise ValueError("no classic start could be computed from this pair")
     init = min(scores, key=lambda k: scores[k])
@@ -131,13 +127,34 @@ def choose_model(
         if fitted.classic is None:
             raise ValueError(f"the {problem.task} problem has no classic image to choose its degradation with")
         observed = next(t for t in fitted.make_terms() if t.name == fitted.observed)
-        scores = []
-        for name in names:
-            image = tame(fitted.classic(name).float(), fitted.baseline())
-            image = consistent(image, observed.operator, observed.target, observed.mask)  # type: ignore[arg-type]
-            if observe is not None:
-                observe(f"{model}: {name}, consistent with the kept pixels", image)
-            scores.append(holdout_error(image, validation))
-        finite = [e for e in scores if e == e and e != float("inf")]
-        errors[model] = min(finite) if finite else float("inf")
+        scores = _classic_errors(fitted, validation, names, made_consistent_with=observed, observe=observe, label=model)
+        errors[model] = min(scores.values(), default=float("inf"))
     return min(errors, key=lambda k: errors[k]), errors
+
+
+def _classic_errors(
+    fitted: Problem,
+    validation: list[Term],
+    names: list[str],
+    *,
+    made_consistent_with: Term | None = None,
+    observe: Callable[[str, Tensor], None] | None = None,
+    label: str = "",
+) -> dict[str, float]:
+    """The held-out error of each named classic image of ``fitted`` (tamed), the ones not finite left out.
+
+    With ``made_consistent_with``, each image is first made consistent with that term's kept
+    pixels (:func:`gdd.problems.classic.consistent`); ``observe`` then receives it.
+    """
+    assert fitted.classic is not None
+    scores = {}
+    for name in names:
+        image = tame(fitted.classic(name).float(), fitted.baseline())
+        if made_consistent_with is not None:
+            t = made_consistent_with
+            image = consistent(image, t.operator, t.target, t.mask)  # type: ignore[arg-type]
+            if observe is not None:
+                observe(f"{label}: {name}, consistent with the kept pixels", image)
+        if torch.isfinite(image).all():
+            scores[name] = holdout_error(image, validation)
+    return scores
