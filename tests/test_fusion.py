@@ -241,3 +241,22 @@ def test_the_eager_and_the_stacked_backend_agree(gen: torch.Generator) -> None:
             assert [s for s, _ in a.history] == [s for s, _ in b.history] == [10, 20, 30, 40, 50]
             assert torch.allclose(torch.from_numpy(a.loss), torch.from_numpy(b.loss), rtol=1e-4, atol=1e-6)
             assert torch.allclose(a.x, b.x, atol=1e-4)
+
+
+def test_a_resumed_residual_fit_goes_on_from_where_it_ended() -> None:
+    problem, _ = _small_hs()
+    base = problem.classic("gsa")  # type: ignore[misc]
+    torch.manual_seed(0)
+    model = GuidedDeepDecoder(3, problem.out_channels, width=8, depth=3)
+    config = FitConfig(iterations=30, noise_std=0.03, device="cpu", residual=True, residual_scale=0.0)
+    first = fit(model, problem.make_terms(), problem.guide, config, base=base)
+    assert first.residual is not None and float(first.residual[1]) != 0.0  # the scale was learned
+    assert not torch.allclose(first.x, base, atol=1e-3)
+    # Zero steps more: the estimate where the first fit ended, not the base it started at.
+    more = replace(config, iterations=0)
+    again = fit(first.model, problem.make_terms(), problem.guide, more, z=first.z, base=base, resume=first.residual)
+    assert torch.allclose(again.x, first.x, atol=1e-5)
+    fresh = fit(first.model, problem.make_terms(), problem.guide, more, z=first.z, base=base)
+    assert torch.allclose(fresh.x, base, atol=1e-6)
+    with pytest.raises(ValueError, match="resume"):
+        fit(first.model, problem.make_terms(), problem.guide, more, z=first.z, resume=first.residual)

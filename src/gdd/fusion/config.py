@@ -242,6 +242,8 @@ class FitResult:
         steps: the steps actually run (fewer than ``config.iterations`` when ``patience``
             stopped the fit).
         validation: (step, held-out error) at every scoring, when there were validation terms.
+        residual: with a residual start, the fixed network output G_0 and the learned scale s
+            when the fit ended (``fit(..., resume=result.residual)`` goes on from there); else None.
     """
 
     x: Tensor
@@ -259,6 +261,7 @@ class FitResult:
     compile_seconds: float = 0.0
     steps: int = 0
     validation: list[tuple[int, float]] = field(default_factory=list)
+    residual: tuple[Tensor, Tensor] | None = None
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""

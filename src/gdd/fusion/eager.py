@@ -36,6 +36,7 @@ class EagerBackend(Backend):
         base: Tensor | None = None,
         classic: Tensor | None = None,
         validation: Sequence[Term] | None = None,
+        resume: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         self.device = device = resolve_device(config.device)
         if not terms:
@@ -59,8 +60,11 @@ class EagerBackend(Backend):
             base = base.to(device=device, dtype=torch.float32)
             if base.shape[-2:] != guide.shape[-2:] or base.shape[0] != 1:
                 raise ValueError(f"base must be (1, C, {guide.shape[-2]}, {guide.shape[-1]}), got {tuple(base.shape)}")
-            with torch.no_grad():
-                self.offset = net(guide, z).detach()
+            if resume is not None:
+                self.offset, self.scale = (t.detach().to(device=device, dtype=torch.float32) for t in resume)
+            else:
+                with torch.no_grad():
+                    self.offset = net(guide, z).detach()
             if self.offset.shape != base.shape:
                 raise ValueError(f"base has {base.shape[1]} bands, the network {self.offset.shape[1]}")
             self.base = classic = base
@@ -104,6 +108,7 @@ def fit(
     classic: Tensor | None = None,
     validation: Sequence[Term] | None = None,
     observe: Callable[[str, Tensor], None] | None = None,
+    resume: tuple[Tensor, Tensor] | None = None,
 ) -> FitResult:
     """Fit the network's weights to one image pair and return the estimate.
 
@@ -136,6 +141,9 @@ def fit(
             ``keep_best`` the result is the candidate of lowest error there.
         observe: ``observe(name, x)`` receives every candidate (``"step N"`` at log steps,
             ``"final"``, ``"classic"``), for measurements in hindsight; it changes nothing.
+        resume: an earlier residual fit's ``FitResult.residual`` (G_0 and the scale), with
+            its network as ``model``, its code as ``z`` and its ``base``: the fit goes on from
+            where that one ended (no warm phase) instead of starting the residual afresh.
 
     Returns:
         A :class:`FitResult`.
@@ -151,7 +159,11 @@ def fit(
         >>> fit(net, [Term(Identity(), y)], y, FitConfig(iterations=3, device="cpu")).x.shape
         torch.Size([1, 1, 8, 8])
     """
-    backend = EagerBackend(model, terms, guide, config, z=z, base=base, classic=classic, validation=validation)
+    if resume is not None and (base is None or not config.residual or config.warm_start):
+        raise ValueError("resume goes on with a residual fit: give its base, residual=True and no warm start")
+    backend = EagerBackend(
+        model, terms, guide, config, z=z, base=base, classic=classic, validation=validation, resume=resume
+    )
     log = None if callback is None else lambda step, x, losses: callback(step, x, losses[0])
     seen = None if observe is None else lambda k, name, x: observe(name, x)
     return run_fit(backend, config, log, seen)[0]

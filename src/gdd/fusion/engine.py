@@ -54,6 +54,8 @@ class Backend(abc.ABC):
         network: the network(s) ``network(guide, z) -> x``, the fast path applied.
         base: the classic start(s), shaped as the network's output, or None.
         offset: the network's output at the start when there is a base, else None.
+        scale: the residual's scale to go on from (a resumed fit), else None (it starts at
+            ``config.residual_scale``).
         classics: per problem, the classic image the result is compared with (the base, or
             the one given to compare with), or None.
         validation: per problem, the validation terms (held-out observations) or None.
@@ -72,6 +74,7 @@ class Backend(abc.ABC):
     network: NetworkFn
     base: Tensor | None
     offset: Tensor | None
+    scale: Tensor | None = None
     classics: list[Tensor | None]
     validation: list[list[Term] | None]
     models: list[nn.Module]
@@ -206,6 +209,12 @@ def _choose(
     return final, choice
 
 
+def _residual(offset: Tensor, scale: Tensor, backend: Backend, i: int) -> tuple[Tensor, Tensor]:
+    """Problem i's G_0 and learned scale, detached (see ``FitResult.residual``)."""
+    scales = scale.detach().reshape(-1)
+    return backend.split(offset.detach())[i], scales[i if scales.numel() > 1 else 0].clone()
+
+
 def run_fit(
     backend: Backend, config: FitConfig, callback: LogCallback | None = None, observe: Observer | None = None
 ) -> list[FitResult]:
@@ -238,7 +247,14 @@ def run_fit(
     # the residual is taken from the warm network (G_0 = its output when the warm phase ends).
     warm = config.warm_start if base is not None else 0
     residual = base is not None and config.residual
-    scale = torch.full(backend.batch, config.residual_scale, device=device, requires_grad=True) if residual else None
+    scale = None
+    if residual:
+        resumed = backend.scale
+        scale = (
+            torch.full(backend.batch, config.residual_scale, device=device)
+            if resumed is None
+            else resumed.clone().reshape(backend.batch)
+        ).requires_grad_(True)
     active = residual and not warm
     if scale is not None:
         params.append(scale)
@@ -383,6 +399,9 @@ def run_fit(
                     compile_seconds=train_net.compile_seconds,
                     steps=steps,
                     validation=scored[i],
+                    residual=None
+                    if not active or offset is None or scale is None
+                    else _residual(offset, scale, backend, i),
                 )
             )
     return results

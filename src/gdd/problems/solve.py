@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fusion import FitResult, Term, fit, resolve_device
+from ..fusion import FitResult, Term, fit, resolve_device, seeded
 from .classic import tame
 from .holdout import choose_model, holdout_error
 from .plan import FitPlan, _finish, _plan_starts, plan_fit
@@ -258,6 +258,9 @@ def _every_pixel(
         return replace(result, x=x, choice={**result.choice, "base": "every pixel"})
     if plan.preset.refit:
         steps = int(result.choice.get("best_step", result.steps)) if chosen == "best" else result.steps  # type: ignore[call-overload]
+        if steps == result.steps == plan.config.iterations:
+            # Still improving at the cap: the fit goes on with every pixel instead of starting again.
+            return _go_on(result, problem, plan, observe)
         averaged = chosen == "final" and result.steps == plan.config.iterations
         refit = {
             **dict(plan.overrides),
@@ -281,11 +284,46 @@ def _every_pixel(
             base=again.base,
             observe=_named(observe, "refit: "),
         )
-        choice = {**result.choice, "refit_steps": fitted.steps, "refit_cap": steps}
+        choice = {**result.choice, "refit": "afresh", "refit_steps": fitted.steps, "refit_cap": steps}
         if observe is not None:
             observe("refit: result", fitted.x)
         return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
     return result
+
+
+def _go_on(
+    result: FitResult, problem: Problem, plan: FitPlan, observe: Callable[[str, Tensor], None] | None
+) -> FitResult:
+    """The held-out fit, which ran to its cap and ended on its chosen estimate, continued on every pixel.
+
+    The same network, code, learned operators and (for a residual) base, G_0 and scale, with
+    the held-out pixels back in the data terms, for up to as many steps again or until the data
+    objective stops falling (``FitConfig.plateau``). A refit from scratch would spend those steps
+    on reaching the same point again.
+    """
+    with seeded(plan.config.seed):
+        every = {t.name: t for t in problem.make_terms()}
+    terms = [
+        replace(t, target=every[t.name].target, mask=every[t.name].mask) if t.name in every else t for t in plan.terms
+    ]
+    residual = result.residual if plan.config.residual else None
+    config = replace(
+        plan.config, warm_start=0, keep_best=False, patience=0, plateau=plan.preset.patience, classic_candidate=False
+    )
+    fitted = fit(
+        result.model,
+        terms,
+        problem.guide,
+        config,
+        z=result.z,
+        base=plan.base if residual is not None else None,
+        resume=residual,
+        observe=_named(observe, "refit: "),
+    )
+    if observe is not None:
+        observe("refit: result", fitted.x)
+    choice = {**result.choice, "refit": "continued", "refit_steps": fitted.steps, "refit_cap": config.iterations}
+    return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
 
 
 def _shifted(
