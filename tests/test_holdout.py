@@ -160,3 +160,22 @@ def test_consistent_adds_the_least_norm_correction_that_matches_the_kept_pixels(
     assert torch.allclose(x.reshape(-1).double(), expected, atol=1e-4)
     assert torch.allclose(op(x)[keep > 0], y[keep > 0], atol=1e-4)
     assert not torch.allclose(op(x)[keep == 0], y[keep == 0], atol=1e-2)  # held-out pixels stay unseen
+
+
+def test_until_stops_at_the_first_scoring_that_reaches_the_target(gen: torch.Generator) -> None:
+    clean = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 40, 40, generator=gen), 7, 1, 3)[..., 4:36, 4:36]
+    problem = flash_problem(clean + 0.05 * torch.randn(clean.shape, generator=gen), clean.mean(dim=1, keepdim=True))
+    fitted, validation = held_out(problem, 0.1, seed=0)
+
+    def run(until: float | None) -> list[tuple[int, float]]:
+        torch.manual_seed(0)
+        net = GuidedDeepDecoder(1, 3, width=8, depth=3)
+        config = FitConfig(iterations=100, lr=0.01, noise_std=0.0, device="cpu", validate_every=10, until=until)
+        return fit(net, fitted.make_terms(), fitted.guide, config, validation=validation).validation
+
+    full = run(None)
+    assert [s for s, _ in full] == list(range(10, 101, 10))
+    target = sorted(e for _, e in full)[4]  # reached at some scoring, not at the first
+    first = next(s for s, e in full if e <= target)
+    assert 10 < first < 100
+    assert run(target) == [(s, e) for s, e in full if s <= first]  # the same fit, stopped there

@@ -137,6 +137,11 @@ class FitConfig:
             ``validate_every`` steps, after the warm start) have not lowered the noise-free
             estimate's data objective by :data:`PLATEAU_RTOL` of its lowest value so far (0:
             never); ``iterations`` stays a cap.
+        until: with validation terms, stop at the first scoring at which every problem's
+            validation error is at most this (None: never); ``iterations`` stays a cap. For
+            going on with every pixel after a held-out fit, the validation pixels back in the
+            data terms: until they are fitted as well as the others were (Goodfellow, Bengio
+            and Courville, *Deep Learning*, 2016, section 7.8, algorithm 7.3).
         warm_start: with a classic start (``fit(..., base=...)``), first fit the network to the
             classic image for this many steps (counted in ``iterations``), then to the data.
         residual: with a classic start, the estimate is base + s (G - G_0), G_0 the network's
@@ -179,6 +184,7 @@ class FitConfig:
     validate_every: int = 25
     patience: int = 0
     plateau: int = 0
+    until: float | None = None
     warm_start: int = 0
     residual: bool = True
     residual_scale: float = 0.0

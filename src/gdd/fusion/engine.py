@@ -335,6 +335,10 @@ def run_fit(
                         if (b := best[i]) is None or score < b[0]:
                             best[i], improved = (score, step + 1, x_i.clone()), True
                     stale = 0 if improved else stale + 1
+                    if config.until is not None:
+                        # Every problem's validation error at most the target (see FitConfig.until).
+                        latest = [s[-1][1] for s, v in zip(scored, validation) if v is not None and s]
+                        reached = bool(latest) and max(latest) <= config.until
                 if keeping:
                     for i, (x_i, ts) in enumerate(zip(cleans, backend.terms)):
                         clean = float(data_objective(x_i, ts))

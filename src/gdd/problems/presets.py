@@ -61,8 +61,10 @@ class Preset:
     patience: int = 0
     """With ``holdout``: stop after this many scorings without a better held-out error (0: never)."""
     refit: bool = False
-    """With ``holdout``: after choosing, fit again on every pixel with the chosen start and step
-    count (False: keep the chosen estimate as fitted, without the held-out pixels)."""
+    """With ``holdout``: after choosing, give the chosen fit every pixel back: a fit that ran to its
+    cap and ended on its chosen estimate goes on with every pixel, any other is fitted again on
+    every pixel with the chosen start and step count (False: keep the chosen estimate as fitted,
+    without the held-out pixels)."""
     warm_start: int = 0
     """Steps fitting the network to the classic start before the data fit."""
     residual: bool = True

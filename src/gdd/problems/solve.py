@@ -296,19 +296,35 @@ def _go_on(
 ) -> FitResult:
     """The held-out fit, which ran to its cap and ended on its chosen estimate, continued on every pixel.
 
-    The same network, code, learned operators and (for a residual) base, G_0 and scale, with
-    the held-out pixels back in the data terms, for up to as many steps again or until the data
-    objective stops falling (``FitConfig.plateau``). A refit from scratch would spend those steps
-    on reaching the same point again.
+    The same network, code, learned operators and (for a residual) G_0 and scale, on the
+    classic start made from every pixel, with the held-out pixels back in the data terms, until
+    those pixels are fitted as well as the kept ones were when the fit was chosen (their mean
+    squared error at most the kept pixels' then; Goodfellow, Bengio and Courville, *Deep
+    Learning*, 2016, algorithm 7.3), for at most as many steps again. A refit from scratch
+    spends the steps of the first fit again.
     """
     with seeded(plan.config.seed):
-        every = {t.name: t for t in problem.make_terms()}
+        full = {t.name: t for t in problem.make_terms()}
     terms = [
-        replace(t, target=every[t.name].target, mask=every[t.name].mask) if t.name in every else t for t in plan.terms
+        replace(t, target=full[t.name].target, mask=full[t.name].mask) if t.name in full else t for t in plan.terms
     ]
     residual = result.residual if plan.config.residual else None
+    # A residual goes on from its classic start made from every pixel (the one it was fitted
+    # from had the held-out pixels filled from their neighbours).
+    start = plan.base
+    if residual is not None:
+        every = _classic_from_every_pixel(problem, plan)
+        start = plan.base if every is None else every
+    assert plan.validation is not None
+    kept = [replace(t, loss="mse", weight=1.0) for t in plan.terms if t.name == problem.observed]
     config = replace(
-        plan.config, warm_start=0, keep_best=False, patience=0, plateau=plan.preset.patience, classic_candidate=False
+        plan.config,
+        warm_start=0,
+        keep_best=False,
+        patience=0,
+        plateau=0,
+        until=holdout_error(result.x, kept),
+        classic_candidate=False,
     )
     fitted = fit(
         result.model,
@@ -316,13 +332,20 @@ def _go_on(
         problem.guide,
         config,
         z=result.z,
-        base=plan.base if residual is not None else None,
+        base=start if residual is not None else None,
         resume=residual,
+        validation=plan.validation,
         observe=_named(observe, "refit: "),
     )
     if observe is not None:
         observe("refit: result", fitted.x)
-    choice = {**result.choice, "refit": "continued", "refit_steps": fitted.steps, "refit_cap": config.iterations}
+    choice = {
+        **result.choice,
+        "refit": "continued",
+        "refit_steps": fitted.steps,
+        "refit_cap": config.iterations,
+        "refit_until": config.until,
+    }
     return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
 
 
