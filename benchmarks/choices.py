@@ -17,8 +17,9 @@ the PSNR of the final estimate, of the iterate held-out validation returns, of t
 ES-WMV returns (Wang et al., "Early Stopping for Deep Image Prior", TMLR 2023: the minimum of
 the running variance of the iterates over a window of 50 steps), the best iterate (the
 oracle), the classic start, and what the default returns after choosing: the chosen estimate
-fitted again on every pixel for the chosen number of steps (``refit=True``, the default), or as
-it was fitted, without the held-out pixels (``refit=False``). Never run by pytest.
+with every pixel given back (``refit=True``, the default: continued on every pixel when the fit
+ran to its cap on it, else fitted again for the chosen number of steps), or as it was fitted,
+without the held-out pixels (``refit=False``). Never run by pytest.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gdd.fusion import FitConfig, fit
+from gdd.fusion import FitConfig, FitResult, fit
 from gdd.models import GuidedDeepDecoder
 from gdd.operators import make_spatial
 from gdd.problems import flash_problem, held_out, holdout_error, holdout_mask, pan_problem
@@ -167,15 +167,19 @@ def test_until_stops_at_the_first_scoring_that_reaches_the_target(gen: torch.Gen
     problem = flash_problem(clean + 0.05 * torch.randn(clean.shape, generator=gen), clean.mean(dim=1, keepdim=True))
     fitted, validation = held_out(problem, 0.1, seed=0)
 
-    def run(until: float | None) -> list[tuple[int, float]]:
+    def run(until: float | None, average_last: int = 0) -> FitResult:
         torch.manual_seed(0)
         net = GuidedDeepDecoder(1, 3, width=8, depth=3)
-        config = FitConfig(iterations=100, lr=0.01, noise_std=0.0, device="cpu", validate_every=10, until=until)
-        return fit(net, fitted.make_terms(), fitted.guide, config, validation=validation).validation
+        config = FitConfig(iterations=100, lr=0.01, noise_std=0.0, device="cpu", validate_every=10, until=until,
+                           average_last=average_last)  # fmt: skip
+        return fit(net, fitted.make_terms(), fitted.guide, config, validation=validation)
 
-    full = run(None)
+    full = run(None).validation
     assert [s for s, _ in full] == list(range(10, 101, 10))
     target = sorted(e for _, e in full)[4]  # reached at some scoring, not at the first
     first = next(s for s, e in full if e <= target)
-    assert 10 < first < 100
-    assert run(target) == [(s, e) for s, e in full if s <= first]  # the same fit, stopped there
+    assert 10 < first < 90
+    assert run(target).validation == [(s, e) for s, e in full if s <= first]  # the same fit, stopped there
+    # With averaging, the fit still ends on the mean of its last estimates: 5 steps more.
+    averaged = run(target, average_last=5)
+    assert averaged.steps == first + 5 and averaged.validation[-1][0] == first + 5

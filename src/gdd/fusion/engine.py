@@ -273,7 +273,10 @@ def run_fit(
     losses = torch.zeros(max(n, 1), *backend.batch, device=device)
     guard = DivergenceGuard(params, owners, config, k) if config.guard_threshold is not None else None
     noise = torch.empty_like(z)
-    x_sum = None
+    x_sum, summed = None, 0
+    # One past the last step: ``iterations``, or sooner once ``config.until`` is reached (the
+    # fit then still ends with the mean of its last ``average_last`` estimates).
+    end = n
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     scored: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     best: list[Best | None] = [None] * k
@@ -313,9 +316,10 @@ def run_fit(
         else:
             x, loss = forward_backward(step, z_step)
         _update(step, loss, losses, optimizer, guard, config, warm)
-        if config.average_last and step >= n - config.average_last:
+        if config.average_last and step >= end - config.average_last:
             x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
-        last = step == n - 1
+            summed += 1
+        last = step == end - 1
         logging = (step + 1) % config.log_every == 0 or last
         scoring = step >= warm and ((step + 1) % config.validate_every == 0 or last)
         checking = validating and scoring
@@ -335,10 +339,11 @@ def run_fit(
                         if (b := best[i]) is None or score < b[0]:
                             best[i], improved = (score, step + 1, x_i.clone()), True
                     stale = 0 if improved else stale + 1
-                    if config.until is not None:
+                    if config.until is not None and end == n:
                         # Every problem's validation error at most the target (see FitConfig.until).
                         latest = [s[-1][1] for s, v in zip(scored, validation) if v is not None and s]
-                        reached = bool(latest) and max(latest) <= config.until
+                        if latest and max(latest) <= config.until:
+                            end = min(n, step + 1 + config.average_last)
                 if keeping:
                     for i, (x_i, ts) in enumerate(zip(cleans, backend.terms)):
                         clean = float(data_objective(x_i, ts))
@@ -360,7 +365,7 @@ def run_fit(
                 history.append((step + 1, value))
             if callback is not None:
                 callback(step + 1, backend.shown(x, train_net.graphs), values)
-        if ((checking and config.patience and stale >= config.patience) or reached) and not last:
+        if (((checking and config.patience and stale >= config.patience) or reached) and not last) or step + 1 >= end:
             steps = step + 1
             break
     if device.type == "cuda":
@@ -368,8 +373,8 @@ def run_fit(
     seconds = time.perf_counter() - start
 
     with torch.no_grad():
-        if x_sum is not None and steps == n:
-            estimate = x_sum / min(config.average_last, n)
+        if x_sum is not None and steps == end:
+            estimate = x_sum / summed
         else:
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.

@@ -86,9 +86,11 @@ HOLDOUT = 0.1
 
 #: Every preset chooses by held-out validation (:mod:`gdd.problems.holdout`) and stops when the
 #: held-out error has not improved for 8 scorings (200 steps; 20 scorings, 500 steps, at the
-#: authors' budgets of thousands of steps). A chosen GDD estimate is then fitted again on every
-#: pixel for the chosen number of steps (``refit``): returned as fitted, with its classic start
-#: made from every pixel, it was 0.04-0.30 dB below that start on the small noisy pair of
+#: authors' budgets of thousands of steps). A chosen GDD estimate then gets every pixel back
+#: (``refit``): a fit still at its chosen estimate when it reached its cap goes on with every
+#: pixel until the held-out ones are fitted as well as the kept ones were, any other is fitted
+#: again on every pixel for the chosen number of steps. Returned as fitted, with its classic
+#: start made from every pixel, it was 0.04-0.30 dB below that start on the small noisy pair of
 #: ``tests/test_headline.py`` at each of six seeds; the refit was not below it.
 _CHOOSE: dict[str, Any] = {"keep_best": True, "holdout": HOLDOUT, "patience": 8, "refit": True}
 _CHOOSE_LONG: dict[str, Any] = {**_CHOOSE, "patience": 20}
