@@ -261,7 +261,7 @@ def _every_pixel(
         if steps == result.steps == plan.config.iterations:
             # Still improving at the cap: the fit goes on with every pixel instead of starting again.
             return _go_on(result, problem, plan, observe)
-        averaged = chosen == "final" and result.steps == plan.config.iterations
+        # (A fit that ran to its cap on its final estimate went on above: this one is not averaged.)
         refit = {
             **dict(plan.overrides),
             "init": plan.preset.init,
@@ -270,7 +270,7 @@ def _every_pixel(
             "keep_best": False,
             "more_starts": (),
             "iterations": steps,
-            "average_last": plan.preset.average_last if averaged else 0,
+            "average_last": 0,
             "warm_start": min(plan.config.warm_start, steps),
         }
         again = plan_fit(problem, **{**kwargs, "iterations": None}, overrides=refit)
@@ -308,13 +308,12 @@ def _go_on(
     terms = [
         replace(t, target=full[t.name].target, mask=full[t.name].mask) if t.name in full else t for t in plan.terms
     ]
-    residual = result.residual if plan.config.residual else None
     # A residual goes on from its classic start made from every pixel (the one it was fitted
     # from had the held-out pixels filled from their neighbours).
-    start = plan.base
-    if residual is not None:
+    base = None
+    if result.residual is not None:
         every = _classic_from_every_pixel(problem, plan)
-        start = plan.base if every is None else every
+        base = plan.base if every is None else every
     assert plan.validation is not None
     kept = [replace(t, loss="mse", weight=1.0) for t in plan.terms if t.name == problem.observed]
     config = replace(
@@ -332,8 +331,8 @@ def _go_on(
         problem.guide,
         config,
         z=result.z,
-        base=start if residual is not None else None,
-        resume=residual,
+        base=base,
+        resume=result.residual,
         validation=plan.validation,
         observe=_named(observe, "refit: "),
     )
