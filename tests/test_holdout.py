@@ -126,11 +126,16 @@ def test_a_fit_stops_where_its_objective_stops_falling(gen: torch.Generator) -> 
     clean = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 24, 24, generator=gen), 5, 1, 2)
     problem = flash_problem(clean, clean.mean(dim=1, keepdim=True))
 
-    def steps(**settings: object) -> int:
+    fitted, validation = held_out(problem, 0.1, seed=0)
+
+    def steps(validated: bool = False, **settings: object) -> int:
         torch.manual_seed(0)
         net = GuidedDeepDecoder(1, 3, width=8, depth=2)
         config = FitConfig(iterations=120, noise_std=0.0, device="cpu", validate_every=10, **settings)  # type: ignore[arg-type]
-        result = fit(net, problem.make_terms(), problem.guide, config)
+        if validated:
+            result = fit(net, fitted.make_terms(), fitted.guide, config, validation=validation)
+        else:
+            result = fit(net, problem.make_terms(), problem.guide, config)
         assert len(result.loss) == result.steps
         return result.steps
 
@@ -139,6 +144,9 @@ def test_a_fit_stops_where_its_objective_stops_falling(gen: torch.Generator) -> 
     # lowest value, three more without a lower one end the fit.
     assert steps(lr=1e-9, plateau=3) == 40
     assert steps(plateau=3) > 40  # a fit that is still learning runs on
+    # With validation terms as well (going on with every pixel), and the averaging window after it.
+    assert steps(True, lr=1e-9, plateau=3) == 40
+    assert steps(True, lr=1e-9, plateau=3, average_last=5) == 45
     with pytest.raises(ValueError, match="plateau"):
         FitConfig(plateau=-1)
 

@@ -133,10 +133,10 @@ class FitConfig:
             validation terms (and, without them, between two keep-best checks: ``log_every``).
         patience: with validation terms, stop when this many scorings in a row have not
             improved the best validation error (0: run every step); ``iterations`` stays a cap.
-        plateau: without validation terms, stop when this many scorings in a row (every
-            ``validate_every`` steps, after the warm start) have not lowered the noise-free
-            estimate's data objective by :data:`PLATEAU_RTOL` of its lowest value so far (0:
-            never); ``iterations`` stays a cap.
+        plateau: stop when this many scorings in a row (every ``validate_every`` steps, after
+            the warm start) have not lowered the noise-free estimate's data objective by
+            :data:`PLATEAU_RTOL` of its lowest value so far (0: never), then for the
+            ``average_last`` window; ``iterations`` stays a cap.
         until: with validation terms, stop at the first scoring at which every problem's
             validation error is at most this (None: never); ``iterations`` stays a cap. For
             going on with every pixel after a held-out fit, the validation pixels back in the

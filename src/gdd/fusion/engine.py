@@ -274,8 +274,9 @@ def run_fit(
     guard = DivergenceGuard(params, owners, config, k) if config.guard_threshold is not None else None
     noise = torch.empty_like(z)
     x_sum, summed = None, 0
-    # One past the last step: ``iterations``, or sooner once ``config.until`` is reached (the
-    # fit then still ends with the mean of its last ``average_last`` estimates).
+    # One past the last step: ``iterations``, or sooner once ``config.until`` is reached or the
+    # data objective has stopped falling (``config.plateau``); the fit then still ends with the
+    # mean of its last ``average_last`` estimates.
     end = n
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     scored: list[list[tuple[int, float]]] = [[] for _ in range(k)]
@@ -283,7 +284,7 @@ def run_fit(
     validation = backend.validation
     validating = any(v is not None for v in validation)
     stale = 0  # scorings in a row that improved no problem's best validation error
-    lowest = [float("inf")] * k  # without validation, with ``plateau``: each problem's lowest objective
+    lowest = [float("inf")] * k  # with ``plateau``: each problem's lowest data objective
     flat = 0  # scorings in a row that lowered no problem's objective by PLATEAU_RTOL
     train_net = TrainNetwork(net, config, device)
 
@@ -324,8 +325,7 @@ def run_fit(
         scoring = step >= warm and ((step + 1) % config.validate_every == 0 or last)
         checking = validating and scoring
         keeping = config.keep_best and not validating and logging and step >= warm
-        reaching = config.plateau > 0 and not validating and scoring
-        reached = False
+        reaching = config.plateau > 0 and scoring and end == n
         if checking or keeping or reaching or (observe is not None and logging):
             with torch.no_grad():
                 cleans = backend.split(estimate_of(net(guide, z)))
@@ -355,7 +355,8 @@ def run_fit(
                     lower = [o < (1 - PLATEAU_RTOL) * b for o, b in zip(objectives, lowest)]
                     lowest = [min(o, b) for o, b in zip(objectives, lowest)]
                     flat = 0 if any(lower) else flat + 1
-                    reached = flat >= config.plateau
+                    if flat >= config.plateau:
+                        end = min(n, step + 1 + config.average_last)
                 if observe is not None and logging:
                     for i, x_i in enumerate(cleans):
                         observe(i, f"step {step + 1}", x_i)
@@ -365,7 +366,7 @@ def run_fit(
                 history.append((step + 1, value))
             if callback is not None:
                 callback(step + 1, backend.shown(x, train_net.graphs), values)
-        if (((checking and config.patience and stale >= config.patience) or reached) and not last) or step + 1 >= end:
+        if (checking and config.patience and stale >= config.patience and not last) or step + 1 >= end:
             steps = step + 1
             break
     if device.type == "cuda":

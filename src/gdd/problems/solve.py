@@ -300,8 +300,9 @@ def _go_on(
     classic start made from every pixel, with the held-out pixels back in the data terms, until
     those pixels are fitted as well as the kept ones were when the fit was chosen (their mean
     squared error at most the kept pixels' then; Goodfellow, Bengio and Courville, *Deep
-    Learning*, 2016, algorithm 7.3), for at most as many steps again. A refit from scratch
-    spends the steps of the first fit again.
+    Learning*, 2016, algorithm 7.3) or until its data objective has stopped falling (as a refit
+    from scratch stops, ``FitConfig.plateau``), then for the averaging window, for at most as
+    many steps again. A refit from scratch spends the steps of the first fit again.
     """
     with seeded(plan.config.seed):
         full = {t.name: t for t in problem.make_terms()}
@@ -321,7 +322,7 @@ def _go_on(
         warm_start=0,
         keep_best=False,
         patience=0,
-        plateau=0,
+        plateau=plan.preset.patience,
         until=holdout_error(result.x, kept),
         classic_candidate=False,
     )
