@@ -278,6 +278,11 @@ def run_fit(
     # data objective has stopped falling (``config.plateau``); the fit then still ends with the
     # mean of its last ``average_last`` estimates.
     end = n
+
+    def ending(step: int) -> int:
+        """The end once a stop is reached at ``step``: after the averaging window, within the cap."""
+        return min(n, step + 1 + config.average_last)
+
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     scored: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     best: list[Best | None] = [None] * k
@@ -343,7 +348,7 @@ def run_fit(
                         # Every problem's validation error at most the target (see FitConfig.until).
                         latest = [s[-1][1] for s, v in zip(scored, validation) if v is not None and s]
                         if latest and max(latest) <= config.until:
-                            end = min(n, step + 1 + config.average_last)
+                            end = ending(step)
                 if keeping:
                     for i, (x_i, ts) in enumerate(zip(cleans, backend.terms)):
                         clean = float(data_objective(x_i, ts))
@@ -356,7 +361,7 @@ def run_fit(
                     lowest = [min(o, b) for o, b in zip(objectives, lowest)]
                     flat = 0 if any(lower) else flat + 1
                     if flat >= config.plateau:
-                        end = min(n, step + 1 + config.average_last)
+                        end = ending(step)
                 if observe is not None and logging:
                     for i, x_i in enumerate(cleans):
                         observe(i, f"step {step + 1}", x_i)

@@ -91,9 +91,9 @@ HOLDOUT = 0.1
 #: (``refit``): a fit still at its chosen estimate when it reached its cap goes on with every
 #: pixel until the held-out ones are fitted as well as the kept ones were or its data objective
 #: stops falling, any other is fitted again on every pixel for the chosen number of steps.
-#: Returned as fitted, with its classic
-#: start made from every pixel, it was 0.04-0.30 dB below that start on the small noisy pair of
-#: ``tests/test_headline.py`` at each of six seeds; the refit was not below it.
+#: Returned as fitted, with its classic start made from every pixel, it was 0.04-0.30 dB below
+#: that start on the small noisy pair of ``tests/test_headline.py`` at each of six seeds; the
+#: refit was not below it.
 _CHOOSE: dict[str, Any] = {"keep_best": True, "holdout": HOLDOUT, "patience": 8, "refit": True}
 _CHOOSE_LONG: dict[str, Any] = {**_CHOOSE, "patience": 20}
 _PAN_START: dict[str, Any] = {"init": "auto", "warm_start": 100}
