@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import pytest
@@ -241,6 +242,10 @@ def test_the_eager_and_the_stacked_backend_agree(gen: torch.Generator) -> None:
             assert [s for s, _ in a.history] == [s for s, _ in b.history] == [10, 20, 30, 40, 50]
             assert torch.allclose(torch.from_numpy(a.loss), torch.from_numpy(b.loss), rtol=1e-4, atol=1e-6)
             assert torch.allclose(a.x, b.x, atol=1e-4)
+            # Each problem's Adam state comes back as its own fit's, to go on from.
+            assert a.moments is not None and b.moments is not None and len(a.moments) == len(b.moments)
+            for m, n in zip(a.moments, b.moments):
+                assert m.keys() == n.keys() and all(torch.allclose(m[key], n[key], atol=1e-5) for key in m)
 
 
 def test_a_resumed_residual_fit_goes_on_from_where_it_ended() -> None:
@@ -260,3 +265,28 @@ def test_a_resumed_residual_fit_goes_on_from_where_it_ended() -> None:
     assert torch.allclose(fresh.x, base, atol=1e-6)
     with pytest.raises(ValueError, match="resume"):
         fit(first.model, problem.make_terms(), problem.guide, more, z=first.z, resume=first.residual)
+
+
+def test_a_fit_that_goes_on_with_its_moments_is_one_longer_fit() -> None:
+    # No per-step noise: a fit is then a function of its weights and Adam's state alone.
+    problem, _ = _small_hs()
+    config = FitConfig(iterations=40, noise_std=0.0, device="cpu")
+
+    def net() -> GuidedDeepDecoder:
+        with seeded(0):
+            return GuidedDeepDecoder(3, problem.out_channels, width=8, depth=3)
+
+    whole = fit(net(), problem.make_terms(), problem.guide, config)
+    half = replace(config, iterations=20)
+    first = fit(net(), problem.make_terms(), problem.guide, half)
+    assert first.moments is not None and len(first.moments) == len(list(first.model.parameters()))
+
+    def go_on(**moments: object) -> torch.Tensor:
+        model = copy.deepcopy(first.model)
+        return fit(model, problem.make_terms(), problem.guide, half, z=first.z, **moments).x  # type: ignore[arg-type]
+
+    assert torch.allclose(go_on(moments=first.moments), whole.x, atol=1e-5)
+    # A fresh Adam's first steps move every weight by about the learning rate: another fit.
+    assert not torch.allclose(go_on(), whole.x, atol=1e-3)
+    with pytest.raises(ValueError, match="moments"):
+        go_on(moments=first.moments[:-1])

@@ -250,6 +250,10 @@ class FitResult:
         validation: (step, held-out error) at every scoring, when there were validation terms.
         residual: with a residual start, the fixed network output G_0 and the learned scale s
             when the fit ended (``fit(..., resume=result.residual)`` goes on from there); else None.
+        moments: Adam's state of each fitted parameter when the fit ended (its step count and
+            the running means of the gradient and of its square), in the order the fit passes
+            them to Adam: the network's, the learnable operators', then the residual's scale.
+            ``fit(..., moments=result.moments)`` goes on with them instead of a fresh Adam.
     """
 
     x: Tensor
@@ -268,6 +272,7 @@ class FitResult:
     steps: int = 0
     validation: list[tuple[int, float]] = field(default_factory=list)
     residual: tuple[Tensor, Tensor] | None = None
+    moments: list[dict[str, Tensor]] | None = field(default=None, repr=False)
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""

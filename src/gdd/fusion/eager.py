@@ -37,6 +37,7 @@ class EagerBackend(Backend):
         classic: Tensor | None = None,
         validation: Sequence[Term] | None = None,
         resume: tuple[Tensor, Tensor] | None = None,
+        moments: Sequence[dict[str, Tensor]] | None = None,
     ) -> None:
         self.device = device = resolve_device(config.device)
         if not terms:
@@ -55,6 +56,7 @@ class EagerBackend(Backend):
         self.z = z = z.to(device)
         self.params, _ = trainable([p for p in model.parameters() if p.requires_grad], self.terms)
         self.owners = None
+        self.resumed = None if moments is None else list(moments)
         self.base = self.offset = None
         if base is not None:
             base = base.to(device=device, dtype=torch.float32)
@@ -109,6 +111,7 @@ def fit(
     validation: Sequence[Term] | None = None,
     observe: Callable[[str, Tensor], None] | None = None,
     resume: tuple[Tensor, Tensor] | None = None,
+    moments: Sequence[dict[str, Tensor]] | None = None,
 ) -> FitResult:
     """Fit the network's weights to one image pair and return the estimate.
 
@@ -144,6 +147,10 @@ def fit(
         resume: an earlier residual fit's ``FitResult.residual`` (G_0 and the scale), with
             its network as ``model``, its code as ``z`` and its ``base``: the fit goes on from
             where that one ended (no warm phase) instead of starting the residual afresh.
+        moments: an earlier fit's ``FitResult.moments``, with its network as ``model`` (and
+            its operators in ``terms``, its residual as ``resume``): Adam goes on with them
+            instead of starting afresh (no warm phase), so the fit continues that one's
+            optimisation, as if it had not stopped.
 
     Returns:
         A :class:`FitResult`.
@@ -161,8 +168,19 @@ def fit(
     """
     if resume is not None and (base is None or not config.residual or config.warm_start):
         raise ValueError("resume goes on with a residual fit: give its base, residual=True and no warm start")
+    if moments is not None and base is not None and config.warm_start:
+        raise ValueError("moments go on with an earlier fit: give no warm start")
     backend = EagerBackend(
-        model, terms, guide, config, z=z, base=base, classic=classic, validation=validation, resume=resume
+        model,
+        terms,
+        guide,
+        config,
+        z=z,
+        base=base,
+        classic=classic,
+        validation=validation,
+        resume=resume,
+        moments=moments,
     )
     log = None if callback is None else lambda step, x, losses: callback(step, x, losses[0])
     seen = None if observe is None else lambda k, name, x: observe(name, x)

@@ -56,6 +56,8 @@ class Backend(abc.ABC):
         offset: the network's output at the start when there is a base, else None.
         scale: the residual's scale to go on from (a resumed fit), else None (it starts at
             ``config.residual_scale``).
+        resumed: Adam's state to go on from (an earlier fit's ``FitResult.moments``), else
+            None (a fresh Adam).
         classics: per problem, the classic image the result is compared with (the base, or
             the one given to compare with), or None.
         validation: per problem, the validation terms (held-out observations) or None.
@@ -75,6 +77,7 @@ class Backend(abc.ABC):
     base: Tensor | None
     offset: Tensor | None
     scale: Tensor | None = None
+    resumed: list[dict[str, Tensor]] | None = None
     classics: list[Tensor | None]
     validation: list[list[Term] | None]
     models: list[nn.Module]
@@ -106,6 +109,10 @@ class Backend(abc.ABC):
 
     def finish(self) -> None:  # noqa: B027 (a hook: most backends have nothing to finish)
         """After the loop: hand the fitted weights back to ``models`` where they were copied."""
+
+    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
+        """Problem i's Adam state, one entry per parameter of its own fit (see ``FitResult.moments``)."""
+        return [dict(optimizer.state.get(p, {})) for p in params]
 
 
 def trainable(params: Sequence[Tensor], terms: Sequence[Sequence[Term]]) -> tuple[list[Tensor], list[int | None]]:
@@ -154,6 +161,21 @@ def cosine_lr(config: FitConfig, step: int, start: int) -> float:
     span = max(config.iterations - 1 - start, 1)
     t = min(max(step - start, 0) / span, 1.0)
     return lr_final + 0.5 * (config.lr - lr_final) * (1 + math.cos(math.pi * t))
+
+
+def _restore(optimizer: torch.optim.Optimizer, params: Sequence[Tensor], moments: Sequence[dict[str, Tensor]]) -> None:
+    """Set Adam's state of ``params`` to an earlier fit's (``FitResult.moments``), checked against them.
+
+    Raises:
+        ValueError: when the moments are of other parameters (their number or shapes differ).
+    """
+    shapes = [tuple(p.shape) for p in params]
+    theirs = [tuple(m["exp_avg"].shape) if "exp_avg" in m else shape for m, shape in zip(moments, shapes)]
+    if len(moments) != len(params) or theirs != shapes:
+        raise ValueError("the moments to go on from are of other parameters than this fit's")
+    for p, m in zip(params, moments):
+        if m:
+            optimizer.state[p] = {k: v.detach().clone().to(p.device) for k, v in m.items()}
 
 
 def _update(
@@ -261,6 +283,8 @@ def run_fit(
         if owners is not None:
             owners.append(None)
     optimizer = adam(params, config)
+    if backend.resumed is not None:
+        _restore(optimizer, params, backend.resumed)
 
     def estimate_of(out: Tensor) -> Tensor:
         if not active or base is None or offset is None or scale is None:
@@ -417,6 +441,7 @@ def run_fit(
                     residual=None
                     if not active or offset is None or scale is None
                     else _residual(offset, scale, backend, i),
+                    moments=backend.moments(optimizer, params, i),
                 )
             )
     return results

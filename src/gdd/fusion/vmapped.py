@@ -143,6 +143,20 @@ class VmapBackend(Backend):
                 for name, w in self.weights.items():
                     model.get_parameter(name).copy_(w[index])
 
+    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
+        # Stacked weights (and the residual's scales) hold problem i at index i; an operator's
+        # parameters are one problem's own.
+        assert self.owners is not None
+        owners = [*self.owners, *[None] * (len(params) - len(self.owners))]
+        out = []
+        for p, owner in zip(params, owners):
+            state = optimizer.state.get(p, {})
+            if owner is None:
+                out.append({k: v if k == "step" else v[i] for k, v in state.items()})
+            elif owner == i:
+                out.append(dict(state))
+        return out
+
 
 def fit_many(
     models: Sequence[nn.Module],

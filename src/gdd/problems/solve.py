@@ -296,8 +296,10 @@ def _go_on(
 ) -> FitResult:
     """The held-out fit, which ran to its cap and ended on its chosen estimate, continued on every pixel.
 
-    The same network, code, learned operators and (for a residual) G_0 and scale, on the
-    classic start made from every pixel, with the held-out pixels back in the data terms, until
+    The same network, code, learned operators, Adam's moments and (for a residual) G_0 and
+    scale, on the classic start made from every pixel, with the held-out pixels back in the data
+    terms: the optimisation goes on as if it had not stopped (a fresh Adam's first steps, each
+    of about the learning rate in every weight, would first throw much of the fit away), until
     those pixels are fitted as well as the kept ones were when the fit was chosen (their mean
     squared error at most the kept pixels' then; Goodfellow, Bengio and Courville, *Deep
     Learning*, 2016, algorithm 7.3) or until its data objective has stopped falling (as a refit
@@ -334,6 +336,7 @@ def _go_on(
         z=result.z,
         base=base,
         resume=result.residual,
+        moments=result.moments,
         validation=plan.validation,
         observe=_named(observe, "refit: "),
     )
