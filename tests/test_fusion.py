@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from gdd.fusion import FitConfig, Term, fit, fit_many, gradient_mse, resolve_device, seeded
+from gdd.fusion.state import at_best
 from gdd.metrics import psnr
 from gdd.models import GuidedDeepDecoder
 from gdd.operators import BlockAverage, Identity, SpectralResponse, imresize
-from gdd.problems import hs_problem, solve
+from gdd.problems import held_out, holdout_error, hs_problem, solve
 
 
 def test_gradient_mse_matches_the_authors_tv_loss(gen: torch.Generator) -> None:
@@ -290,3 +291,27 @@ def test_a_fit_that_goes_on_with_its_moments_is_one_longer_fit() -> None:
     assert not torch.allclose(go_on(), whole.x, atol=1e-3)
     with pytest.raises(ValueError, match="moments"):
         go_on(moments=first.moments[:-1])
+
+
+def test_a_fit_chosen_at_an_earlier_step_goes_on_from_that_step() -> None:
+    problem, _ = _small_hs()
+    fitted, validation = held_out(problem, 0.1, seed=0)
+    base = fitted.classic("gsa")  # type: ignore[misc]
+    with seeded(0):
+        model = GuidedDeepDecoder(3, problem.out_channels, width=8, depth=3)
+    config = FitConfig(iterations=60, lr=0.05, noise_std=0.03, device="cpu", keep_best=True, validate_every=10)
+    terms = fitted.make_terms()
+    first = fit(model, terms, fitted.guide, config, base=base, validation=validation)
+    assert first.choice["chosen"] == "best" and first.choice["best_step"] < 60  # an earlier iterate than the last
+    best = at_best(first, terms)
+    # Its weights, scale and Adam's state are those of the best step: zero steps more give its estimate again.
+    more = replace(config, iterations=0, keep_best=False)
+    again = fit(best.model, terms, fitted.guide, more, z=first.z, base=base, resume=best.residual, moments=best.moments)
+    assert holdout_error(again.x, validation) == pytest.approx(first.choice["best"], rel=1e-5)
+    assert best.moments is not None and first.moments is not None
+    assert float(best.moments[0]["step"]) == first.choice["best_step"] < float(first.moments[0]["step"])
+    # The fit it was taken from is left as it ended.
+    end = fit(first.model, terms, fitted.guide, more, z=first.z, base=base, resume=first.residual)
+    assert holdout_error(end.x, validation) != pytest.approx(first.choice["best"], rel=1e-3)
+    with pytest.raises(ValueError, match="best step"):
+        at_best(replace(first, best_state=None), terms)

@@ -254,6 +254,9 @@ class FitResult:
             the running means of the gradient and of its square), in the order the fit passes
             them to Adam: the network's, the learnable operators', then the residual's scale.
             ``fit(..., moments=result.moments)`` goes on with them instead of a fresh Adam.
+        best_state: when the best scored iterate was chosen (``choice["chosen"] == "best"``),
+            the fitted parameters and Adam's state at that step, in the order of ``moments``
+            (:func:`gdd.fusion.state.at_best` goes on from there); else None.
     """
 
     x: Tensor
@@ -273,6 +276,7 @@ class FitResult:
     validation: list[tuple[int, float]] = field(default_factory=list)
     residual: tuple[Tensor, Tensor] | None = None
     moments: list[dict[str, Tensor]] | None = field(default=None, repr=False)
+    best_state: tuple[list[Tensor], list[dict[str, Tensor]]] | None = field(default=None, repr=False)
 
     def numpy(self) -> np.ndarray:
         """The estimate as an H x W x C float32 array."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import abc
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ from .config import PLATEAU_RTOL, FitConfig, FitResult
 from .fastpath import NetworkFn, TrainNetwork
 from .guard import DivergenceGuard
 from .objective import Term, data_objective
+from .state import Moments, adam, restore_moments, snapshot, trainable
 
 __all__ = ["Backend", "LogCallback", "Observer", "adam", "cosine_lr", "run_fit", "trainable"]
 
@@ -77,7 +77,7 @@ class Backend(abc.ABC):
     base: Tensor | None
     offset: Tensor | None
     scale: Tensor | None = None
-    resumed: list[dict[str, Tensor]] | None = None
+    resumed: Moments | None = None
     classics: list[Tensor | None]
     validation: list[list[Term] | None]
     models: list[nn.Module]
@@ -110,44 +110,13 @@ class Backend(abc.ABC):
     def finish(self) -> None:  # noqa: B027 (a hook: most backends have nothing to finish)
         """After the loop: hand the fitted weights back to ``models`` where they were copied."""
 
-    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
+    def own_weights(self, params: Sequence[Tensor], i: int) -> list[Tensor]:
+        """Problem i's own parameters among the loop's ``params``, in its own fit's order."""
+        return list(params)
+
+    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> Moments:
         """Problem i's Adam state, one entry per parameter of its own fit (see ``FitResult.moments``)."""
         return [dict(optimizer.state.get(p, {})) for p in params]
-
-
-def trainable(params: Sequence[Tensor], terms: Sequence[Sequence[Term]]) -> tuple[list[Tensor], list[int | None]]:
-    """The networks' ``params``, then each problem's learnable operator parameters, each once, and whose.
-
-    Returns:
-        The parameters and their owners: ``None`` for the given ones (the networks'), ``k``
-        for one of problem k's operators.
-    """
-    out = list(params)
-    owners: list[int | None] = [None] * len(out)
-    seen = {id(p) for p in out}
-    for i, ts in enumerate(terms):
-        for t in ts:
-            for p in t.operator.parameters():
-                if p.requires_grad and id(p) not in seen:
-                    out.append(p)
-                    owners.append(i)
-                    seen.add(id(p))
-    return out, owners
-
-
-def adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
-    """A fresh Adam over ``params`` at the configured rate (fused when asked).
-
-    One Adam over stacked weights is K independent Adams: its update is element-wise.
-    """
-    if config.fused_adam is None:
-        return torch.optim.Adam(params, lr=config.lr)
-    try:
-        return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
-    except RuntimeError as exc:  # PyTorch before 2.4 fuses Adam on GPUs only
-        warnings.warn(f"fused Adam is not available here ({str(exc).splitlines()[0]}); using the default Adam",
-                      stacklevel=2)  # fmt: skip
-        return torch.optim.Adam(params, lr=config.lr)
 
 
 def cosine_lr(config: FitConfig, step: int, start: int) -> float:
@@ -161,21 +130,6 @@ def cosine_lr(config: FitConfig, step: int, start: int) -> float:
     span = max(config.iterations - 1 - start, 1)
     t = min(max(step - start, 0) / span, 1.0)
     return lr_final + 0.5 * (config.lr - lr_final) * (1 + math.cos(math.pi * t))
-
-
-def _restore(optimizer: torch.optim.Optimizer, params: Sequence[Tensor], moments: Sequence[dict[str, Tensor]]) -> None:
-    """Set Adam's state of ``params`` to an earlier fit's (``FitResult.moments``), checked against them.
-
-    Raises:
-        ValueError: when the moments are of other parameters (their number or shapes differ).
-    """
-    shapes = [tuple(p.shape) for p in params]
-    theirs = [tuple(m["exp_avg"].shape) if "exp_avg" in m else shape for m, shape in zip(moments, shapes)]
-    if len(moments) != len(params) or theirs != shapes:
-        raise ValueError("the moments to go on from are of other parameters than this fit's")
-    for p, m in zip(params, moments):
-        if m:
-            optimizer.state[p] = {k: v.detach().clone().to(p.device) for k, v in m.items()}
 
 
 def _update(
@@ -284,7 +238,7 @@ def run_fit(
             owners.append(None)
     optimizer = adam(params, config)
     if backend.resumed is not None:
-        _restore(optimizer, params, backend.resumed)
+        restore_moments(optimizer, params, backend.resumed)
 
     def estimate_of(out: Tensor) -> Tensor:
         if not active or base is None or offset is None or scale is None:
@@ -310,6 +264,7 @@ def run_fit(
     histories: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     scored: list[list[tuple[int, float]]] = [[] for _ in range(k)]
     best: list[Best | None] = [None] * k
+    kept: list[tuple[list[Tensor], Moments] | None] = [None] * k  # each problem's state at its best scoring
     validation = backend.validation
     validating = any(v is not None for v in validation)
     stale = 0  # scorings in a row that improved no problem's best validation error
@@ -367,6 +322,9 @@ def run_fit(
                         scored[i].append((step + 1, score))
                         if (b := best[i]) is None or score < b[0]:
                             best[i], improved = (score, step + 1, x_i.clone()), True
+                            if config.keep_best:  # to go on from this step if it is chosen
+                                own = backend.own_weights(params, i)
+                                kept[i] = snapshot(own, backend.moments(optimizer, params, i))
                     stale = 0 if improved else stale + 1
                     if config.until is not None and end == n:
                         # Every problem's validation error at most the target (see FitConfig.until).
@@ -441,7 +399,9 @@ def run_fit(
                     residual=None
                     if not active or offset is None or scale is None
                     else _residual(offset, scale, backend, i),
-                    moments=backend.moments(optimizer, params, i),
+                    # A fit that ended in its warm phase hands on no moments: they are the warm fit's.
+                    moments=backend.moments(optimizer, params, i) if steps > warm else None,
+                    best_state=kept[i] if choice.get("chosen") == "best" else None,
                 )
             )
     return results

@@ -143,18 +143,24 @@ class VmapBackend(Backend):
                 for name, w in self.weights.items():
                     model.get_parameter(name).copy_(w[index])
 
-    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
-        # Stacked weights (and the residual's scales) hold problem i at index i; an operator's
-        # parameters are one problem's own.
+    def _own(self, params: Sequence[Tensor], i: int) -> list[tuple[Tensor, bool]]:
+        """Problem i's parameters among ``params``: each with whether it is stacked (problem i at index i).
+
+        Stacked weights and the residual's scales hold every problem; an operator's parameters
+        are one problem's own.
+        """
         assert self.owners is not None
         owners = [*self.owners, *[None] * (len(params) - len(self.owners))]
+        return [(p, owner is None) for p, owner in zip(params, owners) if owner is None or owner == i]
+
+    def own_weights(self, params: Sequence[Tensor], i: int) -> list[Tensor]:
+        return [p[i] if stacked else p for p, stacked in self._own(params, i)]
+
+    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
         out = []
-        for p, owner in zip(params, owners):
+        for p, stacked in self._own(params, i):
             state = optimizer.state.get(p, {})
-            if owner is None:
-                out.append({k: v if k == "step" else v[i] for k, v in state.items()})
-            elif owner == i:
-                out.append(dict(state))
+            out.append({k: v[i] if stacked and k != "step" else v for k, v in state.items()})
         return out
 
 

@@ -116,5 +116,4 @@ def _solve_many_starts(
             )
             for k, r in zip(members, results):
                 fitted[k].append(_finish(r, problems[k], plans[k]))
-    run = {**kwargs, "device": device}
-    return [_combine(r, s, p, {**run, "seed": seed}, None) for r, s, p, seed in zip(fitted, starts, problems, seeds)]
+    return [_combine(r, s, p, None) for r, s, p in zip(fitted, starts, problems)]

@@ -61,11 +61,11 @@ class Preset:
     patience: int = 0
     """With ``holdout``: stop after this many scorings without a better held-out error (0: never)."""
     refit: bool = False
-    """With ``holdout``: after choosing, give the chosen fit every pixel back: a fit that ran to its
-    cap and ended on its chosen estimate goes on with every pixel (until the held-out pixels are
-    fitted as well as the kept ones were or its data objective stops falling), any other is
-    fitted again on every pixel with the chosen start and step count (False: keep the chosen
-    estimate as fitted, without the held-out pixels)."""
+    """With ``holdout``: after choosing, give the chosen fit every pixel back: it goes on with
+    every pixel from its chosen estimate (where it ended, or the earlier step chosen, with the
+    weights and Adam's state then) until the held-out pixels are fitted as well as the kept ones
+    were or its data objective stops falling (False: keep the chosen estimate as fitted,
+    without the held-out pixels)."""
     warm_start: int = 0
     """Steps fitting the network to the classic start before the data fit."""
     residual: bool = True
@@ -88,9 +88,9 @@ HOLDOUT = 0.1
 #: Every preset chooses by held-out validation (:mod:`gdd.problems.holdout`) and stops when the
 #: held-out error has not improved for 8 scorings (200 steps; 20 scorings, 500 steps, at the
 #: authors' budgets of thousands of steps). A chosen GDD estimate then gets every pixel back
-#: (``refit``): a fit still at its chosen estimate when it reached its cap goes on with every
-#: pixel until the held-out ones are fitted as well as the kept ones were or its data objective
-#: stops falling, any other is fitted again on every pixel for the chosen number of steps.
+#: (``refit``): the fit goes on with every pixel from its chosen estimate (where it ended, or
+#: the earlier step chosen) until the held-out ones are fitted as well as the kept ones were or
+#: its data objective stops falling.
 #: Returned as fitted, with its classic start made from every pixel, it was 0.04-0.30 dB below
 #: that start on the small noisy pair of ``tests/test_headline.py`` at each of six seeds; the
 #: refit was not below it.

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..fusion import FitResult, Term, fit, resolve_device, seeded
+from ..fusion.state import at_best
 from .classic import tame
 from .holdout import choose_model, holdout_error
 from .plan import FitPlan, _finish, _plan_starts, plan_fit
@@ -159,14 +160,13 @@ def _solve_starts(
 ) -> FitResult:
     """``solve`` of one degradation model: every start of the preset fitted, then combined (:func:`_combine`)."""
     results, plans = _fit_starts(problem, kwargs, overrides, callback, observe)
-    return _combine(results, plans, problem, kwargs, observe)
+    return _combine(results, plans, problem, observe)
 
 
 def _combine(
     results: list[FitResult],
     plans: list[FitPlan],
     problem: Problem,
-    kwargs: dict[str, Any],
     observe: Callable[[str, Tensor], None] | None,
 ) -> FitResult:
     """The starts' results as one, with every pixel back where pixels were held out.
@@ -179,13 +179,13 @@ def _combine(
     if plans[0].validation is None:
         return _mean_of_starts(results, plans)
     if len(results) == 1:
-        return _every_pixel(results[0], problem, plans[0], kwargs, observe)
+        return _every_pixel(results[0], problem, plans[0], observe)
     scores = _held_out_scores(results, plans)
     chosen = min(scores, key=scores.__getitem__)
     if observe is not None:
         observe("mean of the starts, as fitted", torch.stack([r.x for r in results]).mean(dim=0))
     used = [k for k in range(len(results)) if chosen in ("mean", f"start {k + 1}")]
-    every = {k: _every_pixel(results[k], problem, plans[k], kwargs, _named(observe, f"start {k + 1}: ")) for k in used}
+    every = {k: _every_pixel(results[k], problem, plans[k], _named(observe, f"start {k + 1}: ")) for k in used}
     first, plan = results[0], plans[0]
     if chosen == "classic":
         classic = _classic_from_every_pixel(problem, plan)
@@ -228,16 +228,16 @@ def _every_pixel(
     result: FitResult,
     problem: Problem,
     plan: FitPlan,
-    kwargs: dict[str, Any],
     observe: Callable[[str, Tensor], None] | None,
 ) -> FitResult:
     """The held-out fit's chosen estimate with every observed pixel back in it.
 
     A chosen classic image is made again from every pixel. A chosen GDD estimate with ``refit``
-    is fitted again on every pixel with the chosen start, for the chosen step count or until its
-    data objective stops falling (``FitConfig.plateau``); without
-    (the default), a residual fit (base + s (G - G_0)) gets the classic start made from every
-    pixel as its base, and any other fit is returned as fitted (without the held-out pixels).
+    (the default) goes on with every pixel (:func:`_go_on`): from where the fit ended, or from
+    the earlier step chosen, with the weights and Adam's state of that step
+    (:func:`gdd.fusion.state.at_best`). Without ``refit``, a residual fit (base + s (G - G_0))
+    gets the classic start made from every pixel as its base, and any other fit is returned as
+    fitted (without the held-out pixels).
     """
     chosen = str(result.choice.get("chosen", "final"))
     result.choice["held_out"] = result.choice.get(chosen)
@@ -257,44 +257,16 @@ def _every_pixel(
             observe("start from every pixel", x)
         return replace(result, x=x, choice={**result.choice, "base": "every pixel"})
     if plan.preset.refit:
-        steps = int(result.choice.get("best_step", result.steps)) if chosen == "best" else result.steps  # type: ignore[call-overload]
-        if steps == result.steps == plan.config.iterations:
-            # Still improving at the cap: the fit goes on with every pixel instead of starting again.
-            return _go_on(result, problem, plan, observe)
-        # (A fit that ran to its cap on its final estimate went on above: this one is not averaged.)
-        refit = {
-            **dict(plan.overrides),
-            "init": plan.preset.init,
-            "residual": plan.preset.residual,
-            "holdout": 0.0,
-            "keep_best": False,
-            "more_starts": (),
-            "iterations": steps,
-            "average_last": 0,
-            "warm_start": min(plan.config.warm_start, steps),
-        }
-        again = plan_fit(problem, **{**kwargs, "iterations": None}, overrides=refit)
-        # The refit stops where its data objective has stopped falling (the step count stays a cap).
-        again = replace(again, config=replace(again.config, plateau=plan.preset.patience))
-        fitted = fit(
-            again.model,
-            again.terms,
-            problem.guide,
-            again.config,
-            base=again.base,
-            observe=_named(observe, "refit: "),
-        )
-        choice = {**result.choice, "refit": "afresh", "refit_steps": fitted.steps, "refit_cap": steps}
-        if observe is not None:
-            observe("refit: result", fitted.x)
-        return replace(result, x=fitted.x, seconds=result.seconds + fitted.seconds, choice=choice)
+        # The chosen fit goes on with every pixel: from where it ended, or from the earlier
+        # step chosen, with its weights and Adam's state then.
+        return _go_on(at_best(result, plan.terms) if chosen == "best" else result, problem, plan, observe)
     return result
 
 
 def _go_on(
     result: FitResult, problem: Problem, plan: FitPlan, observe: Callable[[str, Tensor], None] | None
 ) -> FitResult:
-    """The held-out fit, which ran to its cap and ended on its chosen estimate, continued on every pixel.
+    """The held-out fit, from its chosen estimate (where it ended or the earlier step chosen), continued on every pixel.
 
     The same network, code, learned operators, Adam's moments and (for a residual) G_0 and
     scale, on the classic start made from every pixel, with the held-out pixels back in the data
@@ -304,7 +276,7 @@ def _go_on(
     squared error at most the kept pixels' then; Goodfellow, Bengio and Courville, *Deep
     Learning*, 2016, algorithm 7.3) or until its data objective has stopped falling (as a refit
     from scratch stops, ``FitConfig.plateau``), then for the averaging window, for at most as
-    many steps again. A refit from scratch spends the steps of the first fit again.
+    many steps again. A refit from scratch would spend the steps of the first fit again.
     """
     with seeded(plan.config.seed):
         full = {t.name: t for t in problem.make_terms()}
@@ -345,6 +317,7 @@ def _go_on(
     choice = {
         **result.choice,
         "refit": "continued",
+        "refit_from": result.choice.get("best_step") if result.choice.get("chosen") == "best" else result.steps,
         "refit_steps": fitted.steps,
         "refit_cap": config.iterations,
         "refit_until": config.until,
