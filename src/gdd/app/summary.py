@@ -116,8 +116,8 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
     better = "predicts the held-out pixels" if held else "fits the observations"
     text = f"result: {what[chosen]}, {score} {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
     if "refit_steps" in choice:
-        how = "continued on every pixel" if choice.get("refit") == "continued" else "fitted again on every pixel"
-        text += f" ({how} for {choice['refit_steps']} steps)"
+        since = f" from step {choice['refit_from']}" if "refit_from" in choice else ""
+        text += f" (continued on every pixel{since} for {choice['refit_steps']} steps)"
     if task == "flash":
         text += " (no classic method to compare with)"
     if "classic" in choice:

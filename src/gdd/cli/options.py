@@ -111,9 +111,9 @@ FUSION: tuple[Option, ...] = (
        help="with --holdout: stop after CHECKS scorings (every 25 steps) without a better held-out error "
        "(default: the preset's; 0: run every step)"),
     _o("--refit", action=argparse.BooleanOptionalAction, default=None, group="model",
-       help="with --holdout: give the chosen fit every pixel back: one still improving at its cap goes on with "
-       "every pixel, any other is fitted again on every pixel with the chosen start for the chosen number of steps "
-       "(default: on; --no-refit returns the chosen estimate as fitted, without the held-out pixels, "
+       help="with --holdout: give the chosen fit every pixel back: it goes on with every pixel from the estimate "
+       "chosen (where it ended, or the earlier step chosen) until the held-out pixels are fitted as well as the kept "
+       "ones were (default: on; --no-refit returns the chosen estimate as fitted, without the held-out pixels, "
        "a residual on its classic start made from every pixel)"),
     _o("--bit-depth", type=t.bit_depth, group="inputs",
        help="scale integer inputs by 2^N - 1 (e.g. 11 for WorldView DN)"),

@@ -274,9 +274,9 @@ def _go_on(
     of about the learning rate in every weight, would first throw much of the fit away), until
     those pixels are fitted as well as the kept ones were when the fit was chosen (their mean
     squared error at most the kept pixels' then; Goodfellow, Bengio and Courville, *Deep
-    Learning*, 2016, algorithm 7.3) or until its data objective has stopped falling (as a refit
-    from scratch stops, ``FitConfig.plateau``), then for the averaging window, for at most as
-    many steps again. A refit from scratch would spend the steps of the first fit again.
+    Learning*, 2016, algorithm 7.3) or until its data objective has stopped falling
+    (``FitConfig.plateau``), then for the averaging window, for at most as many steps again as
+    the first fit's cap. A refit from scratch would spend the steps of the first fit again.
     """
     with seeded(plan.config.seed):
         full = {t.name: t for t in problem.make_terms()}
