@@ -258,6 +258,12 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert model["chosen"] == min(model["held_out"], key=model["held_out"].get) == settings["spatial"]
     assert set(model["held_out"]) == {"bicubic", "mtf"}
     assert "start: " in out and "MS degradation: " in out and "held-out error" in out
+    # ... each with its runner-up and how far ahead of it the choice was.
+    for made, scores in ((rule, rule["holdout"]), (model, model["held_out"])):
+        chosen = made.get("init", made.get("chosen"))
+        assert made["runner_up"] == min((k for k in scores if k != chosen), key=scores.get)
+        assert made["separation"] >= 0
+        assert f"{made['separation']:.1f} standard errors apart" in out
     # --ensemble: both starts; each, their mean and the classic start scored on the held-out pixels.
     assert main([*argv, "--out", str(tmp_path / "e.npy"), "--json", str(tmp_path / "e.json"), "--ensemble"]) == 0
     out = capsys.readouterr().out
@@ -275,6 +281,11 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
         "classic": "the classic start (SFIM) itself",
     }
     assert line.startswith(f"result: {said[choice['chosen']]}, held-out error {scores[choice['chosen']]:.4g}")
+    # ... and how far ahead of the next best it was, in standard errors of the held-out error.
+    runner = choice["runner_up"]
+    assert runner == min((k for k in scores if k != choice["chosen"]), key=scores.get)
+    assert f"ahead of the next best, {said[runner]}, by {choice['separation']:.1f} standard errors" in line
+    assert ("sampling noise" in line) == (choice["separation"] < 2)
     # A start named on the command line: no rule.
     assert main([*argv, "--out", str(tmp_path / "g.npy"), "--init", "gsa"]) == 0
     assert "start: " not in capsys.readouterr().out

@@ -76,7 +76,7 @@ def test_pan_chooses_the_degradation_that_made_the_pair_and_the_consistent_class
     }
     for made_by, (ms, pan, gt, ratio) in pairs.items():
         problem = pan_problem(ms, pan, ratio)
-        chosen, errors = choose_model(problem, 0.1, seed=0)
+        chosen, errors, _ = choose_model(problem, 0.1, seed=0)
         assert chosen == made_by, errors
         # Made consistent with the MS under that degradation, each classic start is the better image.
         under = problem.alternatives[made_by]()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from gdd.fusion import FitConfig, FitResult, fit
+from gdd.fusion import FitConfig, FitResult, Term, fit
+from gdd.fusion.objective import pixel_errors, separation
 from gdd.models import GuidedDeepDecoder
 from gdd.operators import make_spatial
 from gdd.problems import flash_problem, held_out, holdout_error, holdout_mask, pan_problem
@@ -84,7 +87,33 @@ def test_the_fit_returns_the_iterate_of_lowest_held_out_error_and_stops_when_it_
     if result.steps < 400:  # stopped: the last `patience` scorings did not improve
         assert min(errors[-5:]) > min(errors)
     chosen = result.choice[str(result.choice["chosen"])]
-    assert chosen == min(v for k, v in result.choice.items() if k in ("final", "best", "classic"))
+    scores = {k: v for k, v in result.choice.items() if k in ("final", "best", "classic")}
+    assert chosen == min(scores.values())
+    # The runner-up is the candidate of second-lowest error; the chosen one is ahead of it.
+    runner = result.choice["runner_up"]
+    assert scores[runner] == min(v for k, v in scores.items() if k != result.choice["chosen"])
+    assert result.choice["separation"] >= 0
+
+
+def test_separation_is_a_paired_difference_of_held_out_errors_in_standard_errors(gen: torch.Generator) -> None:
+    target = torch.rand(1, 3, 12, 12, generator=gen)
+    held = holdout_mask(12, 12, 0.25, seed=0).float()
+    v = [Term(make_spatial("block", 1), target, mask=held)]
+    noise = torch.randn(1, 3, 12, 12, generator=gen)
+    good, bad = target + 0.01 * noise, target + 0.03 * noise
+    per = pixel_errors(good, v)
+    assert per.shape == (36,)
+    # The pixels' errors average to the held-out error.
+    assert float(per.mean()) == pytest.approx(holdout_error(good, v), rel=1e-6)
+    # The same noise three times larger: every pixel worse, far apart; the sign says which is ahead.
+    assert separation(good, bad, v) > 4 and separation(bad, good, v) == -separation(good, bad, v)
+    # Two draws of the same noise level: not told apart.
+    other = target + 0.01 * torch.randn(1, 3, 12, 12, generator=gen)
+    assert abs(separation(good, other, v)) < 3
+    # Not defined for one estimate against itself, or without held-out pixels to compare.
+    assert math.isnan(separation(good, good, v))
+    with pytest.raises(ValueError, match="mask of the held-out pixels"):
+        separation(good, bad, [Term(make_spatial("block", 1), target)])
 
 
 def test_reference_never_touches_the_fit(tmp_path, shared) -> None:  # type: ignore[no-untyped-def]

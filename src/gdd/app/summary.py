@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..fusion.objective import SEPARATED
 from ..io import InputError, from_tensor, to_tensor
 from ..problems import Problem, classic_method
 from .settings import FuseSettings
@@ -57,6 +58,14 @@ def fast_path(config: object) -> str:
     return "".join(f", {n}" for n in names)
 
 
+def _apart(choice: dict[str, object]) -> str:
+    """How far a choice among classic candidates is ahead of its runner-up, as ``"; 3.1 standard errors apart"``."""
+    if "separation" not in choice:
+        return ""
+    z = float(choice["separation"])  # type: ignore[arg-type]
+    return f"; {z:.1f} standard errors apart" + (", within the sampling noise" if z < SEPARATED else "")
+
+
 def rule_line(details: dict[str, object]) -> str:
     """How the degradations, the pansharpening model and start were chosen, in one line (empty when nothing was)."""
     parts = []
@@ -74,14 +83,14 @@ def rule_line(details: dict[str, object]) -> str:
         errors = ", ".join(f"{k} {float(v):.4g}" for k, v in model["held_out"].items())
         parts.append(
             f"MS degradation: {model['chosen']} (held-out error of the classic start made consistent under each: "
-            f"{errors})"
+            f"{errors}{_apart(model)})"
         )
     rule = details.get("start_rule")
     if isinstance(rule, dict):
         start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
         if rule.get("rule") == "holdout":
             errors = ", ".join(f"{_method_name('pan', k)} {float(v):.4g}" for k, v in rule["holdout"].items())
-            parts.append(f"start: {start} (held-out error {errors})")
+            parts.append(f"start: {start} (held-out error {errors}{_apart(rule)})")
         else:
             how = "at least" if float(rule["pan_r2"]) >= float(rule["threshold"]) else "below"
             parts.append(
@@ -118,6 +127,12 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
     if "refit_steps" in choice:
         since = f" from step {choice['refit_from']}" if "refit_from" in choice else ""
         text += f" (continued on every pixel{since} for {choice['refit_steps']} steps)"
+    runners = {**what, "final": "the final GDD estimate"}
+    if "separation" in choice and str(choice.get("runner_up")) in runners:
+        z = float(choice["separation"])  # type: ignore[arg-type]
+        text += f"; ahead of the next best, {runners[str(choice['runner_up'])]}, by {z:.1f} standard errors"
+        if z < SEPARATED:
+            text += " (within the held-out pixels' sampling noise: either could have been returned)"
     if task == "flash":
         text += " (no classic method to compare with)"
     if "classic" in choice:

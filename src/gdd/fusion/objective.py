@@ -5,16 +5,32 @@ Nothing here reads a ground truth: a reference is only ever seen by a fit's call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LossKind", "Term", "data_objective", "gradient_mse", "terms_on"]
+__all__ = [
+    "SEPARATED",
+    "LossKind",
+    "Term",
+    "data_objective",
+    "gradient_mse",
+    "paired_separation",
+    "pixel_errors",
+    "runner_up",
+    "separation",
+    "terms_on",
+]
 
 LossKind = Literal["mse", "gradient_mse"]
+
+#: Two estimates whose held-out errors lie this many standard errors apart (:func:`separation`)
+#: are told apart by the held-out pixels (a two-sided paired test at about the 5 % level).
+SEPARATED = 2.0
 
 
 def gradient_mse(r: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -99,3 +115,65 @@ def terms_on(terms: Sequence[Term], device: torch.device) -> list[Term]:
         )
         for t in terms
     ]
+
+
+def pixel_errors(x: Tensor, validation: Sequence[Term]) -> Tensor:
+    """The squared error of an estimate (1, C, H, W) at each held-out pixel (mean over its bands), of every term.
+
+    The terms are validation terms: mean squared errors whose masks mark the held-out pixels.
+    """
+    out = []
+    with torch.no_grad():
+        for t in validation:
+            if t.mask is None or t.loss != "mse":
+                raise ValueError("a validation term is a mean squared error with a mask of the held-out pixels")
+            r = t.operator.to(x.device)(x.float()) - t.target.to(x.device, torch.float32)
+            held = t.mask.to(x.device).reshape(-1) > 0
+            out.append(r.square().mean(dim=1).reshape(-1)[held].double().cpu())
+    return torch.cat(out)
+
+
+def separation(better: Tensor, other: Tensor, validation: Sequence[Term]) -> float:
+    """How many standard errors ``better``'s held-out error lies below ``other``'s.
+
+    The two estimates are compared pixel by pixel on the same held-out pixels (a paired
+    comparison): the mean of the differences of their squared errors over its standard error.
+    About 2 or more: the held-out pixels tell the two apart; below 1: the scores differ by less
+    than their own sampling noise, and either estimate could have been chosen. A small share of a
+    small image leaves few pixels to score with (a 16 x 16 low-resolution image, 10 %: 26).
+
+    Example:
+        >>> from gdd.operators import Identity
+        >>> y = torch.zeros(1, 1, 8, 8)
+        >>> mask = torch.zeros(1, 1, 8, 8); mask[..., ::2, ::2] = 1
+        >>> v = [Term(Identity(), y, mask=mask)]
+        >>> noise = 0.1 * torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> separation(noise, 3 * noise, v) > 2, abs(separation(noise, noise.flip(-1), v)) < 2
+        (True, True)
+
+    Returns:
+        the number of standard errors; NaN where it is not defined (fewer than two held-out
+        pixels, or differences that are all equal).
+    """
+    return paired_separation(pixel_errors(better, validation), pixel_errors(other, validation))
+
+
+def paired_separation(better: Tensor, other: Tensor) -> float:
+    """:func:`separation` of two estimates' errors at the same held-out pixels (:func:`pixel_errors`)."""
+    d = other - better
+    se = float(d.std()) / d.numel() ** 0.5 if d.numel() > 1 else 0.0
+    return float(d.mean()) / se if se > 0 else float("nan")
+
+
+def runner_up(
+    chosen: str, candidates: Mapping[str, Tensor], scores: Mapping[str, float], validation: Sequence[Term]
+) -> dict[str, object]:
+    """The candidate of second-lowest held-out error and how far the chosen one is from it.
+
+    Returns:
+        ``{"runner_up": name, "separation": z}`` (:func:`separation`: the chosen candidate's
+        error below the runner-up's, in standard errors; left out where it is not defined).
+    """
+    name = min((k for k in scores if k != chosen), key=lambda k: scores[k])
+    z = separation(candidates[chosen], candidates[name], validation)
+    return {"runner_up": name} if math.isnan(z) else {"runner_up": name, "separation": z}

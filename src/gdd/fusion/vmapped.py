@@ -22,6 +22,7 @@ from ..models import drop_running_stats
 from .config import FitConfig, FitResult, resolve_device
 from .engine import Backend, Observer, run_fit, trainable
 from .objective import Term, data_objective, terms_on
+from .state import Moments
 
 __all__ = ["ManyCallback", "VmapBackend", "fit_many"]
 
@@ -156,8 +157,8 @@ class VmapBackend(Backend):
     def own_weights(self, params: Sequence[Tensor], i: int) -> list[Tensor]:
         return [p[i] if stacked else p for p, stacked in self._own(params, i)]
 
-    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> list[dict[str, Tensor]]:
-        out = []
+    def moments(self, optimizer: torch.optim.Optimizer, params: Sequence[Tensor], i: int) -> Moments:
+        out: Moments = []
         for p, stacked in self._own(params, i):
             state = optimizer.state.get(p, {})
             out.append({k: v[i] if stacked and k != "step" else v for k, v in state.items()})

@@ -13,6 +13,7 @@ them closest, noise included; a score on held-out pixels does not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -20,12 +21,22 @@ import torch
 from torch import Tensor
 
 from ..fusion import Term, data_objective, seeded
+from ..fusion.objective import paired_separation, pixel_errors, separation
 from .classic import PAN_STARTS, consistent, tame
 from .pixels import fill, holdout_mask
 from .presets import HOLDOUT
 from .tasks import Problem
 
-__all__ = ["HOLDOUT", "choose_model", "choose_start", "fill", "held_out", "holdout_error", "holdout_mask"]
+__all__ = [
+    "HOLDOUT",
+    "choose_model",
+    "choose_start",
+    "fill",
+    "held_out",
+    "holdout_error",
+    "holdout_mask",
+    "separation",
+]
 
 
 def held_out(problem: Problem, fraction: float, *, seed: int) -> tuple[Problem, list[Term]]:
@@ -84,15 +95,17 @@ def choose_start(fitted: Problem, validation: list[Term]) -> tuple[str, bool, di
     neighbours, so it never saw them.
 
     Returns:
-        ``(init, residual, rule)``, the rule recording every candidate's held-out error.
+        ``(init, residual, rule)``, the rule recording every candidate's held-out error, the
+        runner-up and how far the chosen start is ahead of it (``separation``).
     """
     if fitted.classic is None:
         raise ValueError(f"the {fitted.task} problem has no classic method to start from")
-    scores = _classic_errors(fitted, validation, list(PAN_STARTS))
+    scores, errors = _classic_errors(fitted, validation, list(PAN_STARTS))
     if not scores:
         raise ValueError("no classic start could be computed from this pair")
     init = min(scores, key=lambda k: scores[k])
-    return init, PAN_STARTS[init], {"rule": "holdout", "holdout": scores, "init": init, "residual": PAN_STARTS[init]}
+    rule = {"rule": "holdout", "holdout": scores, "init": init, "residual": PAN_STARTS[init]}
+    return init, PAN_STARTS[init], {**rule, **_ahead(init, scores, errors)}
 
 
 def choose_model(
@@ -102,7 +115,7 @@ def choose_model(
     seed: int,
     init: str = "auto",
     observe: Callable[[str, Tensor], None] | None = None,
-) -> tuple[str, dict[str, float]]:
+) -> tuple[str, dict[str, float], dict[str, object]]:
     """The degradation model (``problem.alternatives``) under which a classic start predicts held-out pixels best.
 
     For each model the pair's classic start is made consistent with the kept pixels under that
@@ -113,7 +126,9 @@ def choose_model(
     receives each image scored, as in :func:`gdd.problems.solve`.
 
     Returns:
-        ``(name, errors)``: the chosen model and each model's held-out error.
+        ``(name, errors, ahead)``: the chosen model, each model's held-out error, and the
+        runner-up with how far the chosen model is ahead of it (``{"runner_up": ...,
+        "separation": ...}``, :func:`gdd.fusion.objective.separation`; empty with one model).
 
     Raises:
         ValueError: for a problem without alternatives or classic images.
@@ -122,14 +137,35 @@ def choose_model(
         raise ValueError(f"the {problem.task} problem has no degradation models to choose from")
     names = list(PAN_STARTS) if init == "auto" else ["gsa" if init == "none" else init]
     errors: dict[str, float] = {}
+    pixels: dict[str, Tensor] = {}
     for model, make in problem.alternatives.items():
         fitted, validation = held_out(make(), fraction, seed=seed)
         if fitted.classic is None:
             raise ValueError(f"the {problem.task} problem has no classic image to choose its degradation with")
         observed = next(t for t in fitted.make_terms() if t.name == fitted.observed)
-        scores = _classic_errors(fitted, validation, names, made_consistent_with=observed, observe=observe, label=model)
+        scores, per = _classic_errors(
+            fitted, validation, names, made_consistent_with=observed, observe=observe, label=model
+        )
         errors[model] = min(scores.values(), default=float("inf"))
-    return min(errors, key=lambda k: errors[k]), errors
+        if scores:
+            pixels[model] = per[min(scores, key=lambda k: scores[k])]
+    chosen = min(errors, key=lambda k: errors[k])
+    return chosen, errors, _ahead(chosen, errors, pixels)
+
+
+def _ahead(chosen: str, scores: dict[str, float], pixels: dict[str, Tensor]) -> dict[str, object]:
+    """The runner-up of a choice among scored candidates and how far the chosen one is ahead of it.
+
+    ``{"runner_up": name, "separation": z}`` (:func:`gdd.fusion.objective.paired_separation` of
+    their errors at each held-out pixel); empty with one candidate, without ``separation``
+    where it is not defined.
+    """
+    others = [k for k in scores if k != chosen and k in pixels]
+    if chosen not in pixels or not others:
+        return {}
+    name = min(others, key=lambda k: scores[k])
+    z = paired_separation(pixels[chosen], pixels[name])
+    return {"runner_up": name} if math.isnan(z) else {"runner_up": name, "separation": z}
 
 
 def _classic_errors(
@@ -140,14 +176,15 @@ def _classic_errors(
     made_consistent_with: Term | None = None,
     observe: Callable[[str, Tensor], None] | None = None,
     label: str = "",
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, Tensor]]:
     """The held-out error of each named classic image of ``fitted`` (tamed), the ones not finite left out.
 
     With ``made_consistent_with``, each image is first made consistent with that term's kept
-    pixels (:func:`gdd.problems.classic.consistent`); ``observe`` then receives it.
+    pixels (:func:`gdd.problems.classic.consistent`); ``observe`` then receives it. Also each
+    image's errors at the held-out pixels (:func:`gdd.fusion.objective.pixel_errors`).
     """
     assert fitted.classic is not None
-    scores = {}
+    scores, pixels = {}, {}
     for name in names:
         image = tame(fitted.classic(name).float(), fitted.baseline())
         if made_consistent_with is not None:
@@ -157,4 +194,5 @@ def _classic_errors(
                 observe(f"{label}: {name}, consistent with the kept pixels", image)
         if torch.isfinite(image).all():
             scores[name] = holdout_error(image, validation)
-    return scores
+            pixels[name] = pixel_errors(image, validation)
+    return scores, pixels

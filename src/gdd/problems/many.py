@@ -65,12 +65,18 @@ def solve_many(
         # error; the problems of one model are fitted stacked.
         choices = [choose_model(p, preset.holdout, seed=s, init=preset.init) for p, s in zip(problems, seed_list)]
         out: list[FitResult | None] = [None] * len(problems)
-        for name in dict.fromkeys(c for c, _ in choices):
-            members = [k for k, (c, _) in enumerate(choices) if c == name]
+        for name in dict.fromkeys(c[0] for c in choices):
+            members = [k for k, c in enumerate(choices) if c[0] == name]
             subs = [problems[k].alternatives[name]() for k in members]
             fitted = _solve_many_starts(subs, [seed_list[k] for k in members], device, kwargs, overrides)
             for k, result in zip(members, fitted):
-                result.details["model_choice"] = {"rule": "holdout-classic", "held_out": choices[k][1], "chosen": name}
+                _, errors, ahead = choices[k]
+                result.details["model_choice"] = {
+                    "rule": "holdout-classic",
+                    "held_out": errors,
+                    "chosen": name,
+                    **ahead,
+                }
                 result.details["spatial"] = name
                 out[k] = result
         return [r for r in out if r is not None]

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..fusion import FitResult, Term, fit, resolve_device, seeded
+from ..fusion.objective import runner_up
 from ..fusion.state import at_best
 from .classic import tame
 from .holdout import choose_model, holdout_error
@@ -84,10 +85,10 @@ def solve(
     if problem.alternatives and preset.holdout > 0:
         # The degradation model whose consistent classic start predicts the held-out pixels
         # best (:func:`choose_model`; no network fitted) is the one fitted.
-        chosen, errors = choose_model(problem, preset.holdout, seed=seed, init=preset.init, observe=observe)
+        chosen, errors, ahead = choose_model(problem, preset.holdout, seed=seed, init=preset.init, observe=observe)
         sub = problem.alternatives[chosen]()
         result = _solve_starts(sub, kwargs, overrides, callback, _named(observe, f"{chosen}: "))
-        result.details["model_choice"] = {"rule": "holdout-classic", "held_out": errors, "chosen": chosen}
+        result.details["model_choice"] = {"rule": "holdout-classic", "held_out": errors, "chosen": chosen, **ahead}
         result.details["spatial"] = chosen
         return result
     return _solve_starts(problem, kwargs, overrides, callback, observe)
@@ -134,21 +135,19 @@ def _fit_starts(
     return results, plans
 
 
-def _held_out_scores(results: list[FitResult], plans: list[FitPlan]) -> dict[str, float]:
-    """The held-out error of each estimate :func:`_combine` may return from several starts' fits.
+def _held_out_candidates(results: list[FitResult], plans: list[FitPlan]) -> dict[str, Tensor]:
+    """The estimates :func:`_combine` may return from several starts' fits, as fitted.
 
     Each start's result, the mean of them all and (with ``keep_best``) the first start's classic
-    image, as fitted or made without the held-out pixels.
+    image, made without the held-out pixels.
     """
-    validation = plans[0].validation
-    assert validation is not None
     xs = [r.x for r in results]
-    scores = {f"start {k + 1}": holdout_error(x, validation) for k, x in enumerate(xs)}
-    scores["mean"] = holdout_error(torch.stack(xs).mean(dim=0), validation)
+    candidates = {f"start {k + 1}": x for k, x in enumerate(xs)}
+    candidates["mean"] = torch.stack(xs).mean(dim=0)
     classic = plans[0].classic_image
     if classic is not None and plans[0].config.keep_best:
-        scores["classic"] = holdout_error(classic, validation)
-    return scores
+        candidates["classic"] = classic.to(xs[0].device)
+    return candidates
 
 
 def _solve_starts(
@@ -180,10 +179,12 @@ def _combine(
         return _mean_of_starts(results, plans)
     if len(results) == 1:
         return _every_pixel(results[0], problem, plans[0], observe)
-    scores = _held_out_scores(results, plans)
+    validation = plans[0].validation
+    candidates = _held_out_candidates(results, plans)
+    scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
     chosen = min(scores, key=scores.__getitem__)
     if observe is not None:
-        observe("mean of the starts, as fitted", torch.stack([r.x for r in results]).mean(dim=0))
+        observe("mean of the starts, as fitted", candidates["mean"])
     used = [k for k in range(len(results)) if chosen in ("mean", f"start {k + 1}")]
     every = {k: _every_pixel(results[k], problem, plans[k], _named(observe, f"start {k + 1}: ")) for k in used}
     first, plan = results[0], plans[0]
@@ -200,6 +201,7 @@ def _combine(
         "chosen": chosen,
         "held_out": scores[chosen],
         "rule": "holdout",
+        **runner_up(chosen, candidates, scores, validation),
         "starts": [dict((every.get(k) or r).choice) for k, r in enumerate(results)],
         "classic_name": first.choice.get("classic_name", "gsa"),
         "start": first.choice.get("start", "none"),
