@@ -286,6 +286,11 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert runner == min((k for k in scores if k != choice["chosen"]), key=scores.get)
     assert f"ahead of the next best, {said[runner]}, by {choice['separation']:.1f} standard errors" in line
     assert ("sampling noise" in line) == (choice["separation"] < 2)
+    # The fits the result is made of went on with every pixel, and the line says for how long.
+    went = [c for c in choice["starts"] if "refit_steps" in c]
+    assert len(went) == {"mean": 2, "classic": 0}.get(choice["chosen"], 1)
+    for c in went:
+        assert f"continued on every pixel from step {c['refit_from']} for {c['refit_steps']} steps" in line
     # A start named on the command line: no rule.
     assert main([*argv, "--out", str(tmp_path / "g.npy"), "--init", "gsa"]) == 0
     assert "start: " not in capsys.readouterr().out

@@ -100,6 +100,12 @@ def rule_line(details: dict[str, object]) -> str:
     return "; ".join(parts)
 
 
+def _continued(choice: dict[str, object]) -> str:
+    """How a chosen fit went on with every pixel, as ``"continued on every pixel from step 250 for 100 steps"``."""
+    since = f" from step {choice['refit_from']}" if "refit_from" in choice else ""
+    return f"continued on every pixel{since} for {choice['refit_steps']} steps"
+
+
 def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
     """How the result was chosen: each candidate's held-out error (or, without held-out pixels, data objective)."""
     if not choice:
@@ -125,8 +131,14 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
     better = "predicts the held-out pixels" if held else "fits the observations"
     text = f"result: {what[chosen]}, {score} {float(choice[chosen]):.4g}"  # type: ignore[arg-type]
     if "refit_steps" in choice:
-        since = f" from step {choice['refit_from']}" if "refit_from" in choice else ""
-        text += f" (continued on every pixel{since} for {choice['refit_steps']} steps)"
+        text += f" ({_continued(choice)})"
+    elif isinstance(starts, list):
+        # Several starts: each fit the result is made of went on by itself.
+        went = [
+            f"{names[k]} {_continued(c)}" for k, c in enumerate(starts) if isinstance(c, dict) and "refit_steps" in c
+        ]
+        if went:
+            text += f" ({'; '.join(went)})"
     runners = {**what, "final": "the final GDD estimate"}
     if "separation" in choice and str(choice.get("runner_up")) in runners:
         z = float(choice["separation"])  # type: ignore[arg-type]
