@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from .config import PLATEAU_RTOL, FitConfig, FitResult
 from .fastpath import NetworkFn, TrainNetwork
 from .guard import DivergenceGuard
-from .objective import Term, data_objective, runner_up
+from .objective import Term, data_objective, pixel_errors, runner_up
 from .state import Moments, adam, restore_moments, snapshot, trainable
 
 __all__ = ["Backend", "LogCallback", "Observer", "adam", "cosine_lr", "run_fit", "trainable"]
@@ -181,8 +181,9 @@ def _choose(
         # Ties go to the earlier candidate: the network's final estimate before an iterate or the classic.
         chosen = min(scores, key=lambda k: scores[k])
         choice["chosen"] = chosen
-        if validation is not None and len(scores) > 1:
-            choice.update(runner_up(chosen, candidates, scores, validation))
+        if validation is not None:
+            errors = {k: pixel_errors(v, validation) for k, v in candidates.items()}
+            choice.update(runner_up(chosen, scores, errors))
         return candidates[chosen], choice
     return final, choice
 

@@ -165,15 +165,23 @@ def paired_separation(better: Tensor, other: Tensor) -> float:
     return float(d.mean()) / se if se > 0 else float("nan")
 
 
-def runner_up(
-    chosen: str, candidates: Mapping[str, Tensor], scores: Mapping[str, float], validation: Sequence[Term]
-) -> dict[str, object]:
-    """The candidate of second-lowest held-out error and how far the chosen one is from it.
+def runner_up(chosen: str, scores: Mapping[str, float], errors: Mapping[str, Tensor]) -> dict[str, object]:
+    """The candidate of second-lowest held-out error and how far the chosen one is ahead of it.
+
+    Args:
+        chosen: the chosen candidate's name.
+        scores: each candidate's held-out error.
+        errors: each candidate's errors at the held-out pixels (:func:`pixel_errors`); a
+            candidate without them is left out.
 
     Returns:
-        ``{"runner_up": name, "separation": z}`` (:func:`separation`: the chosen candidate's
-        error below the runner-up's, in standard errors; left out where it is not defined).
+        ``{"runner_up": name, "separation": z}`` (:func:`paired_separation`: the chosen
+        candidate's error below the runner-up's, in standard errors; left out where it is not
+        defined); empty when there is no other candidate.
     """
-    name = min((k for k in scores if k != chosen), key=lambda k: scores[k])
-    z = separation(candidates[chosen], candidates[name], validation)
+    others = [k for k in scores if k != chosen and k in errors]
+    if chosen not in errors or not others:
+        return {}
+    name = min(others, key=lambda k: scores[k])
+    z = paired_separation(errors[chosen], errors[name])
     return {"runner_up": name} if math.isnan(z) else {"runner_up": name, "separation": z}

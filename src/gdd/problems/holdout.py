@@ -13,7 +13,6 @@ them closest, noise included; a score on held-out pixels does not.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ..fusion import Term, data_objective, seeded
-from ..fusion.objective import paired_separation, pixel_errors, separation
+from ..fusion.objective import pixel_errors, runner_up
 from .classic import PAN_STARTS, consistent, tame
 from .pixels import fill, holdout_mask
 from .presets import HOLDOUT
@@ -35,7 +34,6 @@ __all__ = [
     "held_out",
     "holdout_error",
     "holdout_mask",
-    "separation",
 ]
 
 
@@ -105,7 +103,7 @@ def choose_start(fitted: Problem, validation: list[Term]) -> tuple[str, bool, di
         raise ValueError("no classic start could be computed from this pair")
     init = min(scores, key=lambda k: scores[k])
     rule = {"rule": "holdout", "holdout": scores, "init": init, "residual": PAN_STARTS[init]}
-    return init, PAN_STARTS[init], {**rule, **_ahead(init, scores, errors)}
+    return init, PAN_STARTS[init], {**rule, **runner_up(init, scores, errors)}
 
 
 def choose_model(
@@ -150,22 +148,7 @@ def choose_model(
         if scores:
             pixels[model] = per[min(scores, key=lambda k: scores[k])]
     chosen = min(errors, key=lambda k: errors[k])
-    return chosen, errors, _ahead(chosen, errors, pixels)
-
-
-def _ahead(chosen: str, scores: dict[str, float], pixels: dict[str, Tensor]) -> dict[str, object]:
-    """The runner-up of a choice among scored candidates and how far the chosen one is ahead of it.
-
-    ``{"runner_up": name, "separation": z}`` (:func:`gdd.fusion.objective.paired_separation` of
-    their errors at each held-out pixel); empty with one candidate, without ``separation``
-    where it is not defined.
-    """
-    others = [k for k in scores if k != chosen and k in pixels]
-    if chosen not in pixels or not others:
-        return {}
-    name = min(others, key=lambda k: scores[k])
-    z = paired_separation(pixels[chosen], pixels[name])
-    return {"runner_up": name} if math.isnan(z) else {"runner_up": name, "separation": z}
+    return chosen, errors, runner_up(chosen, errors, pixels)
 
 
 def _classic_errors(

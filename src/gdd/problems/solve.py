@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..fusion import FitResult, Term, fit, resolve_device, seeded
-from ..fusion.objective import runner_up
+from ..fusion.objective import pixel_errors, runner_up
 from ..fusion.state import at_best
 from .classic import tame
 from .holdout import choose_model, holdout_error
@@ -201,7 +201,7 @@ def _combine(
         "chosen": chosen,
         "held_out": scores[chosen],
         "rule": "holdout",
-        **runner_up(chosen, candidates, scores, validation),
+        **runner_up(chosen, scores, {k: pixel_errors(x, validation) for k, x in candidates.items()}),
         "starts": [dict((every.get(k) or r).choice) for k, r in enumerate(results)],
         "classic_name": first.choice.get("classic_name", "gsa"),
         "start": first.choice.get("start", "none"),
