@@ -79,7 +79,7 @@ def measure(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
                 "raw": {"held_out": holdout_error(raw, validation), "psnr": psnr(raw.clamp(0, 1), reference)},
                 "consistent": {"held_out": holdout_error(made, validation), "psnr": psnr(made.clamp(0, 1), reference)},
             }
-    chosen, errors = choose_model(problem, 0.1, seed=0)
+    chosen, errors, _ = choose_model(problem, 0.1, seed=0)
     return {"images": row, "chosen": chosen, "held_out": errors}
 
 
