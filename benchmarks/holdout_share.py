@@ -34,7 +34,6 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 
 def _ahead(record: dict[str, Any] | None) -> str:
@@ -98,6 +97,7 @@ def table(out: dict[str, Any], shares: list[float]) -> list[str]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(HERE))
     import pan_models
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -81,3 +81,20 @@ def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -
     # No stale row: every bench row in the README is one of the committed ones.
     stale = [line for line in readme.splitlines() if re.match(r"\| (cave|landsat|pan_|wv3)\w* \| [\d.]+ / ", line)]
     assert set(stale) <= set(rows)
+
+
+def test_the_held_out_share_table_of_the_docs_is_the_committed_measurement() -> None:
+    """docs/choices.md's table of held-out shares is benchmarks/holdout_share.py's table of its committed JSON."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("holdout_share", root / "benchmarks" / "holdout_share.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured = json.loads((root / "benchmarks" / "results" / "holdout-share-cpu.json").read_text())
+    lines = module.table(measured, [0.1, 0.05])
+    assert len(lines) == 2 + 6
+    choices = (root / "docs" / "choices.md").read_text()
+    assert "\n".join(lines) in choices
