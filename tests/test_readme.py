@@ -98,3 +98,19 @@ def test_the_held_out_share_table_of_the_docs_is_the_committed_measurement() -> 
     assert len(lines) == 2 + 6
     choices = (root / "docs" / "choices.md").read_text()
     assert "\n".join(lines) in choices
+
+
+def test_the_noise_fit_table_of_the_docs_is_the_committed_measurement() -> None:
+    """docs/choices.md's table of guide residuals against noise is benchmarks/noise_fit.py's table of its JSON."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("noise_fit", root / "benchmarks" / "noise_fit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured = json.loads((root / "benchmarks" / "results" / "noise-fit-cpu.json").read_text())
+    lines = module.table(measured)
+    assert len(lines) == 2 + 10
+    assert "\n".join(lines) in (root / "docs" / "choices.md").read_text()
