@@ -83,34 +83,29 @@ def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -
     assert set(stale) <= set(rows)
 
 
-def test_the_held_out_share_table_of_the_docs_is_the_committed_measurement() -> None:
-    """docs/choices.md's table of held-out shares is benchmarks/holdout_share.py's table of its committed JSON."""
+def _measured_table(script: str, results: str, *args: object) -> list[str]:
+    """``benchmarks/<script>.py``'s ``table`` of its committed JSON ``benchmarks/results/<results>``."""
     import importlib.util
     import json
 
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("holdout_share", root / "benchmarks" / "holdout_share.py")
+    spec = importlib.util.spec_from_file_location(script, root / "benchmarks" / f"{script}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    measured = json.loads((root / "benchmarks" / "results" / "holdout-share-cpu.json").read_text())
-    lines = module.table(measured, [0.1, 0.05])
+    measured = json.loads((root / "benchmarks" / "results" / results).read_text())
+    return list(module.table(measured, *args))
+
+
+def test_the_held_out_share_table_of_the_docs_is_the_committed_measurement() -> None:
+    """docs/choices.md's table of held-out shares is benchmarks/holdout_share.py's table of its committed JSON."""
+    lines = _measured_table("holdout_share", "holdout-share-cpu.json", [0.1, 0.05])
     assert len(lines) == 2 + 6
-    choices = (root / "docs" / "choices.md").read_text()
-    assert "\n".join(lines) in choices
+    assert "\n".join(lines) in (README.parent / "docs" / "choices.md").read_text()
 
 
 def test_the_noise_fit_table_of_the_docs_is_the_committed_measurement() -> None:
     """docs/choices.md's table of guide residuals against noise is benchmarks/noise_fit.py's table of its JSON."""
-    import importlib.util
-    import json
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("noise_fit", root / "benchmarks" / "noise_fit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    measured = json.loads((root / "benchmarks" / "results" / "noise-fit-cpu.json").read_text())
-    lines = module.table(measured)
+    lines = _measured_table("noise_fit", "noise-fit-cpu.json")
     assert len(lines) == 2 + 10
-    assert "\n".join(lines) in (root / "docs" / "choices.md").read_text()
+    assert "\n".join(lines) in (README.parent / "docs" / "choices.md").read_text()
