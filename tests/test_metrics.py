@@ -455,3 +455,24 @@ def test_every_sensor_kernel_meets_its_nyquist_gain() -> None:
             n = np.arange(h.shape[0]) - h.shape[0] // 2
             response = float(h.sum(axis=0) @ np.cos(2 * np.pi * n / 8))
             assert abs(response - gain) < 0.02, (sensor, gain, response)
+
+
+def test_mtf_decimate_is_the_filtered_image_at_the_kept_pixels() -> None:
+    # The decimation computes only the kept pixels (a strided convolution); they are those of the
+    # whole filtered image, pixel ratio // 2 of each block, for odd and even ratios, per-band
+    # gains, and images smaller than the kernel (replicated borders).
+    gen = torch.Generator().manual_seed(3)
+    for ratio, (h, w), gains in (
+        (4, (16, 12), [0.3, 0.25, 0.2]),
+        (2, (10, 6), [0.3]),
+        (3, (27, 9), [0.29, 0.15, 0.4]),
+        (6, (48, 36), [0.2]),
+    ):
+        x = torch.rand(2, 3, h, w, dtype=torch.float64, generator=gen)
+        got = mtf_decimate(x, ratio, gains)
+        off = ratio // 2
+        want = mtf_filter(x, ratio, gains)[..., off::ratio, off::ratio]
+        assert got.shape == (2, 3, h // ratio, w // ratio)
+        assert torch.allclose(got, want, rtol=0, atol=1e-14), (ratio, h, w)
+    with pytest.raises(ValueError, match="2 Nyquist gains for 3 bands"):
+        mtf_decimate(torch.rand(1, 3, 8, 8), 4, [0.3, 0.2])

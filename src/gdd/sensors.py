@@ -9,6 +9,7 @@ the toolbox's. The filter is applied with replicated borders, and decimation kee
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -138,16 +139,7 @@ def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
         gains = gains * c
     if len(gains) != c:
         raise ValueError(f"{len(gains)} Nyquist gains for {c} bands")
-    kernels = np.stack([mtf_kernel(ratio, g) for g in gains])[:, None]
-    # torch is imported here, not at the top: the command line lists the sensors without it.
-    import torch
-    import torch.nn.functional as F
-
-    weight = torch.from_numpy(kernels).to(device=x.device, dtype=x.dtype)
-    pad = kernels.shape[-1] // 2
-    # Replicate padding needs at least one pixel; MATLAB's 'replicate' extends the edge any distance.
-    xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    return F.conv2d(xp, weight, groups=c)
+    return _filtered(x, ratio, tuple(gains), stride=1)
 
 
 def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
@@ -162,5 +154,40 @@ def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
     h, w = x.shape[-2:]
     if h % ratio or w % ratio:
         raise ValueError(f"image size {h} x {w} is not divisible by the ratio {ratio}")
-    off = ratio // 2
-    return mtf_filter(x, ratio, gnyq)[..., off::ratio, off::ratio]
+    if x.ndim != 4:
+        raise ValueError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
+    gains = list(gnyq)
+    if len(gains) == 1:
+        gains = gains * x.shape[1]
+    if len(gains) != x.shape[1]:
+        raise ValueError(f"{len(gains)} Nyquist gains for {x.shape[1]} bands")
+    return _filtered(x, ratio, tuple(gains), stride=ratio)
+
+
+@functools.lru_cache(maxsize=32)
+def _kernels(ratio: int, gains: tuple[float, ...]) -> np.ndarray:
+    """The (C, 1, 41, 41) stack of the bands' kernels, designed once per ratio and gains."""
+    k = np.stack([mtf_kernel(ratio, g) for g in gains])[:, None]
+    k.setflags(write=False)
+    return k
+
+
+def _filtered(x: Tensor, ratio: int, gains: tuple[float, ...], *, stride: int) -> Tensor:
+    """Each band filtered with its kernel, borders replicated; with ``stride`` > 1 only pixel
+    ``stride // 2`` of every block is computed (the filtered image's decimation, at 1 / stride^2
+    of the cost of filtering every pixel; the sums are the same)."""
+    # torch is imported here, not at the top: the command line lists the sensors without it.
+    import torch
+    import torch.nn.functional as F
+
+    kernels = _kernels(ratio, gains)
+    weight = torch.from_numpy(kernels.copy()).to(device=x.device, dtype=x.dtype)
+    pad = kernels.shape[-1] // 2
+    # Replicate padding needs at least one pixel; MATLAB's 'replicate' extends the edge any distance.
+    xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    if stride == 1:
+        return F.conv2d(xp, weight, groups=x.shape[1])
+    off = stride // 2
+    h, w = x.shape[-2:]
+    y = F.conv2d(xp[..., off:, off:], weight, groups=x.shape[1], stride=stride)
+    return y[..., : h // stride, : w // stride]
