@@ -25,6 +25,11 @@ On a CPU (``--device cpu``):
    authors' final PSNR after 8001 GPU steps), stopped there or after 900 s.
 4. ``profile`` (only when asked for, ``--cases profile``): the ``torch.profiler`` table of 10
    steps at width 64, plain and with the defaults, to ``profile-cpu.txt``.
+5. ``operators`` (only when asked for, ``--cases operators --tag operators``; on any device):
+   ms per forward and backward pass of each spatial degradation at 256 x 256 x 8, factor 4,
+   and of the MTF degradation written as the whole image filtered and then decimated (how
+   :func:`gdd.sensors.mtf_decimate` computed it before it computed only the kept pixels), as a
+   ratio to it, with the largest difference between the two.
 
 On CUDA (``--device cuda``):
 
@@ -589,6 +594,46 @@ def case_profile(out: Path) -> dict[str, Any]:
     return {"written": "profile-cpu.txt"}
 
 
+def case_operators(device: torch.device, quick: bool) -> dict[str, Any]:
+    """ms per forward + backward pass of each spatial degradation, and of the MTF one filtering every pixel."""
+    from gdd.sensors import mtf_filter
+
+    size, bands, ratio, reps = (64, 8, 4, 3) if quick else (256, 8, 4, 10)
+    x = torch.rand(1, bands, size, size, generator=torch.Generator().manual_seed(0)).to(device).requires_grad_()
+    off = ratio // 2
+
+    def every_pixel(t: torch.Tensor) -> torch.Tensor:
+        return mtf_filter(t, ratio, [0.29] * bands)[..., off::ratio, off::ratio]
+
+    ops: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        name: make_spatial(name, ratio).to(device)  # type: ignore[arg-type]
+        for name in ("block", "gaussian", "bicubic", "mtf")
+    }
+    ops["mtf, every pixel filtered"] = every_pixel
+    times: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(5):  # interleaved rounds: a shared machine's swings hit every operator alike
+        for name, op in ops.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(reps):
+                op(x).square().sum().backward()
+            _sync(device)
+            times[name].append(1000 * (time.perf_counter() - start) / reps)
+    ms = {name: statistics.median(t) for name, t in times.items()}
+    with torch.no_grad():
+        difference = float((ops["mtf"](x) - every_pixel(x)).abs().max())
+    for name, value in ms.items():
+        print(f"  {name:28s} {value:8.2f} ms", flush=True)
+    return {
+        "size": [size, size, bands],
+        "ratio": ratio,
+        "ms": ms,
+        "rounds": times,
+        "mtf_over_every_pixel": ms["mtf"] / ms["mtf, every pixel filtered"],
+        "mtf_max_difference": difference,
+    }
+
+
 class _Stop(Exception):
     """Raised by the callback to end a run once it has what it measures."""
 
@@ -695,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
         "profile": lambda: case_profile(args.out),
+        "operators": lambda: case_operators(device, args.quick),
         "hs512": lambda: case_hs512(device, args.quick, compile_),
         "pan_im4": lambda: case_pan_im4(device, args.quick, compile_, args.data),
         "batch": lambda: case_batch(device, args.quick, fast),
