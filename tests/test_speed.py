@@ -318,3 +318,28 @@ def test_the_docs_cpu_table_is_the_committed_measurement() -> None:
     assert defaults["switches"] == {"channels_last": True, "amp": "bf16"}
     assert f"{defaults['ms_per_iteration']:.1f} ({defaults['time_ratio']:.2f}) |" in docs
     assert defaults["time_ratio"] <= 0.5  # the per-step target against the plain (authors') path
+
+
+def test_the_docs_end_to_end_table_is_the_committed_measurement() -> None:
+    """docs/speed.md's end-to-end rows and the README's ratios are speed-cpu-end-to-end.json's figures."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-end-to-end.json").read_text())["end_to_end"]
+    docs = (root / "docs" / "speed.md").read_text()
+    readme = (root / "README.md").read_text()
+    for name in ("hs128", "pan256"):
+        row = report[name]
+        authors = f"{row['authors']['seconds']:.0f} s, {row['authors']['psnr']:.2f} dB"
+        assert f"| {authors} | {row['default']['seconds']:.0f} s, " in docs, name
+        assert f"{row['default']['psnr']:.2f} dB" in docs and f"| {row['time_ratio']:.2f} |" in docs, name
+        assert f"at {row['time_ratio']:.2f}x" in readme.replace("\n", " "), name
+
+
+def test_the_docs_operator_timings_are_the_committed_measurement() -> None:
+    """docs/speed.md's timings of the degradations are speed-cpu-operators.json's, and the MTF's two ways agree."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-operators.json").read_text())["operators"]
+    docs = (root / "docs" / "speed.md").read_text().replace("\n", " ")
+    for name, ms in report["ms"].items():
+        assert f"| {name} | {ms:.2f} |" in docs, name
+    assert f"{report['mtf_over_every_pixel']:.2f}x" in docs
+    assert report["mtf_max_difference"] == 0.0
