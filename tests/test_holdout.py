@@ -220,3 +220,24 @@ def test_until_stops_at_the_first_scoring_that_reaches_the_target(gen: torch.Gen
     # With averaging, the fit still ends on the mean of its last estimates: 5 steps more.
     averaged = run(target, average_last=5)
     assert averaged.steps == first + 5 and averaged.validation[-1][0] == first + 5
+
+
+def test_the_callback_sees_every_step_the_chosen_fit_goes_on_with_every_pixel() -> None:
+    from gdd.demo import camera_response, simulated_scene
+    from gdd.problems import hs_problem, solve
+    from gdd.progress import ProgressBar
+
+    truth = torch.from_numpy(simulated_scene(64)).permute(2, 0, 1)[None].float()
+    srf = torch.from_numpy(camera_response()).float()
+    guide = torch.einsum("kc,bchw->bkhw", srf, truth)
+    problem = hs_problem(torch.nn.functional.avg_pool2d(truth, 4), guide, srf, 4, check_degradations=False)
+    steps: list[int] = []
+    bar = ProgressBar(100, quiet=False)  # the two starts' 2 x 50 steps: the refit goes past them
+    result = solve(problem, device="cpu", iterations=50, width=16, log_every=10,
+                   callback=lambda s, x, loss: (steps.append(s), bar(s, x, loss)))  # fmt: skip
+    went = sum(int(c.get("refit_steps", 0)) for c in result.choice["starts"])
+    assert result.choice["chosen"] != "classic" and went > 0
+    # The starts' steps, then the refits', counted on without a gap or a repeat.
+    assert steps == list(range(10, 100 + went + 1, 10))
+    assert bar.bar is not None and bar.bar.total == 100 + went and bar.bar.n == 100 + went
+    bar.close()

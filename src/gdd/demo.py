@@ -183,7 +183,7 @@ def run_demo(
         f"(x{factor} block average), RGB by the Nikon D5100 response ({time.perf_counter() - t0:.1f} s)"
     )
     problem = hs_problem(hsi, rgb, torch.from_numpy(srf), factor)
-    progress = ProgressBar(n_iter, quiet=quiet, reference=truth)
+    progress = ProgressBar(preset.steps(n_iter), quiet=quiet, reference=truth)
     try:
         result = solve(problem, device=str(dev), seed=seed, budget=budget, iterations=n_iter, callback=progress)
     finally:

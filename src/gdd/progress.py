@@ -46,6 +46,10 @@ class ProgressBar:
             self.psnr.append((step, value))
             info["psnr"] = f"{value:.2f}"
         if self.bar is not None:
+            if self.bar.total is not None and step > self.bar.total:
+                # A fit that goes on past the steps planned (a chosen fit given every pixel back,
+                # which stops by itself): the bar grows with it.
+                self.bar.total = step
             self.bar.set_postfix(info, refresh=False)
             self.bar.update(step - self.last)
         self.last = step

@@ -129,7 +129,7 @@ def fusion_settings(args: argparse.Namespace) -> Any:
     budget = args.budget or preset_for(task, device)[0]
     overrides = preset_overrides(args)
     preset = replace(PRESETS[(task, budget)], **overrides)
-    steps = (args.iterations if args.iterations is not None else preset.iterations) * (1 + len(preset.more_starts))
+    steps = preset.steps(args.iterations)
 
     def get(name: str, default: Any = None) -> Any:
         return getattr(args, name, default)

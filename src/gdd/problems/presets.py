@@ -81,6 +81,14 @@ class Preset:
     and the GSA warm start (34.79 dB) is 34.93 dB (``--ensemble``, :data:`ENSEMBLE`). A caller
     who names ``init`` gets that start alone unless they name ``more_starts`` too."""
 
+    def steps(self, iterations: int | None = None) -> int:
+        """The steps of every start together, at ``iterations`` per start (default the preset's).
+
+        A chosen fit's going on with every pixel (``refit``) comes after them, for at most as
+        many steps again per fit; it stops by itself, so its length is not known in advance.
+        """
+        return (self.iterations if iterations is None else iterations) * (1 + len(self.more_starts))
+
 
 #: The share of the observed pixels every preset holds out to choose by (cross-validation's usual 10 %).
 HOLDOUT = 0.1

@@ -159,7 +159,7 @@ def _solve_starts(
 ) -> FitResult:
     """``solve`` of one degradation model: every start of the preset fitted, then combined (:func:`_combine`)."""
     results, plans = _fit_starts(problem, kwargs, overrides, callback, observe)
-    return _combine(results, plans, problem, observe)
+    return _combine(results, plans, problem, observe, callback)
 
 
 def _combine(
@@ -167,18 +167,20 @@ def _combine(
     plans: list[FitPlan],
     problem: Problem,
     observe: Callable[[str, Tensor], None] | None,
+    callback: Callable[[int, Tensor, float], None] | None = None,
 ) -> FitResult:
     """The starts' results as one, with every pixel back where pixels were held out.
 
     Without held-out pixels: the one start's result, or the mean of several (:func:`_mean_of_starts`).
     With them, several starts give several candidates: each start's result, their mean and the
     classic image; the one of lowest held-out error is returned, and only the fits it is made
-    of get every pixel back.
+    of get every pixel back. ``callback`` sees those fits' steps counted after every start's.
     """
     if plans[0].validation is None:
         return _mean_of_starts(results, plans)
+    after = len(plans) * plans[0].config.iterations
     if len(results) == 1:
-        return _every_pixel(results[0], problem, plans[0], observe)
+        return _every_pixel(results[0], problem, plans[0], observe, _shifted(callback, after))
     validation = plans[0].validation
     candidates = _held_out_candidates(results, plans)
     scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
@@ -186,7 +188,11 @@ def _combine(
     if observe is not None:
         observe("mean of the starts, as fitted", candidates["mean"])
     used = [k for k in range(len(results)) if chosen in ("mean", f"start {k + 1}")]
-    every = {k: _every_pixel(results[k], problem, plans[k], _named(observe, f"start {k + 1}: ")) for k in used}
+    every = {}
+    for k in used:
+        named = _named(observe, f"start {k + 1}: ")
+        every[k] = _every_pixel(results[k], problem, plans[k], named, _shifted(callback, after))
+        after += int(every[k].choice.get("refit_steps", 0))  # type: ignore[call-overload]
     first, plan = results[0], plans[0]
     if chosen == "classic":
         classic = _classic_from_every_pixel(problem, plan)
@@ -231,6 +237,7 @@ def _every_pixel(
     problem: Problem,
     plan: FitPlan,
     observe: Callable[[str, Tensor], None] | None,
+    callback: Callable[[int, Tensor, float], None] | None = None,
 ) -> FitResult:
     """The held-out fit's chosen estimate with every observed pixel back in it.
 
@@ -261,12 +268,16 @@ def _every_pixel(
     if plan.preset.refit:
         # The chosen fit goes on with every pixel: from where it ended, or from the earlier
         # step chosen, with its weights and Adam's state then.
-        return _go_on(at_best(result, plan.terms) if chosen == "best" else result, problem, plan, observe)
+        return _go_on(at_best(result, plan.terms) if chosen == "best" else result, problem, plan, observe, callback)
     return result
 
 
 def _go_on(
-    result: FitResult, problem: Problem, plan: FitPlan, observe: Callable[[str, Tensor], None] | None
+    result: FitResult,
+    problem: Problem,
+    plan: FitPlan,
+    observe: Callable[[str, Tensor], None] | None,
+    callback: Callable[[int, Tensor, float], None] | None = None,
 ) -> FitResult:
     """The held-out fit, from its chosen estimate (where it ended or the earlier step chosen), continued on every pixel.
 
@@ -313,6 +324,7 @@ def _go_on(
         moments=result.moments,
         validation=plan.validation,
         observe=_named(observe, "refit: "),
+        callback=callback,
     )
     if observe is not None:
         observe("refit: result", fitted.x)
