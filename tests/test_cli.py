@@ -291,6 +291,10 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert len(went) == {"mean": 2, "classic": 0}.get(choice["chosen"], 1)
     for c in went:
         assert f"continued on every pixel from step {c['refit_from']} for {c['refit_steps']} steps" in line
+    # ... and the summary line counts those steps after the fits'.
+    summary = next(x for x in out.splitlines() if x.startswith("gdd pan: 2 fits of 20 steps"))
+    total = sum(c["refit_steps"] for c in went)
+    assert (f", then {total} with every pixel in " in summary) == (total > 0), summary
     # A start named on the command line: no rule.
     assert main([*argv, "--out", str(tmp_path / "g.npy"), "--init", "gsa"]) == 0
     assert "start: " not in capsys.readouterr().out
@@ -298,3 +302,16 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert main([*_hs_argv(hs_files, tmp_path / "h.npy"), "--init", "auto"]) == 2
     assert "only pansharpening" in capsys.readouterr().err and not (tmp_path / "h.npy").exists()
     assert main([*_hs_argv(hs_files, tmp_path / "h.npy"), "--ensemble"]) == 2
+
+
+def test_the_summary_line_counts_the_steps_of_every_fit() -> None:
+    from gdd.app import steps_line
+
+    assert steps_line({"chosen": "classic"}, 500, 500) == "500 steps"
+    assert steps_line({"refit_steps": 125}, 500, 500) == "500 steps, then 125 with every pixel"
+    assert steps_line({"refit_steps": 50}, 300, 500) == (
+        "300 of 500 steps (the held-out error stopped improving), then 50 with every pixel"
+    )
+    starts = [{"refit_steps": 350}, {"refit_steps": 100}]
+    assert steps_line({"starts": starts}, 600, 600) == "2 fits of 600 steps, then 450 with every pixel"
+    assert steps_line({"starts": [{}, {}]}, 400, 600) == "2 fits of 600 steps (the first stopped at 400)"

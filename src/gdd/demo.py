@@ -153,7 +153,7 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """Simulate, fuse, compare with bicubic, write the result, figures and metrics to ``out``."""
-    from .app import choice_line, rule_line
+    from .app import choice_line, rule_line, steps_line
     from .fusion import resolve_device
     from .problems import PRESETS, Budget, hs_problem, solve
 
@@ -236,9 +236,8 @@ def run_demo(
     echo(f"{'':8s} {'PSNR':>7s} {'SAM':>7s} {'ERGAS':>7s}")
     for name, m in metrics.items():
         echo(f"{name:8s} {m['psnr']:7.2f} {m['sam']:7.3f} {m['ergas']:7.3f}")
-    starts = result.choice.get("starts")
-    fits = f"{len(starts)} fits of at most {n_iter} steps" if isinstance(starts, list) else f"{n_iter} iterations"
-    echo(f"GDD: {fits} in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
+    ran = steps_line(result.choice, result.steps, n_iter)
+    echo(f"GDD: {ran} in {result.seconds:.1f} s on {dev.type}; total {total:.1f} s")
     for line in (rule_line(result.details), choice_line(result.choice, result.details)):
         if line:
             echo(line)

@@ -22,7 +22,7 @@ from .settings import (
     OutputSettings,
     TilingSettings,
 )
-from .summary import check_report_options, choice_line, rule_line
+from .summary import check_report_options, choice_line, rule_line, steps_line
 from .tilestore import TileStore, blend, tile_folder
 
 __all__ = [
@@ -44,5 +44,6 @@ __all__ = [
     "largest_tile",
     "plan_windows",
     "rule_line",
+    "steps_line",
     "tile_folder",
 ]

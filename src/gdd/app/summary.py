@@ -100,6 +100,25 @@ def rule_line(details: dict[str, object]) -> str:
     return "; ".join(parts)
 
 
+def steps_line(choice: dict[str, object], steps: int, iterations: int) -> str:
+    """The steps a fit ran, as the summary line says them.
+
+    ``"500 steps"``, ``"300 of 500 steps (the held-out error stopped improving)"`` or ``"2 fits
+    of 600 steps"``, then the steps of the fits that went on with every pixel, if any:
+    ``"2 fits of 600 steps, then 350 with every pixel"``.
+    """
+    starts = choice.get("starts")
+    fits = starts if isinstance(starts, list) else [choice]
+    stopped = steps < iterations
+    if len(fits) > 1:
+        text = f"{len(fits)} fits of {iterations} steps" + (f" (the first stopped at {steps})" if stopped else "")
+    else:
+        text = f"{steps} of {iterations} steps (the held-out error stopped improving)" if stopped else ""
+        text = text or f"{iterations} steps"
+    went = sum(int(c.get("refit_steps", 0)) for c in fits if isinstance(c, dict))
+    return text + (f", then {went} with every pixel" if went else "")
+
+
 def _continued(choice: dict[str, object]) -> str:
     """How a chosen fit went on with every pixel, as ``"continued on every pixel from step 250 for 100 steps"``."""
     since = f" from step {choice['refit_from']}" if "refit_from" in choice else ""

@@ -39,7 +39,7 @@ from .inputs import (
     windows_line,
 )
 from .settings import FuseSettings
-from .summary import check_report_options, choice_line, fast_path, fusion_report, rule_line
+from .summary import check_report_options, choice_line, fast_path, fusion_report, rule_line, steps_line
 
 __all__ = ["run"]
 
@@ -123,11 +123,7 @@ def run(s: FuseSettings) -> int:
     starts = result.choice.get("starts")
     fits = len(starts) if isinstance(starts, list) else 1
     device = torch.device(s.fit.device).type
-    stopped = result.steps < n
-    if fits > 1:
-        steps = f"{fits} fits of {n} steps" + (f" (the first stopped at {result.steps})" if stopped else "")
-    else:
-        steps = f"{result.steps} of {n} steps (the held-out error stopped improving)" if stopped else f"{n} steps"
+    steps = steps_line(result.choice, result.steps, n)
     print(
         f"gdd {problem.task}: {steps} in {wall:.1f} s "
         f"({1000 * result.seconds_per_iteration:.1f} ms/step{fast_path(result.config)}) on {device}"
