@@ -315,3 +315,17 @@ def test_the_summary_line_counts_the_steps_of_every_fit() -> None:
     starts = [{"refit_steps": 350}, {"refit_steps": 100}]
     assert steps_line({"starts": starts}, 600, 600) == "2 fits of 600 steps, then 450 with every pixel"
     assert steps_line({"starts": [{}, {}]}, 400, 600) == "2 fits of 600 steps (the first stopped at 400)"
+
+
+def test_the_degradations_line_keeps_two_digits_of_small_shares() -> None:
+    from gdd.app import rule_line
+
+    checked = {"given": 7.649e-07, "estimated": 2.857e-05, "chosen": "given"}
+    assert rule_line({"degradations": checked}) == (
+        "degradations: as given (unexplained on the pair's unseen halves: given 7.6e-05%, estimated 2.9e-03%)"
+    )
+    checked = {"given": 0.0918, "estimated": 1.33e-06, "chosen": "estimated", "offset": [1.0, 1.0]}
+    assert rule_line({"degradations": checked}) == (
+        "degradations: estimated from the pair (unexplained on the pair's unseen halves: given 9.18%, "
+        "estimated 1.3e-04%; offset +1.00, +1.00 pixels)"
+    )

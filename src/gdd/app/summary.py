@@ -66,13 +66,18 @@ def _apart(choice: dict[str, object]) -> str:
     return f"; {z:.1f} standard errors apart" + (", within the sampling noise" if z < SEPARATED else "")
 
 
+def _share(value: float) -> str:
+    """A share as a percentage: two decimals, or two significant digits under 0.01 % (``"7.6e-05%"``)."""
+    return f"{value:.2%}" if value >= 1e-4 or value == 0 else f"{100 * value:.1e}%"
+
+
 def rule_line(details: dict[str, object]) -> str:
     """How the degradations, the pansharpening model and start were chosen, in one line (empty when nothing was)."""
     parts = []
     checked = details.get("degradations")
     if isinstance(checked, dict):
         given, estimated = float(checked["given"]), float(checked["estimated"])  # type: ignore[arg-type]
-        shares = f"unexplained on the pair's unseen halves: given {given:.2%}, estimated {estimated:.2%}"
+        shares = f"unexplained on the pair's unseen halves: given {_share(given)}, estimated {_share(estimated)}"
         if checked["chosen"] == "estimated":
             rows, cols = checked["offset"]  # type: ignore[misc]
             parts.append(f"degradations: estimated from the pair ({shares}; offset {rows:+.2f}, {cols:+.2f} pixels)")
@@ -108,14 +113,14 @@ def steps_line(choice: dict[str, object], steps: int, iterations: int) -> str:
     ``"2 fits of 600 steps, then 350 with every pixel"``.
     """
     starts = choice.get("starts")
-    fits = starts if isinstance(starts, list) else [choice]
+    fits: list[object] = list(starts) if isinstance(starts, list) else [choice]
     stopped = steps < iterations
     if len(fits) > 1:
         text = f"{len(fits)} fits of {iterations} steps" + (f" (the first stopped at {steps})" if stopped else "")
     else:
         text = f"{steps} of {iterations} steps (the held-out error stopped improving)" if stopped else ""
         text = text or f"{iterations} steps"
-    went = sum(int(c.get("refit_steps", 0)) for c in fits if isinstance(c, dict))
+    went = sum(c["refit_steps"] for c in fits if isinstance(c, dict) and isinstance(c.get("refit_steps"), int))
     return text + (f", then {went} with every pixel" if went else "")
 
 
