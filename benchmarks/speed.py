@@ -665,7 +665,8 @@ def case_to_quality(quick: bool, data: Path) -> dict[str, Any]:
     try:
         result = solve(pan_problem(ms, pan, 4), device="cpu", seed=0, iterations=cap, log_every=25,
                        callback=callback, **({"width": 16} if quick else {}))  # fmt: skip
-        # The run ended by itself (the curve follows the held-out fit; what it returned is scored here).
+        # The run ended by itself (the curve follows the held-out fit, then the chosen fit going on
+        # with every pixel; what it returned is scored here).
         returned = {"seconds": time.perf_counter() - start - spent[0], "steps": result.steps,
                     "psnr": psnr(result.x.detach().float().cpu().clamp(0, 1), gt),
                     "refit_steps": _refit_steps(result.choice)}  # fmt: skip

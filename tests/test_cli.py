@@ -267,7 +267,7 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     # --ensemble: both starts; each, their mean and the classic start scored on the held-out pixels.
     assert main([*argv, "--out", str(tmp_path / "e.npy"), "--json", str(tmp_path / "e.json"), "--ensemble"]) == 0
     out = capsys.readouterr().out
-    assert "gdd pan: 2 fits of 20 steps" in out
+    assert "gdd pan: 2 fits of at most 20 steps" in out
     report = json.loads((tmp_path / "e.json").read_text())
     choice = report["choice"]
     assert [c["start"] for c in choice["starts"]] == ["warm+residual", "warm"]
@@ -292,7 +292,7 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     for c in went:
         assert f"continued on every pixel from step {c['refit_from']} for {c['refit_steps']} steps" in line
     # ... and the summary line counts those steps after the fits'.
-    summary = next(x for x in out.splitlines() if x.startswith("gdd pan: 2 fits of 20 steps"))
+    summary = next(x for x in out.splitlines() if x.startswith("gdd pan: 2 fits of at most 20 steps"))
     total = sum(c["refit_steps"] for c in went)
     assert (f", then {total} with every pixel in " in summary) == (total > 0), summary
     # A start named on the command line: no rule.
@@ -313,8 +313,8 @@ def test_the_summary_line_counts_the_steps_of_every_fit() -> None:
         "300 of 500 steps (the held-out error stopped improving), then 50 with every pixel"
     )
     starts = [{"refit_steps": 350}, {"refit_steps": 100}]
-    assert steps_line({"starts": starts}, 600, 600) == "2 fits of 600 steps, then 450 with every pixel"
-    assert steps_line({"starts": [{}, {}]}, 400, 600) == "2 fits of 600 steps (the first stopped at 400)"
+    assert steps_line({"starts": starts}, 600, 600) == "2 fits of at most 600 steps, then 450 with every pixel"
+    assert steps_line({"starts": [{}, {}]}, 400, 600) == "2 fits of at most 600 steps (the first stopped at 400)"
 
 
 def test_the_degradations_line_keeps_two_digits_of_small_shares() -> None:

@@ -474,5 +474,10 @@ def test_mtf_decimate_is_the_filtered_image_at_the_kept_pixels() -> None:
         want = mtf_filter(x, ratio, gains)[..., off::ratio, off::ratio]
         assert got.shape == (2, 3, h // ratio, w // ratio)
         assert torch.allclose(got, want, rtol=0, atol=1e-12), (ratio, h, w)
+        # ... and so are the gradients (the adjoint the fit uses).
+        weights = torch.rand(got.shape, dtype=torch.float64, generator=gen)
+        (a,) = torch.autograd.grad((mtf_decimate(x.requires_grad_(), ratio, gains) * weights).sum(), x)
+        (b,) = torch.autograd.grad((mtf_filter(x, ratio, gains)[..., off::ratio, off::ratio] * weights).sum(), x)
+        assert torch.allclose(a, b, rtol=0, atol=1e-12), (ratio, h, w)
     with pytest.raises(ValueError, match="2 Nyquist gains for 3 bands"):
         mtf_decimate(torch.rand(1, 3, 8, 8), 4, [0.3, 0.2])

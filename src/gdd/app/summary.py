@@ -109,14 +109,15 @@ def steps_line(choice: dict[str, object], steps: int, iterations: int) -> str:
     """The steps a fit ran, as the summary line says them.
 
     ``"500 steps"``, ``"300 of 500 steps (the held-out error stopped improving)"`` or ``"2 fits
-    of 600 steps"``, then the steps of the fits that went on with every pixel, if any:
-    ``"2 fits of 600 steps, then 350 with every pixel"``.
+    of at most 600 steps"``, then the steps of the fits that went on with every pixel, if any:
+    ``"2 fits of at most 600 steps, then 350 with every pixel"``.
     """
     starts = choice.get("starts")
     fits: list[object] = list(starts) if isinstance(starts, list) else [choice]
     stopped = steps < iterations
     if len(fits) > 1:
-        text = f"{len(fits)} fits of {iterations} steps" + (f" (the first stopped at {steps})" if stopped else "")
+        first = f" (the first stopped at {steps})" if stopped else ""
+        text = f"{len(fits)} fits of at most {iterations} steps{first}"
     else:
         text = f"{steps} of {iterations} steps (the held-out error stopped improving)" if stopped else ""
         text = text or f"{iterations} steps"

@@ -59,7 +59,10 @@ def solve(
         budget: ``"authors"`` or ``"cpu"``; by default from the device.
         iterations, width: override the preset.
         log_every: steps between host synchronisations.
-        callback: ``callback(step, x, loss)`` at log steps.
+        callback: ``callback(step, x, loss)`` at log steps. Start k's steps (from 0) are counted
+            after k caps of ``iterations``; the steps of a chosen fit going on with every pixel
+            come after every start's cap, one such fit after another, so they may pass
+            ``starts x iterations`` (:meth:`Preset.steps`).
         observe: ``observe(name, x)`` receives every candidate the run considers (iterates at
             log steps, the final, the classic, a refit's), for measurements in hindsight (a
             benchmark's oracle); it changes nothing.
