@@ -61,7 +61,7 @@ def solve(
         log_every: steps between host synchronisations.
         callback: ``callback(step, x, loss)`` at log steps. Start k's steps (from 0) are counted
             after k caps of ``iterations``; the steps of a chosen fit going on with every pixel
-            come after every start's cap, one such fit after another, so they may pass
+            come after the last start's last step, one such fit after another, so they may pass
             ``starts x iterations`` (:meth:`Preset.steps`).
         observe: ``observe(name, x)`` receives every candidate the run considers (iterates at
             log steps, the final, the classic, a refit's), for measurements in hindsight (a
@@ -181,7 +181,8 @@ def _combine(
     """
     if plans[0].validation is None:
         return _mean_of_starts(results, plans)
-    after = len(plans) * plans[0].config.iterations
+    # The refits' steps come right after the last start's (its cap, or where it stopped).
+    after = (len(plans) - 1) * plans[0].config.iterations + results[-1].steps
     if len(results) == 1:
         return _every_pixel(results[0], problem, plans[0], observe, _shifted(callback, after))
     validation = plans[0].validation
