@@ -343,3 +343,18 @@ def test_the_docs_operator_timings_are_the_committed_measurement() -> None:
         assert f"| {name} | {ms:.2f} |" in docs, name
     assert f"{report['mtf_over_every_pixel']:.2f}x" in docs
     assert report["mtf_max_difference"] <= 1e-6  # the same values, to rounding
+
+
+def test_the_docs_time_to_quality_is_the_committed_measurement() -> None:
+    """docs/speed.md's and the README's pan_im4 time to quality are speed-cpu-to-quality.json's."""
+    root = Path(__file__).resolve().parents[1]
+    run = json.loads((root / "benchmarks" / "results" / "speed-cpu-to-quality.json").read_text())["to_quality"]
+    docs = (root / "docs" / "speed.md").read_text().replace("\n", " ")
+    readme = (root / "README.md").read_text().replace("\n", " ")
+    returned = run["returned"]
+    said = f"after {returned['seconds']:.0f} s of wall time at {returned['psnr']:.2f} dB"
+    assert said in docs and f"after {returned['seconds']:.0f} s at {returned['psnr']:.2f} dB" in readme
+    assert f"the fit ended at step {returned['steps']}," in docs
+    assert f"with every pixel for {returned['refit_steps'][0]} steps" in docs
+    assert f"{run['best_psnr']:.2f} dB" in docs and run["seconds_to_target"] is None
+    assert f"{run['target_db'] - returned['psnr']:.2f} dB short" in docs
