@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,12 +27,9 @@ RESULTS = HERE / "results" / "bad-inputs.md"
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from provenance import commit
+
+    return commit(short=True)
 
 
 def _short(text: str, folder: Path) -> str:

@@ -57,8 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -502,14 +500,9 @@ def main(argv: list[str] | None = None) -> None:
             w.gdd("bench", *(built[n] for n in case_names), "--methods", ",".join(methods), "--out", out,
                   "--device", args.device, "--seed", "0", "--quiet", "--resume", *budget)  # fmt: skip
     (out / "summary.md").write_text(summary(read_rows(out / "rows.jsonl")))
-    # The caller may say which commit the tree came from (a copy whose git metadata is not its own).
-    commit = os.environ.get("GDD_COMMIT", "")
-    if not commit:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
-        except OSError:  # no git where it runs
-            commit = "unknown"
-        commit = commit.strip() or "unknown"
+    from provenance import commit as tree_commit
+
+    commit = tree_commit()
     (out / "commands.txt").write_text(
         f"# gdd commit {commit}, python {sys.version.split()[0]}; $DATA = ../shared/data, "
         "$WORK = a temporary folder, $OUT = the --out folder\n" + "\n".join(log) + "\n"

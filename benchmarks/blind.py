@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -168,13 +167,10 @@ def main() -> None:
     start = time.perf_counter()
     pan_lines, pan_records = pan_rows(data)
     hs_lines, hs_records = ([], []) if args.skip_hs else hs_rows(data)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE, check=False).stdout.strip()  # fmt: skip
-    except OSError:
-        commit = "unknown"
+    from provenance import commit
+
     meta = {
-        "commit": commit,
+        "commit": commit(short=True),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)",
         "torch": torch.__version__,
         "seed": 0,
@@ -186,7 +182,7 @@ def main() -> None:
     text = [
         "# Blind fusion: estimated degradations (issue 9)",
         "",
-        f"`python benchmarks/blind.py`, commit {commit}, {meta['machine']}, seed 0; "
+        f"`python benchmarks/blind.py`, commit {meta['commit']}, {meta['machine']}, seed 0; "
         f"took {meta['seconds'] / 60:.0f} min.",
         "",
         "## HS + RGB, CAVE balloons 128 x 128, factor 8, GDD CPU preset",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,7 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "fast-quality-cpu")
     args = parser.parse_args(argv)
     names = [n for n in args.cases.split(",") if n]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
+    from provenance import commit as tree_commit
+
+    commit = tree_commit(short=True)
     # The rows of other cases already in --out stay (each says its commit); these cases' are replaced.
     old = args.out / "rows.json"
     kept = json.loads(old.read_text()) if old.is_file() else []

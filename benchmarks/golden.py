@@ -14,7 +14,6 @@ JSON file with its times, versions and memory figures left out, and each command
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import io
@@ -180,11 +179,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         record = run_all(Path(tmp))
-    commit = ""
-    with contextlib.suppress(Exception):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
-        ).stdout.strip()
+    sys.path.insert(0, str(HERE))
+    from provenance import commit as tree_commit
+
+    commit = tree_commit(short=True)
     if args.out:
         args.out.write_text(json.dumps({"commit": commit, "fingerprints": record}, indent=1, sort_keys=True) + "\n")
         print(f"wrote {args.out}")

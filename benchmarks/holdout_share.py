@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -107,9 +106,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "holdout-share-cpu.json")
     args = parser.parse_args()
     shares = [float(s) for s in args.shares.split(",")]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False)
+    from provenance import commit
+
     out: dict[str, Any] = {
-        "commit": commit.stdout.strip(),
+        "commit": commit(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "seed": 0,

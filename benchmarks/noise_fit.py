@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -129,8 +128,9 @@ def main() -> None:
     parser.add_argument("--cases", default="cave128_x8,cave128_x8_snr30")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "noise-fit-cpu.json")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False)
-    out: dict[str, Any] = {"commit": commit.stdout.strip(), "torch": torch.__version__, "seed": 0}
+    from provenance import commit
+
+    out: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "seed": 0}
     with tempfile.TemporaryDirectory() as tmp:
         work = bench_cases._Work(args.data.resolve(), Path(tmp), [])
         for name in args.cases.split(","):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -108,10 +107,11 @@ def main() -> None:
     parser.add_argument("--cases", default="pan_im4,pan_im4_mtf,landsat7_rr,pan256")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pan-models-cpu.json")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False)
+    from provenance import commit
+
     print("| pair (made by) | chosen | GSA, raw / consistent | SFIM, raw / consistent | held-out: bicubic / MTF |")
     print("|---|---|---:|---:|---:|")
-    out: dict[str, Any] = {"commit": commit.stdout.strip(), "torch": torch.__version__, "seed": 0, "holdout": 0.1}
+    out: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "seed": 0, "holdout": 0.1}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (problem, reference) in pairs(args.data.resolve(), args.cases.split(","), Path(tmp)).items():
             row = measure(problem, reference)

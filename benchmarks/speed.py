@@ -59,7 +59,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -83,14 +82,9 @@ PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
 
 
 def _commit() -> str:
-    if os.environ.get("GDD_COMMIT"):  # the caller says which commit the tree came from
-        return os.environ["GDD_COMMIT"]
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):  # no git where it runs: the caller may say it
-        return os.environ.get("GDD_COMMIT", "unknown")
+    from provenance import commit
+
+    return commit()
 
 
 def _cpu_model() -> str:

@@ -155,9 +155,10 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "two-sensor-cpu.json")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False)
+    from provenance import commit
+
     out: dict[str, Any] = {
-        "commit": commit.stdout.strip(),
+        "commit": commit(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
