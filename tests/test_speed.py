@@ -358,3 +358,26 @@ def test_the_docs_time_to_quality_is_the_committed_measurement() -> None:
     assert f"with every pixel for {returned['refit_steps'][0]} steps" in docs
     assert f"{run['best_psnr']:.2f} dB" in docs and run["seconds_to_target"] is None
     assert f"{run['target_db'] - returned['psnr']:.2f} dB short" in docs
+
+
+def test_the_docs_pansharpening_starts_on_the_cpu_are_the_committed_measurement() -> None:
+    """docs/choices.md's and docs/speed.md's pan_im4 starts at a 2,400-step cap are pan-starts-cpu.json's."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "pan-starts-cpu.json").read_text())
+    choices = " ".join((root / "docs" / "choices.md").read_text().split())
+    speed = " ".join((root / "docs" / "speed.md").read_text().split())
+    assert report["iterations"] == 2400 and "--iterations 2400" in choices
+    default, alone, two = report["default"], report["none"], report["two"]
+    for run, said in ((default, "(GSA, warm started) returned"), (alone, '(`init="none"`) returned')):
+        c = run["choice"]
+        assert f"{said} {run['psnr']:.2f} dB / {run['sam']:.2f} degrees" in choices
+        assert f"best at step {c['best_step']:,}" in choices or f"best at step {c['best_step']}," in choices
+        assert f"{c['refit_steps']} steps" in choices and f"{run['steps_run']:,}" in choices
+    c = two["choice"]
+    assert c["chosen"] == "start 1" and two["psnr"] == default["psnr"]
+    assert f"held-out error {c['start 1']:.2e}".replace("e-04", "e-4") in choices
+    assert f"{c['mean']:.2e} for the mean".replace("e-04", "e-4") in choices
+    assert f"{c['start 2']:.2e} for the network alone".replace("e-04", "e-4") in choices
+    assert f"{alone['psnr'] - default['psnr']:.2f} dB better in PSNR" in choices
+    assert f"{alone['sam'] - default['sam']:.2f} degrees worse" in choices
+    assert f"settings return {alone['psnr']:.2f} dB, still {36.30 - alone['psnr']:.2f} dB short" in speed
