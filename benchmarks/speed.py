@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from provenance import commit
 
 from gdd.fusion import FitConfig, FitResult, Term, fit, seeded
 from gdd.fusion.fastpath import PLAIN, device_defaults
@@ -79,12 +80,6 @@ HERE = Path(__file__).resolve().parent
 TARGET_DB = 36.30  # the original's final PSNR on pan_im4 (ANCHORS.md)
 AUTHORS_STEPS = 500  # the authors' run the CPU default is timed against
 PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
-
-
-def _commit() -> str:
-    from provenance import commit
-
-    return commit()
 
 
 def _cpu_model() -> str:
@@ -720,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         "argv": [
             {str(args.data): "$DATA", str(args.out): "$OUT"}.get(a, a) for a in (sys.argv[1:] if argv is None else argv)
         ],
-        "commit": _commit(),
+        "commit": commit(),
         "device": str(device),
         "quick": args.quick,
         "hardware": _hardware(device),

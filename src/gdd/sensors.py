@@ -133,13 +133,7 @@ def mtf_filter(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
     """
     if x.ndim != 4:
         raise ValueError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    gains = list(gnyq)
-    if len(gains) == 1:
-        gains = gains * c
-    if len(gains) != c:
-        raise ValueError(f"{len(gains)} Nyquist gains for {c} bands")
-    return _filtered(x, ratio, tuple(float(g) for g in gains), stride=1)
+    return _filtered(x, ratio, _gains(gnyq, x.shape[1]), stride=1)
 
 
 def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
@@ -156,12 +150,17 @@ def mtf_decimate(x: Tensor, ratio: int, gnyq: Sequence[float]) -> Tensor:
         raise ValueError(f"image size {h} x {w} is not divisible by the ratio {ratio}")
     if x.ndim != 4:
         raise ValueError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
-    gains = list(gnyq)
+    return _filtered(x, ratio, _gains(gnyq, x.shape[1]), stride=ratio)
+
+
+def _gains(gnyq: Sequence[float], bands: int) -> tuple[float, ...]:
+    """One Nyquist gain per band, as floats (one given for all is repeated), else ``ValueError``."""
+    gains = [float(g) for g in gnyq]
     if len(gains) == 1:
-        gains = gains * x.shape[1]
-    if len(gains) != x.shape[1]:
-        raise ValueError(f"{len(gains)} Nyquist gains for {x.shape[1]} bands")
-    return _filtered(x, ratio, tuple(float(g) for g in gains), stride=ratio)
+        gains = gains * bands
+    if len(gains) != bands:
+        raise ValueError(f"{len(gains)} Nyquist gains for {bands} bands")
+    return tuple(gains)
 
 
 @functools.lru_cache(maxsize=32)
@@ -175,7 +174,7 @@ def _kernels(ratio: int, gains: tuple[float, ...]) -> np.ndarray:
 def _filtered(x: Tensor, ratio: int, gains: tuple[float, ...], *, stride: int) -> Tensor:
     """Each band filtered with its kernel, borders replicated; with ``stride`` > 1 only pixel
     ``stride // 2`` of every block is computed (the filtered image's decimation, at 1 / stride^2
-    of the cost of filtering every pixel; the sums are the same)."""
+    of the cost of filtering every pixel; the same values, to rounding)."""
     # torch is imported here, not at the top: the command line lists the sensors without it.
     import torch
     import torch.nn.functional as F
