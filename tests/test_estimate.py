@@ -99,6 +99,23 @@ def test_kernel_and_srf_recovered_jointly_with_shift(gen: torch.Generator, shift
     assert d.consistent and d.residual < 0.02
 
 
+def test_the_joint_estimate_reads_the_central_window_and_scores_the_whole_pair(gen: torch.Generator) -> None:
+    x, r = _scene(gen, size=96), _srf(8)
+    true = _gaussian2d(4, (1, 0))
+    y, guide = KernelDownsample(true, 4).double()(x), torch.einsum("kc,bchw->bkhw", r, x)
+    y[..., :4, :] += 0.5  # a band of rows the central window does not read, no longer fitting the model
+    d = estimate_degradation(y, guide, 4, window=16)  # y is 24 x 24: rows and columns 4-19 read
+    alone = estimate_degradation(y[..., 4:20, 4:20], guide[..., 16:80, 16:80], 4, window=None)
+    assert torch.equal(d.srf, alone.srf) and torch.equal(d.kernel, alone.kernel)
+    assert _rel(d.srf, r) < 0.02 and abs(d.offset[0] - 1) < 0.05
+    # The residual is the whole pair's, the rows outside the window included.
+    assert d.residual > 10 * alone.residual and not d.consistent
+    everything = estimate_degradation(y, guide, 4, window=None)
+    assert _rel(everything.srf, r) > 2 * _rel(d.srf, r)
+    with pytest.raises(ValueError, match="window"):
+        estimate_degradation(y, guide, 4, window=0)
+
+
 def test_kernel_with_known_srf_beats_the_block_start(gen: torch.Generator) -> None:
     x, r = _scene(gen), _srf(8)
     true = _gaussian2d(4, (1, 0))

@@ -16,6 +16,7 @@ import torch
 
 from ..estimate import (
     CONSISTENCY_THRESHOLD,
+    ESTIMATE_WINDOW,
     block_kernel,
     estimate_degradation,
     estimate_pan_degradation,
@@ -210,7 +211,11 @@ def estimate(
         what.append(f"response {k} x {c}")
     if want_blur and kernel is not None and offset is not None:
         what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
-    print(f"estimated {' and '.join(what)}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
+    read = ""
+    if offset is not None and max(first.shape[-2:]) > ESTIMATE_WINDOW:
+        h, w = (min(n, ESTIMATE_WINDOW) for n in first.shape[-2:])
+        read = f" (from the central {h} x {w} low-resolution pixels)"
+    print(f"estimated {' and '.join(what)}{read}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
     _warn_inconsistent(residual, bands)
     return result
 

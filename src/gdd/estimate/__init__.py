@@ -12,9 +12,11 @@ penalty on second differences across wavelengths (responses are smooth), optiona
 given support (:mod:`gdd.estimate.response`); with R fixed it is linear in the blur kernel k of
 S, solved with k >= 0, sum(k) = 1 and a penalty on the kernel's first differences
 (:mod:`gdd.estimate.kernel`). With neither known the relation is still linear in both together,
-and :func:`estimate_degradation` solves for both at once (:mod:`gdd.estimate.joint`). The kernel
-lives on the high-resolution grid and is larger than the factor, so that a registration offset
-between the two images shows up as an off-centre kernel.
+and :func:`estimate_degradation` solves for both at once (:mod:`gdd.estimate.joint`), from the
+central :data:`ESTIMATE_WINDOW` x :data:`ESTIMATE_WINDOW` low-resolution pixels of a larger pair
+(its memory grows with the pixels read). The kernel lives on the high-resolution grid and is
+larger than the factor, so that a registration offset between the two images shows up as an
+off-centre kernel.
 
 For pansharpening (``y_lr`` the MS image, ``guide`` the PAN) R is the PAN's band weights and S
 the MS sensor's MTF (the Gaussian model of :mod:`gdd.sensors`), whose one parameter, the gain at
@@ -35,7 +37,7 @@ shared least-squares machinery is :mod:`gdd.estimate.lstsq`.
 from __future__ import annotations
 
 from .check import DegradationCheck, check_degradations
-from .joint import Degradation, estimate_degradation
+from .joint import ESTIMATE_WINDOW, Degradation, estimate_degradation
 from .kernel import block_kernel, estimate_kernel, kernel_offset
 from .lstsq import CONSISTENCY_THRESHOLD
 from .pan import PanEstimate, estimate_pan_degradation
@@ -43,6 +45,7 @@ from .response import estimate_srf, pair_residual
 
 __all__ = [
     "CONSISTENCY_THRESHOLD",
+    "ESTIMATE_WINDOW",
     "Degradation",
     "DegradationCheck",
     "PanEstimate",

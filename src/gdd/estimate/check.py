@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..operators import KernelDownsample, LinearOperator
 from .joint import Degradation, estimate_degradation
-from .lstsq import as_float64, interior_crop, residuals
+from .lstsq import as_float64, central_window, interior_crop, residuals
 
 __all__ = ["MAX_FACTOR", "TIE", "WINDOW", "DegradationCheck", "check_degradations", "describe"]
 
@@ -71,16 +71,6 @@ def _residual(lr: Tensor, hr: Tensor, srf: Tensor, op: LinearOperator, crop: tup
     return residuals(fit.reshape(k, -1).numpy(), target.reshape(k, -1).numpy())[0]
 
 
-def _window(y_lr: Tensor, guide: Tensor, factor: int, window: int) -> tuple[Tensor, Tensor]:
-    """The central at most ``window`` x ``window`` low-resolution pixels and their guide pixels."""
-    h, w = y_lr.shape[-2:]
-    top, left = max((h - window) // 2, 0), max((w - window) // 2, 0)
-    rows, cols = slice(top, top + min(h, window)), slice(left, left + min(w, window))
-    hr_rows = slice(rows.start * factor, rows.stop * factor)
-    hr_cols = slice(cols.start * factor, cols.stop * factor)
-    return y_lr[..., rows, cols], guide[..., hr_rows, hr_cols]
-
-
 def check_degradations(
     y_lr: Tensor,
     guide: Tensor,
@@ -112,7 +102,7 @@ def check_degradations(
         >>> check_degradations(y, torch.einsum("kc,bchw->bkhw", r, x), 4, r, make_spatial("block", 4)).use_estimated
         True
     """
-    lr, hr = _window(as_float64(y_lr, "y_lr"), as_float64(guide, "guide"), factor, window)
+    lr, hr = central_window(as_float64(y_lr, "y_lr"), as_float64(guide, "guide"), factor, window)
     h, w = lr.shape[-2:]
     split_cols = w >= h
     n = w if split_cols else h

@@ -24,6 +24,7 @@ __all__ = [
     "CONSISTENCY_THRESHOLD",
     "SMOOTHNESS_GRID",
     "as_float64",
+    "central_window",
     "check_kernel_size",
     "check_pair",
     "check_smoothness",
@@ -68,6 +69,18 @@ def check_pair(y_lr: Tensor, guide: Tensor, factor: int, names: tuple[str, str])
             f"{factor} is {y_lr.shape[-2] * factor} x {y_lr.shape[-1] * factor}"
         )
     return y_lr, guide, factor
+
+
+def central_window(y_lr: Tensor, guide: Tensor, factor: int, window: int | None) -> tuple[Tensor, Tensor]:
+    """The central at most ``window`` x ``window`` low-resolution pixels and their guide pixels (all: None)."""
+    if window is None:
+        return y_lr, guide
+    h, w = y_lr.shape[-2:]
+    top, left = max((h - window) // 2, 0), max((w - window) // 2, 0)
+    rows, cols = slice(top, top + min(h, window)), slice(left, left + min(w, window))
+    hr_rows = slice(rows.start * factor, rows.stop * factor)
+    hr_cols = slice(cols.start * factor, cols.stop * factor)
+    return y_lr[..., rows, cols], guide[..., hr_rows, hr_cols]
 
 
 def response_float64(srf: Tensor, k: int, c: int, *, columns: str = "low-res bands") -> Tensor:
@@ -180,10 +193,12 @@ def fit_penalised(
         return solve_nonnegative(q, c, pen, float(smoothness) * scale, unit_sum)
     best, chosen = np.inf, SMOOTHNESS_GRID[0]
     parts = [(a[folds == f], b[folds == f]) for f in np.unique(folds)]
+    # Each fold's normal equations without its rows, formed once for every weight of the grid.
+    kept = [(q - af.T @ af, c - af.T @ bf) for af, bf in parts]
     for weight in SMOOTHNESS_GRID:
         err = 0.0
-        for af, bf in parts:
-            x = solve_nonnegative(q - af.T @ af, c - af.T @ bf, pen, weight * scale, unit_sum)
+        for (af, bf), (qf, cf) in zip(parts, kept):
+            x = solve_nonnegative(qf, cf, pen, weight * scale, unit_sum)
             err += float(((af @ x - bf) ** 2).sum())
         if err < best:
             best, chosen = err, weight
