@@ -116,6 +116,26 @@ def test_the_joint_estimate_reads_the_central_window_and_scores_the_whole_pair(g
         estimate_degradation(y, guide, 4, window=0)
 
 
+def test_the_joint_estimates_matrix_is_bounded_by_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The least-squares matrix of a pair larger than the window has the window's rows, however large the pair."""
+    import gdd.estimate.joint as joint
+    from gdd.estimate import ESTIMATE_WINDOW
+
+    shapes: list[tuple[int, ...]] = []
+    real = joint.fit_penalised
+
+    def spy(a: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        shapes.append(a.shape)
+        return real(a, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(joint, "fit_penalised", spy)
+    n, factor = ESTIMATE_WINDOW + 40, 2
+    x = torch.rand(1, 3, n * factor, n * factor, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    estimate_degradation(F.avg_pool2d(x, factor), x[:, :2], factor, smoothness=1e-6)
+    # A 3f-wide kernel at factor 2 leaves one low-resolution pixel out on each side.
+    assert shapes == [(2 * (ESTIMATE_WINDOW - 2) ** 2, (3 * factor) ** 2 + 2 * 3)]
+
+
 def test_kernel_with_known_srf_beats_the_block_start(gen: torch.Generator) -> None:
     x, r = _scene(gen), _srf(8)
     true = _gaussian2d(4, (1, 0))
@@ -395,3 +415,35 @@ def test_a_tiled_run_checks_the_degradations_on_its_central_window(
     # Every tile is fitted under the estimated offset: closer to the scene than under the given blur.
     # (1.1 dB when written: three steps from GSA-HS, which uses the blur too.)
     assert 10 * np.log10(errors["kept"] / errors["checked"]) > 0.5, errors
+
+
+def test_the_docs_estimate_sizes_are_the_committed_measurement() -> None:
+    """docs/own-data.md's figures of the joint estimate's window are estimate-size-cpu.json's."""
+    import json
+
+    from gdd.estimate import ESTIMATE_WINDOW
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "estimate-size-cpu.json").read_text())
+    text = " ".join((root / "docs" / "own-data.md").read_text().split())
+    w = report["window"]
+    assert w == ESTIMATE_WINDOW and f"central {w} x {w} low-resolution pixels" in text
+    matrix, runs = report["matrix_gib"], report["runs"]
+    assert f"{matrix[str(w)]:.2f} GiB at that window and {matrix['341']:.2f} GiB" in text
+    for size, window, said in ((128, "default", "a 128 x 128 pair took"), (128, "none", "and"),
+                               (256, "default", "one")):  # fmt: skip
+        run = runs[f"{size} x {size}, window {window}"]
+        assert f"{said} {run['seconds']:.0f} s and {run['peak_gib']:.2f} GiB" in text
+        assert run["srf_error"] < 1e-6  # a noise-free pair: the response is found either way
+    assert runs["128 x 128, window none"]["peak_gib"] > 1.3 * runs["128 x 128, window default"]["peak_gib"]
+
+
+def test_cli_says_when_the_estimate_read_the_central_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = torch.rand(1, 4, 196, 196, generator=torch.Generator().manual_seed(0))
+    np.save(tmp_path / "hsi.npy", F.avg_pool2d(x, 2)[0].permute(1, 2, 0).numpy())
+    np.save(tmp_path / "rgb.npy", x[0, :2].permute(1, 2, 0).numpy())
+    args = ["hs", "--hsi", str(tmp_path / "hsi.npy"), "--guide", str(tmp_path / "rgb.npy"), "--factor", "2",
+            "--srf", "estimate", "--blur", "estimate", "--iterations", "2", "--width", "8", "--device", "cpu",
+            "--quiet", "--out", str(tmp_path / "fused.npy")]  # fmt: skip
+    assert main(args) == 0
+    assert "(from the central 96 x 96 low-resolution pixels): " in capsys.readouterr().out
