@@ -36,8 +36,9 @@ __all__ = ["ESTIMATE_WINDOW", "Degradation", "estimate_degradation", "joint_esti
 
 #: :func:`estimate_degradation` reads at most this many low-resolution pixels per side, from the
 #: centre of the pair: its least-squares matrix has a row per guide band and pixel and a column
-#: per kernel and response entry, so that an 8-band guide and 200 HS bands at factor 3 take
-#: about 1 GB at this size and grow with the pixels read (a 341 x 341 window, 12 GB).
+#: per kernel and response entry: with an 8-band guide and 200 HS bands at factor 3 it takes
+#: 0.9 GiB at this size and grows with the pixels read (11.5 GiB for 341 x 341 pixels;
+#: ``benchmarks/estimate_size.py``).
 ESTIMATE_WINDOW = 96
 
 
