@@ -74,7 +74,7 @@ from gdd.fusion.fastpath import PLAIN, device_defaults
 from gdd.metrics import psnr
 from gdd.models import GuidedDeepDecoder, max_depth
 from gdd.operators import make_spatial
-from gdd.problems import hs_problem, pan_problem, solve, solve_many
+from gdd.problems import PRESETS, hs_problem, pan_problem, solve, solve_many
 
 HERE = Path(__file__).resolve().parent
 TARGET_DB = 36.30  # the original's final PSNR on pan_im4 (ANCHORS.md)
@@ -502,8 +502,12 @@ def _refit_steps(choice: dict[str, Any]) -> list[int]:
     return found + [s["refit_steps"] for s in choice.get("starts", []) if "refit_steps" in s]
 
 
-def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> dict[str, Any]:
-    """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases."""
+def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None, half_width: bool = False) -> dict[str, Any]:
+    """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases.
+
+    With ``half_width``, also the default at half its preset's width (``--width``), a user's
+    faster choice.
+    """
     out: dict[str, Any] = {"authors_steps": AUTHORS_STEPS}
     problems = {k: v for k, v in end_to_end_problems(data, quick).items() if only is None or k in only}
     if not problems:
@@ -525,6 +529,9 @@ def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> d
             ),
             "default": dict(iterations=30 if quick else None, width=8 if quick else None, fast=None),
         }
+        if half_width:
+            width = PRESETS[(problem.task, "cpu")].width // 2
+            runs["half width"] = dict(iterations=30 if quick else None, width=4 if quick else width, fast=None)
         if quick:
             runs["authors"]["width"] = 8
         for run, options in runs.items():
@@ -553,6 +560,10 @@ def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None) -> d
             )
         row["time_ratio"] = row["default"]["seconds"] / row["authors"]["seconds"]
         row["psnr_gain_db"] = row["default"]["psnr"] - row["authors"]["psnr"]
+        if "half width" in row:
+            row["half width"]["width"] = runs["half width"]["width"]
+            row["half_width_time_ratio"] = row["half width"]["seconds"] / row["authors"]["seconds"]
+            row["half_width_psnr_gain_db"] = row["half width"]["psnr"] - row["authors"]["psnr"]
         print(f"  {name}: default/authors time {row['time_ratio']:.3f}, PSNR {row['psnr_gain_db']:+.2f} dB", flush=True)
         out[name] = row
     return out
@@ -690,6 +701,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip", default="", help="comma-separated cases to leave out")
     parser.add_argument("--end-to-end", default="", help="the end_to_end case's pairs (default: hs128,pan256)")
+    parser.add_argument(
+        "--half-width", action="store_true", help="end_to_end: also the default at half its preset's width"
+    )
     parser.add_argument("--tag", default="", help="a suffix of the JSON's name (speed-DEVICE[-quick][-TAG].json)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
     parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: the torch default)")
@@ -726,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "cpu": lambda: case_cpu(args.quick, compile_, threads),
         "end_to_end": lambda: case_end_to_end(
-            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None
+            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None, args.half_width
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
         "profile": lambda: case_profile(args.out),
