@@ -23,7 +23,7 @@ from gdd.fusion.fastpath import fast_network
 from gdd.fusion.guard import DivergenceGuard
 from gdd.models import GuidedDeepDecoder, drop_running_stats
 from gdd.operators import BlockAverage, SpectralResponse
-from gdd.problems import hs_problem, solve, solve_many
+from gdd.problems import PRESETS, hs_problem, solve, solve_many
 
 
 def _scene(seed: int, size: int = 32, bands: int = 8) -> tuple[list[Term], torch.Tensor]:
@@ -381,3 +381,22 @@ def test_the_docs_pansharpening_starts_on_the_cpu_are_the_committed_measurement(
     assert f"{alone['psnr'] - default['psnr']:.2f} dB better in PSNR" in choices
     assert f"{alone['sam'] - default['sam']:.2f} degrees worse" in choices
     assert f"settings return {alone['psnr']:.2f} dB, still {36.30 - alone['psnr']:.2f} dB short" in speed
+
+
+def test_the_docs_half_width_runs_are_the_committed_measurement() -> None:
+    """docs/speed.md's and the README's half-width figures are speed-cpu-end-to-end-half-width.json's."""
+    root = Path(__file__).resolve().parents[1]
+    path = root / "benchmarks" / "results" / "speed-cpu-end-to-end-half-width.json"
+    report = json.loads(path.read_text())["end_to_end"]
+    docs = (root / "docs" / "speed.md").read_text().replace("\n", " ")
+    readme = (root / "README.md").read_text().replace("\n", " ")
+    for name, task in (("hs128", "hs"), ("pan256", "pan")):
+        row = report[name]
+        assert row["half width"]["width"] == PRESETS[(task, "cpu")].width // 2
+        cells = [f"{row[k]['seconds']:.0f} s, {row[k]['psnr']:.2f} dB" for k in ("authors", "default", "half width")]
+        said = (f"| `{name}` | {cells[0]} | {cells[1]} ({row['time_ratio']:.2f}x) | {cells[2]} "
+                f"({row['half_width_time_ratio']:.2f}x) |")  # fmt: skip
+        assert said in docs, name
+        less = row["default"]["psnr"] - row["half width"]["psnr"]
+        assert f"{row['half_width_time_ratio']:.2f}x" in readme and f"{less:.2f} dB less" in readme, name
+        assert f"{less:.2f} dB less" in docs, name
