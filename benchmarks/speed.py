@@ -502,7 +502,9 @@ def _refit_steps(choice: dict[str, Any]) -> list[int]:
     return found + [s["refit_steps"] for s in choice.get("starts", []) if "refit_steps" in s]
 
 
-def case_end_to_end(quick: bool, data: Path, only: list[str] | None = None, half_width: bool = False) -> dict[str, Any]:
+def case_end_to_end(
+    quick: bool, data: Path, only: list[str] | None = None, *, half_width: bool = False
+) -> dict[str, Any]:
     """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases.
 
     With ``half_width``, also the default at half its preset's width (``--width``), a user's
@@ -740,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "cpu": lambda: case_cpu(args.quick, compile_, threads),
         "end_to_end": lambda: case_end_to_end(
-            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None, args.half_width
+            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None, half_width=args.half_width
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
         "profile": lambda: case_profile(args.out),

@@ -114,6 +114,11 @@ def test_the_joint_estimate_reads_the_central_window_and_scores_the_whole_pair(g
     assert _rel(everything.srf, r) > 2 * _rel(d.srf, r)
     with pytest.raises(ValueError, match="window"):
         estimate_degradation(y, guide, 4, window=0)
+    with pytest.raises(ValueError, match="window must be at least 4 low-resolution pixels for a 12 x 12 kernel"):
+        estimate_degradation(y, guide, 4, window=3)  # would fall back to the border pixels
+    # A single estimate (here the kernel, with the response given) reads every pixel.
+    kernel_only = estimate_degradation(y, guide, 4, srf=r, window=16)
+    assert torch.equal(kernel_only.kernel, estimate_degradation(y, guide, 4, srf=r, window=None).kernel)
 
 
 def test_the_joint_estimates_matrix_is_bounded_by_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +229,7 @@ def test_cli_estimates_and_writes_them(tmp_path: Path, capsys: pytest.CaptureFix
     out = tmp_path / "res" / "fused.npy"
     assert main(_hs_args(f, out, "--srf", "estimate", "--blur", "estimate")) == 0
     text = capsys.readouterr()
-    assert "estimated response 3 x 8 and blur 12 x 12 with offset (+1.00, +0.00) px" in text.out
+    assert "estimated response 3 x 8 and blur 12 x 12 with offset (+1.00, +0.00) px: " in text.out
     assert "warning" not in text.err
     srf = np.loadtxt(tmp_path / "res" / "fused.srf.csv", delimiter=",", skiprows=1)
     assert srf.shape == (8, 3) and np.abs(srf.T - _srf(8).numpy()).max() < 0.01  # 8e-4 when written
@@ -447,3 +452,9 @@ def test_cli_says_when_the_estimate_read_the_central_window(tmp_path: Path, caps
             "--quiet", "--out", str(tmp_path / "fused.npy")]  # fmt: skip
     assert main(args) == 0
     assert "(from the central 96 x 96 low-resolution pixels): " in capsys.readouterr().out
+    # The response alone under a given blur reads every pixel, and the line says nothing of a window.
+    blur = args.index("--blur")
+    alone = [*args[:blur], "--spatial", "gaussian", *args[blur + 2 : -1]]
+    assert main([*alone, str(tmp_path / "alone.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "estimated response 2 x 4" in out and "central" not in out

@@ -399,4 +399,5 @@ def test_the_docs_half_width_runs_are_the_committed_measurement() -> None:
         assert said in docs, name
         less = row["default"]["psnr"] - row["half width"]["psnr"]
         assert f"{row['half_width_time_ratio']:.2f}x" in readme and f"{less:.2f} dB less" in readme, name
+        assert f"(the default {row['time_ratio']:.2f}x)" in readme, name
         assert f"{less:.2f} dB less" in docs, name

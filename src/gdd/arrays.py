@@ -249,7 +249,8 @@ def fuse_hs(
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
         bit_depth, tile, overlap, device, seed, options: as :func:`pansharpen` (with ``srf="estimate"``
-            the response and the blur are estimated once, on the whole scene, for every tile).
+            the response and the blur are estimated once, on the scene's central pixels
+            (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
 
     Returns:
         The fused cube, H x W x C float32, or a DataArray ``(band, y, x)`` on the guide's grid.

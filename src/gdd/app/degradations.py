@@ -212,7 +212,7 @@ def estimate(
     if want_blur and kernel is not None and offset is not None:
         what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
     read = ""
-    if offset is not None and max(first.shape[-2:]) > ESTIMATE_WINDOW:
+    if want_srf and want_blur and max(first.shape[-2:]) > ESTIMATE_WINDOW:  # the joint estimate's window
         h, w = (min(n, ESTIMATE_WINDOW) for n in first.shape[-2:])
         read = f" (from the central {h} x {w} low-resolution pixels)"
     print(f"estimated {' and '.join(what)}{read}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")

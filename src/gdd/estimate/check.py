@@ -115,7 +115,7 @@ def check_degradations(
             s = slice(part.start * scale, part.stop * scale)
             return t[..., :, s] if split_cols else t[..., s, :]
 
-        found = estimate_degradation(cut(lr, fit_part, 1), cut(hr, fit_part, factor), factor)
+        found = estimate_degradation(cut(lr, fit_part, 1), cut(hr, fit_part, factor), factor, window=None)
         op = KernelDownsample(found.kernel.float(), factor)
         lr_s, hr_s = cut(lr, score_part, 1), cut(hr, score_part, factor)
         # Both scored on the low-resolution pixels whose estimated kernel stays inside the half.
@@ -124,7 +124,7 @@ def check_degradations(
         given += _residual(lr_s, hr_s, torch.as_tensor(srf), spatial, crop) / 2
     if not estimated < given - TIE:
         return DegradationCheck(given, estimated, None)
-    return DegradationCheck(given, estimated, estimate_degradation(lr, hr, factor))
+    return DegradationCheck(given, estimated, estimate_degradation(lr, hr, factor, window=None))
 
 
 def describe(check: DegradationCheck) -> dict[str, object]:

@@ -34,11 +34,11 @@ from .response import estimate_srf, pair_residual, support_mask
 
 __all__ = ["ESTIMATE_WINDOW", "Degradation", "estimate_degradation", "joint_estimate"]
 
-#: :func:`estimate_degradation` reads at most this many low-resolution pixels per side, from the
-#: centre of the pair: its least-squares matrix has a row per guide band and pixel and a column
-#: per kernel and response entry: with an 8-band guide and 200 HS bands at factor 3 it takes
-#: 0.9 GiB at this size and grows with the pixels read (11.5 GiB for 341 x 341 pixels;
-#: ``benchmarks/estimate_size.py``).
+#: :func:`estimate_degradation`, estimating the response and the blur together, reads at most
+#: this many low-resolution pixels per side, from the centre of the pair: its least-squares
+#: matrix has a row per guide band and pixel and a column per kernel and response entry. With
+#: an 8-band guide and 200 HS bands at factor 3 it takes 0.9 GiB at this size and grows with
+#: the pixels read (11.5 GiB for 341 x 341 pixels; ``benchmarks/estimate_size.py``).
 ESTIMATE_WINDOW = 96
 
 
@@ -143,14 +143,16 @@ def estimate_degradation(
         size: the kernel size to estimate (default 3 f).
         support: (K, C) bool mask of the response's support.
         smoothness: the penalties' relative weight, or ``"auto"``.
-        window: the most low-resolution pixels per side the estimate reads, from the centre
-            of the pair (None: all); the residual is computed over the whole pair.
+        window: with neither ``srf`` nor ``kernel`` given, the most low-resolution pixels per
+            side the joint estimate reads, from the centre of the pair (None: all); the
+            residual is computed over the whole pair. A single estimate reads every pixel.
 
     Returns:
         a :class:`Degradation` on the guide's device and dtype.
 
     Raises:
-        ValueError: sizes that do not fit, a response, kernel or support of the wrong shape.
+        ValueError: sizes that do not fit, a response, kernel or support of the wrong shape, a
+            window too small for the kernel.
 
     Example:
         >>> x = torch.rand(1, 6, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -159,10 +161,7 @@ def estimate_degradation(
         >>> d.srf.shape, d.kernel.shape, d.residual < 0.05
         (torch.Size([3, 6]), torch.Size([6, 6]), True)
     """
-    whole_lr, whole_hr, factor = check_pair(y_lr, guide, factor, ("y_lr", "guide"))
-    if window is not None:
-        window = positive_int(window, "window")
-    lr, hr = central_window(whole_lr, whole_hr, factor, window)
+    lr, hr, factor = check_pair(y_lr, guide, factor, ("y_lr", "guide"))
     check_smoothness(smoothness)
     k_bands, c = hr.shape[1], lr.shape[1]
     r = None if srf is None else response_float64(srf, k_bands, c, columns="HS bands")
@@ -172,7 +171,12 @@ def estimate_degradation(
     size = (3 * factor if kern is None else kern.shape[0]) if size is None else int(size)
     check_kernel_size(size, factor)
     if r is None and kern is None:
-        k_np, r_np = joint_estimate(lr, hr, factor, size, support_mask(support, k_bands, c), smoothness)
+        least = 2 + 2 * math.ceil((size - factor) / 2 / factor)  # two rows inside the kernel's reach
+        if window is not None and positive_int(window, "window") < least:
+            raise ValueError(f"window must be at least {least} low-resolution pixels for a {size} x {size} kernel "
+                             f"at factor {factor}, got {window}")  # fmt: skip
+        cut_lr, cut_hr = central_window(lr, hr, factor, window)
+        k_np, r_np = joint_estimate(cut_lr, cut_hr, factor, size, support_mask(support, k_bands, c), smoothness)
         kern, r = torch.from_numpy(k_np), torch.from_numpy(r_np)
     elif kern is None and r is not None:
         kern = estimate_kernel(lr, hr, r, factor, size=size, smoothness=smoothness)
@@ -180,7 +184,7 @@ def estimate_degradation(
         r = estimate_srf(lr, hr, factor, spatial=KernelDownsample(kern, factor), support=support,
                          smoothness=smoothness)  # fmt: skip
     assert r is not None and kern is not None
-    total, bands = pair_residual(whole_lr, whole_hr, r, KernelDownsample(kern, factor))
+    total, bands = pair_residual(lr, hr, r, KernelDownsample(kern, factor))
     return Degradation(
         srf=to_like(r, guide),
         kernel=to_like(kern, guide),
