@@ -27,7 +27,6 @@ import torch
 from provenance import HERE, commit
 
 BANDS, GUIDE, FACTOR = 200, 8, 3
-SIZES = (128, 256)
 
 
 def _one(n: int, window: int | None) -> dict[str, object]:
@@ -51,9 +50,11 @@ def _one(n: int, window: int | None) -> dict[str, object]:
 
 def _matrix_gib(n: int) -> float:
     """The least-squares matrix of an n x n read: a row per guide band and interior pixel."""
+    from gdd.estimate.lstsq import interior
+
     size = 3 * FACTOR
-    interior = n - 2  # a 3f-wide kernel leaves one pixel out on each side at this factor
-    return GUIDE * interior**2 * (size * size + GUIDE * BANDS) * 8 / 2**30
+    rows = len(range(n)[interior(n, FACTOR, (size - FACTOR) // 2, size)])
+    return GUIDE * rows**2 * (size * size + GUIDE * BANDS) * 8 / 2**30
 
 
 def main(argv: list[str] | None = None) -> int:

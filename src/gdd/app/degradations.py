@@ -16,7 +16,6 @@ import torch
 
 from ..estimate import (
     CONSISTENCY_THRESHOLD,
-    ESTIMATE_WINDOW,
     block_kernel,
     estimate_degradation,
     estimate_pan_degradation,
@@ -178,6 +177,7 @@ def estimate(
             kernel = _given_kernel(s)
         elif spatial in ("block", "gaussian"):
             kernel = _KERNELS[spatial](factor)
+    read = ""  # says so where the estimate read a window of the pair
     if kernel is None and not want_blur:
         # A spatial model without a kernel form (bicubic, mtf): the response alone.
         op = make_spatial(d.spatial, factor)  # type: ignore[arg-type]
@@ -189,6 +189,8 @@ def estimate(
         srf, kernel, residual, bands, offset = (
             found.srf, found.kernel, found.residual, found.band_residuals, found.offset
         )  # fmt: skip
+        if found.read != tuple(first.shape[-2:]):
+            read = f" (from the central {found.read[0]} x {found.read[1]} low-resolution pixels)"
     result = Estimates(srf=srf.float(), kernel=None if kernel is None else kernel.float())
     if want_srf:
         _write_srf_csv(paths["srf.csv"], srf.double().numpy(), wavelengths)
@@ -211,10 +213,6 @@ def estimate(
         what.append(f"response {k} x {c}")
     if want_blur and kernel is not None and offset is not None:
         what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
-    read = ""
-    if want_srf and want_blur and max(first.shape[-2:]) > ESTIMATE_WINDOW:  # the joint estimate's window
-        h, w = (min(n, ESTIMATE_WINDOW) for n in first.shape[-2:])
-        read = f" (from the central {h} x {w} low-resolution pixels)"
     print(f"estimated {' and '.join(what)}{read}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
     _warn_inconsistent(residual, bands)
     return result

@@ -55,6 +55,8 @@ class Degradation:
         band_residuals: the same per guide band.
         offset: the kernel's centroid minus the block centre (rows, columns) in high-resolution
             pixels: the low-resolution image's registration offset relative to the guide.
+        read: the low-resolution rows and columns the estimate was fitted on (the central
+            window of a larger pair when both were estimated, else the whole pair's).
     """
 
     srf: Tensor
@@ -63,6 +65,7 @@ class Degradation:
     residual: float
     band_residuals: tuple[float, ...]
     offset: tuple[float, float]
+    read: tuple[int, int]
 
     @property
     def consistent(self) -> bool:
@@ -170,6 +173,7 @@ def estimate_degradation(
         KernelDownsample(kern, factor)  # checks the shape
     size = (3 * factor if kern is None else kern.shape[0]) if size is None else int(size)
     check_kernel_size(size, factor)
+    read = lr.shape[-2:]
     if r is None and kern is None:
         least = 2 + 2 * math.ceil((size - factor) / 2 / factor)  # two rows inside the kernel's reach
         if window is not None and positive_int(window, "window") < least:
@@ -178,6 +182,7 @@ def estimate_degradation(
         cut_lr, cut_hr = central_window(lr, hr, factor, window)
         k_np, r_np = joint_estimate(cut_lr, cut_hr, factor, size, support_mask(support, k_bands, c), smoothness)
         kern, r = torch.from_numpy(k_np), torch.from_numpy(r_np)
+        read = cut_lr.shape[-2:]
     elif kern is None and r is not None:
         kern = estimate_kernel(lr, hr, r, factor, size=size, smoothness=smoothness)
     elif r is None and kern is not None:
@@ -192,4 +197,5 @@ def estimate_degradation(
         residual=total,
         band_residuals=bands,
         offset=kernel_offset(kern, factor),
+        read=(int(read[0]), int(read[1])),
     )
