@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "degradation-check-cpu.json")
     args = parser.parse_args()
-    from speed import _cave_cube, _commit
+    from provenance import commit
+    from speed import _cave_cube
 
     from gdd.estimate import check_degradations
     from gdd.io import read_matrix
@@ -65,7 +66,7 @@ def main() -> None:
     d5100 = read_matrix(str(srf_dir / "colour_nikon_d5100_npl_400-700nm_10nm.csv"), name="srf")
     d700, d5100 = (m if m.shape[0] == 3 else m.T for m in (d700, d5100))
     responses = {"d700": d700, "d5100": d5100, "d700_rgb": d700[::-1].copy()}  # the file's rows: blue first
-    report: dict[str, Any] = {"commit": _commit(), "torch": torch.__version__, "cases": {}}
+    report: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "cases": {}}
     for name, scene, options, told in _cases(args.data):
         cube = _cave_cube(args.data, scene, slice(192, 320))
         if cube is None:

@@ -69,9 +69,9 @@ def main() -> None:
     parser.add_argument("--scenes", default="feathers,jelly_beans")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "unseen-noisy-cpu.json")
     args = parser.parse_args()
-    from speed import _commit
+    from provenance import commit
 
-    report: dict[str, Any] = {"commit": _commit(), "torch": torch.__version__}
+    report: dict[str, Any] = {"commit": commit(), "torch": torch.__version__}
     for scene in [s for s in args.scenes.split(",") if s]:
         report[scene] = row = measure(args.data, scene)
         print(
