@@ -159,20 +159,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = bench_cases._Work(args.data.resolve(), Path(tmp), [])
 
+        built: dict[str, Path] = {}
+
         def case(name: str) -> tuple[Any, torch.Tensor]:
             if name == "hs128":
                 problem, reference, _ = end_to_end_problems(args.data, False)["hs128"]
                 return problem, reference
-            built = load_case(bench_cases.CASES[name].build(work, name))
-            assert built.reference is not None
-            reference = built.reference if built.reference.ndim == 4 else built.reference[None]
-            return _problem(built), reference
+            if name not in built:
+                built[name] = bench_cases.CASES[name].build(work, name)
+            loaded = load_case(built[name])
+            assert loaded.reference is not None
+            reference = loaded.reference if loaded.reference.ndim == 4 else loaded.reference[None]
+            return _problem(loaded), reference
 
         for name in [c for c in args.cases.split(",") if c]:
             row = report["stopping"][name] = stopping(*case(name))
             print(f"{name}: {row['chosen']} chosen, {row['psnr']:.2f} dB; start 1 ahead of (in standard errors)")
             for r in row["steps"]:
                 print(f"  step {r['step']:4d}: start 2 {r['ahead_of_start_2']:5.1f}, mean {r['ahead_of_mean']:5.1f}")
+            args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
         for name in [c for c in args.more.split(",") if c]:
             row = report["more_steps"][name] = more_steps(*case(name))
             print(f"{name}, start 2 given start 1's unused steps: {row['chosen']} chosen, {row['psnr']:.2f} dB")
