@@ -66,8 +66,10 @@ def stopping(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     # Iterates at every scoring (log_every only sets how often they are seen with held-out pixels).
     result = solve(fitted, device="cpu", seed=0, observe=observe, log_every=25)
     seconds = time.perf_counter() - start
-    _, validation = held_out(fitted, result.details["holdout"]["share"], seed=0)  # the run's held-out pixels
-    first = result.choice["starts"][0]
+    details: Any = result.details
+    choice: Any = result.choice
+    _, validation = held_out(fitted, details["holdout"]["share"], seed=0)  # the run's held-out pixels
+    first = choice["starts"][0]
     s1 = seen[f"start 1: step {first['best_step']}" if first["chosen"] == "best" else "start 1: final"]
     steps = sorted(int(n.rsplit(" ", 1)[1]) for n in seen if n.startswith("start 2: step "))
     rows = []
@@ -95,12 +97,12 @@ def stopping(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
 
 def more_steps(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     """The default run with start 2's cap raised by the steps start 1 left unused, and the best candidate seen."""
-    solve_module = importlib.import_module("gdd.problems.solve")
+    solve_module: Any = importlib.import_module("gdd.problems.solve")
     original = solve_module._fit_starts
 
     def fit_starts(problem: Any, kwargs: Any, overrides: Any, callback: Any, observe: Any) -> Any:
         plans = solve_module._plan_starts(problem, kwargs, overrides)
-        results = []
+        results: list[Any] = []
         for k, plan in enumerate(plans):
             if k == 1:
                 unused = plan.config.iterations - results[0].steps
@@ -111,9 +113,11 @@ def more_steps(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
                 base=plan.base, classic=plan.classic, validation=plan.validation, observe=named,
             )  # fmt: skip
             results.append(solve_module._finish(fit, problem, plan))
+            run.append({"cap": plan.config.iterations, "steps": fit.steps})
         return results, plans
 
     seen: dict[str, float] = {}
+    run: list[dict[str, int]] = []  # each start's cap and the steps it ran
     solve_module._fit_starts = fit_starts
     try:
         start = time.perf_counter()
@@ -124,17 +128,33 @@ def more_steps(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     finally:
         solve_module._fit_starts = original
     best = max(seen, key=lambda n: seen[n])
-    starts = result.choice["starts"]
+    starts: Any = result.choice["starts"]
     return {
         "seconds": seconds,
         "chosen": result.choice["chosen"],
         "held_out": {k: v for k, v in result.choice.items() if k in ("start 1", "start 2", "mean", "classic")},
         "separation": result.choice.get("separation"),
         "psnr": _psnr(result.x, reference),
-        "start_steps": [result.steps, max(s.get("best_step") or 0 for s in starts[1:])],
+        "starts": run,
         "refit_steps": [s.get("refit_steps") for s in starts],
         "best_seen": {"name": best, "psnr": seen[best]},
     }
+
+
+STEPS = (50, 150, 300, 450, 600)
+
+
+def table(report: dict[str, Any]) -> list[str]:
+    """The docs' table: how far start 1 as fitted is ahead of the mean with start 2 at some of its steps."""
+    lines = [
+        "| case | chosen (PSNR, dB) | " + " | ".join(f"step {s}" for s in STEPS) + " |",
+        "|---|---|" + "---:|" * len(STEPS),
+    ]
+    for name, row in report["stopping"].items():
+        by_step = {r["step"]: r for r in row["steps"]}
+        cells = [f"{by_step[s]['ahead_of_mean']:.1f}" if s in by_step else "-" for s in STEPS]
+        lines.append(f"| `{name}` | {row['chosen']} ({row['psnr']:.2f}) | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:
