@@ -57,3 +57,17 @@ def test_the_check_sees_a_name_a_sibling_lacks(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
     source = "def main():\n    from provenance import commit, _commit\n    from gdd import solve\n"
     assert _missing(source) == ["provenance._commit"]
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if "def main(" in _source(s)])
+def test_a_benchmark_prints_its_help(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its module imports and its arguments are declared (``--help`` runs nothing else)."""
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--help"])
+    module = _load(script, {})
+    with pytest.raises(SystemExit) as done:
+        module.main()
+    assert done.value.code == 0
+    assert "usage:" in capsys.readouterr().out
