@@ -109,3 +109,30 @@ def test_the_noise_fit_table_of_the_docs_is_the_committed_measurement() -> None:
     lines = _measured_table("noise_fit", "noise-fit-cpu.json")
     assert len(lines) == 2 + 10
     assert "\n".join(lines) in (README.parent / "docs" / "choices.md").read_text()
+
+
+def test_the_two_fits_figures_of_the_docs_are_the_committed_measurement() -> None:
+    """docs/choices.md's table and figures of the HS default's two fits are benchmarks/two_fits.py's JSON."""
+    import json
+
+    lines = _measured_table("two_fits", "two-fits-cpu.json")
+    choices = (README.parent / "docs" / "choices.md").read_text()
+    assert len(lines) == 2 + 5
+    assert "\n".join(lines) in choices
+    report = json.loads((README.parent / "benchmarks" / "results" / "two-fits-cpu.json").read_text())
+    noisy = report["stopping"]["cave128_x8_snr30"]
+    more = report["more_steps"]["cave128_x8_snr30"]
+    held = more["held_out"]
+    figures = [
+        f"against {noisy['psnr_start_1']:.2f} dB for the fit from",
+        f"({noisy['steps'][0]['ahead_of_mean']:.1f} at step {noisy['steps'][0]['step']})",
+        f"a cap of {more['starts'][1]['cap']},",
+        f"to {held['start 2']:.3g}, still above the first fit's {held['start 1']:.3g}",
+        f"now {more['separation']:.1f} standard errors ahead",
+        f"returns {more['psnr']:.2f} dB",
+        f"reaches {more['best_seen']['psnr']:.2f} dB",
+        f"from 1.32 to {more['best_seen']['psnr'] - more['psnr']:.2f} dB",
+    ]
+    flat = " ".join(choices.split())
+    assert [f for f in figures if f not in flat] == []
+    assert more["starts"][1]["steps"] == more["starts"][1]["cap"]  # "it ran all 975" in the docs
