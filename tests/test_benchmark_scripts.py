@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +13,15 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The scripts' folder first on the path for the test only; the scripts' modules gone after it."""
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    yield
+    for name in [n for n in sys.modules if n in SCRIPTS or n.startswith("_benchmarks_")]:
+        del sys.modules[name]
 
 
 def _sibling_imports(source: str) -> list[tuple[str, str]]:
@@ -47,14 +57,12 @@ def _load(script: str, loaded: dict[str, ModuleType]) -> ModuleType:
 
 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if _sibling_imports(_source(s))])
-def test_a_benchmark_imports_names_its_siblings_define(script: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+def test_a_benchmark_imports_names_its_siblings_define(script: str) -> None:
     missing = _missing(_source(script))
     assert not missing, f"benchmarks/{script}.py imports names its siblings do not define: {missing}"
 
 
-def test_the_check_sees_a_name_a_sibling_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+def test_the_check_sees_a_name_a_sibling_lacks() -> None:
     source = "def main():\n    from provenance import commit, _commit\n    from gdd import solve\n"
     assert _missing(source) == ["provenance._commit"]
 
@@ -64,7 +72,6 @@ def test_a_benchmark_prints_its_help(
     script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Its module imports and its arguments are declared (``--help`` runs nothing else)."""
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
     monkeypatch.setattr(sys, "argv", [f"{script}.py", "--help"])
     module = _load(script, {})
     with pytest.raises(SystemExit) as done:
