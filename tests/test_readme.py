@@ -151,3 +151,23 @@ def test_the_two_fits_figures_of_the_docs_are_the_committed_measurement() -> Non
     flat = " ".join(choices.split())
     assert [f for f in figures if f not in flat] == []
     assert more["starts"][1]["steps"] == more["starts"][1]["cap"]  # "it ran all 975" in the docs
+
+
+def test_the_unseen_noisy_table_of_the_docs_is_the_committed_measurement() -> None:
+    """docs/choices.md's noisy pairs of unseen scenes are benchmarks/unseen_noisy.py's table and figures of its JSON."""
+    import json
+
+    lines = _measured_table("unseen_noisy", "unseen-noisy-cpu.json")
+    choices = (README.parent / "docs" / "choices.md").read_text()
+    assert len(lines) == 2 + 2
+    assert "\n".join(lines) in choices
+    report = json.loads((README.parent / "benchmarks" / "results" / "unseen-noisy-cpu.json").read_text())
+    f, j = report["feathers"], report["jelly_beans"]
+    figures = [
+        f"On feathers the default is {f['default']['psnr'] - f['gsa_hs']['psnr']:.1f} dB above GSA-HS",
+        f"on jelly beans {j['default']['psnr'] - j['gsa_hs']['psnr']:.2f} dB",
+        f"below the default on both ({f['network_alone']['psnr']:.2f} and {j['network_alone']['psnr']:.2f} dB)",
+    ]
+    assert [x for x in figures if x not in " ".join(choices.split())] == []
+    assert all(r["network_alone"]["psnr"] < r["default"]["psnr"] for r in (f, j))
+    assert f["network_alone"]["sam"] < f["default"]["sam"]  # "a lower spectral angle on feathers"
