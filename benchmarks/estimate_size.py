@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -24,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from provenance import HERE, commit
+from provenance import HERE, commit, machine
 
 BANDS, GUIDE, FACTOR = 200, 8, 3
 
@@ -72,12 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, object] = {
         "commit": commit(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "machine": machine(),
         "seed": 0,
         "bands": BANDS,
         "guide_bands": GUIDE,

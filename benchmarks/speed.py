@@ -54,10 +54,7 @@ goes to ``speed-<device>[-quick].json``. Never run by pytest.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -67,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from provenance import commit
+from provenance import commit, machine
 
 from gdd.fusion import FitConfig, FitResult, Term, fit, seeded
 from gdd.fusion.fastpath import PLAIN, device_defaults
@@ -80,32 +77,6 @@ HERE = Path(__file__).resolve().parent
 TARGET_DB = 36.30  # the original's final PSNR on pan_im4 (ANCHORS.md)
 AUTHORS_STEPS = 500  # the authors' run the CPU default is timed against
 PAID = 0.95  # a switch pays when its time is at most this fraction of eager's
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _hardware(device: torch.device) -> dict[str, object]:
-    info: dict[str, object] = {
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info["gpu"] = props.name
-        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
-    return info
 
 
 def _sync(device: torch.device) -> None:
@@ -734,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit(),
         "device": str(device),
         "quick": args.quick,
-        "hardware": _hardware(device),
+        "hardware": machine(str(device)),
         "fast": fast,
         "cpu_defaults": device_defaults(torch.device("cpu"), 64),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),

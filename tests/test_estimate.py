@@ -458,3 +458,17 @@ def test_cli_says_when_the_estimate_read_the_central_window(tmp_path: Path, caps
     assert main([*alone, str(tmp_path / "alone.npy")]) == 0
     out = capsys.readouterr().out
     assert "estimated response 2 x 4" in out and "central" not in out
+
+
+@pytest.mark.parametrize(("factor", "size"), [(2, 2), (3, 9), (4, 12), (4, 6), (8, 24), (5, 15)])
+def test_fewest_rows_is_where_the_interior_starts_to_hold_two_rows(factor: int, size: int) -> None:
+    from gdd.estimate.lstsq import fewest_rows, interior
+
+    pad = (size - factor) // 2
+    n = fewest_rows(factor, pad, size)
+    assert len(range(n)[interior(n, factor, pad, size)]) >= 2
+    if pad:  # a true interior leaves the border rows out; one row fewer falls back to every row
+        assert interior(n, factor, pad, size).start > 0
+        assert interior(n - 1, factor, pad, size) == slice(0, n - 1)
+    else:  # no border: one row fewer is a single row
+        assert n == 2

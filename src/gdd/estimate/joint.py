@@ -24,6 +24,7 @@ from .lstsq import (
     check_kernel_size,
     check_pair,
     check_smoothness,
+    fewest_rows,
     fit_penalised,
     quadrant_folds,
     response_float64,
@@ -175,7 +176,7 @@ def estimate_degradation(
     check_kernel_size(size, factor)
     read = lr.shape[-2:]
     if r is None and kern is None:
-        least = 2 + 2 * math.ceil((size - factor) / 2 / factor)  # two rows inside the kernel's reach
+        least = fewest_rows(factor, (size - factor) // 2, size)  # two rows inside the kernel's reach
         if window is not None and positive_int(window, "window") < least:
             raise ValueError(f"window must be at least {least} low-resolution pixels for a {size} x {size} kernel "
                              f"at factor {factor}, got {window}")  # fmt: skip

@@ -120,6 +120,11 @@ def interior(n_lr: int, factor: int, pad: int, size: int) -> slice:
     return slice(first, last + 1)
 
 
+def fewest_rows(factor: int, pad: int, size: int) -> int:
+    """The fewest low-resolution rows whose :func:`interior` holds two (fewer fall back to every row)."""
+    return math.ceil(pad / factor) + 1 + math.ceil((size - pad) / factor)
+
+
 def interior_crop(op: object, h: int, w: int, factor: int) -> tuple[slice, slice]:
     """The :func:`interior` rows and columns of an h x w low-res grid for a kernel operator; all for others."""
     if isinstance(op, KernelDownsample):
