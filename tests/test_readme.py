@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -83,17 +84,23 @@ def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -
     assert set(stale) <= set(rows)
 
 
+def _committed(results: str) -> Any:
+    """The committed JSON ``benchmarks/results/<results>``."""
+    import json
+
+    return json.loads((README.parent / "benchmarks" / "results" / results).read_text())
+
+
 def _measured_table(script: str, results: str, *args: object) -> list[str]:
     """``benchmarks/<script>.py``'s ``table`` of its committed JSON ``benchmarks/results/<results>``."""
     import importlib.util
-    import json
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location(script, root / "benchmarks" / f"{script}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    measured = json.loads((root / "benchmarks" / "results" / results).read_text())
+    measured = _committed(results)
     return list(module.table(measured, *args))
 
 
@@ -119,7 +126,7 @@ def test_the_two_fits_figures_of_the_docs_are_the_committed_measurement() -> Non
     choices = (README.parent / "docs" / "choices.md").read_text()
     assert len(lines) == 2 + 5
     assert "\n".join(lines) in choices
-    report = json.loads((README.parent / "benchmarks" / "results" / "two-fits-cpu.json").read_text())
+    report = _committed("two-fits-cpu.json")
     noisy = report["stopping"]["cave128_x8_snr30"]
     more = report["more_steps"]["cave128_x8_snr30"]
     held = more["held_out"]
@@ -155,13 +162,11 @@ def test_the_two_fits_figures_of_the_docs_are_the_committed_measurement() -> Non
 
 def test_the_unseen_noisy_table_of_the_docs_is_the_committed_measurement() -> None:
     """docs/choices.md's noisy pairs of unseen scenes are benchmarks/unseen_noisy.py's table and figures of its JSON."""
-    import json
-
     lines = _measured_table("unseen_noisy", "unseen-noisy-cpu.json")
     choices = (README.parent / "docs" / "choices.md").read_text()
     assert len(lines) == 2 + 2
     assert "\n".join(lines) in choices
-    report = json.loads((README.parent / "benchmarks" / "results" / "unseen-noisy-cpu.json").read_text())
+    report = _committed("unseen-noisy-cpu.json")
     f, j = report["feathers"], report["jelly_beans"]
     figures = [
         f"On feathers the default is {f['default']['psnr'] - f['gsa_hs']['psnr']:.1f} dB above GSA-HS",
