@@ -67,14 +67,12 @@ def _response(m: np.ndarray, bands: int) -> torch.Tensor:
     return torch.from_numpy(m if m.shape[0] == bands else m.T).float()
 
 
-def measure(data: Path, scene: str, case: str, work: Path) -> dict[str, Any]:
-    from gdd.baselines import HS_FUSION
-    from gdd.io import read_image, read_matrix, to_tensor
-    from gdd.operators import KernelDownsample
+def make_pair(data: Path, scene: str, case: str, folder: Path) -> Path:
+    """The pair ``case`` of ``scene`` made with ``gdd simulate`` in ``folder``; returns its case folder."""
+    from gdd.io import read_image
     from gdd.simulate import CAVE_WAVELENGTHS, spectral_response
 
     camera, sigma, shift = CASES[case]
-    folder = work / f"{scene}_{case}"
     folder.mkdir(parents=True, exist_ok=True)
     cube = read_image(str(data / "cave" / f"{scene}_ms"))[CROP, CROP]
     np.save(folder / "ref.npy", np.ascontiguousarray(cube, dtype=np.float32))
@@ -84,7 +82,17 @@ def measure(data: Path, scene: str, case: str, work: Path) -> dict[str, Any]:
     simulate += ["--shift", f"{shift[0]},{shift[1]}", "--snr-db", str(SNR_DB), "--seed", "0", "--force"]
     simulate += ["--sigma", str(sigma)] if sigma is not None else []
     subprocess.run(simulate, check=True, capture_output=True)
-    c = folder / "case"
+    return folder / "case"
+
+
+def measure(data: Path, scene: str, case: str, work: Path) -> dict[str, Any]:
+    from gdd.baselines import HS_FUSION
+    from gdd.io import read_image, read_matrix, to_tensor
+    from gdd.operators import KernelDownsample
+
+    camera, sigma, shift = CASES[case]
+    folder = work / f"{scene}_{case}"
+    c = make_pair(data, scene, case, folder)
     hsi, msi = to_tensor(np.load(c / "hsi.npy")), to_tensor(np.load(c / "msi.npy"))
     gt = to_tensor(np.load(c / "gt.npy"))
     common = ["--hsi", str(c / "hsi.npy"), "--guide", str(c / "msi.npy"), "--factor", str(FACTOR)]
