@@ -91,8 +91,8 @@ def _committed(results: str) -> Any:
     return json.loads((README.parent / "benchmarks" / "results" / results).read_text())
 
 
-def _measured_table(script: str, results: str, *args: object) -> list[str]:
-    """``benchmarks/<script>.py``'s ``table`` of its committed JSON ``benchmarks/results/<results>``."""
+def _script(script: str) -> Any:
+    """``benchmarks/<script>.py`` as a module (not left in ``sys.modules``)."""
     import importlib.util
 
     root = Path(__file__).resolve().parents[1]
@@ -100,8 +100,12 @@ def _measured_table(script: str, results: str, *args: object) -> list[str]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    measured = _committed(results)
-    return list(module.table(measured, *args))
+    return module
+
+
+def _measured_table(script: str, results: str, *args: object) -> list[str]:
+    """``benchmarks/<script>.py``'s ``table`` of its committed JSON ``benchmarks/results/<results>``."""
+    return list(_script(script).table(_committed(results), *args))
 
 
 def test_the_held_out_share_table_of_the_docs_is_the_committed_measurement() -> None:
@@ -176,3 +180,57 @@ def test_the_unseen_noisy_table_of_the_docs_is_the_committed_measurement() -> No
     assert [x for x in figures if x not in " ".join(choices.split())] == []
     assert all(r["network_alone"]["psnr"] < r["default"]["psnr"] for r in (f, j))
     assert f["network_alone"]["sam"] < f["default"]["sam"]  # "a lower spectral angle on feathers"
+
+
+def test_the_hs_alternatives_figures_of_the_docs_are_the_committed_measurement() -> None:
+    """docs/choices.md's tables and figures of other rules on the HS default's fits are hs_alternatives.py's JSON."""
+    report = _committed("hs-alternatives-cpu.json")
+    module = _script("hs_alternatives")
+    choices = (README.parent / "docs" / "choices.md").read_text()
+    lines, guide = module.table(report), module.guide_table(report)
+    assert (len(lines), len(guide)) == (2 + 7, 2 + 3)
+    assert "\n".join(lines) in choices and "\n".join(guide) in choices
+    text = " ".join(choices.split())
+    rows = report["choices"]
+    blind = [rows["jelly_beans_d5100_blind"], rows["jelly_beans_cie1931_blind"]]
+    clean = [rows[c] for c in ("cave128_x8", "cave128_x8_d5100", "cave128_x8_shift1", "hs128")]
+    noisy, hs128 = rows["cave128_x8_snr30"], rows["hs128"]
+
+    def fitted(row: Any, name: str) -> float:
+        return float(row["as_fitted"][name]["psnr"])
+
+    def over_chosen(row: Any, psnr: float) -> float:
+        return psnr - fitted(row, row["chosen"])
+
+    # The fits chosen on the blind pairs are within the sampling noise of the mean, which is better.
+    assert all(r["chosen"] == r["default_chose"] == "start 1" for r in blind)
+    gaps = [f"{r['mean_separation']:.1f}" for r in blind]
+    assert f"which are {gaps[0]} and {gaps[1]} standard errors apart" in text
+    mean = [over_chosen(r, fitted(r, "mean")) for r in blind]
+    means, picks = ([f"{fitted(r, k):.2f}" for r in blind] for k in ("mean", "start 1"))
+    assert (
+        f"that mean, as fitted, is {means[0]} and {means[1]} dB, above the fits chosen ({picks[0]} and {picks[1]}"
+        in text
+    )
+    assert min(mean) > 0 and f"it returns the mean, {mean[0]:.2f} and {mean[1]:.2f} dB above the fit chosen" in text
+    assert hs128["prefer_mean"]["chosen"] == "mean" and over_chosen(hs128, fitted(hs128, "mean")) < 0
+    assert f"{hs128['mean_separation']:.2f} standard errors ahead of the mean" in text
+    assert f"returns the mean, {-over_chosen(hs128, fitted(hs128, 'mean')):.2f} dB below it" in text
+    # The weighted mean.
+    weights = [r["weighted"]["weight"] for r in rows.values()]
+    assert f"they put {min(weights):.2f} to {max(weights):.2f} of the weight" in text
+    gains = [over_chosen(r, r["weighted"]["psnr"]) for r in blind]
+    assert f"That gains {gains[0]:.2f} and {gains[1]:.2f} dB on the blind pairs" in text
+    losses = [-over_chosen(r, r["weighted"]["psnr"]) for r in (noisy, hs128)]
+    assert f"loses {losses[0]:.2f} dB on the noisy case" in text and f"and {losses[1]:.2f} dB on `hs128`" in text
+    # Back-projection against going on.
+    better = [r["back_projection"]["psnr"] - r["going_on"]["psnr"] for r in clean]
+    assert min(better) > 0 and f"(+{min(better):.2f} to +{max(better):.2f} dB)" in text
+    assert max(r["back_projection"]["seconds"] for r in rows.values()) <= 0.15
+    on = [r["going_on"]["seconds"] for r in clean]
+    assert f"where going on took {min(on):.0f} to {max(on):.0f} s" in text
+    worse = [r["going_on"]["psnr"] - r["back_projection"]["psnr"] for r in (noisy, *blind)]
+    assert f"{worse[0]:.2f} dB below going on in the noisy case, {worse[1]:.2f} and {worse[2]:.2f} dB" in text
+    # Held-out guide pixels prefer a worse candidate on the clean cases.
+    guide = report["guide_holdout"]
+    assert guide["cave128_x8"]["chosen"] != "start 1" and guide["hs128"]["chosen"] == "start 2"
