@@ -242,31 +242,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "hs-alternatives-cpu.json")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    import bench_cases
     from provenance import commit
-    from speed import end_to_end_problems
-
-    from gdd.bench import _problem, load_case
+    from two_fits import case_loader
 
     report: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "seed": 0}
     report.update(choices={}, guide_holdout={})
     data = args.data.resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        work = bench_cases._Work(data, Path(tmp), [])
-        built: dict[str, Path] = {}
+        bench = case_loader(data, Path(tmp))
 
         def case(name: str) -> tuple[Any, torch.Tensor]:
-            if name == "hs128":
-                problem, reference, _ = end_to_end_problems(data, False)["hs128"]
-                return problem, reference
-            if name.endswith("_blind"):
-                return _blind_pair(data, name, Path(tmp))
-            if name not in built:
-                built[name] = bench_cases.CASES[name].build(work, name)
-            loaded = load_case(built[name])
-            assert loaded.reference is not None
-            reference = loaded.reference if loaded.reference.ndim == 4 else loaded.reference[None]
-            return _problem(loaded), reference
+            return _blind_pair(data, name, Path(tmp)) if name.endswith("_blind") else bench(name)
 
         def save() -> None:
             args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")

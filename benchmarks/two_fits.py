@@ -32,6 +32,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -162,13 +163,33 @@ def table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main() -> None:
-    sys.path.insert(0, str(HERE))
+def case_loader(data: Path, tmp: Path) -> Callable[[str], tuple[Any, torch.Tensor]]:
+    """The problem and reference of a bench case (built once, under ``tmp``) or of ``speed.py``'s ``hs128``."""
     import bench_cases
-    from provenance import commit
     from speed import end_to_end_problems
 
     from gdd.bench import _problem, load_case
+
+    work = bench_cases._Work(data, tmp, [])
+    built: dict[str, Path] = {}
+
+    def case(name: str) -> tuple[Any, torch.Tensor]:
+        if name == "hs128":
+            problem, reference, _ = end_to_end_problems(data, False)["hs128"]
+            return problem, reference
+        if name not in built:
+            built[name] = bench_cases.CASES[name].build(work, name)
+        loaded = load_case(built[name])
+        assert loaded.reference is not None
+        reference = loaded.reference if loaded.reference.ndim == 4 else loaded.reference[None]
+        return _problem(loaded), reference
+
+    return case
+
+
+def main() -> None:
+    sys.path.insert(0, str(HERE))
+    from provenance import commit
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
@@ -184,21 +205,7 @@ def main() -> None:
         "more_steps": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        work = bench_cases._Work(args.data.resolve(), Path(tmp), [])
-
-        built: dict[str, Path] = {}
-
-        def case(name: str) -> tuple[Any, torch.Tensor]:
-            if name == "hs128":
-                problem, reference, _ = end_to_end_problems(args.data, False)["hs128"]
-                return problem, reference
-            if name not in built:
-                built[name] = bench_cases.CASES[name].build(work, name)
-            loaded = load_case(built[name])
-            assert loaded.reference is not None
-            reference = loaded.reference if loaded.reference.ndim == 4 else loaded.reference[None]
-            return _problem(loaded), reference
-
+        case = case_loader(args.data.resolve(), Path(tmp))
         for name in [c for c in args.cases.split(",") if c]:
             row = report["stopping"][name] = stopping(*case(name))
             print(f"{name}: {row['chosen']} chosen, {row['psnr']:.2f} dB; start 1 ahead of (in standard errors)")
