@@ -120,7 +120,7 @@ def choices(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     weighted = w * seen["start 1"] + (1 - w) * seen["start 2"]
     observed = {t.name: t for t in problem.make_terms()}[problem.observed]
     start = time.perf_counter()
-    projected = consistent(seen[chosen], observed.operator, observed.target)
+    projected = consistent(seen[chosen], observed.operator, observed.target, observed.mask)
     projecting = time.perf_counter() - start
     return {
         "seconds": seconds,
