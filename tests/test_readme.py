@@ -240,3 +240,29 @@ def test_the_hs_alternatives_figures_of_the_docs_are_the_committed_measurement()
     # Held-out guide pixels prefer a worse candidate on the clean cases.
     guide = report["guide_holdout"]
     assert guide["cave128_x8"]["chosen"] != "start 1" and guide["hs128"]["chosen"] == "start 2"
+
+
+def test_the_noise_rules_figures_of_the_docs_are_the_committed_measurement() -> None:
+    """docs/choices.md's table and figures of the two noise-level rules are benchmarks/noise_rules.py's JSON."""
+    report = _committed("noise-rules-cpu.json")
+    lines = _measured_table("noise_rules", "noise-rules-cpu.json")
+    text = (README.parent / "docs" / "choices.md").read_text()
+    assert len(lines) == 2 + 6 and "\n".join(lines) in text
+    text = " ".join(text.split())
+    pairs = report["pairs"]
+    # Rule A never changed the default's pick; on the clean jelly beans pair the noise kept it from the mean.
+    assert all(r["rule_a"]["chosen"] == r["chosen"] for r in pairs.values())
+    clean = pairs["jelly_beans_clean"]
+    fitted = clean["as_fitted"]
+    assert clean["chosen"] == "start 1" and clean["mean_separation"] < 2
+    assert f"only {clean['mean_separation']:.2f} standard errors ahead of the mean" in text
+    assert f"({fitted['start 1']:.2f} against {fitted['mean']:.2f} dB as fitted)" in text
+    # Rule B against going on.
+    gain = {k: r["rule_b"]["psnr"] - r["rule_b"]["default_psnr"] for k, r in pairs.items()}
+    assert f"Rule B was {gain['feathers_clean']:.2f} and {gain['jelly_beans_clean']:.2f} dB better" in text
+    assert sum(not r["rule_b"]["projects"] for r in pairs.values()) == 3 and gain["feathers_snr30"] == 0
+    worse = pairs["jelly_beans_snr40"]
+    assert f"{-gain['jelly_beans_snr40']:.2f} dB worse on jelly beans at 40 dB" in text
+    assert f"({worse['kept'] / worse['noise_variance']:.1f} times the noise variance)" in text
+    below = worse["as_fitted"]["start 1"] - worse["as_fitted"]["mean"]
+    assert worse["chosen"] == "mean" and f"the mean chosen is also {below:.2f} dB below the fit from GSA-HS" in text
