@@ -100,9 +100,20 @@ def _checked(problem: Any) -> Any:
     return checked_problem(problem)[0]
 
 
+def default_choice(seen: dict[str, torch.Tensor], validation: Any) -> tuple[dict[str, float], str, float]:
+    """Each candidate's held-out error, the default's pick (the lowest) and how far it is ahead of the mean (SE)."""
+    from gdd.fusion.objective import separation
+    from gdd.problems.holdout import holdout_error
+
+    held = {k: holdout_error(x, validation) for k, x in seen.items()}
+    chosen = min(held, key=held.__getitem__)
+    ahead = separation(seen[chosen], seen["mean"], validation) if chosen != "mean" else 0.0
+    return held, chosen, ahead
+
+
 def choices(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     """The default run, the other rules on its fits as fitted, and back-projection after the choice."""
-    from gdd.fusion.objective import SEPARATED, separation
+    from gdd.fusion.objective import SEPARATED
     from gdd.problems.classic import consistent
     from gdd.problems.holdout import holdout_error
 
@@ -110,9 +121,7 @@ def choices(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     problem = _checked(problem)
     result, seen, validation, going_on = _run(problem)
     seconds = time.perf_counter() - start
-    held = {k: holdout_error(x, validation) for k, x in seen.items()}
-    chosen = min(held, key=held.__getitem__)
-    ahead = separation(seen[chosen], seen["mean"], validation) if chosen != "mean" else 0.0
+    held, chosen, ahead = default_choice(seen, validation)
     prefer_mean = "mean" if chosen.startswith("start ") and ahead < SEPARATED else chosen
     e1, e2 = _residuals(seen["start 1"], validation), _residuals(seen["start 2"], validation)
     d = e1 - e2

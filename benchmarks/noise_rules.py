@@ -58,14 +58,14 @@ def noise_variance(y: torch.Tensor) -> float:
     return float(np.mean(out))
 
 
-def pair(data: Path, scene: str, snr: float | None) -> tuple[Any, torch.Tensor]:
-    """A pair made from the scene's crop, and the clean crop."""
+def pair(data: Path, scene: str, snr: float | None, crop: slice = CROP) -> tuple[Any, torch.Tensor]:
+    """A pair made from the scene's crop (rows and columns), and the clean crop."""
     from speed import _cave_cube, _d700
 
     from gdd.problems import hs_problem
     from gdd.simulate.degrade import add_noise
 
-    cube = _cave_cube(data, scene, CROP)
+    cube = _cave_cube(data, scene, crop)
     if cube is None:
         raise SystemExit(f"{data / 'cave' / (scene + '_ms')} not found")
     srf = _d700(data)
@@ -84,9 +84,9 @@ def pair(data: Path, scene: str, snr: float | None) -> tuple[Any, torch.Tensor]:
 
 def measure(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     """The default run, and what rules A and B would have returned from its fits."""
-    from hs_alternatives import _checked, _psnr, _run
+    from hs_alternatives import _checked, _psnr, _run, default_choice
 
-    from gdd.fusion.objective import SEPARATED, separation
+    from gdd.fusion.objective import SEPARATED
     from gdd.problems.classic import consistent
     from gdd.problems.holdout import holdout_error
 
@@ -95,9 +95,7 @@ def measure(problem: Any, reference: torch.Tensor) -> dict[str, Any]:
     start = time.perf_counter()
     result, seen, validation, _ = _run(problem)
     seconds = time.perf_counter() - start
-    held = {k: holdout_error(x, validation) for k, x in seen.items()}
-    chosen = min(held, key=held.__getitem__)
-    ahead = separation(seen[chosen], seen["mean"], validation) if chosen != "mean" else 0.0
+    held, chosen, ahead = default_choice(seen, validation)
     at_noise = held[chosen] <= AT_NOISE * sigma2
     pick = "mean" if chosen.startswith("start ") and at_noise and ahead < SEPARATED else chosen
     kept_terms = [replace(t, mask=1 - t.mask) for t in validation]  # no nodata here: the kept pixels

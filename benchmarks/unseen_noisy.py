@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -53,26 +52,13 @@ def table(report: dict[str, Any]) -> list[str]:
 
 
 def measure(data: Path, scene: str) -> dict[str, Any]:
-    from speed import _cave_cube, _d700
+    from noise_rules import pair
 
     from gdd.metrics import psnr, sam
-    from gdd.problems import hs_problem, solve
+    from gdd.problems import solve
     from gdd.problems.classic import tame
-    from gdd.simulate.degrade import add_noise
 
-    cube = _cave_cube(data, scene, slice(192, 320))
-    if cube is None:
-        raise SystemExit(f"{data / 'cave' / (scene + '_ms')} not found")
-    srf = _d700(data)
-    rng = np.random.default_rng(0)
-
-    def noisy(x: torch.Tensor) -> torch.Tensor:
-        arr = x[0].permute(1, 2, 0).double().numpy()
-        return torch.from_numpy(add_noise(arr, snr_db=30, rng=rng)).permute(2, 0, 1)[None].float()
-
-    hsi = noisy(torch.nn.functional.avg_pool2d(cube, 8))
-    rgb = noisy(torch.einsum("kc,bchw->bkhw", srf, cube))
-    problem = hs_problem(hsi, rgb, srf, 8)
+    problem, cube = pair(data, scene, 30.0, slice(192, 320))
     row: dict[str, Any] = {}
 
     def score(x: torch.Tensor) -> dict[str, float]:
