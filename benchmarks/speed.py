@@ -474,12 +474,13 @@ def _refit_steps(choice: dict[str, Any]) -> list[int]:
 
 
 def case_end_to_end(
-    quick: bool, data: Path, only: list[str] | None = None, *, half_width: bool = False
+    quick: bool, data: Path, only: list[str] | None = None, *, half_width: bool = False, caps: tuple[int, ...] = ()
 ) -> dict[str, Any]:
     """The authors' 500-step run against the default CPU preset, end to end, on two unseen cases.
 
     With ``half_width``, also the default at half its preset's width (``--width``), a user's
-    faster choice.
+    faster choice; with ``caps``, also the default with each of these ``--iterations`` (the cap
+    of each fit, and of the chosen one going on with every pixel), another.
     """
     out: dict[str, Any] = {"authors_steps": AUTHORS_STEPS}
     problems = {k: v for k, v in end_to_end_problems(data, quick).items() if only is None or k in only}
@@ -505,6 +506,8 @@ def case_end_to_end(
         if half_width:
             width = PRESETS[(problem.task, "cpu")].width // 2
             runs["half width"] = dict(iterations=30 if quick else None, width=4 if quick else width, fast=None)
+        for cap in caps:
+            runs[f"cap {cap}"] = dict(iterations=cap, width=8 if quick else None, fast=None)
         if quick:
             runs["authors"]["width"] = 8
         for run, options in runs.items():
@@ -537,6 +540,9 @@ def case_end_to_end(
             row["half width"]["width"] = runs["half width"]["width"]
             row["half_width_time_ratio"] = row["half width"]["seconds"] / row["authors"]["seconds"]
             row["half_width_psnr_gain_db"] = row["half width"]["psnr"] - row["authors"]["psnr"]
+        for cap in caps:
+            row[f"cap {cap}"]["time_ratio"] = row[f"cap {cap}"]["seconds"] / row["authors"]["seconds"]
+            row[f"cap {cap}"]["psnr_gain_db"] = row[f"cap {cap}"]["psnr"] - row["authors"]["psnr"]
         print(f"  {name}: default/authors time {row['time_ratio']:.3f}, PSNR {row['psnr_gain_db']:+.2f} dB", flush=True)
         out[name] = row
     return out
@@ -677,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--half-width", action="store_true", help="end_to_end: also the default at half its preset's width"
     )
+    parser.add_argument(
+        "--caps", default="", help="end_to_end: also the default with each of these --iterations (comma-separated)"
+    )
     parser.add_argument("--tag", default="", help="a suffix of the JSON's name (speed-DEVICE[-quick][-TAG].json)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
     parser.add_argument("--threads", default="", help="CPU thread counts for the cpu case (default: the torch default)")
@@ -713,7 +722,11 @@ def main(argv: list[str] | None = None) -> int:
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "cpu": lambda: case_cpu(args.quick, compile_, threads),
         "end_to_end": lambda: case_end_to_end(
-            args.quick, args.data, [c for c in args.end_to_end.split(",") if c] or None, half_width=args.half_width
+            args.quick,
+            args.data,
+            [c for c in args.end_to_end.split(",") if c] or None,
+            half_width=args.half_width,
+            caps=tuple(int(c) for c in args.caps.split(",") if c),
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
         "profile": lambda: case_profile(args.out),
