@@ -13,6 +13,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -82,10 +83,14 @@ def test_drop_running_stats_keeps_the_training_output() -> None:
     assert torch.equal(net.eval()(g, z), expected)
 
 
-@pytest.mark.parametrize(("switches", "tol"), [({"channels_last": True}, 1e-5), ({"amp": "bf16"}, 5e-2)])
+# bf16's largest error relative to the output's largest value was 0.016-0.054 over the inputs of
+# seeds 0-59 (the inputs drawn from a seeded generator, so that the test does not depend on the
+# global one's state); an output that is wrong, not rounded, is off by the order of 1.
+@pytest.mark.parametrize(("switches", "tol"), [({"channels_last": True}, 1e-5), ({"amp": "bf16"}, 8e-2)])
 def test_fast_network_evaluates_as_the_plain_one(switches: dict[str, object], tol: float) -> None:
-    net, g = _net(), torch.rand(1, 3, 32, 32)
-    z = torch.rand(net.code_shape(32, 32))
+    generator = torch.Generator().manual_seed(0)
+    net, g = _net(), torch.rand(1, 3, 32, 32, generator=generator)
+    z = torch.rand(net.code_shape(32, 32), generator=generator)
     expected = net(g, z)
     out = fast_network(_net(), FitConfig(**switches))(g, z)  # type: ignore[arg-type]
     assert out.dtype == torch.float32 and out.shape == expected.shape
@@ -247,14 +252,24 @@ def test_fit_many_checks_its_inputs() -> None:
         fit_many([_net(), _net()], [terms, terms], [rgb, rgb[..., :16, :16]], config)
 
 
+def _speed_module() -> Any:
+    """``benchmarks/speed.py`` as the module ``speed_benchmark`` (its sibling modules importable)."""
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("speed_benchmark", root / "benchmarks" / "speed.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["speed_benchmark"] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    return module
+
+
 @pytest.mark.slow
 def test_speed_benchmark_quick_run(tmp_path: Path) -> None:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
-    spec = importlib.util.spec_from_file_location("speed_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["speed_benchmark"] = module
-    spec.loader.exec_module(module)
+    module: Any = _speed_module()
     code = module.main(["--quick", "--device", "cpu", "--no-compile", "--threads", "1", "--out", str(tmp_path)])
     assert code == 0
     assert (tmp_path / "speed-cpu-quick.json").is_file()
@@ -401,3 +416,39 @@ def test_the_docs_half_width_runs_are_the_committed_measurement() -> None:
         assert f"{row['half_width_time_ratio']:.2f}x" in readme and f"{less:.2f} dB less" in readme, name
         assert f"(the default {row['time_ratio']:.2f}x)" in readme, name
         assert f"{less:.2f} dB less" in docs, name
+
+
+def test_the_docs_capped_runs_are_the_committed_measurement(shared: Path) -> None:
+    """docs/speed.md's runs with fewer steps are speed-cpu-end-to-end-caps.json's, and return the classic start."""
+    from gdd.metrics import psnr
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-end-to-end-caps.json").read_text())
+    assert "--caps" in report["argv"] and "100,200" in report["argv"]
+    docs = (root / "docs" / "speed.md").read_text().replace("\n", " ")
+    problem, reference, _ = _speed_module().end_to_end_problems(shared, False)["hs128"]
+    gsa_hs = float(psnr(problem.classic("gsa").float().clamp(0, 1), reference))
+    assert f"GSA-HS's own ({gsa_hs:.2f} dB)" in docs
+    for name in ("hs128", "pan256"):
+        row = report["end_to_end"][name]
+        cells = [f"{row[k]['seconds']:.0f} s, {row[k]['psnr']:.2f} dB" for k in ("authors", "default")]
+        capped = [f"{row[k]['seconds']:.0f} s, {row[k]['psnr']:.2f} dB ({row[k]['time_ratio']:.2f}x)"
+                  for k in ("cap 100", "cap 200")]  # fmt: skip
+        said = f"| `{name}` | {cells[0]} | {cells[1]} ({row['time_ratio']:.2f}x) | {capped[0]} | {capped[1]} |"
+        assert said in docs, name
+        for k in ("cap 100", "cap 200"):
+            assert row[k]["steps"] == int(k.split()[1]), (name, k)
+            if name == "pan256":
+                assert row[k]["chosen"] == "classic", k
+            else:  # the fit from GSA-HS, not yet moved from it
+                assert row[k]["chosen"] == "start 1" and f"{row[k]['psnr']:.2f}" == f"{gsa_hs:.2f}", k
+        added = row["default"]["psnr"] - row["cap 100"]["psnr"]
+        assert f"{added:.2f} dB (`{name}`)" in docs, name
+    times = [report["end_to_end"][n]["default"]["seconds"] / report["end_to_end"][n]["cap 100"]["seconds"]
+             for n in ("hs128", "pan256")]  # fmt: skip
+    assert f"at {times[0]:.1f} and {times[1]:.1f} times the time" in docs
+    readme = (root / "README.md").read_text().replace("\n", " ")
+    rows = [report["end_to_end"][n] for n in ("hs128", "pan256")]
+    ratios = " and ".join(f"{r['cap 100']['time_ratio']:.2f}x" for r in rows)
+    added = " and ".join(f"{r['default']['psnr'] - r['cap 100']['psnr']:.2f}" for r in rows)
+    assert f"took {ratios} of the authors' time" in readme and f"add {added} dB" in readme

@@ -34,7 +34,7 @@ from .sensors import sensor_gnyq
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 
 #: Methods besides the registries': GDD with its defaults for the device (the task's preset:
-#: the classic starts and the choice by data consistency where they measured better), the
+#: the classic starts and the choices on held-out pixels), the
 #: authors' GDD (their settings and loss, no classic start, the final estimate) at the same
 #: number of steps (all the default's starts together), and the unguided ablation (a deep
 #: image prior: the same network and losses, the guide replaced by zeros, no classic start).

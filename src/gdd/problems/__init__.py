@@ -5,15 +5,14 @@
 - ``flash``: noisy no-flash image + flash guide (guided denoising).
 
 The network and loop settings of ``budget="authors"`` come from the released demos and the
-paper (see :data:`PRESETS`), with additions measured to gain (README): the result is the mean
+paper (see :data:`PRESETS`), with additions measured to gain (docs/presets.md): the result is the mean
 of the estimates of the last 100 steps (50 for flash) instead of the last estimate alone; for
 ``hs`` and ``pan`` GDD starts from a classic fusion (GSA-HS; for pansharpening GSA or SFIM,
 whichever predicts held-out MS pixels better). Every preset holds 10 % of the observed pixels
 out of the loss (:mod:`~gdd.problems.holdout`) and returns the candidate (an iterate, the final
 estimate, the classic image) that predicts them best. ``init="none", keep_best=False,
 average_last=0, holdout=0`` give the authors' exact method.
-``budget="cpu"`` are smaller settings measured to finish in minutes on two CPU cores (README,
-"Presets").
+``budget="cpu"`` are smaller settings measured to finish in minutes on two CPU cores (docs/presets.md).
 
 The package's modules, each depending only on those above it:
 

@@ -30,8 +30,8 @@ __all__ = [
 #: band mixture matched to the PAN's gradients) describes the pair and GDD starts warm from GSA
 #: with its own output; below it, from SFIM as a residual, which keeps SFIM's spectra where the
 #: PAN does not see a band. Measured: pan_im4 0.9993, Landsat-7 at reduced resolution 0.93 (the
-#: WorldView-3 and Landsat-7 pairs at full resolution 0.82 and 0.60); README, "Never worse than
-#: the classic methods".
+#: WorldView-3 and Landsat-7 pairs at full resolution 0.82 and 0.60). Used only without held-out
+#: pixels (``holdout=0``); the presets choose the start on held-out MS pixels.
 PAN_LINEAR_R2 = 0.99
 
 #: The candidates of ``init="auto"`` for pansharpening and how each is started from (residual or

@@ -127,7 +127,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
         **_HS_STARTS,
         **_CHOOSE_LONG,
     ),
-    # CPU: measured on CAVE balloons 128 x 128, x8 (README): at 600 steps the authors' HS weight
+    # CPU: measured on CAVE balloons 128 x 128, x8 (docs/presets.md): at 600 steps the authors' HS weight
     # 0.1 and noise 0.03 leave the spectra behind (SAM worse than bicubic); weight 1, noise
     # 0.01 and the mean of the last 50 estimates gain about 4 dB and 2.4 degrees.
     ("hs", "cpu"): Preset(
@@ -142,10 +142,10 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
         **_CHOOSE,
     ),
     # Authors' PAN demo: width 64, 8001 iterations, noise 0.01, guard 0.1, per-level guide decoder and URU.
-    # On both budgets GDD starts from a classic fusion chosen from the pair (PAN_LINEAR_R2): 100
-    # steps fit the network to it, then either the network's own output (GSA) or a correction
-    # of SFIM as a residual; the result is chosen by data consistency (README, "Never worse than
-    # the classic methods").
+    # On both budgets GDD starts from a classic fusion chosen from the pair by held-out MS
+    # pixels (init "auto"): 100 steps fit the network to it, then either the network's own
+    # output (GSA) or a correction of SFIM as a residual; held-out pixels choose the result
+    # (docs/choices.md).
     ("pan", "authors"): Preset(
         width=64,
         iterations=8001,
@@ -177,7 +177,7 @@ PRESETS: dict[tuple[Task, Budget], Preset] = {
         **_CHOOSE_LONG,
     ),
     # CPU: width 32 costs about 6 s per step on the authors' 706 x 774 pair, width 16 2.2 s; on a
-    # CAVE stand-in (README) width 16, 250 steps and the mean of the last 50 estimates denoise
+    # CAVE stand-in (docs/presets.md) width 16, 250 steps and the mean of the last 50 estimates denoise
     # about as well as the authors' 1001 steps.
     ("flash", "cpu"): Preset(
         width=16, iterations=250, noise_std=0.01, guard_threshold=0.01, sharing="partial", average_last=50, **_CHOOSE
