@@ -136,3 +136,29 @@ def test_bench_budget_sets_the_preset_on_any_device(tmp_path: Path, cases: dict[
     # GDD with the authors' preset on the CPU; the authors' GDD at the same 8001 steps.
     assert seen[0]["budget"] == "authors" and seen[0]["iterations"] is None
     assert seen[1]["budget"] == "authors" and seen[1]["iterations"] == 8001
+
+
+def test_the_default_moved_from_the_start_it_was_fitted_from(tmp_path: Path) -> None:
+    """A misregistered pair: the default fits under the estimated degradations, and "moved" is from that start."""
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from gdd.bench import _problem, _run_method, load_case
+    from gdd.metrics import psnr
+    from gdd.problems.classic import tame
+    from gdd.problems.solve import checked_problem
+
+    rng = np.random.default_rng(0)
+    cube = (ndimage.gaussian_filter(rng.random((64, 64, 6)), sigma=(2, 2, 0)) * 0.8 + 0.1).astype(np.float32)
+    arrays = simulate_hs(cube, factor=4, srf=rng.random((3, 6)), shift=(1, 1))
+    case = load_case(write_case(tmp_path / "c", arrays, {"task": "hs", "factor": 4, "spatial": "block"}))
+    case = replace(case, inputs={k: v for k, v in case.inputs.items() if k != "kernel"})  # not told of the shift
+    assert case.reference is not None
+    reference = case.reference if case.reference.ndim == 4 else case.reference[None]
+    _, info = _run_method(case, "gdd", device="cpu", seed=0, iterations=5)
+    assert info["degradations"]["chosen"] == "estimated"
+    given, estimated = _problem(case), checked_problem(_problem(case))[0]
+    starts = [psnr(tame(p.classic("gsa").float(), p.baseline()).clamp(0, 1), reference) for p in (given, estimated)]  # type: ignore[misc]
+    assert starts[1] > starts[0] + 0.1  # the estimate helps the classic image too
+    assert info["start"]["name"] == "gsa" and info["start"]["psnr"] == pytest.approx(starts[1], abs=1e-9)

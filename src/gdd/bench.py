@@ -246,6 +246,13 @@ def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[
     if init and init != "none" and problem.classic is not None:
         model = result.details.get("model_choice", {}).get("chosen")
         start_problem = problem.alternatives[model]() if model in problem.alternatives else problem
+        checked = result.details.get("degradations")
+        if isinstance(checked, dict) and checked.get("chosen") == "estimated" and problem.check is not None:
+            # The fit started from the classic image under the degradations estimated from the
+            # pair, not the given ones: what the check gained is not the network's move.
+            from .problems.solve import checked_problem
+
+            start_problem = checked_problem(problem)[0]
         from .problems.classic import tame
 
         start = tame(start_problem.classic(init).float(), start_problem.baseline())  # type: ignore[misc]
