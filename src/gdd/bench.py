@@ -184,7 +184,9 @@ def _run_method(
             def observe(name: str, x: Tensor) -> None:
                 seen[name] = _psnr(case, x, reference)
 
+        start = time.perf_counter()
         result = solve(problem, device=device, seed=seed, iterations=iterations, observe=observe, **options)
+        info["fit_seconds"] = time.perf_counter() - start  # the row's time: not the judging below
         if result.choice:
             info["choice"] = result.choice
         if case.task == "pan":
@@ -378,7 +380,7 @@ def run_bench(
             x, info = _run_method(
                 case, method, device=device, seed=seed, iterations=iterations, budget=budget, spatial=chosen
             )
-            seconds = time.perf_counter() - start
+            seconds = info.pop("fit_seconds", time.perf_counter() - start)
             metrics = _score(case, x)
             label = known.get(method, method)
             if method in ("gdd_authors", "dip") and case.task == "pan" and info.get("spatial") != chosen:
