@@ -84,6 +84,21 @@ def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -
     assert set(stale) <= set(rows)
 
 
+def test_the_misregistered_case_s_start_is_the_committed_bench_row() -> None:
+    """The start the README and docs/choices.md name for the misregistered case is its bench row's."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "benchmarks" / "results" / "bench-cpu" / "rows.jsonl").read_text().splitlines()
+    row = next(r for r in map(json.loads, lines) if r["case"] == "cave128_x8_shift1" and r["method"] == "gdd")
+    assert row["degradations"]["chosen"] == "estimated" and row["start"]["name"] == "gsa"
+    start, moved = f"{row['start']['psnr']:.2f} dB", f"{row['start']['moved_db']:.2f} dB"
+    readme = (root / "README.md").read_text().replace("\n", " ")
+    choices = " ".join((root / "docs" / "choices.md").read_text().split())
+    assert f"where the network starts, gives {start}" in readme
+    assert f"gives {start}, and the network moved the result {moved} above it" in choices
+
+
 def _committed(results: str) -> Any:
     """The committed JSON ``benchmarks/results/<results>``."""
     import json
