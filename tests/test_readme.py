@@ -281,3 +281,33 @@ def test_the_noise_rules_figures_of_the_docs_are_the_committed_measurement() -> 
     assert f"({worse['kept'] / worse['noise_variance']:.1f} times the noise variance)" in text
     below = worse["as_fitted"]["start 1"] - worse["as_fitted"]["mean"]
     assert worse["chosen"] == "mean" and f"the mean chosen is also {below:.2f} dB below the fit from GSA-HS" in text
+
+
+def test_the_docs_runs_with_fewer_steps_on_the_bench_are_the_committed_measurement() -> None:
+    """docs/speed.md's table of benchmarks/caps.py is its committed JSON's, and so are the figures said of it."""
+    report = _committed("caps-cpu.json")
+    speed = " ".join((Path(__file__).resolve().parents[1] / "docs" / "speed.md").read_text().split())
+    for line in _measured_table("caps", "caps-cpu.json"):
+        assert " ".join(line.split()) in speed, line
+    assert report["caps"] == [100, 200]
+    c = report["cases"]
+    shift = c["cave128_x8_shift1"]
+    start = shift["default"]["start"]["psnr"]
+    assert (
+        f"{shift['cap 100']['psnr'] - start:.2f} of its {shift['default']['psnr'] - start:.2f} dB by step 100" in speed
+    )
+    outside = c["cave_pan_outside"]
+    assert outside["cap 100"]["chosen"] == "final"
+    below = outside["default"]["start"]["psnr"] - outside["cap 100"]["psnr"]
+    assert f"{below:.2f} dB below the classic start" in speed
+    worse = [c[n]["default"]["psnr"] - c[n]["cap 200"]["psnr"] for n in ("landsat7_rr", "pan_im4")]
+    assert f"{worse[0]:.2f} and {worse[1]:.2f} dB below the default's" in speed
+    above = outside["cap 200"]["psnr"] - outside["default"]["psnr"]
+    sam = outside["cap 200"]["sam"] - outside["default"]["sam"]
+    assert f"{above:.2f} dB above it in PSNR but {sam:.2f} degrees worse in SAM" in speed
+    for name in ("landsat7_rr", "pan_im4"):
+        assert c[name]["cap 100"]["chosen"] == "classic" and c[name]["cap 100"]["start"]["moved_db"] == 0.0
+    for name in ("cave128_x8", "cave128_x8_d5100"):  # every cap returns the default's result
+        assert len({f"{c[name][k]['psnr']:.2f}" for k in ("default", "cap 100", "cap 200")}) == 1, name
+    snr = c["cave128_x8_snr30"]
+    assert snr["default"]["chosen"] == "mean" and f"at GSA-HS's {snr['cap 100']['psnr']:.2f} dB" in speed
