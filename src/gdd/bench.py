@@ -151,8 +151,11 @@ def _run_method(
     iterations: int | None,
     budget: str | None = None,
     spatial: str | None = None,
+    warm_start: int | None = None,
 ) -> tuple[Tensor, dict[str, Any]]:
     """The method's estimate (1, C, H, W) on the CPU and what to record about the run.
+
+    ``warm_start``: the default GDD row's warm start instead of the preset's (a benchmark's variant).
 
     ``spatial``: the pansharpening operator of the GDD rows other than the default (the one the
     default chose on this case), so that every GDD row of a case uses the same operator.
@@ -176,6 +179,8 @@ def _run_method(
             iterations = n
         elif budget is not None:
             options["budget"] = budget
+        if method == "gdd" and warm_start is not None:
+            options["warm_start"] = warm_start
         seen: dict[str, float] = {}
         observe = None
         if method == "gdd" and case.reference is not None:
