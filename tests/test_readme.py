@@ -311,3 +311,22 @@ def test_the_docs_runs_with_fewer_steps_on_the_bench_are_the_committed_measureme
         assert len({f"{c[name][k]['psnr']:.2f}" for k in ("default", "cap 100", "cap 200")}) == 1, name
     snr = c["cave128_x8_snr30"]
     assert snr["default"]["chosen"] == "mean" and f"at GSA-HS's {snr['cap 100']['psnr']:.2f} dB" in speed
+
+
+def test_the_docs_short_warm_start_runs_are_the_committed_measurement() -> None:
+    """docs/speed.md's table of the capped pansharpening runs with a warm start of 20 steps, and its comparison."""
+    short, preset = _committed("caps-warm-start-20-cpu.json"), _committed("caps-cpu.json")
+    assert short["warm_start"] == 20 and preset.get("warm_start") is None and short["caps"] == preset["caps"]
+    speed = " ".join((Path(__file__).resolve().parents[1] / "docs" / "speed.md").read_text().split())
+    for line in _measured_table("caps", "caps-warm-start-20-cpu.json"):
+        assert " ".join(line.split()) in speed, line
+    gains = {
+        cap: [short["cases"][n][cap]["psnr"] - preset["cases"][n][cap]["psnr"] for n in short["cases"]]
+        for cap in ("cap 100", "cap 200")
+    }
+    assert list(short["cases"]) == ["landsat7_rr", "pan_im4", "cave_pan_outside"]
+    assert "by {:.2f}, {:.2f} and {:.2f} dB".format(*gains["cap 100"]) in speed
+    assert "gain {:.2f} and {:.2f} dB".format(*gains["cap 200"][:2]) in speed
+    assert f"keeps its PSNR ({gains['cap 200'][2]:.2f} dB)" in speed
+    sam = [r["cases"]["cave_pan_outside"]["cap 200"]["sam"] for r in (short, preset)]
+    assert f"spectral angle of {sam[0]:.2f} instead of {sam[1]:.2f} degrees" in speed
