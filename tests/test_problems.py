@@ -17,7 +17,7 @@ from gdd.problems import (
     solve,
     solve_many,
 )
-from gdd.problems.presets import fit_config
+from gdd.problems.presets import choose_preset, fit_config
 
 
 def _hs(gen: torch.Generator, c: int = 6, k: int = 3, size: int = 16, factor: int = 4):  # type: ignore[no-untyped-def]
@@ -86,6 +86,33 @@ def test_a_preset_becomes_a_fit_config_in_one_place() -> None:
         replace(preset, iterations=20), seed=0, device="cpu", log_every=50, fast=None, classic_start=False
     )
     assert short.warm_start == 0 and short.average_last == 20
+
+
+def test_a_warm_start_keeps_its_share_of_a_shorter_run(gen: torch.Generator) -> None:
+    from gdd.cli.fusion import preset_overrides
+    from gdd.cli.parser import build_parser
+    from gdd.problems.plan import _plan_starts
+
+    cpu = torch.device("cpu")
+
+    def warm(overrides: dict[str, object], budget: str | None = None) -> int:
+        return choose_preset("pan", cpu, budget, overrides)[1].warm_start  # type: ignore[arg-type]
+
+    # The presets' 100 steps, a fifth of the CPU preset's 500, and of the authors' 8001 as before.
+    assert warm({}, "cpu") == warm({}, "authors") == 100
+    # A shorter run keeps a fifth for it; a warm start the caller names is theirs.
+    assert (warm({"iterations": 100}), warm({"iterations": 9}), warm({"iterations": 0})) == (20, 1, 0)
+    assert warm({"iterations": 100, "warm_start": 60}) == 60
+    # --ensemble's two starts alike, and --warm-start still holds for both.
+    ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
+    problem = pan_problem(ms, pan, 4, spatial="bicubic")
+    kwargs = dict(device="cpu", seed=0, budget=None, iterations=50, width=8, log_every=10)
+    base = ["pan", "--ms", "m.npy", "--pan", "p.npy", "--ratio", "4", "--out", "o.npy", "--ensemble"]
+    for extra, expected in (([], [10, 10]), (["--warm-start", "30"], [30, 30])):
+        overrides = preset_overrides(build_parser().parse_args([*base, *extra]))
+        plans = _plan_starts(problem, kwargs, overrides)
+        assert [p.config.warm_start for p in plans] == expected
+        assert [p.config.iterations for p in plans] == [50, 50]
 
 
 def test_solve_refuses_unknown_fast_path_settings(gen: torch.Generator) -> None:

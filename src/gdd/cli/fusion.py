@@ -52,9 +52,10 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
     )
     overrides = {k: v for k, v in pairs if v is not None}
     if getattr(args, "ensemble", False):
-        (init, warm, residual), *more = ENSEMBLE[args.command]
-        # --init, --warm-start and --residual given with --ensemble change its first start.
-        overrides = {"init": init, "warm_start": warm, "residual": residual, **overrides, "more_starts": tuple(more)}
+        (init, _, residual), *more = ENSEMBLE[args.command]
+        # --init, --warm-start and --residual given with --ensemble change its first start; its
+        # warm start is otherwise the preset's, which a shorter run shortens (gdd.problems.warm_steps).
+        overrides = {"init": init, "residual": residual, **overrides, "more_starts": tuple(more)}
     return overrides
 
 

@@ -16,8 +16,9 @@ average_last=0, holdout=0`` give the authors' exact method.
 
 The package's modules, each depending only on those above it:
 
-- :mod:`~gdd.problems.presets`: :class:`Preset`, :data:`PRESETS`, :data:`ENSEMBLE` and the one
-  mapping from a preset to a fit's settings (``fit_config``);
+- :mod:`~gdd.problems.presets`: :class:`Preset`, :data:`PRESETS`, :data:`ENSEMBLE`, the warm
+  start's share of a run (:func:`warm_steps`) and the one mapping from a preset to a fit's
+  settings (``fit_config``);
 - :mod:`~gdd.problems.classic`: the classic methods GDD starts from and the pansharpening start
   rule (:data:`PAN_LINEAR_R2`, :func:`pan_linearity`, :func:`pan_start`);
 - :mod:`~gdd.problems.tasks`: :class:`Problem` and its builders :func:`hs_problem`,
@@ -34,7 +35,7 @@ from __future__ import annotations
 from .classic import PAN_LINEAR_R2, classic_method, pan_linearity, pan_start
 from .holdout import choose_start, held_out, holdout_error, holdout_mask
 from .many import solve_many
-from .presets import ENSEMBLE, HOLDOUT, PRESETS, Budget, Preset, Task, preset_for
+from .presets import ENSEMBLE, HOLDOUT, PRESETS, WARM_SHARE, Budget, Preset, Task, preset_for, warm_steps
 from .solve import solve
 from .tasks import PAN_SPATIAL, Problem, flash_problem, hs_problem, pan_problem
 
@@ -44,6 +45,7 @@ __all__ = [
     "PAN_LINEAR_R2",
     "PAN_SPATIAL",
     "PRESETS",
+    "WARM_SHARE",
     "Budget",
     "Preset",
     "Problem",
@@ -61,4 +63,5 @@ __all__ = [
     "preset_for",
     "solve",
     "solve_many",
+    "warm_steps",
 ]

@@ -7,6 +7,7 @@ and beside each entry of :data:`PRESETS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any, Literal
 
 import torch
@@ -20,6 +21,7 @@ __all__ = [
     "FAST_PATH",
     "HOLDOUT",
     "PRESETS",
+    "WARM_SHARE",
     "Budget",
     "Preset",
     "Task",
@@ -27,6 +29,7 @@ __all__ = [
     "choose_preset",
     "fit_config",
     "preset_for",
+    "warm_steps",
 ]
 
 Task = Literal["hs", "pan", "flash"]
@@ -67,7 +70,8 @@ class Preset:
     were or its data objective stops falling (False: keep the chosen estimate as fitted,
     without the held-out pixels)."""
     warm_start: int = 0
-    """Steps fitting the network to the classic start before the data fit."""
+    """Steps fitting the network to the classic start before the data fit; unless the caller
+    names them, at most a fifth of the fit's steps (:func:`warm_steps`)."""
     residual: bool = True
     """The classic start enters as a residual (see :class:`gdd.fusion.FitConfig`)."""
     residual_scale: float = 0.0
@@ -110,7 +114,25 @@ _PAN_START: dict[str, Any] = {"init": "auto", "warm_start": 100}
 #: pixels then choose among the fit from GSA-HS, this fit, their mean and GSA-HS itself.
 _HS_STARTS: dict[str, Any] = {"init": "gsa", "more_starts": (("none", 0, False),)}
 
-#: ``--ensemble``: the starts fitted one after another and averaged, per task.
+#: The largest share of a fit's steps a warm start takes unless the caller names its length: the
+#: pansharpening presets' 100 steps are a fifth of the CPU preset's 500, and a run capped lower
+#: keeps that share, so that it still fits the data for most of its steps (at ``--iterations
+#: 100`` a warm start of 100 steps left no step to fit the data; docs/speed.md measures both).
+WARM_SHARE = Fraction(1, 5)
+
+
+def warm_steps(warm_start: int, iterations: int) -> int:
+    """A preset's warm start in a fit of ``iterations`` steps: at most :data:`WARM_SHARE` of them.
+
+    Example:
+        >>> warm_steps(100, 500), warm_steps(100, 8001), warm_steps(100, 100), warm_steps(0, 100)
+        (100, 100, 20, 0)
+    """
+    return min(warm_start, int(iterations * WARM_SHARE))
+
+
+#: ``--ensemble``: the starts fitted one after another and averaged, per task. The first start's
+#: warm start is the task's preset's (the command line gives the preset's, shortened as it is).
 ENSEMBLE: dict[str, tuple[tuple[str, int, bool], ...]] = {"pan": (("sfim", 100, True), ("gsa", 100, False))}
 
 PRESETS: dict[tuple[Task, Budget], Preset] = {
@@ -210,7 +232,13 @@ def choose_preset(
     if "init" in overrides and "more_starts" not in overrides:
         # A start the caller names is fitted alone.
         overrides = {**overrides, "more_starts": ()}
-    return chosen, replace(preset, **overrides)  # type: ignore[arg-type]
+    preset = replace(preset, **overrides)  # type: ignore[arg-type]
+    if "warm_start" not in overrides:
+        # A warm start the caller does not name keeps to its share of a shorter run.
+        n = preset.iterations
+        more = tuple((init, warm_steps(warm, n), residual) for init, warm, residual in preset.more_starts)
+        preset = replace(preset, warm_start=warm_steps(preset.warm_start, n), more_starts=more)
+    return chosen, preset
 
 
 #: The fast-path switches of :class:`gdd.fusion.FitConfig` a caller may set (``fast=``).
