@@ -12,7 +12,8 @@ run's wall time (the bench's seconds), steps, what held-out pixels chose, PSNR a
 the reference, and the classic start's PSNR (the bench's "moved" is the run's PSNR minus it).
 What a user gives up for a shorter run, and where the network's gain over its classic start
 arrives. ``--warm-start N`` gives the capped runs (not the preset's) a warm start of N steps
-instead of the preset's (pansharpening: 100, all of a run capped at 100). Never run by pytest;
+instead of the preset's (pansharpening: 100, at most a fifth of the steps unless named:
+``gdd.problems.warm_steps``). Never run by pytest;
 JSON to ``--out``.
 """
 
@@ -79,7 +80,9 @@ def main() -> None:
     parser.add_argument("--cases", default=CASES)
     parser.add_argument("--caps", default="100,200", help="the --iterations to run besides the preset's")
     parser.add_argument(
-        "--warm-start", type=int, help="the capped runs' warm start instead of the preset's (pansharpening: 100)"
+        "--warm-start",
+        type=int,
+        help="the capped runs' warm start instead of the preset's (pansharpening: a fifth of the steps, at most 100)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "caps-cpu.json")
     args = parser.parse_args()

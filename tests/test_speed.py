@@ -423,8 +423,14 @@ def test_the_docs_capped_runs_are_the_committed_measurement(shared: Path) -> Non
     from gdd.metrics import psnr
 
     root = Path(__file__).resolve().parents[1]
-    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-end-to-end-caps.json").read_text())
-    assert "--caps" in report["argv"] and "100,200" in report["argv"]
+    results = root / "benchmarks" / "results"
+    report = json.loads((results / "speed-cpu-end-to-end-caps.json").read_text())
+    # pan256 measured again alone once a capped run's warm start was a fifth of its steps.
+    pan = json.loads((results / "speed-cpu-end-to-end-caps-pan.json").read_text())
+    for r in (report, pan):
+        assert "--caps" in r["argv"] and "100,200" in r["argv"]
+    assert "pan256" in pan["argv"] and "hs128" not in pan["end_to_end"]
+    report["end_to_end"]["pan256"] = pan["end_to_end"]["pan256"]
     docs = (root / "docs" / "speed.md").read_text().replace("\n", " ")
     problem, reference, _ = _speed_module().end_to_end_problems(shared, False)["hs128"]
     gsa_hs = float(psnr(problem.classic("gsa").float().clamp(0, 1), reference))
