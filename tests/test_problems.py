@@ -103,7 +103,9 @@ def test_a_warm_start_keeps_its_share_of_a_shorter_run(gen: torch.Generator) -> 
     # A shorter run keeps a fifth for it; a warm start the caller names is theirs.
     assert (warm({"iterations": 100}), warm({"iterations": 9}), warm({"iterations": 0})) == (20, 1, 0)
     assert warm({"iterations": 100, "warm_start": 60}) == 60
-    # --ensemble's two starts alike, and --warm-start still holds for both.
+    # --ensemble's two starts alike (its first start's warm start is the preset's), and
+    # --warm-start still holds for both.
+    assert ENSEMBLE["pan"][0][1] == PRESETS[("pan", "cpu")].warm_start == PRESETS[("pan", "authors")].warm_start
     ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
     problem = pan_problem(ms, pan, 4, spatial="bicubic")
     kwargs = dict(device="cpu", seed=0, budget=None, iterations=50, width=8, log_every=10)
