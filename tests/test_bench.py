@@ -138,12 +138,13 @@ def test_bench_budget_sets_the_preset_on_any_device(tmp_path: Path, cases: dict[
     assert seen[1]["budget"] == "authors" and seen[1]["iterations"] == 8001
 
 
-def test_the_default_moved_from_the_start_it_was_fitted_from(tmp_path: Path) -> None:
+def test_the_default_moved_from_the_start_it_was_fitted_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A misregistered pair: the default fits under the estimated degradations, and "moved" is from that start."""
     from dataclasses import replace
 
     from scipy import ndimage
 
+    import gdd.problems.tasks
     from gdd.bench import _problem, _run_method, load_case
     from gdd.metrics import psnr
     from gdd.problems.classic import tame
@@ -156,8 +157,13 @@ def test_the_default_moved_from_the_start_it_was_fitted_from(tmp_path: Path) -> 
     case = replace(case, inputs={k: v for k, v in case.inputs.items() if k != "kernel"})  # not told of the shift
     assert case.reference is not None
     reference = case.reference if case.reference.ndim == 4 else case.reference[None]
+    calls = []
+    real = gdd.problems.tasks.check_degradations
+    monkeypatch.setattr(gdd.problems.tasks, "check_degradations", lambda *a, **k: calls.append(1) or real(*a, **k))
     _, info = _run_method(case, "gdd", device="cpu", seed=0, iterations=5)
     assert info["degradations"]["chosen"] == "estimated"
+    # The degradations were estimated once, for the fit; judging the start after it reused that answer.
+    assert len(calls) == 1 and info["degradations"]["seconds"] > 0
     given, estimated = _problem(case), checked_problem(_problem(case))[0]
     starts = [psnr(tame(p.classic("gsa").float(), p.baseline()).clamp(0, 1), reference) for p in (given, estimated)]  # type: ignore[misc]
     assert starts[1] > starts[0] + 0.1  # the estimate helps the classic image too

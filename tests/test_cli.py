@@ -258,6 +258,10 @@ def test_pan_chooses_its_start_from_the_pair_or_averages_two(
     assert model["chosen"] == min(model["held_out"], key=model["held_out"].get) == settings["spatial"]
     assert set(model["held_out"]) == {"bicubic", "mtf"}
     assert "start: " in out and "MS degradation: " in out and "held-out error" in out
+    # ... with its warm start's steps: a fifth of the run's 20 (gdd.problems.warm_steps).
+    assert settings["preset"]["warm_start"] == 4
+    kind = "as a residual after a warm start of 4 steps" if rule["residual"] else "warm start of 4 steps"
+    assert f", {kind} (held-out error " in out
     # ... each with its runner-up and how far ahead of it the choice was.
     for made, scores in ((rule, rule["holdout"]), (model, model["held_out"])):
         chosen = made.get("init", made.get("chosen"))

@@ -349,3 +349,32 @@ def test_the_docs_short_pansharpening_runs_are_the_committed_measurement() -> No
     assert f"at {ratio:.2f}x of the default's time, with a spectral angle of {outside['cap 100']['sam']:.2f}" in speed
     twenty = short["cases"]["pan_im4"]["cap 200"]["psnr"]
     assert f"`pan_im4` reached {twenty:.2f} dB, {twenty - rows['pan_im4']['cap 200']['psnr']:.2f} dB above" in speed
+
+
+def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/choices.md's example: the command beside it, run on the current code, prints its lines."""
+    import torch
+
+    from gdd.cli import main
+    from gdd.fusion.fastpath import device_defaults
+
+    text = (README.parent / "docs" / "choices.md").read_text()
+    found = re.search(r"`(gdd pan --ms \$D[^`]*)`", text, flags=re.S)
+    assert found is not None
+    command = " ".join(found[1].split())
+    block = re.compile(r"```\n(.*?)```", flags=re.S).search(text, found.end())  # the block after the command
+    assert block is not None
+    shown = block[1].strip().splitlines()
+    assert [line.split(":")[0] for line in shown] == ["MS degradation", "result"]
+    # The lines were printed under PyTorch 2.13 on a CPU with bf16 in hardware; another
+    # version or a CPU without it rounds the network's arithmetic otherwise.
+    if not torch.__version__.startswith("2.13.") or device_defaults(torch.device("cpu"), 64).get("amp") != "bf16":
+        pytest.skip("the docs' example was printed under PyTorch 2.13 with bf16 in hardware")
+    monkeypatch.chdir(tmp_path)
+    argv = shlex.split(command.replace("$D", str(shared)))[1:]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    printed = [line for line in out if line.split(":")[0] in ("MS degradation", "result")]
+    assert printed == shown

@@ -256,7 +256,8 @@ def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[
         checked = result.details.get("degradations")
         if isinstance(checked, dict) and checked.get("chosen") == "estimated" and problem.check is not None:
             # The fit started from the classic image under the degradations estimated from the
-            # pair, not the given ones: what the check gained is not the network's move.
+            # pair, not the given ones: what the check gained is not the network's move. (The
+            # check's answer is the one the fit got, kept by the problem: nothing is estimated again.)
             from .problems.solve import checked_problem
 
             start_problem = checked_problem(problem)[0]

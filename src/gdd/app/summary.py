@@ -71,6 +71,17 @@ def _share(value: float) -> str:
     return f"{value:.2%}" if value >= 1e-4 or value == 0 else f"{100 * value:.1e}%"
 
 
+def _start_kind(details: dict[str, object], residual: bool) -> str:
+    """How a classic start enters the fit, with its warm start's steps, e.g. ``"warm start of 50 steps"``."""
+    preset = details.get("preset")
+    warm = 0
+    if isinstance(preset, dict):
+        warm = min(int(preset.get("warm_start") or 0), int(preset.get("iterations") or 0))
+    if residual:
+        return f"as a residual after a warm start of {warm} steps" if warm else "as a residual"
+    return f"warm start of {warm} steps" if warm else "without a warm start"
+
+
 def rule_line(details: dict[str, object]) -> str:
     """How the degradations, the pansharpening model and start were chosen, in one line (empty when nothing was)."""
     parts = []
@@ -92,7 +103,7 @@ def rule_line(details: dict[str, object]) -> str:
         )
     rule = details.get("start_rule")
     if isinstance(rule, dict):
-        start = f"{_method_name('pan', str(rule['init']))}, {'as a residual' if rule['residual'] else 'warm start'}"
+        start = f"{_method_name('pan', str(rule['init']))}, {_start_kind(details, bool(rule['residual']))}"
         if rule.get("rule") == "holdout":
             errors = ", ".join(f"{_method_name('pan', k)} {float(v):.4g}" for k, v in rule["holdout"].items())
             parts.append(f"start: {start} (held-out error {errors}{_apart(rule)})")

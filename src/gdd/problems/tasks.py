@@ -88,7 +88,8 @@ class Problem:
             estimated from the pair on the halves the estimate did not see
             (:func:`gdd.estimate.check_degradations`); returns the problem under the estimated
             degradations when they predict better (None otherwise) and the check's details.
-            With held-out validation ``solve`` runs it first.
+            With held-out validation ``solve`` runs it first. It is computed once: a second
+            call returns the same problem and a copy of the same details.
     """
 
     task: Task
@@ -219,18 +220,25 @@ def hs_problem(
 def _hs_check(
     hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: LinearOperator, hs_weight: float
 ) -> Callable[[], tuple[Problem | None, dict[str, object]]]:
-    """``Problem.check`` of an HS pair: the problem under estimated degradations if they predict better."""
+    """``Problem.check`` of an HS pair: the problem under estimated degradations if they predict better.
+
+    The answer is computed at the first call and kept: a caller that needs it again (a
+    benchmark's judging after the fit) gets it without estimating the degradations twice.
+    """
+    answers: list[tuple[Problem | None, dict[str, object]]] = []
 
     def check() -> tuple[Problem | None, dict[str, object]]:
-        found = check_degradations(hsi, guide, factor, srf, spatial)
-        if found.degradation is None:
-            return None, describe(found)
-        est = found.degradation
-        problem = hs_problem(
-            hsi, guide, est.srf.float(), factor, spatial=KernelDownsample(est.kernel.float(), factor),
-            normalize_srf=False, hs_weight=hs_weight, check_degradations=False,
-        )  # fmt: skip
-        return problem, describe(found)
+        if not answers:
+            found = check_degradations(hsi, guide, factor, srf, spatial)
+            problem = None
+            if (est := found.degradation) is not None:
+                problem = hs_problem(
+                    hsi, guide, est.srf.float(), factor, spatial=KernelDownsample(est.kernel.float(), factor),
+                    normalize_srf=False, hs_weight=hs_weight, check_degradations=False,
+                )  # fmt: skip
+            answers.append((problem, describe(found)))
+        problem, details = answers[0]
+        return problem, dict(details)
 
     return check
 
