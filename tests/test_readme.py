@@ -378,3 +378,58 @@ def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
     out = capsys.readouterr().out.splitlines()
     printed = [line for line in out if line.split(":")[0] in ("MS degradation", "result")]
     assert printed == shown
+
+
+def test_the_docs_long_runs_are_the_committed_measurement() -> None:
+    """docs/speed.md's and docs/results.md's 2000-step runs on pan_im4 are the committed JSON files."""
+    import json
+
+    root = README.parent
+    folder = root / "benchmarks" / "results" / "pan_im4-authors-2000-cpu"
+    speed, results = ((root / "docs" / name).read_text() for name in ("speed.md", "results.md"))
+    speed = " ".join(speed.split())
+
+    def cell(run: dict[str, Any]) -> str:
+        m = run["metrics"]["gdd"]
+        return f"{m['psnr']:.2f} / {m['sam']:.2f} / {m['ergas']:.2f}, {run['seconds']:.0f} s"
+
+    for seed in (0, 1):
+        fast, plain = (json.loads((folder / f"{name}-seed{seed}.json").read_text()) for name in ("defaults", "plain"))
+        for run, switches in ((fast, (True, "bf16")), (plain, (False, "off"))):
+            settings = run["settings"]
+            # The authors' settings, no classic start and no held-out pixels, 2000 steps, the path named.
+            assert (settings["channels_last"], settings["amp"]) == switches
+            assert settings["seed"] == seed and run["steps"] == 2000 and settings["budget"] == "authors"
+            assert settings["preset"]["init"] == "none" and settings["preset"]["holdout"] == 0
+        ratio = fast["seconds"] / plain["seconds"]
+        assert f"| {seed} | {cell(fast)} | {cell(plain)} | {ratio:.2f} |" in speed
+    names = [(n, s) for n in ("defaults", "plain") for s in (0, 1)]
+    runs = {(n, s): json.loads((folder / f"{n}-seed{s}.json").read_text()) for n, s in names}
+    db = {k: r["metrics"]["gdd"]["psnr"] for k, r in runs.items()}
+    sam = {k: r["metrics"]["gdd"]["sam"] for k, r in runs.items()}
+    gaps = [db[("defaults", s)] - db[("plain", s)] for s in (0, 1)]
+    angles = [sam[("defaults", s)] - sam[("plain", s)] for s in (0, 1)]
+    assert gaps[0] < 0 < gaps[1] and angles[0] > 0 > angles[1]
+    assert f"the defaults are {-gaps[0]:.2f} dB below the plain path with seed 0 (and {angles[0]:.2f} degrees" in speed
+    assert f"and {gaps[1]:.2f} dB above it with seed 1 ({-angles[1]:.2f} degrees better)" in speed
+    assert f"{-sum(gaps) / 2:.2f} dB below it on the mean of the two" in speed
+    spread = [abs(db[(n, 1)] - db[(n, 0)]) for n in ("defaults", "plain")]
+    assert f"own two seeds differ by {spread[0]:.2f} dB and the plain path's by {spread[1]:.2f} dB" in speed
+    # In the defaults' wall time the plain path is at about step 800 (its logged estimate there).
+    reached = [runs[("defaults", s)]["seconds"] / runs[("plain", s)]["ms_per_iteration"] * 1000 for s in (0, 1)]
+    assert all(750 <= r <= 850 for r in reached)
+    at = [dict(runs[("plain", s)]["psnr_history"])[800] for s in (0, 1)]
+    assert f"where its estimate reads {at[0]:.2f} and {at[1]:.2f} dB" in speed
+    readme = " ".join(README.read_text().split())
+    ratios = [runs[("defaults", s)]["seconds"] / runs[("plain", s)]["seconds"] for s in (0, 1)]
+    assert (
+        f"they took {ratios[0]:.2f}x and {ratios[1]:.2f}x of the plain path's time for "
+        f"{db[('defaults', 0)]:.2f} and {db[('defaults', 1)]:.2f} dB against its "
+        f"{db[('plain', 0)]:.2f} and {db[('plain', 1)]:.2f} dB"
+    ) in readme
+    plain = runs[("plain", 0)]
+    curve = dict(plain["psnr_history"])
+    m = plain["metrics"]["gdd"]
+    said = " ".join(results.split())
+    assert f"reads {curve[500]:.2f}, {curve[1000]:.2f} and {curve[2000]:.2f} dB at those steps" in said
+    assert f"is {m['psnr']:.2f} dB / SAM {m['sam']:.2f} / ERGAS {m['ergas']:.2f} ({plain['seconds']:.0f} s" in said
