@@ -297,11 +297,19 @@ def test_a_fit_chosen_at_an_earlier_step_goes_on_from_that_step() -> None:
     problem, _ = _small_hs()
     fitted, validation = held_out(problem, 0.1, seed=0)
     base = fitted.classic("gsa")  # type: ignore[misc]
-    with seeded(0):
-        model = GuidedDeepDecoder(3, problem.out_channels, width=8, depth=3)
-    config = FitConfig(iterations=60, lr=0.05, noise_std=0.03, device="cpu", keep_best=True, validate_every=10)
-    terms = fitted.make_terms()
-    first = fit(model, terms, fitted.guide, config, base=base, validation=validation)
+    # A fit whose best held-out iterate came before its last. Whether a short fit's does depends
+    # on the platform's rounding (these fits are still improving), so the first of ten seeds
+    # whose fit chose an earlier step is taken; about half of them do.
+    for seed in range(10):
+        with seeded(seed):
+            model = GuidedDeepDecoder(3, problem.out_channels, width=8, depth=3)
+            terms = fitted.make_terms()
+        config = FitConfig(
+            iterations=60, lr=0.05, noise_std=0.03, device="cpu", keep_best=True, validate_every=10, seed=seed
+        )
+        first = fit(model, terms, fitted.guide, config, base=base, validation=validation)
+        if first.choice["chosen"] == "best":
+            break
     assert first.choice["chosen"] == "best" and first.choice["best_step"] < 60  # an earlier iterate than the last
     best = at_best(first, terms)
     # Its weights, scale and Adam's state are those of the best step: zero steps more give its estimate again.

@@ -368,16 +368,20 @@ def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
     assert block is not None
     shown = block[1].strip().splitlines()
     assert [line.split(":")[0] for line in shown] == ["MS degradation", "result"]
-    # The lines were printed under PyTorch 2.13 on a CPU with bf16 in hardware; another
-    # version or a CPU without it rounds the network's arithmetic otherwise.
-    if not torch.__version__.startswith("2.13.") or device_defaults(torch.device("cpu"), 64).get("amp") != "bf16":
-        pytest.skip("the docs' example was printed under PyTorch 2.13 with bf16 in hardware")
     monkeypatch.chdir(tmp_path)
     argv = shlex.split(command.replace("$D", str(shared)))[1:]
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out.splitlines()
     printed = [line for line in out if line.split(":")[0] in ("MS degradation", "result")]
-    assert printed == shown
+    assert len(printed) == 2 and printed[1].startswith("result: ")
+    # The choices made before any fit (no network arithmetic in them) are the same everywhere.
+    assert printed[0] == shown[0]
+    # The fit's own figures were printed under PyTorch 2.13 on a CPU with AMX (bf16 autocast);
+    # another version or CPU rounds the network's arithmetic otherwise and the fit ends elsewhere.
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    amx = "amx_bf16" in text.split() and device_defaults(torch.device("cpu"), 64).get("amp") == "bf16"
+    if torch.__version__.startswith("2.13.") and amx:
+        assert printed[1] == shown[1]
 
 
 def test_the_docs_long_runs_are_the_committed_measurement() -> None:
