@@ -9,6 +9,9 @@ Runs, on small seeded synthetic data in a temporary folder and on the CPU with o
 API's ``solve`` and ``solve_many``. It records the SHA-256 of every result file and of every
 JSON file with its times, versions and memory figures left out, and each command's exit code.
 ``--check FILE`` compares with a recorded run and lists what differs. Never run by pytest.
+A record holds for the CPU kind it was made on: the bf16 arithmetic of the CPU defaults
+rounds differently on another (an AMD EPYC's record and an Intel Xeon's with AMX differ in 13
+of 38), so check against a record made on the same kind of CPU, at the commit before the change.
 """
 
 from __future__ import annotations
