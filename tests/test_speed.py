@@ -319,6 +319,7 @@ def test_the_docs_cpu_table_is_the_committed_measurement() -> None:
     """docs/speed.md's CPU table is benchmarks/results/speed-cpu-step.json, every width and switch."""
     root = Path(__file__).resolve().parents[1]
     report = json.loads((root / "benchmarks" / "results" / "speed-cpu-step.json").read_text())
+    assert "AMD EPYC" in report["hardware"]["cpu"]  # the machine the docs name
     docs = (root / "docs" / "speed.md").read_text()
     rows = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
             "channels_last+bf16": '`channels_last` + `amp="bf16"`'}  # fmt: skip
@@ -458,3 +459,30 @@ def test_the_docs_capped_runs_are_the_committed_measurement(shared: Path) -> Non
     ratios = " and ".join(f"{r['cap 100']['time_ratio']:.2f}x" for r in rows)
     added = " and ".join(f"{r['default']['psnr'] - r['cap 100']['psnr']:.2f}" for r in rows)
     assert f"took {ratios} of the authors' time" in readme and f"add {added} dB" in readme
+
+
+def test_the_docs_cpu_table_of_a_second_machine_is_the_committed_measurement() -> None:
+    """docs/speed.md's table of the Intel machine is benchmarks/results/speed-cpu-step-xeon.json."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks" / "results" / "speed-cpu-step-xeon.json").read_text())
+    assert "Intel" in report["hardware"]["cpu"] and report["hardware"]["torch_threads"] == 2
+    docs = " ".join((root / "docs" / "speed.md").read_text().split())
+    rows = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
+            "channels_last+bf16": '`channels_last` + `amp="bf16"`',
+            "defaults": "the defaults (channels-last alone at width 16)"}  # fmt: skip
+    timed = {name: [report["cpu"][f"threads_2_width_{w}"][name] for w in (16, 32, 64)] for name in rows}
+    for name, label in rows.items():
+        cells = [f"{t['ms_per_iteration']:.1f} ({t['time_ratio']:.2f})" for t in timed[name]]
+        assert f"| {label} | {' | '.join(cells)} |" in docs, name
+    assert [t["switches"] for t in timed["defaults"]] == [
+        {"channels_last": True, "amp": "off"},
+        {"channels_last": True, "amp": "bf16"},
+        {"channels_last": True, "amp": "bf16"},
+    ]
+    both = [t["time_ratio"] for t in timed["channels_last+bf16"]]
+    alone = timed["channels_last"][0]["time_ratio"]
+    assert f"0.42x the plain step at width 64 (0.46x there) and {both[1]:.2f}x at width 32" in docs
+    assert f"{both[2]:.2f}" == "0.42" and all(t["time_ratio"] <= 0.5 for t in timed["defaults"][2:])
+    assert f"At width 16 both switches ({both[0]:.2f}x) beat channels-last alone ({alone:.2f}x)" in docs
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"{both[1]:.2f}x and {both[2]:.2f}x on an Intel Xeon with AMX" in readme
