@@ -358,7 +358,7 @@ def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
     import torch
 
     from gdd.cli import main
-    from gdd.fusion.fastpath import device_defaults
+    from gdd.fusion.fastpath import cpu_flags, device_defaults
 
     text = (README.parent / "docs" / "choices.md").read_text()
     found = re.search(r"`(gdd pan --ms \$D[^`]*)`", text, flags=re.S)
@@ -378,8 +378,7 @@ def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
     assert printed[0] == shown[0]
     # The fit's own figures were printed under PyTorch 2.13 on a CPU with AMX (bf16 autocast);
     # another version or CPU rounds the network's arithmetic otherwise and the fit ends elsewhere.
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    amx = "amx_bf16" in text.split() and device_defaults(torch.device("cpu"), 64).get("amp") == "bf16"
+    amx = "amx_bf16" in cpu_flags() and device_defaults(torch.device("cpu"), 64).get("amp") == "bf16"
     if torch.__version__.startswith("2.13.") and amx:
         assert printed[1] == shown[1]
 

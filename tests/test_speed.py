@@ -315,18 +315,27 @@ def test_the_docs_gpu_table_is_the_committed_measurement() -> None:
         assert cells in docs, f"pan_im4 {name}: {cells} not in docs/speed.md"
 
 
+#: The rows of docs/speed.md's per-step CPU tables: the switches' names in the JSON and their labels.
+_SWITCH_ROWS = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
+                "channels_last+bf16": '`channels_last` + `amp="bf16"`'}  # fmt: skip
+
+
+def _switch_rows_are_in(docs: str, report: dict[str, Any], rows: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Assert each row's ms per step and ratio at widths 16, 32 and 64 are the docs' cells; the timings by row."""
+    timed = {name: [report["cpu"][f"threads_2_width_{w}"][name] for w in (16, 32, 64)] for name in rows}
+    for name, label in rows.items():
+        cells = [f"{t['ms_per_iteration']:.1f} ({t['time_ratio']:.2f})" for t in timed[name]]
+        assert f"| {label} | {' | '.join(cells)} |" in docs, name
+    return timed
+
+
 def test_the_docs_cpu_table_is_the_committed_measurement() -> None:
     """docs/speed.md's CPU table is benchmarks/results/speed-cpu-step.json, every width and switch."""
     root = Path(__file__).resolve().parents[1]
     report = json.loads((root / "benchmarks" / "results" / "speed-cpu-step.json").read_text())
     assert "AMD EPYC" in report["hardware"]["cpu"]  # the machine the docs name
     docs = (root / "docs" / "speed.md").read_text()
-    rows = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
-            "channels_last+bf16": '`channels_last` + `amp="bf16"`'}  # fmt: skip
-    for name, label in rows.items():
-        timed = [report["cpu"][f"threads_2_width_{w}"][name] for w in (16, 32, 64)]
-        cells = [f"{t['ms_per_iteration']:.1f} ({t['time_ratio']:.2f})" for t in timed]
-        assert f"| {label} | {' | '.join(cells)} |" in docs, name
+    _switch_rows_are_in(docs, report, _SWITCH_ROWS)
     c = report["cpu"]["threads_2_width_64"]["compile"]
     cell = f"{c['ms_per_iteration']:.1f} ({c['time_ratio']:.2f}), after {c['compile_seconds']:.1f} s"
     assert cell in docs
@@ -467,13 +476,8 @@ def test_the_docs_cpu_table_of_a_second_machine_is_the_committed_measurement() -
     report = json.loads((root / "benchmarks" / "results" / "speed-cpu-step-xeon.json").read_text())
     assert "Intel" in report["hardware"]["cpu"] and report["hardware"]["torch_threads"] == 2
     docs = " ".join((root / "docs" / "speed.md").read_text().split())
-    rows = {"eager": "plain eager float32", "channels_last": "`channels_last`", "bf16": '`amp="bf16"`',
-            "channels_last+bf16": '`channels_last` + `amp="bf16"`',
-            "defaults": "the defaults (channels-last alone at width 16)"}  # fmt: skip
-    timed = {name: [report["cpu"][f"threads_2_width_{w}"][name] for w in (16, 32, 64)] for name in rows}
-    for name, label in rows.items():
-        cells = [f"{t['ms_per_iteration']:.1f} ({t['time_ratio']:.2f})" for t in timed[name]]
-        assert f"| {label} | {' | '.join(cells)} |" in docs, name
+    rows = {**_SWITCH_ROWS, "defaults": "the defaults (channels-last alone at width 16)"}
+    timed = _switch_rows_are_in(docs, report, rows)
     assert [t["switches"] for t in timed["defaults"]] == [
         {"channels_last": True, "amp": "off"},
         {"channels_last": True, "amp": "bf16"},

@@ -20,7 +20,16 @@ from torch import Tensor, nn
 from ..models import drop_running_stats
 from .config import FitConfig
 
-__all__ = ["BF16_MIN_WIDTH", "PLAIN", "NetworkFn", "TrainNetwork", "device_defaults", "fast_network", "native_bf16"]
+__all__ = [
+    "BF16_MIN_WIDTH",
+    "PLAIN",
+    "NetworkFn",
+    "TrainNetwork",
+    "cpu_flags",
+    "device_defaults",
+    "fast_network",
+    "native_bf16",
+]
 
 #: A network as the loop runs it: ``network(guide, z) -> x``.
 NetworkFn = Callable[[Tensor, Tensor], Tensor]
@@ -34,6 +43,25 @@ _BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 @functools.cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags, read from ``cpuinfo`` (x86 ``flags``, Arm ``Features``); empty where unreadable.
+
+    Example:
+        >>> cpu_flags("/nonexistent")
+        frozenset()
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+@functools.cache
 def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU does bfloat16 arithmetic in hardware (read from ``cpuinfo``'s flags).
 
@@ -44,15 +72,7 @@ def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
         >>> native_bf16("/nonexistent")
         False
     """
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return bool(_BF16_FLAGS & set(value.split()))
-    return False
+    return bool(_BF16_FLAGS & cpu_flags(cpuinfo))
 
 
 #: The narrowest network bf16 autocast is used for by default. On two cores (128 x 128 x 31,
