@@ -73,10 +73,7 @@ def _share(value: float) -> str:
 
 def _start_kind(details: dict[str, object], residual: bool) -> str:
     """How a classic start enters the fit, with its warm start's steps, e.g. ``"warm start of 50 steps"``."""
-    preset = details.get("preset")
-    warm = 0
-    if isinstance(preset, dict):
-        warm = min(int(preset.get("warm_start") or 0), int(preset.get("iterations") or 0))
+    warm = int(details.get("warm_start") or 0)  # type: ignore[call-overload]
     if residual:
         return f"as a residual after a warm start of {warm} steps" if warm else "as a residual"
     return f"warm start of {warm} steps" if warm else "without a warm start"

@@ -149,6 +149,8 @@ def _finish(result: FitResult, problem: Problem, plan: FitPlan) -> FitResult:
         result.details["holdout"] = {"share": preset.holdout, "pixels": held, "steps_run": result.steps}
     if plan.rule:
         result.details["start_rule"] = plan.rule
+    if base is not None:
+        result.details["warm_start"] = config.warm_start
     if result.choice:
         result.choice["classic_name"] = preset.init if base is not None else "gsa"
         kinds = [k for k, on in (("warm", config.warm_start), ("residual", config.residual)) if on]
