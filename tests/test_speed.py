@@ -359,6 +359,36 @@ def test_the_docs_end_to_end_table_is_the_committed_measurement() -> None:
         assert f"at {row['time_ratio']:.2f}x" in readme.replace("\n", " "), name
 
 
+def test_the_docs_end_to_end_table_on_a_second_machine_is_the_committed_measurement() -> None:
+    """docs/speed.md's end-to-end rows on the Intel Xeon are speed-cpu-end-to-end-xeon.json's figures."""
+    root = Path(__file__).resolve().parents[1]
+    results = root / "benchmarks" / "results"
+    report = json.loads((results / "speed-cpu-end-to-end-xeon.json").read_text())
+    first = json.loads((results / "speed-cpu-end-to-end.json").read_text())["end_to_end"]
+    docs = " ".join((root / "docs" / "speed.md").read_text().split())
+    assert report["hardware"]["cpu"].startswith("Intel") and report["hardware"]["torch_threads"] == 2
+    assert report["argv"][-1] == "end-to-end-xeon" and f"--tag end-to-end-xeon`, `{_XEON_E2E}`" in docs
+    for name in ("hs128", "pan256"):
+        row = report["end_to_end"][name]
+        default = row["default"]
+        authors = f"| `{name}` | {row['authors']['seconds']:.0f} s, {row['authors']['psnr']:.2f} dB | "
+        more = f"with every pixel for {default['refit_steps'][0]}, {default['psnr']:.2f} dB"
+        assert f"{authors}{default['seconds']:.0f} s, " in docs and more in docs, name
+        assert f"| {row['time_ratio']:.2f} |" in docs and row["time_ratio"] > 0.25, name
+        # The second machine's figures beside the first's.
+        amd = first[name]
+        assert f"{row['time_ratio']:.2f}x against {amd['time_ratio']:.2f}x" in docs, name
+        assert f"{default['psnr']:.2f} against {amd['default']['psnr']:.2f}" in docs, name
+    chaotic = report["end_to_end"]["hs128"]["authors"]["psnr"], first["hs128"]["authors"]["psnr"]
+    assert f"({chaotic[0]:.2f} against {chaotic[1]:.2f} dB)" in docs
+    readme = " ".join((root / "README.md").read_text().split())
+    ratios = [report["end_to_end"][name]["time_ratio"] for name in ("hs128", "pan256")]
+    assert f"the same took {ratios[0]:.2f}x and {ratios[1]:.2f}x, `--tag end-to-end-xeon`" in readme
+
+
+_XEON_E2E = "benchmarks/results/speed-cpu-end-to-end-xeon.json"
+
+
 def test_the_docs_operator_timings_are_the_committed_measurement() -> None:
     """docs/speed.md's timings of the degradations are speed-cpu-operators.json's, and the MTF's two ways agree."""
     root = Path(__file__).resolve().parents[1]
