@@ -3,7 +3,7 @@
     python benchmarks/bench_cases.py [--data ../shared/data] [--device cpu] [--out benchmarks/results/bench-cpu]
         [--budget authors|cpu] [--cases cave128_x8,pan_im4,...] [--classic-only | --methods gdd,exp,...] [--list]
 
-Cases, as issue 7 ("never worse than the classic methods") sets them (made with ``gdd simulate``
+Cases, chosen to test that GDD is never worse than the classic methods (made with ``gdd simulate``
 where a reference has to be degraded; ``--list`` prints them):
 
 1. ``cave128_x8``: CAVE balloons rows/cols 192:320 (the shared 128 x 128 fixture), block average

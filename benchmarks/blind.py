@@ -1,4 +1,4 @@
-"""Fusion when nobody knows the degradations: estimated against true and wrong-default ones (issue 9).
+"""Fusion when nobody knows the degradations: estimated against true and wrong-default ones.
 
     python benchmarks/blind.py [--data ../shared/data] [--out benchmarks/results/blind-cpu.md]
 
@@ -180,7 +180,7 @@ def main() -> None:
         "seconds": time.perf_counter() - start,
     }
     text = [
-        "# Blind fusion: estimated degradations (issue 9)",
+        "# Blind fusion: estimated degradations",
         "",
         f"`python benchmarks/blind.py`, commit {meta['commit']}, {meta['machine']}, seed 0; "
         f"took {meta['seconds'] / 60:.0f} min.",

@@ -1,4 +1,4 @@
-"""Figures of the evaluation issue: ``gdd eval`` and ``--report`` on one run of each task.
+"""Figures of the evaluation tools: ``gdd eval`` and ``--report`` on one run of each task.
 
     python benchmarks/evaluation.py [--data ../shared/data] [--device cpu] [--reports DIR]
 

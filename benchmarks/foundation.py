@@ -1,4 +1,4 @@
-"""Figures of the foundation issue, measured through the command line as a user runs it.
+"""Figures of the package's foundations, measured through the command line as a user runs it.
 
     python benchmarks/foundation.py [--data ../shared/data] [--device cpu] [--out benchmarks/results]
 

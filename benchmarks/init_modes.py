@@ -1,4 +1,4 @@
-"""How GDD should start from a classic fusion: the table that chose the defaults (issue 7).
+"""How GDD should start from a classic fusion: the table that chose the defaults.
 
     python benchmarks/init_modes.py [--data ../shared/data] [--out benchmarks/results/init-modes-cpu.md]
 
