@@ -1,4 +1,4 @@
-"""What the held-out stop costs the default on ``pan_im4``: the same fit with the stop and without it.
+"""What the held-out stop costs the default on ``pan_im4``: its held-out fit run without the stop.
 
     python benchmarks/pan_no_stop.py [--data ../shared/data] [--iterations 2000]
         [--out benchmarks/results/pan-no-stop-cpu.json]
@@ -7,9 +7,9 @@
 error has not improved for ``patience`` scorings. This runs the same fit with ``patience=0``
 (every step up to ``--iterations``) and without the chosen fit going on with every pixel, so
 that what is recorded is the held-out fit alone: its held-out error at every scoring (every 25
-steps) and the PSNR of its estimate at the same steps against the reference, which only
-measures. The question it answers is whether the stop ends the fit before it would have got
-better, or whether the fit itself levels off.
+steps, from the first scoring) and the PSNR of its estimate at every 25-step log against the
+reference, which only measures. The run with the stop is ``speed.py``'s ``to_quality`` case.
+The question it answers is whether the stop ends the fit before it would have got much better.
 Never run by pytest.
 """
 

@@ -461,9 +461,6 @@ def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
             f"{run['ms_per_iteration']:.1f} | {best:.2f} dB at step {step} |"
         )
         assert row in speed
-        start = dict(run["psnr_history"])[2000]
-        tail = f"{start:.2f} dB at step 2000 to {m['psnr']:.2f}" if seed == 0 else f"{start:.2f} to {m['psnr']:.2f}"
-        assert f"seed {seed} from {tail}" in speed
     db = [r["metrics"]["gdd"]["psnr"] for r in runs]
     seconds = [r["seconds"] for r in runs]
     assert f"seed 1 is {anchor - db[1]:.2f} dB short after {seconds[1]:.0f} s, seed 0 {anchor - db[0]:.2f} dB" in speed
@@ -476,3 +473,11 @@ def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
         for s in (0, 1)
     ]
     assert f"took {earlier[0]['ms_per_iteration']:.0f} and {earlier[1]['ms_per_iteration']:.0f} ms per step" in speed
+    gained = [db[s] - e["metrics"]["gdd"]["psnr"] for s, e in enumerate(earlier)]
+    assert f"doubling the steps gained {gained[0]:.2f} and {gained[1]:.2f} dB" in speed
+    # Seed 0 still rising over its last 1000 steps; seed 1 flat there; the seeds further apart than the shortfall.
+    late = [{k: v for k, v in r["psnr_history"] if k >= 3000} for r in runs]
+    assert late[0][4000] - late[0][3000] > 0.1 and max(late[1].values()) - min(late[1].values()) < 0.4
+    assert f"({late[0][3000]:.2f} dB at step 3000, {late[0][4000]:.2f} at 4000)" in speed
+    assert f"(between {min(late[1].values()):.2f} and {max(late[1].values()):.2f} dB)" in speed
+    assert anchor - db[1] < db[1] - db[0] and f"within the {db[1] - db[0]:.2f} dB between the two seeds" in speed

@@ -365,7 +365,8 @@ def test_the_docs_end_to_end_table_on_a_second_machine_is_the_committed_measurem
     results = root / "benchmarks" / "results"
     report = json.loads((results / "speed-cpu-end-to-end-xeon.json").read_text())
     first = json.loads((results / "speed-cpu-end-to-end.json").read_text())["end_to_end"]
-    docs = " ".join((root / "docs" / "speed.md").read_text().split())
+    text = (root / "docs" / "speed.md").read_text()
+    docs, lines = " ".join(text.split()), text.splitlines()
     assert report["hardware"]["cpu"].startswith("Intel") and report["hardware"]["torch_threads"] == 2
     assert report["argv"][-1] == "end-to-end-xeon" and f"--tag end-to-end-xeon`, `{_XEON_E2E}`" in docs
     for name in ("hs128", "pan256"):
@@ -373,14 +374,19 @@ def test_the_docs_end_to_end_table_on_a_second_machine_is_the_committed_measurem
         default = row["default"]
         authors = f"| `{name}` | {row['authors']['seconds']:.0f} s, {row['authors']['psnr']:.2f} dB | "
         more = f"with every pixel for {default['refit_steps'][0]}, {default['psnr']:.2f} dB"
-        assert f"{authors}{default['seconds']:.0f} s, " in docs and more in docs, name
-        assert f"| {row['time_ratio']:.2f} |" in docs and row["time_ratio"] > 0.25, name
+        # The row, from its name to its ratio, is one line of the table.
+        (line,) = [ln for ln in lines if ln.startswith(authors)]
+        assert line.startswith(f"{authors}{default['seconds']:.0f} s, ") and more in line, name
+        assert f"{default['steps']} steps" in line and line.endswith(f"| {row['time_ratio']:.2f} |"), name
+        assert row["time_ratio"] > 0.25, name
         # The second machine's figures beside the first's.
         amd = first[name]
         assert f"{row['time_ratio']:.2f}x against {amd['time_ratio']:.2f}x" in docs, name
         assert f"{default['psnr']:.2f} against {amd['default']['psnr']:.2f}" in docs, name
     chaotic = report["end_to_end"]["hs128"]["authors"]["psnr"], first["hs128"]["authors"]["psnr"]
-    assert f"({chaotic[0]:.2f} against {chaotic[1]:.2f} dB)" in docs
+    assert f"ends at {chaotic[0]:.2f} dB here against {chaotic[1]:.2f} dB there" in docs
+    refits = report["end_to_end"]["hs128"]["default"]["refit_steps"][0], first["hs128"]["default"]["refit_steps"][0]
+    assert f"for {refits[0]} steps here, against its cap of {refits[1]} there" in docs
     readme = " ".join((root / "README.md").read_text().split())
     ratios = [report["end_to_end"][name]["time_ratio"] for name in ("hs128", "pan256")]
     assert f"the same took {ratios[0]:.2f}x and {ratios[1]:.2f}x, `--tag end-to-end-xeon`" in readme
@@ -416,26 +422,32 @@ def test_the_docs_time_to_quality_is_the_committed_measurement() -> None:
 
 
 def test_the_docs_fit_without_the_stop_is_the_committed_measurement() -> None:
-    """docs/speed.md's pan_im4 fit without the held-out stop is pan-no-stop-cpu.json's, and levels off."""
+    """docs/speed.md's pan_im4 fit without the held-out stop is pan-no-stop-cpu.json's, and gains little by it."""
     root = Path(__file__).resolve().parents[1]
-    run = json.loads((root / "benchmarks" / "results" / "pan-no-stop-cpu.json").read_text())
+    results = root / "benchmarks" / "results"
+    run = json.loads((results / "pan-no-stop-cpu.json").read_text())
+    stopped = json.loads((results / "speed-cpu-to-quality.json").read_text())["to_quality"]["returned"]
+    alone = json.loads((results / "pan-starts-cpu.json").read_text())["none"]
     docs = " ".join((root / "docs" / "speed.md").read_text().split())
     low, top = run["lowest_held_out"], run["highest_psnr"]
+    # Every step run: the stop was off, and the held-out pixels made the choice.
     assert run["iterations"] == run["steps"] == 2000 and run["choice"]["rule"] == "holdout"
-    # Every scoring recorded, with the PSNR of the same step's estimate; the lowest error is theirs.
-    errors = dict(run["held_out"])
-    assert len(errors) >= 2000 // 25 - 5 and min(errors.values()) == low["error"] == errors[low["step"]]
-    assert {int(step): db for step, db in run["psnr"]}[low["step"]] == low["psnr"]
+    curve = {int(step): db for step, db in run["psnr"]}
     said = (
         f"had its lowest held-out error at step {low['step']}, where its estimate read {low['psnr']:.2f} dB, "
         f"no estimate logged in the 2000 steps read more than {top['psnr']:.2f} dB (step {top['step']}), "
         f"and it returned {run['returned_psnr']:.2f} dB after {run['seconds']:.0f} s"
     )
     assert said in docs
-    # The stop costs little: the lowest held-out error's estimate is within 0.1 dB of the best logged.
-    assert top["psnr"] - low["psnr"] < 0.1
+    climb = curve[2000] - curve[1400]
+    assert f"still climbing, by {climb:.2f} dB over its last 600 logged steps" in docs
+    # Gains little: within 0.1 dB of the run with the stop (another machine), and the network
+    # alone at 2,400 steps is well above both.
+    assert abs(run["returned_psnr"] - stopped["psnr"]) < 0.1 and alone["psnr"] - run["returned_psnr"] > 0.5
     readme = " ".join((root / "README.md").read_text().split())
-    assert f"levels off, {run['returned_psnr']:.2f} dB after 2000 steps (`python benchmarks/pan_no_stop.py`)" in readme
+    assert (
+        f"gains little, {run['returned_psnr']:.2f} dB after 2000 steps (`python benchmarks/pan_no_stop.py`)" in readme
+    )
 
 
 def test_the_docs_pansharpening_starts_on_the_cpu_are_the_committed_measurement() -> None:
