@@ -383,12 +383,15 @@ def test_the_docs_example_of_what_a_run_says_is_what_the_run_prints(
         assert printed[1] == shown[1]
 
 
+def _authors_runs(steps: int, name: str = "defaults") -> list[dict[str, Any]]:
+    """The committed runs of the authors' settings on pan_im4 for ``steps`` steps, seeds 0 and 1."""
+    return [_committed(f"pan_im4-authors-{steps}-cpu/{name}-seed{seed}.json") for seed in (0, 1)]
+
+
 def test_the_docs_long_runs_are_the_committed_measurement() -> None:
     """docs/speed.md's and docs/results.md's 2000-step runs on pan_im4 are the committed JSON files."""
-    import json
-
     root = README.parent
-    folder = root / "benchmarks" / "results" / "pan_im4-authors-2000-cpu"
+    runs = {(n, s): run for n in ("defaults", "plain") for s, run in enumerate(_authors_runs(2000, n))}
     speed, results = ((root / "docs" / name).read_text() for name in ("speed.md", "results.md"))
     speed = " ".join(speed.split())
 
@@ -397,7 +400,7 @@ def test_the_docs_long_runs_are_the_committed_measurement() -> None:
         return f"{m['psnr']:.2f} / {m['sam']:.2f} / {m['ergas']:.2f}, {run['seconds']:.0f} s"
 
     for seed in (0, 1):
-        fast, plain = (json.loads((folder / f"{name}-seed{seed}.json").read_text()) for name in ("defaults", "plain"))
+        fast, plain = runs[("defaults", seed)], runs[("plain", seed)]
         for run, switches in ((fast, (True, "bf16")), (plain, (False, "off"))):
             settings = run["settings"]
             # The authors' settings, no classic start and no held-out pixels, 2000 steps, the path named.
@@ -406,8 +409,6 @@ def test_the_docs_long_runs_are_the_committed_measurement() -> None:
             assert settings["preset"]["init"] == "none" and settings["preset"]["holdout"] == 0
         ratio = fast["seconds"] / plain["seconds"]
         assert f"| {seed} | {cell(fast)} | {cell(plain)} | {ratio:.2f} |" in speed
-    names = [(n, s) for n in ("defaults", "plain") for s in (0, 1)]
-    runs = {(n, s): json.loads((folder / f"{n}-seed{s}.json").read_text()) for n, s in names}
     db = {k: r["metrics"]["gdd"]["psnr"] for k, r in runs.items()}
     sam = {k: r["metrics"]["gdd"]["sam"] for k, r in runs.items()}
     gaps = [db[("defaults", s)] - db[("plain", s)] for s in (0, 1)]
@@ -440,13 +441,10 @@ def test_the_docs_long_runs_are_the_committed_measurement() -> None:
 
 def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
     """docs/speed.md's and the README's 4000-step runs on pan_im4 are the committed JSON files."""
-    import json
-
     root = README.parent
-    folder = root / "benchmarks" / "results" / "pan_im4-authors-4000-cpu"
     speed = " ".join((root / "docs" / "speed.md").read_text().split())
     readme = " ".join(README.read_text().split())
-    runs = [json.loads((folder / f"defaults-seed{seed}.json").read_text()) for seed in (0, 1)]
+    runs = _authors_runs(4000)
     anchor = 36.30  # the original code's 8001-step result (ANCHORS.md)
     for seed, run in enumerate(runs):
         settings, m = run["settings"], run["metrics"]["gdd"]
@@ -466,12 +464,7 @@ def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
     assert f"seed 1 is {anchor - db[1]:.2f} dB short after {seconds[1]:.0f} s, seed 0 {anchor - db[0]:.2f} dB" in speed
     assert f"{anchor - db[1]:.2f} dB short on one seed of two in {seconds[1]:.0f} s" in speed
     assert f"return {db[0]:.2f} and {db[1]:.2f} dB in {seconds[0]:.0f} and {seconds[1]:.0f} s (two seeds)" in readme
-    earlier = [
-        json.loads(
-            (root / "benchmarks" / "results" / "pan_im4-authors-2000-cpu" / f"defaults-seed{s}.json").read_text()
-        )
-        for s in (0, 1)
-    ]
+    earlier = _authors_runs(2000)
     assert f"took {earlier[0]['ms_per_iteration']:.0f} and {earlier[1]['ms_per_iteration']:.0f} ms per step" in speed
     gained = [db[s] - e["metrics"]["gdd"]["psnr"] for s, e in enumerate(earlier)]
     assert f"doubling the steps gained {gained[0]:.2f} and {gained[1]:.2f} dB" in speed
