@@ -134,6 +134,26 @@ def test_a_cosine_schedule_changes_the_fit_but_not_its_start(plain: object) -> N
     assert 1.05 < b.loss[-10:].mean() / a.loss[-10:].mean() < 3  # type: ignore[attr-defined]
 
 
+def test_adam_updates_every_weight_at_once_with_the_one_by_one_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    # foreach Adam is the same arithmetic as torch's CPU default, which loops over the weights.
+    from gdd.fusion.state import adam as gdd_adam
+
+    assert gdd_adam([torch.zeros(2, requires_grad=True)], FitConfig()).defaults["foreach"] is True
+    fast = _run(12)
+    made: list[torch.optim.Optimizer] = []
+    adam = torch.optim.Adam
+
+    def one_by_one(params: object, **kwargs: object) -> torch.optim.Optimizer:
+        made.append(adam(params, **{**kwargs, "foreach": False}))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(torch.optim, "Adam", one_by_one)
+    slow = _run(12)
+    assert made and made[0].defaults["foreach"] is False
+    assert torch.equal(fast.x, slow.x)  # type: ignore[attr-defined]
+    assert torch.equal(torch.as_tensor(fast.loss), torch.as_tensor(slow.loss))  # type: ignore[attr-defined]
+
+
 def test_fused_adam_matches_the_default_adam_on_a_few_steps() -> None:
     a, b = _run(2), _fused(2)
     assert torch.allclose(a.x, b.x, atol=1e-4)  # type: ignore[attr-defined]

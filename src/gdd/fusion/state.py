@@ -49,10 +49,13 @@ def trainable(params: Sequence[Tensor], terms: Sequence[Sequence[Term]]) -> tupl
 def adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
     """A fresh Adam over ``params`` at the configured rate (fused when asked).
 
+    Unless fused, Adam updates all the weights at once (``foreach``, torch's own choice on
+    GPUs, where on a CPU torch would loop over the weights one by one): the same arithmetic,
+    the same results bit for bit, in fewer calls.
     One Adam over stacked weights is K independent Adams: its update is element-wise.
     """
     if config.fused_adam is None:
-        return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.Adam(params, lr=config.lr, foreach=True)
     try:
         return torch.optim.Adam(params, lr=config.lr, fused=config.fused_adam)
     except RuntimeError as exc:  # PyTorch before 2.4 fuses Adam on GPUs only

@@ -9,11 +9,15 @@ from torch import Tensor
 __all__ = ["fill", "holdout_mask"]
 
 
-def holdout_mask(height: int, width: int, fraction: float, *, seed: int, valid: Tensor | None = None) -> Tensor:
+def holdout_mask(
+    height: int, width: int, fraction: float, *, seed: int, valid: Tensor | None = None, fold: int = 0
+) -> Tensor:
     """(1, 1, height, width) bool, True at ``round(fraction * n)`` pixels drawn at random among the n valid ones.
 
     At least one pixel is held out and at least one kept. ``valid`` (1, 1, height, width), True
-    or 1 where there is data, limits the draw to those pixels.
+    or 1 where there is data, limits the draw to those pixels. ``fold`` k holds out the k-th
+    block of that many pixels in the same seeded order, so folds 0, 1, ... of one seed are
+    disjoint (cross-validation's folds); fold 0 is the default draw.
 
     Example:
         >>> int(holdout_mask(10, 10, 0.1, seed=0).sum())
@@ -29,8 +33,10 @@ def holdout_mask(height: int, width: int, fraction: float, *, seed: int, valid: 
         raise ValueError("held-out validation needs at least two observed pixels")
     order[~ok] = 2.0  # never drawn
     k = min(max(round(fraction * n), 1), n - 1)
+    if fold < 0 or (fold + 1) * k > n - 1:
+        raise ValueError(f"fold {fold} of {k} held-out pixels needs more than the {n} observed pixels")
     mask = torch.zeros(height * width, dtype=torch.bool)
-    mask[order.argsort()[:k]] = True
+    mask[order.argsort()[fold * k : (fold + 1) * k]] = True
     return mask.reshape(1, 1, height, width)
 
 
