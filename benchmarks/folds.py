@@ -21,8 +21,9 @@ On each pair, with the CPU preset, on the CPU, one run after the other:
   order (``gdd.problems.pixels.holdout_mask(fold=1)``, disjoint from fold 0) and the network
   seeded 1; ``two folds``, the mean of the two.
 
-PSNR and SAM against the reference, which nothing here sees; the steps each run took (its fits'
-and its going on's), and seconds. Pairs: the bench's ``pan_im4``, ``landsat7_rr``,
+PSNR and SAM against the reference, which nothing here sees; the steps each run took (every
+fit's: each start's and each going on's, also listed one by one), and seconds. ``--update``
+replaces the pairs run in an existing JSON and keeps the others. Pairs: the bench's ``pan_im4``, ``landsat7_rr``,
 ``cave_pan_outside`` and ``cave128_x8_snr30`` (``bench_cases.py``), and the unseen ``pan256``
 and ``hs128`` of ``speed.py``. JSON after each pair. Never run by pytest.
 """
@@ -64,28 +65,42 @@ def fold(k: int) -> Iterator[None]:
         holdout.holdout_mask = before
 
 
-def _steps(result: Any) -> int:
-    """Every step a run took: its fits' (each start's) and its going on's."""
-    choice = result.choice
-    starts = choice.get("starts") or [choice]
-    fits = sum(int(s.get("steps", 0)) for s in starts) if "starts" in choice else int(result.steps)
-    refits = [choice.get("refit_steps")] + [s.get("refit_steps") for s in choice.get("starts", [])]
-    return fits + sum(int(r) for r in refits if r)
+@contextmanager
+def counting(steps: list[int]) -> Iterator[None]:
+    """Within it, the steps of every fit ``solve`` runs (each start's, each going on) are appended to ``steps``."""
+    import importlib
+
+    solving = importlib.import_module("gdd.problems.solve")  # the module; the package's ``solve`` is the function
+    before = solving.fit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        result = before(*args, **kwargs)
+        steps.append(int(result.steps))
+        return result
+
+    solving.fit = counted  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        solving.fit = before
 
 
 def run(problem: Any, reference: torch.Tensor, seed: int, **settings: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     from gdd.metrics import psnr, sam
     from gdd.problems import solve
 
+    steps: list[int] = []
     start = time.perf_counter()
-    result = solve(problem, device="cpu", seed=seed, **settings)
+    with counting(steps):
+        result = solve(problem, device="cpu", seed=seed, **settings)
     seconds = time.perf_counter() - start
     x = result.x.detach().float().cpu().clamp(0, 1)
     record = {
         "psnr": psnr(x, reference),
         "sam": sam(x, reference),
         "seconds": seconds,
-        "steps": _steps(result),
+        "steps": sum(steps),
+        "fits": steps,
         "chosen": result.choice.get("chosen"),
         "model": result.details.get("model_choice", {}).get("chosen"),
         "start": (result.details.get("start_rule") or {}).get("init"),
@@ -118,10 +133,10 @@ COLUMNS = ("default", "two seeds", "fold 0", "two folds")
 
 
 def table(out: dict[str, Any]) -> list[str]:
-    """The docs' table: PSNR / SAM, steps and seconds of each way, per pair."""
+    """The docs' table: PSNR / SAM, steps and seconds of each way, per pair, and what each run returned."""
     lines = [
-        "| pair | " + " | ".join(COLUMNS) + " |",
-        "|---|" + "---:|" * len(COLUMNS),
+        "| pair | " + " | ".join(COLUMNS) + " | returned: default, seed 1, fold 0, fold 1 |",
+        "|---|" + "---:|" * len(COLUMNS) + "---|",
     ]
     for name, row in out.items():
         if not isinstance(row, dict) or "default" not in row:
@@ -130,7 +145,8 @@ def table(out: dict[str, Any]) -> list[str]:
             f"{row[c]['psnr']:.2f} / {row[c]['sam']:.2f}, {row[c]['steps']} steps, {row[c]['seconds']:.0f} s"
             for c in COLUMNS
         ]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        chosen = ", ".join(str(row[c]["chosen"]) for c in ("default", "default, seed 1", "fold 0", "fold 1"))
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {chosen} |")
     return lines
 
 
@@ -143,9 +159,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--cases", default="pan_im4,landsat7_rr,cave_pan_outside,pan256,cave128_x8_snr30,hs128")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "folds-cpu.json")
+    parser.add_argument("--update", action="store_true", help="keep --out's other pairs, replace these")
     args = parser.parse_args()
     data = args.data.resolve()
-    out: dict[str, Any] = {"commit": commit(), "machine": machine(), "torch": torch.__version__}
+    out: dict[str, Any] = json.loads(args.out.read_text()) if args.update and args.out.exists() else {}
+    out.update({"commit": commit(), "machine": machine(), "torch": torch.__version__})
     names = args.cases.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -153,9 +171,10 @@ def main() -> None:
                 problem, reference, _ = speed.end_to_end_problems(data, False)["hs128"]
             else:
                 problem, reference = pan_models.pairs(data, [name], Path(tmp))[name]
-            out[name] = measure(problem, reference)
-            print(f"  {name}: " + ", ".join(f"{k} {v['psnr']:.2f}" for k, v in out[name].items()), flush=True)
+            out[name] = {**measure(problem, reference), "commit": commit()}
             args.out.write_text(json.dumps(out, indent=1, default=str) + "\n")
+            done = {k: v for k, v in out[name].items() if isinstance(v, dict)}
+            print(f"  {name}: " + ", ".join(f"{k} {v['psnr']:.2f}" for k, v in done.items()), flush=True)
     print("\n".join(table(out)))
     print(f"wrote {args.out}")
 

@@ -2,6 +2,7 @@
 
     python benchmarks/noise_rules.py [--data ../shared/data] [--scenes feathers,jelly_beans]
         [--snr none,40,30] [--out benchmarks/results/noise-rules-cpu.json]
+    python benchmarks/noise_rules.py --bench-cases cave128_x8_snr30 --out FILE
 
 ``benchmarks/hs_alternatives.py`` found that each other rule for the HS default's two fits wins
 on noisy pairs and loses on clean ones, or the reverse. The noise variance of the
@@ -23,7 +24,8 @@ The pairs are made from crops none of the defaults or rules were looked at on (r
 white Gaussian noise per band on both inputs at each ``--snr``, or none; seed 0). Each pair is
 fitted once with the CPU default (seed 0), and both rules are scored on that run's fits: PSNR
 against the clean crop, rule A's pick and the default's as fitted, rule B's result and the
-default's after the choice. Never run by pytest; JSON to ``--out``.
+default's after the choice. ``--bench-cases`` scores the same on the bench's HS cases instead
+(``bench_cases.py``), with the machine recorded. Never run by pytest; JSON to ``--out``.
 """
 
 from __future__ import annotations
@@ -142,12 +144,29 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--scenes", default="feathers,jelly_beans")
     parser.add_argument("--snr", default="none,40,30", help="SNR per band in dB, or none")
+    parser.add_argument(
+        "--bench-cases", default="", help="the bench's HS cases instead (bench_cases.py), e.g. cave128_x8_snr30"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "noise-rules-cpu.json")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from provenance import commit
+    from provenance import commit, machine
 
     report: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "seed": 0, "pairs": {}}
+    if args.bench_cases:
+        import tempfile
+
+        import pan_models
+
+        report["machine"] = machine()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.bench_cases.split(","):
+                row = report["pairs"][name] = measure(*pan_models.pairs(args.data.resolve(), [name], Path(tmp))[name])
+                print(f"{name}: noise {row['noise_variance']:.2e}; rule A {row['rule_a']}", flush=True)
+                args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        print("\n".join(table(report)))
+        print(f"wrote {args.out}")
+        return
     for scene in args.scenes.split(","):
         for level in args.snr.split(","):
             snr = None if level == "none" else float(level)

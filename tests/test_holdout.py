@@ -30,6 +30,19 @@ def test_the_draw_is_seeded_and_takes_the_share_of_valid_pixels() -> None:
         holdout_mask(4, 4, 1.0, seed=0)
 
 
+def test_the_folds_of_one_seed_are_disjoint_draws_of_the_same_share() -> None:
+    assert torch.equal(holdout_mask(20, 30, 0.1, seed=3, fold=0), holdout_mask(20, 30, 0.1, seed=3))
+    valid = torch.rand(1, 1, 20, 30, generator=torch.Generator().manual_seed(1)) < 0.8
+    folds = [holdout_mask(20, 30, 0.1, seed=3, valid=valid, fold=k) for k in range(9)]
+    n = int(valid.sum())
+    assert all(int(f.sum()) == round(0.1 * n) and not bool((f & ~valid).any()) for f in folds)
+    assert int(torch.stack(folds).sum(dim=0).max()) == 1  # no pixel in two folds
+    with pytest.raises(ValueError, match="fold 9 of"):
+        holdout_mask(20, 30, 0.1, seed=3, valid=valid, fold=9)  # the tenth would leave no pixel kept
+    with pytest.raises(ValueError, match="fold -1"):
+        holdout_mask(20, 30, 0.1, seed=3, fold=-1)
+
+
 def test_fill_keeps_kept_pixels_and_takes_held_ones_from_their_neighbours() -> None:
     x = torch.arange(2 * 25, dtype=torch.float32).reshape(1, 2, 5, 5)
     keep = torch.ones(1, 1, 5, 5, dtype=torch.bool)

@@ -474,3 +474,85 @@ def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
     assert f"({late[0][3000]:.2f} dB at step 3000, {late[0][4000]:.2f} at 4000)" in speed
     assert f"(between {min(late[1].values()):.2f} and {max(late[1].values()):.2f} dB)" in speed
     assert anchor - db[1] < db[1] - db[0] and f"within the {db[1] - db[0]:.2f} dB between the two seeds" in speed
+
+
+def test_the_docs_folds_table_and_its_reading_are_the_committed_measurement() -> None:
+    """docs/choices.md's table of going on against two folds is benchmarks/folds.py's table of its JSON, read right."""
+    lines = _measured_table("folds", "folds-cpu.json")
+    assert len(lines) == 2 + 6
+    choices = (README.parent / "docs" / "choices.md").read_text()
+    assert "\n".join(lines) in choices
+    out = _committed("folds-cpu.json")
+    pans = ("pan_im4", "landsat7_rr", "cave_pan_outside", "pan256")
+    rows = {name: out[name] for name in (*pans, "cave128_x8_snr30", "hs128")}
+    over_folds = {k: r["default"]["psnr"] - r["two folds"]["psnr"] for k, r in rows.items()}
+    assert [k for k, d in over_folds.items() if d < -0.05] == ["landsat7_rr"]  # five of six as good or better
+    steps = [r["default"]["steps"] / r["two folds"]["steps"] for r in rows.values()]
+    seeds = [out[k]["two seeds"]["psnr"] - out[k]["default"]["psnr"] for k in pans]
+    angles = [out[k]["two seeds"]["sam"] <= out[k]["default"]["sam"] + 0.005 for k in pans]
+    times = [out[k]["two seeds"]["steps"] / out[k]["default"]["steps"] for k in pans]
+    below = sorted(r["default"]["psnr"] - r["fold 0"]["psnr"] for r in rows.values())
+    text = " ".join(choices.split())
+    assert f"in {min(steps):.2f} to {max(steps):.2f} times their steps" in text
+    assert f"two folds are {-over_folds['landsat7_rr']:.2f} dB better on `landsat7_rr`" in text
+    d = {k: f"{v:.2f}" for k, v in over_folds.items()}
+    assert (
+        f"(by {d['pan_im4']} dB on `pan_im4`, {d['cave_pan_outside']} on `cave_pan_outside` and {d['hs128']} on "
+        f"`hs128`; {d['pan256']} and +{d['cave128_x8_snr30']} dB on `pan256` and the noisy case)"
+    ) in text
+    assert all(angles) and min(seeds) > 0
+    assert f"by {min(seeds):.2f} to {max(seeds):.2f} dB, with a spectral angle as low or lower" in text
+    assert f"for {min(times):.1f} to {max(times):.1f} times the steps" in text
+    assert f"is {below[1]:.2f} to {below[-1]:.2f} dB below it on five pairs, {below[0]:.2f} dB on the noisy one" in text
+
+
+def _gdd_rows(folder: str) -> dict[str, Any]:
+    """The GDD default rows of a committed bench's rows.jsonl, by case."""
+    import json
+
+    lines = (README.parent / "benchmarks" / "results" / folder / "rows.jsonl").read_text().splitlines()
+    return {r["case"]: r for r in map(json.loads, lines) if r["method"] == "gdd"}
+
+
+def test_the_docs_second_cpus_bench_is_the_committed_rows() -> None:
+    """The README's and docs/choices.md's figures of the bench on the Intel Xeon are its rows, against the table's."""
+    amd, xeon = _gdd_rows("bench-cpu"), _gdd_rows("bench-cpu-xeon")
+    rerun = [c for c in xeon if xeon[c] != amd[c]]
+    assert len(rerun) == 9 and "cave512_x32" not in rerun
+    others = [c for c in rerun if c != "cave128_x8_snr30"]
+    psnr = max(
+        abs(xeon[c]["metrics"]["psnr"] - amd[c]["metrics"]["psnr"]) for c in others if "psnr" in xeon[c]["metrics"]
+    )
+    qnr = max(
+        abs(xeon[c]["metrics"][k] - amd[c]["metrics"][k])
+        for c in others
+        for k in ("qnr", "hqnr")
+        if k in xeon[c]["metrics"]
+    )
+    assert 0.25 < psnr <= 0.26 and 0.005 < qnr <= 0.006
+    noisy = xeon["cave128_x8_snr30"]
+    summary = (README.parent / "benchmarks" / "results" / "bench-cpu-xeon" / "summary.md").read_text()
+    row = next(line for line in summary.splitlines() if line.startswith("| cave128_x8_snr30 "))
+    assert row.endswith("| 3.85 | +0.00 (from gsa) | no | no | no |")
+    assert noisy["choice"]["chosen"] == "start 1" and amd["cave128_x8_snr30"]["choice"]["chosen"] == "mean"
+    assert (
+        f"{noisy['choice']['separation']:.2f}" == "0.28"
+        and f"{amd['cave128_x8_snr30']['choice']['separation']:.2f}" == "0.72"
+    )
+    readme = " ".join((README.parent / "README.md").read_text().split())
+    choices = " ".join((README.parent / "docs" / "choices.md").read_text().split())
+    gap, best = noisy["oracle"]["gap_db"], noisy["oracle"]["best_psnr"]
+    m = noisy["metrics"]
+    assert f"eight rows are within {psnr + 0.005:.2f} dB PSNR, or {qnr + 0.0005:.3f} QNR and HQNR" in readme
+    assert f"returns GSA-HS's {m['psnr']:.2f} dB, 2.59 dB below the authors' GDD (oracle gap {gap:.2f} dB)" in readme
+    assert f"eight rows are within {psnr + 0.005:.2f} dB PSNR and {qnr + 0.0005:.3f} QNR or HQNR" in choices
+    assert f"the default returns {m['psnr']:.2f} dB / {m['sam']:.2f} degrees" in choices
+    assert f"with an oracle gap of {gap:.2f} dB (the mean of the two fits reached {best:.2f} dB as fitted)" in choices
+    rule = _committed("noise-rules-bench-xeon.json")["pairs"]["cave128_x8_snr30"]
+    held, noise = rule["held_out"][rule["chosen"]], rule["noise_variance"]
+    assert rule["chosen"] == "start 1" and rule["rule_a"]["chosen"] == "mean"
+    assert (
+        f"a held-out error {held / noise:.2f} times the HS image's estimated noise variance "
+        f"({held:.2e} against {noise:.2e})" in choices
+    )
+    assert f"{rule['rule_a']['psnr']:.2f} dB as fitted against {rule['rule_a']['default_psnr']:.2f} dB" in choices
