@@ -378,7 +378,8 @@ def test_an_interrupted_ray_batch_leaves_no_task_running_on_the_cluster(tmp_path
     ray = _ray_or_skip()
     _pairs(tmp_path, 2)
     manifest = tmp_path / "jobs.json"
-    manifest.write_text(json.dumps(_jobs(2, iterations=100000)))  # far longer than the test
+    # far longer than the test: no held-out stop (a tiny pair stops by itself within seconds)
+    manifest.write_text(json.dumps(_jobs(2, iterations=100000, patience=0)))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # the cluster outlives the batch
     try:
         batch = subprocess.Popen([sys.executable, "-m", "gdd", "batch", str(manifest), "--ray", "auto", "--quiet"])
