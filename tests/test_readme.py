@@ -504,6 +504,9 @@ def test_the_docs_folds_table_and_its_reading_are_the_committed_measurement() ->
     assert f"by {min(seeds):.2f} to {max(seeds):.2f} dB, with a spectral angle as low or lower" in text
     assert f"for {min(times):.1f} to {max(times):.1f} times the steps" in text
     assert f"is {below[1]:.2f} to {below[-1]:.2f} dB below it on five pairs, {below[0]:.2f} dB on the noisy one" in text
+    readme = " ".join((README.parent / "README.md").read_text().split())
+    assert "as good as averaging two folds or better on five of six pairs" in readme
+    assert "better than one run on all four pansharpening pairs, for twice the time" in readme
 
 
 def _gdd_rows(folder: str) -> dict[str, Any]:
@@ -556,3 +559,45 @@ def test_the_docs_second_cpus_bench_is_the_committed_rows() -> None:
         f"({held:.2e} against {noise:.2e})" in choices
     )
     assert f"{rule['rule_a']['psnr']:.2f} dB as fitted against {rule['rule_a']['default_psnr']:.2f} dB" in choices
+
+
+def test_the_docs_noise_rules_on_new_pairs_are_the_committed_measurement() -> None:
+    """docs/choices.md's tables of the noise-level rules on sixteen new pairs, and what it reads in them."""
+    script = _script("noise_rules")
+    more, blind = _committed("noise-rules-more-cpu.json"), _committed("noise-rules-blind-cpu.json")
+    choices = (README.parent / "docs" / "choices.md").read_text()
+    for report, n in ((more, 12), (blind, 4)):
+        lines = list(script.table(report))
+        assert len(lines) == 2 + n and "\n".join(lines) in choices
+    pairs = {**more["pairs"], **blind["pairs"]}
+    changed = {k: r for k, r in pairs.items() if r["rule_a"]["chosen"] != r["chosen"]}
+    gains = {k: r["rule_a"]["psnr"] - r["rule_a"]["default_psnr"] for k, r in changed.items()}
+    assert sorted(changed) == [
+        "balloons_0_snr30",
+        "balloons_384_snr30",
+        "jelly_beans_cie1931_blind",
+        "jelly_beans_d5100_blind",
+    ]
+    assert all(r["chosen"] == "start 1" and r["rule_a"]["chosen"] == "mean" for r in changed.values())
+    assert min(gains.values()) > 0  # the criterion written down before: better on average, never 0.1 dB worse
+    text = " ".join(choices.split())
+    g = {k: f"{v:.2f}" for k, v in gains.items()}
+    assert f"by {g['balloons_0_snr30']} and {g['balloons_384_snr30']} dB on the two balloons crops at 30 dB" in text
+    assert (
+        f"and by {g['jelly_beans_d5100_blind']} and {g['jelly_beans_cie1931_blind']} dB on the blind jelly beans"
+        in text
+    )
+    z = [f"{pairs[k]['mean_separation']:.2f}" for k in ("jelly_beans_d5100_blind", "jelly_beans_cie1931_blind")]
+    assert f"was chosen {z[0]} and {z[1]} standard errors ahead of the mean" in text
+    kept = pairs["jelly_beans_384_snr35"]
+    ratio = kept["held_out"][kept["chosen"]] / kept["noise_variance"]
+    loss = kept["as_fitted"]["start 1"] - kept["as_fitted"]["mean"]
+    assert kept["chosen"] == kept["rule_a"]["chosen"] == "start 1" and ratio > script.AT_NOISE
+    assert f"{kept['mean_separation']:.2f} standard errors ahead of the mean but {ratio:.2f} times the noise" in text
+    assert f"it is {loss:.2f} dB better than the mean" in text
+    back = [pairs[k]["rule_b"] for k in ("feathers_384_snr30", "feathers_384_snr35")]
+    assert all(b["projects"] for b in back)
+    assert (
+        f"{back[0]['psnr'] - back[0]['default_psnr']:.2f} and {back[1]['psnr'] - back[1]['default_psnr']:.2f} dB above"
+        in text
+    )
