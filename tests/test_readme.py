@@ -601,3 +601,9 @@ def test_the_docs_noise_rules_on_new_pairs_are_the_committed_measurement() -> No
         f"{back[0]['psnr'] - back[0]['default_psnr']:.2f} and {back[1]['psnr'] - back[1]['default_psnr']:.2f} dB above"
         in text
     )
+    readme = " ".join((README.parent / "README.md").read_text().split())
+    words = {4: "four"}
+    low, high = min(gains.values()), max(gains.values())
+    assert (
+        f"changed {words[len(changed)]} picks, each for the better (by {low:.2f} to {high:.2f} dB as fitted" in readme
+    )
