@@ -52,6 +52,7 @@ def adam(params: list[Tensor], config: FitConfig) -> torch.optim.Optimizer:
     Unless fused, Adam updates all the weights at once (``foreach``, torch's own choice on
     GPUs, where on a CPU torch would loop over the weights one by one): the same arithmetic,
     the same results bit for bit, in fewer calls.
+
     One Adam over stacked weights is K independent Adams: its update is element-wise.
     """
     if config.fused_adam is None:
