@@ -44,7 +44,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -166,40 +168,37 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "noise-rules-cpu.json")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
+    import tempfile
+
+    import pan_models
+    from hs_alternatives import _blind_pair
     from provenance import commit, machine
 
+    data = args.data.resolve()
     report: dict[str, Any] = {"commit": commit(), "torch": torch.__version__, "seed": 0, "pairs": {}}
-    if args.bench_cases or args.blind:
-        import tempfile
-
-        import pan_models
-        from hs_alternatives import _blind_pair
-
-        report["machine"] = machine()
-        with tempfile.TemporaryDirectory() as tmp:
-            names = [n for n in args.bench_cases.split(",") if n] + [f"{n}_blind" for n in args.blind.split(",") if n]
-            for name in names:
-                made = (
-                    _blind_pair(args.data.resolve(), name, Path(tmp))
-                    if name.endswith("_blind")
-                    else pan_models.pairs(args.data.resolve(), [name], Path(tmp))[name]
-                )
-                row = report["pairs"][name] = measure(*made)
-                print(f"{name}: noise {row['noise_variance']:.2e}; rule A {row['rule_a']}", flush=True)
-                args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
-        print("\n".join(table(report)))
-        print(f"wrote {args.out}")
-        return
     report["machine"] = machine()
-    crops = args.crops.split(",")
-    for scene, crop, level in ((s, c, v) for s in args.scenes.split(",") for c in crops for v in args.snr.split(",")):
-        snr = None if level == "none" else float(level)
-        first, last = (int(v) for v in crop.split(":"))
-        at = "" if crops == ["320:448"] else f"_{first}"
-        name = f"{scene}{at}_{'clean' if snr is None else f'snr{level}'}"
-        row = report["pairs"][name] = measure(*pair(args.data.resolve(), scene, snr, slice(first, last)))
-        print(f"{name}: noise {row['noise_variance']:.2e}; rule A {row['rule_a']}; rule B {row['rule_b']}", flush=True)
-        args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        # name -> how to make the pair and its reference: the bench's cases and the blind pairs
+        # when named, else each scene's crops at each level.
+        makers: dict[str, Callable[[], tuple[Any, torch.Tensor]]] = {}
+        for name in filter(None, args.bench_cases.split(",")):
+            makers[name] = partial(lambda n: pan_models.pairs(data, [n], Path(tmp))[n], name)
+        for name in (f"{n}_blind" for n in filter(None, args.blind.split(","))):
+            makers[name] = partial(_blind_pair, data, name, Path(tmp))
+        crops = args.crops.split(",")
+        scenes = (
+            [] if makers else [(s, c, v) for s in args.scenes.split(",") for c in crops for v in args.snr.split(",")]
+        )
+        for scene, crop, level in scenes:
+            snr = None if level == "none" else float(level)
+            first, last = (int(v) for v in crop.split(":"))
+            at = "" if crops == ["320:448"] else f"_{first}"
+            name = f"{scene}{at}_{'clean' if snr is None else f'snr{level}'}"
+            makers[name] = partial(pair, data, scene, snr, slice(first, last))
+        for name, make in makers.items():
+            row = report["pairs"][name] = measure(*make())
+            print(f"{name}: noise {row['noise_variance']:.2e}; rule A {row['rule_a']}; rule B {row['rule_b']}")
+            args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print("\n".join(table(report)))
     print(f"wrote {args.out}")
 
