@@ -254,3 +254,38 @@ def test_the_callback_sees_every_step_the_chosen_fit_goes_on_with_every_pixel() 
     assert steps == list(range(10, 100 + went + 1, 10))
     assert bar.bar is not None and bar.bar.total == 100 + went and bar.bar.n == 100 + went
     bar.close()
+
+
+def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() -> None:
+    from types import SimpleNamespace
+
+    from gdd.fusion import Term
+    from gdd.operators import Identity
+    from gdd.problems.solve import _at_the_noise
+
+    g = torch.Generator().manual_seed(0)
+    mixing, signals = torch.rand(31, 3, generator=g), torch.rand(3, 32 * 32, generator=g)
+    clean = (mixing @ signals).reshape(1, 31, 32, 32)
+    noisy = clean + 0.01 * torch.randn(1, 31, 32, 32, generator=g)  # noise variance 1e-4
+    held = holdout_mask(32, 32, 0.1, seed=0).float()
+    validation = [Term(Identity(), noisy, mask=held, loss="mse")]
+    problem = SimpleNamespace(observation=noisy, observation_mask=None)
+
+    def near(scale: float, seed: int) -> torch.Tensor:
+        return clean + scale * torch.randn(1, 31, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+    one, two = near(0.002, 1), near(0.004, 2)  # both close to the clean image: at the noise
+    candidates = {"start 1": one, "start 2": two, "mean": (one + two) / 2}
+    scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
+    assert min(scores, key=scores.__getitem__) == "start 1"
+    record = _at_the_noise("start 1", candidates, scores, validation, problem)  # type: ignore[arg-type]
+    assert record is not None and record["instead_of"] == "start 1"
+    assert record["times_noise"] <= 2 and record["ahead"] < 2  # type: ignore[operator]
+    # Far from the noise (a clean observation: no noise to be at), a single fit stays chosen.
+    quiet = SimpleNamespace(observation=clean, observation_mask=None)
+    assert _at_the_noise("start 1", candidates, scores, validation, quiet) is None  # type: ignore[arg-type]
+    # Clearly ahead of the mean, it stays chosen too.
+    far = {**candidates, "mean": (one + near(0.2, 3)) / 2}
+    far_scores = {k: holdout_error(x, validation) for k, x in far.items()}
+    assert _at_the_noise("start 1", far, far_scores, validation, problem) is None  # type: ignore[arg-type]
+    assert _at_the_noise("mean", candidates, scores, validation, problem) is None  # type: ignore[arg-type]

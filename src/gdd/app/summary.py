@@ -173,7 +173,16 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         if went:
             text += f" ({'; '.join(went)})"
     runners = {**what, "final": "the final GDD estimate"}
-    if "separation" in choice and str(choice.get("runner_up")) in runners:
+    noise = choice.get("at_noise")
+    if isinstance(noise, dict):
+        instead = str(noise["instead_of"])
+        text += (
+            f"; {what[instead]} predicted the held-out pixels best ({float(choice[instead]):.4g}), "  # type: ignore[arg-type]
+            f"{float(noise['ahead']):.1f} standard errors ahead of the mean, at {float(noise['times_noise']):.2f} "
+            f"times the observation's noise variance ({float(noise['noise_variance']):.4g}): at the noise and not "
+            "told apart, the fits are averaged"
+        )
+    elif "separation" in choice and str(choice.get("runner_up")) in runners:
         z = float(choice["separation"])  # type: ignore[arg-type]
         text += f"; ahead of the next best, {runners[str(choice['runner_up'])]}, by {z:.1f} standard errors"
         if z < SEPARATED:

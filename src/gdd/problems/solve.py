@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..fusion import FitResult, Term, fit, resolve_device, seeded
-from ..fusion.objective import pixel_errors, runner_up
+from ..fusion.objective import SEPARATED, pixel_errors, runner_up, separation
 from ..fusion.state import at_best
 from .classic import tame
 from .holdout import choose_model, holdout_error
@@ -189,6 +189,9 @@ def _combine(
     candidates = _held_out_candidates(results, plans)
     scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
     chosen = min(scores, key=scores.__getitem__)
+    at_noise = _at_the_noise(chosen, candidates, scores, validation, problem)
+    if at_noise is not None:
+        chosen = "mean"
     if observe is not None:
         observe("mean of the starts, as fitted", candidates["mean"])
     used = [k for k in range(len(results)) if chosen in ("mean", f"start {k + 1}")]
@@ -212,6 +215,7 @@ def _combine(
         "held_out": scores[chosen],
         "rule": "holdout",
         **runner_up(chosen, scores, {k: pixel_errors(x, validation) for k, x in candidates.items()}),
+        **({"at_noise": at_noise} if at_noise is not None else {}),
         "starts": [dict((every.get(k) or r).choice) for k, r in enumerate(results)],
         "classic_name": first.choice.get("classic_name", "gsa"),
         "start": first.choice.get("start", "none"),
@@ -219,6 +223,33 @@ def _combine(
     refits = sum(every[k].seconds - results[k].seconds for k in used)
     merged = _merged(results)
     return replace(merged, x=x, seconds=merged.seconds + refits, choice=choice)
+
+
+#: A fit whose held-out error is at most this many times the observation's noise variance
+#: (:func:`gdd.estimate.noise.noise_variance`) has fitted all but about the noise.
+AT_NOISE = 2.0
+
+
+def _at_the_noise(
+    chosen: str, candidates: dict[str, Tensor], scores: dict[str, float], validation: list[Term], problem: Problem
+) -> dict[str, object] | None:
+    """Where the mean of the fits replaces the single fit of lowest held-out error, the record of why; else None.
+
+    When the single fit chosen predicts the held-out pixels to within :data:`AT_NOISE` times the
+    noise variance of the observation (estimated from the observation alone), its lead over the
+    mean of the fits is mostly the noise of those few pixels; if it is also less than
+    :data:`gdd.fusion.objective.SEPARATED` standard errors ahead of the mean, the two are not
+    told apart, and the mean, whose squared error is at most the mean of the fits', is returned.
+    """
+    if not chosen.startswith("start ") or "mean" not in candidates or problem.observation is None:
+        return None
+    from ..estimate.noise import noise_variance
+
+    variance = noise_variance(problem.observation, problem.observation_mask)
+    ahead = separation(candidates[chosen], candidates["mean"], validation)
+    if not (scores[chosen] <= AT_NOISE * variance and ahead < SEPARATED):
+        return None
+    return {"instead_of": chosen, "noise_variance": variance, "times_noise": scores[chosen] / variance, "ahead": ahead}
 
 
 def _named(observe: Callable[[str, Tensor], None] | None, prefix: str) -> Callable[[str, Tensor], None] | None:
