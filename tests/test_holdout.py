@@ -269,7 +269,7 @@ def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() ->
     noisy = clean + 0.01 * torch.randn(1, 31, 32, 32, generator=g)  # noise variance 1e-4
     held = holdout_mask(32, 32, 0.1, seed=0).float()
     validation = [Term(Identity(), noisy, mask=held, loss="mse")]
-    problem = SimpleNamespace(observation=noisy, observation_mask=None)
+    problem = SimpleNamespace(task="hs", observation=noisy, observation_mask=None)
 
     def near(scale: float, seed: int) -> torch.Tensor:
         return clean + scale * torch.randn(1, 31, 32, 32, generator=torch.Generator().manual_seed(seed))
@@ -282,10 +282,32 @@ def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() ->
     assert record is not None and record["instead_of"] == "start 1"
     assert record["times_noise"] <= 2 and record["ahead"] < 2  # type: ignore[operator]
     # Far from the noise (a clean observation: no noise to be at), a single fit stays chosen.
-    quiet = SimpleNamespace(observation=clean, observation_mask=None)
+    quiet = SimpleNamespace(task="hs", observation=clean, observation_mask=None)
     assert _at_the_noise("start 1", candidates, scores, validation, quiet) is None  # type: ignore[arg-type]
     # Clearly ahead of the mean, it stays chosen too.
     far = {**candidates, "mean": (one + near(0.2, 3)) / 2}
     far_scores = {k: holdout_error(x, validation) for k, x in far.items()}
     assert _at_the_noise("start 1", far, far_scores, validation, problem) is None  # type: ignore[arg-type]
     assert _at_the_noise("mean", candidates, scores, validation, problem) is None  # type: ignore[arg-type]
+    # Pansharpening's few MS bands: not the HS image the estimate and the rule were made for.
+    pan = SimpleNamespace(task="pan", observation=noisy, observation_mask=None)
+    assert _at_the_noise("start 1", candidates, scores, validation, pan) is None  # type: ignore[arg-type]
+
+
+def test_the_result_line_says_why_the_fits_were_averaged_at_the_noise() -> None:
+    from gdd.app.summary import choice_line
+
+    starts = [{"classic_name": "gsa", "start": "residual"}, {"classic_name": "gsa", "start": "none"}]
+    choice = {
+        "start 1": 6.13e-05, "start 2": 7.72e-05, "mean": 6.18e-05, "classic": 6.48e-05, "chosen": "mean",
+        "rule": "holdout", "runner_up": "start 1", "separation": -0.28, "starts": starts,
+        "classic_name": "gsa", "start": "residual",
+        "at_noise": {"instead_of": "start 1", "noise_variance": 5.94e-05, "times_noise": 1.03, "ahead": 0.28},
+    }  # fmt: skip
+    line = choice_line(choice, {"task": "hs"})
+    assert line.startswith("result: the mean of 2 GDD fits")
+    assert "predicted the held-out pixels best (6.13e-05), 0.3 standard errors ahead of the mean" in line
+    assert "at 1.03 times the observation's noise variance (5.94e-05): at the noise and not told apart" in line
+    assert "ahead of the next best" not in line  # the negative separation is not printed as a lead
+    del choice["at_noise"]
+    assert "ahead of the next best" in choice_line(choice, {"task": "hs"})

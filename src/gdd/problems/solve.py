@@ -240,8 +240,13 @@ def _at_the_noise(
     mean of the fits is mostly the noise of those few pixels; if it is also less than
     :data:`gdd.fusion.objective.SEPARATED` standard errors ahead of the mean, the two are not
     told apart, and the mean, whose squared error is at most the mean of the fits', is returned.
+    Only for the HS task: the estimate regresses each band on the others, which needs many
+    correlated bands, and it was measured there alone (an MS image's few bands leave much of the
+    signal unexplained, which would read as noise).
     """
-    if not chosen.startswith("start ") or "mean" not in candidates or problem.observation is None:
+    if problem.task != "hs" or not chosen.startswith("start ") or "mean" not in candidates:
+        return None
+    if problem.observation is None:
         return None
     from ..estimate.noise import noise_variance
 
