@@ -56,7 +56,7 @@ def _psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
     return float(psnr(x.float().clamp(0, 1), reference))
 
 
-def _run(problem: Any) -> tuple[Any, dict[str, torch.Tensor], Any, float]:
+def _run(problem: Any, seed: int = 0) -> tuple[Any, dict[str, torch.Tensor], Any, float]:
     """The default run: its result, each start and GSA-HS as fitted, the validation terms, the going on's seconds."""
     solve_module: Any = importlib.import_module("gdd.problems.solve")
     original = solve_module._combine
@@ -75,7 +75,7 @@ def _run(problem: Any) -> tuple[Any, dict[str, torch.Tensor], Any, float]:
 
     solve_module._combine = combine
     try:
-        result = solve_module.solve(problem, device="cpu", seed=0)
+        result = solve_module.solve(problem, device="cpu", seed=seed)
     finally:
         solve_module._combine = original
     validation: Any = seen.pop("_validation")
