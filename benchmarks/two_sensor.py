@@ -145,7 +145,7 @@ def table(out: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in out.items():
-        if not isinstance(row, dict):
+        if not isinstance(row, dict) or "gdd_estimated" not in row:  # the commit, the machine
             continue
         best = row["best_classic_true"]
         cells = [f"{row[k]['psnr']:.2f} / {row[k]['sam']:.2f}" for k in ("gdd_estimated", "gdd_true")]
@@ -163,10 +163,11 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "two-sensor-cpu.json")
     args = parser.parse_args()
-    from provenance import commit
+    from provenance import commit, machine
 
     out: dict[str, Any] = {
         "commit": commit(),
+        "machine": machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
