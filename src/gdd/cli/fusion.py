@@ -49,6 +49,7 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("holdout", getattr(args, "holdout", None)),
         ("patience", getattr(args, "patience", None)),
         ("refit", getattr(args, "refit", None)),
+        ("average_at_noise", getattr(args, "average_at_noise", None)),
     )
     overrides = {k: v for k, v in pairs if v is not None}
     if getattr(args, "ensemble", False):

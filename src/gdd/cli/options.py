@@ -184,6 +184,10 @@ HS: tuple[Option, ...] = (
        help="with --srf estimate: per guide band, the HS bands (from 0) it may respond to, e.g. 0-12,8-22,18-30"),
     _o("--no-normalize-srf", action="store_true", group="model",
        help="use the response rows as given (default: scale each to sum 1)"),
+    _o("--average-at-noise", action="store_true", default=None, group="model",
+       help="of the two fits, return their mean where the one that predicts the held-out pixels best does so "
+       "to within twice the HS image's estimated noise variance and is less than 2 standard errors ahead of "
+       "the mean (default: the best predictor)"),
     _o("--keep-degradations", action="store_true", group="model",
        help="fit with the given --srf and spatial degradation even where a response and blur estimated from "
        "the pair predict its unseen half better (by default those are used then; a tiled run checks on its "

@@ -76,6 +76,12 @@ class Preset:
     """The classic start enters as a residual (see :class:`gdd.fusion.FitConfig`)."""
     residual_scale: float = 0.0
     """The initial value of the residual's learned scale (see :class:`gdd.fusion.FitConfig`)."""
+    average_at_noise: bool = False
+    """With several starts and ``holdout`` (HS only): where the single fit of lowest held-out
+    error predicts the held-out pixels to within twice the HS image's noise variance (estimated
+    from that image alone) and is less than 2 standard errors ahead of the mean of the fits,
+    return the mean (:func:`gdd.problems.solve._at_the_noise`). Off by default: on a second seed
+    of the pairs it was scored on it lost as often as it won (docs/choices.md)."""
     more_starts: tuple[tuple[str, int, bool], ...] = ()
     """Further starts, each ``(init, warm_start, residual)``, fitted one after another with the
     same settings and seed (a ``warm_start`` override holds for every start). With held-out

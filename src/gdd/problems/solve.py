@@ -189,7 +189,9 @@ def _combine(
     candidates = _held_out_candidates(results, plans)
     scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
     chosen = min(scores, key=scores.__getitem__)
-    at_noise = _at_the_noise(chosen, candidates, scores, validation, problem)
+    at_noise = None
+    if plans[0].preset.average_at_noise:
+        at_noise = _at_the_noise(chosen, candidates, scores, validation, problem)
     if at_noise is not None:
         chosen = "mean"
     if observe is not None:
@@ -239,7 +241,8 @@ def _at_the_noise(
     noise variance of the observation (estimated from the observation alone), its lead over the
     mean of the fits is mostly the noise of those few pixels; if it is also less than
     :data:`gdd.fusion.objective.SEPARATED` standard errors ahead of the mean, the two are not
-    told apart, and the mean, whose squared error is at most the mean of the fits', is returned.
+    told apart, and the mean, whose squared error is at most the mean of the fits', is returned
+    (with the preset's ``average_at_noise``, ``--average-at-noise``; off by default).
     Only for the HS task: the estimate regresses each band on the others, which needs many
     correlated bands, and it was measured there alone (an MS image's few bands leave much of the
     signal unexplained, which would read as noise).
