@@ -311,3 +311,17 @@ def test_the_result_line_says_why_the_fits_were_averaged_at_the_noise() -> None:
     assert "ahead of the next best" not in line  # the negative separation is not printed as a lead
     del choice["at_noise"]
     assert "ahead of the next best" in choice_line(choice, {"task": "hs"})
+
+
+def test_the_average_at_the_noise_is_an_option_of_gdd_hs_off_by_default() -> None:
+    from gdd.cli.fusion import preset_overrides
+    from gdd.cli.parser import build_parser
+    from gdd.problems.presets import choose_preset
+
+    base = ["hs", "--hsi", "h.npy", "--guide", "g.npy", "--srf", "s.csv", "--factor", "4", "--out", "o.npy"]
+    cpu = torch.device("cpu")
+    for extra, on in (([], False), (["--average-at-noise"], True)):
+        overrides = preset_overrides(build_parser().parse_args([*base, *extra]))
+        assert ("average_at_noise" in overrides) is on
+        preset = choose_preset("hs", cpu, None, overrides)[1]  # type: ignore[arg-type]
+        assert preset.average_at_noise is on
