@@ -1,7 +1,7 @@
 """Blind HS fusion on scenes the bench does not use, as a user with a pair from two sensors runs it.
 
     python benchmarks/two_sensor.py [--data ../shared/data] [--scenes feathers,jelly_beans]
-        [--cases d5100,cie1931] [--out benchmarks/results/two-sensor-cpu.json]
+        [--cases d5100,cie1931] [--average-at-noise] [--out benchmarks/results/two-sensor-cpu.json]
 
 No real pair from two sensors with a reference is in the shared data, so each pair is made
 with ``gdd simulate`` from a CAVE scene the defaults were never tuned on (rows/cols 192:320,
@@ -85,7 +85,8 @@ def make_pair(data: Path, scene: str, case: str, folder: Path) -> Path:
     return folder / "case"
 
 
-def measure(data: Path, scene: str, case: str, work: Path) -> dict[str, Any]:
+def measure(data: Path, scene: str, case: str, work: Path, options: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One pair: the two ``gdd hs`` runs (with ``options`` added) and the classic methods."""
     from gdd.baselines import HS_FUSION
     from gdd.io import read_image, read_matrix, to_tensor
     from gdd.operators import KernelDownsample
@@ -96,7 +97,7 @@ def measure(data: Path, scene: str, case: str, work: Path) -> dict[str, Any]:
     hsi, msi = to_tensor(np.load(c / "hsi.npy")), to_tensor(np.load(c / "msi.npy"))
     gt = to_tensor(np.load(c / "gt.npy"))
     common = ["--hsi", str(c / "hsi.npy"), "--guide", str(c / "msi.npy"), "--factor", str(FACTOR)]
-    common += ["--reference", str(c / "gt.npy"), "--device", "cpu", "--quiet", "--force"]
+    common += ["--reference", str(c / "gt.npy"), "--device", "cpu", "--quiet", "--force", *options]
     row: dict[str, Any] = {"camera": camera, "sigma": sigma, "shift": list(shift), "snr_db": SNR_DB}
     runs = {
         "gdd_estimated": ["--srf", "estimate", "--blur", "estimate"],
@@ -161,6 +162,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--scenes", default="feathers,jelly_beans")
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--average-at-noise", action="store_true", help="the gdd hs runs with --average-at-noise")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "two-sensor-cpu.json")
     args = parser.parse_args()
     from provenance import commit, machine
@@ -168,13 +170,15 @@ def main() -> None:
     out: dict[str, Any] = {
         "commit": commit(),
         "machine": machine(),
+        "average_at_noise": args.average_at_noise,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for scene in args.scenes.split(","):
             for case in args.cases.split(","):
-                out[f"{scene}_{case}"] = measure(args.data.resolve(), scene, case, Path(tmp))
+                options = ("--average-at-noise",) if args.average_at_noise else ()
+                out[f"{scene}_{case}"] = measure(args.data.resolve(), scene, case, Path(tmp), options)
                 args.out.write_text(json.dumps(out, indent=1) + "\n")
     print("\n".join(table(out)))
     print(f"wrote {args.out}")
