@@ -58,8 +58,9 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 CROP = slice(320, 448)
-#: Rule A: the fits are at the noise where the best held-out error is at most this many times its variance.
-AT_NOISE = 2.0  # the library's gdd.problems.solve.AT_NOISE, kept here as the rule was written down
+#: Rule A: the fits are at the noise where the best held-out error is at most this many times its variance
+#: (as written down; the rule itself is the library's ``gdd.problems.solve._at_the_noise``, with the same 2.0).
+AT_NOISE = 2.0
 
 
 def pair(data: Path, scene: str, snr: float | None, crop: slice = CROP) -> tuple[Any, torch.Tensor]:
@@ -91,9 +92,9 @@ def measure(problem: Any, reference: torch.Tensor, seed: int = 0) -> dict[str, A
     from hs_alternatives import _checked, _psnr, _run, default_choice
 
     from gdd.estimate.noise import noise_variance
-    from gdd.fusion.objective import SEPARATED
     from gdd.problems.classic import consistent
     from gdd.problems.holdout import holdout_error
+    from gdd.problems.solve import _at_the_noise
 
     problem = _checked(problem)
     sigma2 = noise_variance(problem.observation)
@@ -101,8 +102,7 @@ def measure(problem: Any, reference: torch.Tensor, seed: int = 0) -> dict[str, A
     result, seen, validation, _ = _run(problem, seed)
     seconds = time.perf_counter() - start
     held, chosen, ahead = default_choice(seen, validation)
-    at_noise = held[chosen] <= AT_NOISE * sigma2
-    pick = "mean" if chosen.startswith("start ") and at_noise and ahead < SEPARATED else chosen
+    pick = "mean" if _at_the_noise(chosen, seen, held, validation, problem) else chosen
     kept_terms = [replace(t, mask=1 - t.mask) for t in validation]  # no nodata here: the kept pixels
     kept = holdout_error(seen[chosen], kept_terms)
     observed = {t.name: t for t in problem.make_terms()}[problem.observed]

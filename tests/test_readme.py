@@ -618,6 +618,9 @@ def test_the_docs_noise_rules_on_new_pairs_are_the_committed_measurement() -> No
     kept = pairs["jelly_beans_384_snr35"]
     ratio = kept["held_out"][kept["chosen"]] / kept["noise_variance"]
     loss = kept["as_fitted"]["start 1"] - kept["as_fitted"]["mean"]
+    from gdd.problems.solve import AT_NOISE
+
+    assert script.AT_NOISE == AT_NOISE  # the threshold written down is the library's rule's
     assert kept["chosen"] == kept["rule_a"]["chosen"] == "start 1" and ratio > script.AT_NOISE
     assert f"{kept['mean_separation']:.2f} standard errors ahead of the mean but {ratio:.2f} times the noise" in text
     assert f"it is {loss:.2f} dB better than the mean" in text

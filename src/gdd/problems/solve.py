@@ -247,9 +247,7 @@ def _at_the_noise(
     correlated bands, and it was measured there alone (an MS image's few bands leave much of the
     signal unexplained, which would read as noise).
     """
-    if problem.task != "hs" or not chosen.startswith("start ") or "mean" not in candidates:
-        return None
-    if problem.observation is None:
+    if problem.task != "hs" or problem.observation is None or not chosen.startswith("start "):
         return None
     from ..estimate.noise import noise_variance
 
