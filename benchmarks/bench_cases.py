@@ -2,6 +2,7 @@
 
     python benchmarks/bench_cases.py [--data ../shared/data] [--device cpu] [--out benchmarks/results/bench-cpu]
         [--budget authors|cpu] [--cases cave128_x8,pan_im4,...] [--classic-only | --methods gdd,exp,...] [--list]
+        [--scene balloons|feathers|jelly_beans] [--crop ROW,COL]
 
 Cases, chosen to test that GDD is never worse than the classic methods (made with ``gdd simulate``
 where a reference has to be degraded; ``--list`` prints them):
@@ -46,6 +47,12 @@ guide) runs on cave128_x8 and the two Landsat cases, as before. ``--classic-only
 GDD, the authors' GDD and DIP (a quick check that every case is built right); ``--methods`` keeps
 only the named methods of each case's list.
 
+``--scene`` makes the CAVE cases (1-5 and 7) from another CAVE scene of the data set, and
+``--crop ROW,COL`` takes the 128 x 128 crop of cases 1-4 from there (default 192,192, the
+fixture's rows and columns): the same bench on scenes the defaults were never chosen on. The
+crop is written as float32 (with its wavelengths) into the work folder and made into each case by the same
+``gdd simulate`` command.
+
 GDD runs with its defaults for the device (the CPU preset on a CPU), the authors' GDD with their
 settings at the same number of iterations. Rerunning resumes: only missing rows run. Writes
 bench.md, bench.csv, rows.jsonl and a figure per case to --out, the commands to commands.txt,
@@ -78,6 +85,26 @@ GAP_DB = 0.3
 D700 = "nikon_d700_akhtar2014_400-700nm_10nm.csv"
 D5100 = "colour_nikon_d5100_npl_400-700nm_10nm.csv"
 CAVE_NM = np.arange(400.0, 701.0, 10.0)
+#: The first row and column of the ``cave128`` cases' crop: the shared 128 x 128 fixture's.
+CROP = (192, 192)
+#: The CAVE scenes of the development data set (``--scene``); the bench's cases use balloons.
+SCENES = ("balloons", "feathers", "jelly_beans")
+
+
+def parse_crop(text: str) -> tuple[int, int]:
+    """``--crop ROW,COL``: the first row and column of a 128 x 128 crop of a 512 x 512 scene.
+
+    Example:
+        >>> parse_crop("64,256")
+        (64, 256)
+    """
+    try:
+        r, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--crop {text!r}: expected ROW,COL, e.g. 64,256") from None
+    if not (0 <= r <= 384 and 0 <= c <= 384):
+        raise ValueError(f"--crop {text!r}: a 128 x 128 crop of a 512 x 512 scene starts at 0 to 384")
+    return r, c
 
 
 # --------------------------------------------------------------------------- building the cases
@@ -90,6 +117,10 @@ class _Work:
     data: Path
     work: Path
     log: list[str]
+    scene: str = "balloons"
+    """The CAVE scene the CAVE cases are made from (``$DATA/cave/<scene>_ms``)."""
+    crop: tuple[int, int] = CROP
+    """The first row and column of the 128 x 128 crop of the ``cave128`` cases."""
 
     def gdd(self, *argv: str | Path) -> None:
         from gdd.cli import main as gdd
@@ -114,10 +145,30 @@ def _edit_case(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(case, indent=2) + "\n")
 
 
+def _scene_cube(w: _Work) -> np.ndarray:
+    """The whole CAVE scene the CAVE cases are made from: 512 x 512 x 31 in [0, 1], 400-700 nm."""
+    from gdd.io import read_image
+
+    return read_image(w.data / "cave" / f"{w.scene}_ms", name="reference")
+
+
 def _cave128(w: _Work, name: str, *extra: str, srf: str = D700) -> Path:
-    crop = w.data / "fixtures" / "cave_balloons_crop128.npz"
+    if (w.scene, w.crop) == ("balloons", CROP):
+        source = f"{w.data / 'fixtures' / 'cave_balloons_crop128.npz'}:hsi"  # the same 16-bit pixels
+        depth: tuple[str, ...] = ("--bit-depth", "16")
+    else:
+        r, c = w.crop
+        cube = _scene_cube(w)[r : r + 128, c : c + 128]
+        path = w.work / f"{w.scene}_{r}_{c}.npz"
+        if not path.exists():
+            np.savez(path, hsi=cube, wavelengths_nm=CAVE_NM)  # the fixture's layout
+            w.note(
+                f"$WORK/{path.name}: hsi = {w.scene}_ms rows {r}:{r + 128}, columns {c}:{c + 128} (float32 in "
+                "[0, 1]), wavelengths_nm = 400:10:700"
+            )
+        source, depth = f"{path}:hsi", ()
     srf_path = w.data / "srf" / srf
-    w.gdd("simulate", f"{crop}:hsi", "--bit-depth", "16", "--srf", srf_path, "--factor", "8", *extra,
+    w.gdd("simulate", source, *depth, "--srf", srf_path, "--factor", "8", *extra,
           "--out", w.work / name)  # fmt: skip
     return w.work / name
 
@@ -175,7 +226,7 @@ def build_cave128_x8_shift1(w: _Work, name: str) -> Path:
 
 
 def build_cave512_x32(w: _Work, name: str) -> Path:
-    w.gdd("simulate", w.data / "cave" / "balloons_ms", "--srf", w.data / "srf" / D700, "--factor", "32",
+    w.gdd("simulate", w.data / "cave" / f"{w.scene}_ms", "--srf", w.data / "srf" / D700, "--factor", "32",
           "--out", w.work / name)  # fmt: skip
     return w.work / name
 
@@ -234,10 +285,9 @@ def pan_outside_inputs(cube: np.ndarray, ms_srf: np.ndarray, *, factor: int = 4)
 def build_cave_pan_outside(w: _Work, name: str) -> Path:
     import scipy.io
 
-    from gdd.io import read_image
     from gdd.simulate import resample_response
 
-    cube = read_image(w.data / "cave" / "balloons_ms", name="reference")  # 512 x 512 x 31, 400-700 nm
+    cube = _scene_cube(w)  # 512 x 512 x 31, 400-700 nm
     sheet = scipy.io.loadmat(w.data / "srf" / "satellite" / "WV2_Spectral_Responses.mat")
     rows = resample_response(sheet["wavelength_nm"].ravel(), sheet["Spectral_Responses_Matrix"], CAVE_NM)[2:5]
     ms_srf = rows / rows.sum(axis=1, keepdims=True)  # WV2 green, yellow, red
@@ -249,17 +299,17 @@ def build_cave_pan_outside(w: _Work, name: str) -> Path:
     np.save(src / "ms.npy", ms)
     np.save(src / "pan.npy", pan)
     w.note(
-        f"{name}: $WORK/{name}_src/ms.npy = balloons_ms @ WV2 rows 3-5 (green, yellow, red; normalised), "
+        f"{name}: $WORK/{name}_src/ms.npy = {w.scene}_ms @ WV2 rows 3-5 (green, yellow, red; normalised), "
         "block average by 4 (128 x 128 x 3); pan.npy = the mean of the 31 bands (512 x 512)"
     )
     w.gdd("simulate", src / "ms.npy", "--pan", src / "pan.npy", "--factor", "4", "--out", w.work / name)
 
     def describe(case: dict[str, Any]) -> None:
-        case["source"] = "balloons_ms"
+        case["source"] = f"{w.scene}_ms"
         case["made"] = {
-            "ms": "CAVE balloons @ WV2 green, yellow, red (rows 3-5 of WV2_Spectral_Responses.mat at "
+            "ms": f"CAVE {w.scene} @ WV2 green, yellow, red (rows 3-5 of WV2_Spectral_Responses.mat at "
             "400:10:700 nm, rows normalised), block average by 4",
-            "pan": "CAVE balloons, flat response over its 31 bands (400-700 nm), full 512 x 512",
+            "pan": f"CAVE {w.scene}, flat response over its 31 bands (400-700 nm), full 512 x 512",
             "ms_nm": [float(CAVE_NM[seen].min()), float(CAVE_NM[seen].max())],
             "pan_nm": [400.0, 700.0],
             "pan_outside_share": round(outside, 4),
@@ -477,7 +527,21 @@ def main(argv: list[str] | None = None) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--classic-only", action="store_true", help="leave out GDD, the authors' GDD and DIP")
     which.add_argument("--methods", help="only these of each case's methods, e.g. gdd,exp")
+    parser.add_argument(
+        "--scene",
+        default="balloons",
+        choices=SCENES,
+        help="the CAVE scene of the CAVE cases (default balloons); another scene measures the defaults on data "
+        "they were not chosen on",
+    )
+    parser.add_argument(
+        "--crop", default="192,192", help="ROW,COL: where the cave128 cases' 128 x 128 crop starts (default 192,192)"
+    )
     args = parser.parse_args(argv)
+    try:
+        crop = parse_crop(args.crop)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.list:
         for spec in CASES.values():
             print(f"{spec.name:<20} {spec.task:<4} {spec.about}")
@@ -493,7 +557,9 @@ def main(argv: list[str] | None = None) -> None:
     data = args.data.resolve()
     log: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        w = _Work(data, Path(tmp), log)
+        w = _Work(data, Path(tmp), log, args.scene, crop)
+        if (args.scene, crop) != ("balloons", CROP):
+            w.note(f"the CAVE cases made from CAVE {args.scene} (the cave128 cases: rows and columns from {crop})")
         built = {n: CASES[n].build(w, n) for case_names, _ in calls for n in case_names}
         budget = ["--budget", args.budget] if args.budget else []
         for case_names, methods in calls:
