@@ -129,6 +129,8 @@ def _pan(
 
 
 SRF_CSV = "0.5,0.5,0,0\n0,0.5,0.5,0\n0,0,0.5,0.5\n"
+#: The same response as a K x C matrix file (a CSV with this few rows reads as a table by wavelength in simulate).
+SRF_NPY = np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5]])
 
 
 def _hs(
@@ -367,7 +369,69 @@ CASES: list[Case] = [
     Case("eval-csv-exists", "gdd eval --csv on an existing file, no --force",
          lambda d: _eval(d, "--reference", _save(d, "gt.npy", _rand(16, 16, 4)), "--csv", str(_existing(d, "m.csv"))),
          1, "m.csv exists; use --force"),
+    # Side files that would overwrite the result, its preview or an input.
+    Case("json-names-the-result", "--json fused.npy, the result's own name",
+         lambda d: _pan(d, extra=["--json", str(d / "fused.npy")]), 1, "json "),
+    Case("json-names-an-input", "--json ms.npy --force, an input's name",
+         lambda d: _pan(d, extra=["--json", str(d / "ms.npy"), "--force"]), 1, "unknown format '.npy' (use .json)"),
+    Case("json-under-file", "--json afile/m.json (a file as the folder)",
+         lambda d: _pan(d, extra=["--json", str(_existing(d, "afile") / "m.json")]), 1, "afile is a file"),
+    Case("json-folder-force", "--json naming a folder, with --force",
+         lambda d: _pan(d, extra=["--json", _folder(d, "m.json"), "--force"]), 1, "m.json is a folder"),
+    Case("preview-folder-force", "a folder named like the preview, with --force",
+         lambda d: _pan(d, extra=["--force"], ms=_save(d, "ms.npy", _rand(8, 8, 4)))
+         if _folder(d, "fused.png") else [], 1, "fused.png is a folder"),
+    Case("out-is-an-input", "--out ms.npy --force, the MS image's own file",
+         lambda d: _pan(d, ms=_save(d, "ms.npy", _rand(8, 8, 4)), out="ms.npy", extra=["--force"]), 1,
+         "is the input --ms; it cannot also be the result (--out)"),
+    # Degenerate images and kernels.
+    Case("guide-constant", "an all-zero guide",
+         lambda d: _hs(d, guide=_save(d, "rgb.npy", np.zeros((32, 32, 3), np.float32))), 1,
+         "guide rgb.npy: every pixel has the same value"),
+    Case("hsi-constant", "an all-zero HS image",
+         lambda d: _hs(d, hsi=_save(d, "hsi.npy", np.zeros((8, 8, 4), np.float32))), 1,
+         "hsi hsi.npy: every pixel has the same value"),
+    Case("nodata-covers-all", "--nodata nan: the MS valid on the left half, the PAN on the right",
+         lambda d: _pan(d, ms=_save(d, "ms.npy", np.where(np.arange(8)[None, :, None] < 4, _rand(8, 8, 4), np.nan)),
+                        pan=_save(d, "pan.npy", np.where(np.arange(32)[None, :] >= 16, _rand(32, 32), np.nan)),
+                        extra=["--nodata", "nan"]), 1, "no pixel is valid in both"),
+    Case("tile-all-nodata", "--tile: a tile whose MS window is all nodata (no tile folder left behind)",
+         lambda d: _pan(d, ms=_save(d, "ms.npy", np.where(np.arange(8)[None, :, None] < 4, np.nan, _rand(8, 8, 4))),
+                        extra=["--nodata", "nan", "--tile", "16", "--overlap", "4"]), 1,
+         "ms.npy (rows 0:4, columns 0:4): every pixel is nodata"),
+    Case("blur-all-zero", "--blur with an all-zero kernel",
+         lambda d: _hs(d, extra=["--blur", _save(d, "k.npy", np.zeros((4, 4)))]), 1, "blur "),
+    Case("blur-negative", "--blur with a negative entry",
+         lambda d: _hs(d, extra=["--blur", _save(d, "k.npy", _with(np.full((4, 4), 1 / 15), -1 / 15, (0, 0)))]), 1,
+         "k.npy: has negative entries"),
+    Case("blur-not-square", "--blur with a 1-D kernel",
+         lambda d: _hs(d, extra=["--blur", _save(d, "k.npy", np.full(4, 0.25))]), 1, "k.npy: the kernel must be"),
+    Case("co-gdal-refuses", "--co BLOCKSIZE=7, which GDAL refuses",
+         lambda d: _pan(d, out="fused.tif", extra=["--co", "BLOCKSIZE=7"]), 1, "GDAL cannot write a GeoTIFF"),
+    Case("simulate-shift-too-large", "gdd simulate --shift 100,100 on a 16 x 16 reference",
+         lambda d: ["simulate", _save(d, "gt.npy", _rand(16, 16, 4)), "--srf", _save(d, "srf.npy", SRF_NPY),
+                    "--factor", "4", "--shift", "100,100", "--out", str(d / "case")], 1,
+         "--shift 100,100: larger than the reference"),
+    Case("bench-over-user-files", "gdd bench into a folder holding the user's bench.md, no --force",
+         lambda d: ["bench", _bench_case(d), "--methods", "exp", "--out", _folder_with(d, "b", "bench.md"),
+                    "--quiet"], 1, "bench.md exists and"),
 ]  # fmt: skip
+
+
+def _folder_with(d: Path, name: str, file: str) -> str:
+    """A folder of the user's holding one file of theirs."""
+    folder = _folder(d, name)
+    _existing(Path(folder), file)
+    return folder
+
+
+def _bench_case(d: Path) -> str:
+    """A small HS case folder, made by ``gdd simulate`` (quietly)."""
+    with redirect_stdout(io.StringIO()):
+        code = main(["simulate", _save(d, "gt.npy", _rand(16, 16, 4)), "--srf", _save(d, "srf.npy", SRF_NPY),
+                     "--factor", "4", "--out", str(d / "case")])  # fmt: skip
+    assert code == 0
+    return str(d / "case")
 
 
 # Running a case ----------------------------------------------------------------------------------

@@ -102,6 +102,9 @@ def test_manifest_formats_give_the_same_jobs(tmp_path: Path, suffix: str) -> Non
             [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}] * 2,
             "have the same out",
         ),
+        # An id names the job's files in the state folder: no path out of it.
+        ([{"id": "../notes", "task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}], "an id names"),
+        ([{"id": "/tmp/x", "task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}], "an id names"),
     ],
 )
 def test_bad_manifests_are_refused_with_one_line(

@@ -472,3 +472,20 @@ def test_fewest_rows_is_where_the_interior_starts_to_hold_two_rows(factor: int, 
         assert interior(n - 1, factor, pad, size) == slice(0, n - 1)
     else:  # no border: one row fewer is a single row
         assert n == 2
+
+
+def test_a_pair_the_check_cannot_estimate_on_keeps_the_given_degradations_and_says_why(gen: torch.Generator) -> None:
+    from gdd.app.summary import rule_line
+    from gdd.problems import hs_problem
+
+    _, y, guide = _pair(gen)
+    # Too few low-resolution pixels to split in halves, and a constant guide: nothing to estimate on.
+    for hsi, rgb, why in (
+        (y[..., :2, :2], guide[..., :8, :8], "too small"),
+        (y, torch.zeros_like(guide), "the guide is constant"),
+    ):
+        problem = hs_problem(hsi, rgb, _srf(8).float(), 4)
+        assert problem.check is not None
+        better, details = problem.check()
+        assert better is None and details["chosen"] == "given" and why in str(details["skipped"])
+        assert rule_line({"degradations": details}).startswith("degradations: as given (not checked against the pair")

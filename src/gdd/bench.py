@@ -356,6 +356,13 @@ def run_bench(
     plan = [(c, m) for c in loaded for m in (methods or default_methods(c.task))]
     for case, method in plan:
         _check_method(case, method)
+    if not state.exists() and not force:
+        # Not a bench folder (no rows yet): files of the user's own there are not overwritten.
+        ours = [folder / "bench.md", folder / "bench.csv"]
+        ours += [folder / f"{c.name}.png" for c in loaded] if figures else []
+        ours += [folder / c.name / f"{m}.npy" for c, m in plan]
+        if there := next((f for f in ours if f.exists()), None):
+            raise InputError(f"{there} exists and {folder} holds no bench run; use --force to overwrite it")
     done: list[dict[str, Any]] = []
     if resume and state.exists():
         lines = state.read_text().splitlines()

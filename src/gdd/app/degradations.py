@@ -22,7 +22,7 @@ from ..estimate import (
     estimate_srf,
     pair_residual,
 )
-from ..io import InputError, UsageError, atomic, read_matrix, write_preview
+from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
 from ..sensors import ms_gains
@@ -56,8 +56,17 @@ def check_degradation_options(s: FuseSettings) -> None:
 
 
 def _given_kernel(s: FuseSettings) -> torch.Tensor:
+    """The ``--blur`` kernel file, checked: square, at least the factor, finite, non-negative, a positive sum."""
     kernel = torch.from_numpy(read_matrix(str(s.degradation.blur), name="blur")).double()
-    KernelDownsample(kernel, s.inputs.factor)  # checks the size
+    label = f"blur {split_spec(str(s.degradation.blur))[0]}"
+    try:
+        KernelDownsample(kernel, s.inputs.factor)  # the shape and the values
+    except ValueError as exc:
+        raise InputError(f"{label}: {exc}") from None
+    if bool((kernel < 0).any()):
+        raise InputError(f"{label}: has negative entries (a blur weights the pixels it averages: none below 0)")
+    if not float(kernel.sum()) > 0:
+        raise InputError(f"{label}: its entries sum to {float(kernel.sum()):.6g}; a blur's entries sum to 1")
     return kernel
 
 

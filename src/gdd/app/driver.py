@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import InputError, WindowReader, check_output
+from ..io import InputError, WindowReader, check_output, preview_georeference, split_spec
 from . import tiled, whole
 from .degradations import ESTIMATE_FILES, check_degradation_options
 from .inputs import tile_and_overlap
@@ -24,7 +24,7 @@ from .memory import available_memory, estimate_memory, largest_tile
 from .settings import FuseSettings
 from .tilestore import tile_folder
 
-__all__ = ["fuse"]
+__all__ = ["check_written_files", "fuse"]
 
 
 def fuse(s: FuseSettings) -> int:
@@ -34,6 +34,7 @@ def fuse(s: FuseSettings) -> int:
     are how it resumes).
     """
     check_output(s.outputs.out, force=s.outputs.force)  # before reading anything
+    check_written_files(s)
     beside = [s.outputs.beside(n) for n in ESTIMATE_FILES]
     before = {p for p in beside if p.exists()}
     try:
@@ -43,6 +44,53 @@ def fuse(s: FuseSettings) -> int:
             if p not in before:
                 p.unlink(missing_ok=True)
         raise
+
+
+def _written(s: FuseSettings) -> dict[Path, str]:
+    """Every file the run may write, by the option that names it (the result's own first)."""
+    o = s.outputs
+    files = {o.out: "the result (--out)"}
+    if o.out.suffix.lower() == ".hdr":
+        files[o.out.with_suffix(".img")] = "the result's data file"
+    files[o.preview] = "the result's preview"
+    files[preview_georeference(o.preview)] = "the preview's georeference"
+    files.update({o.beside(n): "a file written beside the result" for n in ESTIMATE_FILES})
+    if o.json:
+        files[Path(o.json)] = "--json"
+    if o.report:
+        files[Path(o.report)] = "--report"
+    return files
+
+
+def check_written_files(s: FuseSettings) -> None:
+    """Before any work: ``--json`` and ``--report`` can be written, and no file is written twice or over an input.
+
+    The fusion writes its result, the preview and the files beside them; a ``--json`` or
+    ``--report`` named like one of them, or like an input, would overwrite it (with ``--force``,
+    or silently where the run itself wrote it first).
+
+    Raises:
+        InputError: naming the two roles of the one path.
+    """
+    o = s.outputs
+    if o.json:
+        check_output(o.json, force=o.force, suffixes=(".json",), what="json")
+    if o.report:
+        check_output(o.report, force=o.force, suffixes=(".html", ".htm"), what="report")
+    seen: dict[Path, str] = {}
+    for path, role in _written(s).items():
+        key = path.resolve()
+        if key in seen:
+            raise InputError(f"{path} would be written twice: as {seen[key]} and as {role}")
+        seen[key] = role
+    read: list[tuple[str, str | None]] = [(f"--{name}", s.inputs.spec(name)) for name in s.inputs.names]
+    read += [("--reference", s.inputs.reference), ("--srf", s.degradation.srf), ("--blur", s.degradation.blur)]
+    for option, spec in read:
+        if not spec or spec == "estimate":
+            continue
+        key = split_spec(spec)[0].resolve()
+        if key in seen:
+            raise InputError(f"{split_spec(spec)[0]} is the input {option}; it cannot also be {seen[key]}")
 
 
 def _fuse(s: FuseSettings, fresh: list[Path]) -> int:

@@ -16,6 +16,7 @@ __all__ = [
     "check_free",
     "check_output_type",
     "check_pair",
+    "check_varies",
     "crop_raster",
     "grid_mismatch",
     "intersection",
@@ -29,9 +30,23 @@ __all__ = [
 
 
 def check_free(path: str | Path | None, what: str, force: bool) -> None:
-    """Refuse to overwrite an existing file the run would write, unless ``force``."""
+    """Refuse to overwrite an existing file the run would write, unless ``force``; never a folder."""
+    if path and Path(path).is_dir():
+        raise InputError(f"{what} {path} is a folder")
     if path and Path(path).exists() and not force:
         raise InputError(f"{what} {path} exists; use --force to overwrite it")
+
+
+def check_varies(name: str, spec: str, raster: Raster) -> None:
+    """Refuse an input whose every valid pixel has one value in every band: it carries nothing to fuse."""
+    data = raster.data if raster.mask is None else raster.data[raster.mask]
+    flat = data.reshape(-1, data.shape[-1])
+    if flat.shape[0] and bool((flat.max(axis=0) == flat.min(axis=0)).all()):
+        values = ", ".join(f"{v:.6g}" for v in flat[0][:4]) + (", ..." if flat.shape[1] > 4 else "")
+        raise InputError(
+            f"{name} {split_spec(spec)[0].name}: every pixel has the same value ({values}); a constant image carries "
+            "nothing to fuse"
+        )
 
 
 #: How the problems name the low-resolution input in their errors.

@@ -83,7 +83,9 @@ def rule_line(details: dict[str, object]) -> str:
     """How the degradations, the pansharpening model and start were chosen, in one line (empty when nothing was)."""
     parts = []
     checked = details.get("degradations")
-    if isinstance(checked, dict):
+    if isinstance(checked, dict) and "skipped" in checked:
+        parts.append(f"degradations: as given (not checked against the pair: {checked['skipped']})")
+    elif isinstance(checked, dict):
         given, estimated = float(checked["given"]), float(checked["estimated"])  # type: ignore[arg-type]
         shares = f"unexplained on the pair's unseen halves: given {_share(given)}, estimated {_share(estimated)}"
         if checked["chosen"] == "estimated":

@@ -7,6 +7,7 @@ start, a shared PAN band mixture) is decided on its central window and passed to
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -247,9 +248,8 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     for value, opt in ((o.report, "report"), (s.inputs.reference, "reference")):
         if value:
             raise InputError(f"--{opt} is not available with --tile; run gdd eval on the result")
-    lr_name, hr_name = s.inputs.names
-    readers = tuple(WindowReader(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in (lr_name, hr_name))
-    lr_reader, hr_reader = readers
+    lr_reader, hr_reader = (WindowReader(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in s.inputs.names)
+    readers = (lr_reader, hr_reader)
     lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
     windows = intersection(s, lr_meta, lr_reader.shape, hr_meta, hr_reader.shape)
     if windows is not None:
@@ -270,6 +270,33 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     options = {k: v for k, v in s.options if k not in s.unplanned}
     the_plan = plan(dict(s.inputs.files), options, shape, tile, overlap, device)
     store = TileStore(tile_folder(out), the_plan, force=o.force)
+    try:
+        return _run_tiles(s, tiles, tile, overlap, readers, store, resumed=resumed, shape=shape)
+    except BaseException:
+        if not resumed and not any(store.done(t.index) for t in tiles):
+            # Nothing to resume from: a run that failed before its first tile leaves no folder.
+            shutil.rmtree(tile_folder(out), ignore_errors=True)
+        raise
+
+
+def _run_tiles(
+    s: FuseSettings,
+    tiles: list[Tile],
+    tile: int,
+    overlap: int,
+    readers: tuple[WindowReader, WindowReader],
+    store: TileStore,
+    *,
+    resumed: bool,
+    shape: tuple[int, int, int],
+) -> int:
+    """:func:`run` once its tile store is open: decide on the central window, fit the tiles, blend."""
+    o, out = s.outputs, s.outputs.out
+    lr_reader, hr_reader = readers
+    lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
+    h, w, _ = shape
+    factor = s.inputs.factor
+    device = torch.device(s.fit.device).type
     centre = _central(h, w, factor, CENTRAL_WINDOW)
     estimates = Estimates()
     # The central window, read once for what is decided on it (estimates, the check of the HS

@@ -31,6 +31,7 @@ from .inputs import (
     check_free,
     check_output_type,
     check_pair,
+    check_varies,
     crop_raster,
     intersection,
     load_reference,
@@ -53,6 +54,8 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
         print(windows_line(s, windows, lr.data.shape, hr.data.shape))
         lr, hr = crop_raster(lr, *windows[0]), crop_raster(hr, *windows[1])
     check_pair(s, lr.data.shape, hr.data.shape, lr, hr)
+    for name, raster in ((lr_name, lr), (hr_name, hr)):
+        check_varies(name, s.inputs.spec(name), raster)
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
     hr_mask = None if hr.mask is None else torch.from_numpy(hr.mask)
@@ -93,6 +96,9 @@ def run(s: FuseSettings) -> int:
     meta = output_meta(s, lr, hr)
     check_report_options(o.bands, o.pixels, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
+    if valid is not None and not valid.any():
+        files = " and ".join(f"{n} {split_spec(s.inputs.spec(n))[0].name}" for n in s.inputs.names)
+        raise InputError(f"{files}: no pixel is valid in both (their nodata pixels cover the whole scene between them)")
     nodata = nodata_value(s, (lr, hr))
     check_output_type(s, masked=valid is not None, nodata=nodata, meta=meta)
     reference = None

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
     for i, row in enumerate(rows, 1):
         ident = str(row.get("id") or i)
         label = f"manifest {p.name}, job {ident}"
+        if not _SAFE_ID.fullmatch(ident) or ident in (".", ".."):
+            raise InputError(
+                f"{label}: an id names the job's files in the state folder; use letters, digits, '.', '_' and '-'"
+            )
         if not row.get("out"):
             raise InputError(f"{label}: no 'out' (the result file)")
         argv = _argv(row, p.parent.resolve(), label)
@@ -135,6 +140,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
                 raise InputError(f"manifest {p.name}: jobs {seen[value]} and {job.id} have the same {attr} {value}")
             seen[value] = job.id
     return jobs
+
+
+#: A job's id: the stem of its files in the state folder (``ID.log``, ``ID.done.json``), so no path.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def state_folder(manifest: str | os.PathLike[str]) -> Path:

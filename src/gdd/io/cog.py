@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._common import InputError, optional
+from .formats import _reason
 from .read import Raster, Stored
 
 __all__ = ["COG_DEFAULTS", "TRUE_COLOUR_NM", "check_creation_options", "creation_options", "to_cog"]
@@ -85,7 +86,14 @@ def check_creation_options(pairs: Sequence[tuple[str, str]]) -> None:
     optional("rasterio", "writing a Cloud-Optimized GeoTIFF with --co")
     with tempfile.TemporaryDirectory(prefix="gdd-co.") as tmp:
         staged, out = Path(tmp) / "staged.tif", Path(tmp) / "out.tif"
-        _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
+        try:
+            _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
+        except InputError:
+            raise
+        except Exception as error:  # GDAL's own refusal (rasterio's CPLE_* errors)
+            given = " ".join(f"--co {k}={v}" for k, v in pairs)
+            reason = _reason(error).replace(f"{out}: ", "").replace(str(out), "the file")
+            raise InputError(f"{given}: GDAL cannot write a GeoTIFF with these ({reason})") from None
 
 
 def _is_rgb(meta: Raster | None, count: int) -> list[int] | None:

@@ -182,7 +182,10 @@ class WindowReader:
                 stored = src.read(window=Window(c0, r0, c1 - c0, r1 - r0))
             window = np.moveaxis(physical(stored, meta), 0, -1)
         got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata")})
-        return _finish(got, self.label, **self.options)  # type: ignore[arg-type]
+        fh, fw, _ = self._file_shape()
+        everything = (r0, r1, c0, c1) == (0, fh, 0, fw)
+        label = self.label if everything else f"{self.label} (rows {r0}:{r1}, columns {c0}:{c1})"
+        return _finish(got, label, **self.options)  # type: ignore[arg-type]
 
 
 def shifted(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,7 +117,17 @@ def _encode(
     else:
         x = x * (store.divisor or 1.0)
     lo, hi = _range(store)
-    out = np.clip(np.rint(np.nan_to_num(x)), lo, hi).astype(store.dtype)
+    x = np.rint(np.nan_to_num(x))
+    outside = (x < lo) | (x > hi)
+    if mask is not None:
+        outside &= mask[..., None]
+    if outside.any():
+        print(
+            f"gdd: warning: {int(outside.sum())} of {outside.size} values of the result lie outside what "
+            f"{store.dtype} holds at this scale ({lo:g} to {hi:g}) and were clipped; --dtype float32 keeps them",
+            file=sys.stderr,
+        )
+    out = np.clip(x, lo, hi).astype(store.dtype)
     if mask is not None:
         out[~mask] = int(value)  # type: ignore[arg-type]
     return out

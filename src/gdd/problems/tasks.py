@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -217,6 +218,22 @@ def hs_problem(
     )
 
 
+#: The fewest low-resolution pixels per side the degradation check splits into halves and estimates on.
+CHECK_MIN_SIDE = 4
+
+
+def _uncheckable(hsi: Tensor, guide: Tensor) -> str | None:
+    """Why the degradations of an HS pair cannot be checked against the pair, or None."""
+    if min(hsi.shape[-2:]) < CHECK_MIN_SIDE:
+        h, w = hsi.shape[-2:]
+        return f"the HS image ({h} x {w}) is too small to estimate them on (at least {CHECK_MIN_SIDE} pixels a side)"
+    for name, image in (("HS image", hsi), ("guide", guide)):
+        flat = image.reshape(image.shape[1], -1)
+        if not bool((flat.amax(dim=1) > flat.amin(dim=1)).any()):
+            return f"the {name} is constant"
+    return None
+
+
 def _hs_check(
     hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: LinearOperator, hs_weight: float
 ) -> Callable[[], tuple[Problem | None, dict[str, object]]]:
@@ -229,7 +246,16 @@ def _hs_check(
 
     def check() -> tuple[Problem | None, dict[str, object]]:
         if not answers:
-            found = check_degradations(hsi, guide, factor, srf, spatial)
+            why = _uncheckable(hsi, guide)
+            if why is None:
+                try:
+                    found = check_degradations(hsi, guide, factor, srf, spatial)
+                except (ValueError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError) as error:
+                    why = f"the estimate failed on this pair ({error})"
+            if why is not None:
+                # An automatic refinement: where it cannot be made, the given degradations are fitted.
+                answers.append((None, {"rule": "held-out halves of the pair", "chosen": "given", "skipped": why}))
+                return None, dict(answers[0][1])
             problem = None
             if (est := found.degradation) is not None:
                 problem = hs_problem(

@@ -304,6 +304,10 @@ def run_simulate(
     cube = raster.data
     _check_range(cube, f"reference {_spec_name(reference)}")
     h, w, c = cube.shape
+    if abs(shift[0]) >= h or abs(shift[1]) >= w:
+        raise InputError(
+            f"--shift {shift[0]},{shift[1]}: larger than the reference {_spec_name(reference)} ({h} x {w} pixels)"
+        )
     wavelengths, assumed = _reference_wavelengths(reference, raster.wavelengths, c)
     protocol: dict[str, Any] = {"task": task, ("factor" if task == "hs" else "ratio"): factor}
     protocol.update(spatial=mode, sensor=sensor, snr_db=snr_db, seed=seed, source=_spec_name(reference))
