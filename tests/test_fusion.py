@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,14 +85,15 @@ def test_callback_sees_log_steps_only(gen: torch.Generator) -> None:
 class _Spiky(torch.nn.Module):
     """An identity whose output jumps at chosen calls: a divergence the guard must undo."""
 
-    def __init__(self, at: set[int]) -> None:
+    def __init__(self, at: set[int], jump: float = 10.0) -> None:
         super().__init__()
         self.calls = 0
         self.at = at
+        self.jump = jump
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        return x + (10.0 if self.calls in self.at else 0.0)
+        return x + (self.jump if self.calls in self.at else 0.0)
 
 
 def test_divergence_guard_rolls_back(gen: torch.Generator) -> None:
@@ -103,6 +105,22 @@ def test_divergence_guard_rolls_back(gen: torch.Generator) -> None:
     assert result.rollbacks == 2
     # The recorded history skips the divergent steps, so later steps are judged fairly.
     assert result.loss[59:62].max() < 1
+
+
+@pytest.mark.parametrize("at", [{10, 11}, {60, 75}])  # before the threshold's history, and in the averaged steps
+def test_divergence_guard_rolls_back_a_nan_loss_and_keeps_it_out_of_the_result(gen: torch.Generator, at) -> None:  # type: ignore[no-untyped-def]
+    # A NaN passes every comparison with a threshold; its gradient, multiplied by 0, stays NaN
+    # and would poison Adam's moments; its estimate would poison the mean of the last steps.
+    y = torch.rand(1, 1, 8, 8, generator=gen)
+    cfg = FitConfig(iterations=80, log_every=80, device="cpu", guard_threshold=1e-3, guard_warmup=50, noise_std=0,
+                    average_last=10)  # fmt: skip
+    with seeded(0):
+        net = GuidedDeepDecoder(1, 1, width=4, depth=2)
+    result = fit(net, [Term(_Spiky(at, jump=float("nan")), y)], y, cfg)
+    assert result.rollbacks == 2
+    assert torch.isfinite(result.x).all() and np.isfinite(result.loss).all()
+    assert float(((result.x - y) ** 2).mean()) < 0.05  # it went on fitting after them
+    assert all(torch.isfinite(p).all() for p in net.parameters())
 
 
 def test_learnable_operator_is_fitted(gen: torch.Generator) -> None:

@@ -132,6 +132,11 @@ def cosine_lr(config: FitConfig, step: int, start: int) -> float:
     return lr_final + 0.5 * (config.lr - lr_final) * (1 + math.cos(math.pi * t))
 
 
+def _across(flags: Tensor, x: Tensor) -> Tensor:
+    """Per-problem values (0-d, or (K,)) shaped to broadcast over estimates (C, H, W or K, 1, C, H, W)."""
+    return flags if flags.ndim == 0 else flags.view(-1, *[1] * (x.ndim - 1))
+
+
 def _update(
     step: int,
     loss: Tensor,
@@ -140,16 +145,19 @@ def _update(
     guard: DivergenceGuard | None,
     config: FitConfig,
     warm: int,
-) -> None:
-    """One optimiser step after the backward pass: schedule, loss record, guard or plain step."""
+) -> Tensor | None:
+    """One optimiser step after the backward pass: schedule, loss record, guard or plain step.
+
+    Returns the guard's divergent flags of the step (None without a guard).
+    """
     if config.lr_final is not None:
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(config, step, warm)
     losses[step] = loss.detach()
     if guard is not None:
-        guard.step(step, losses, optimizer)
-    else:
-        optimizer.step()
+        return guard.step(step, losses, optimizer)
+    optimizer.step()
+    return None
 
 
 Best = tuple[float, int, Tensor]
@@ -254,7 +262,9 @@ def run_fit(
     losses = torch.zeros(max(n, 1), *backend.batch, device=device)
     guard = DivergenceGuard(params, owners, config, k) if config.guard_threshold is not None else None
     noise = torch.empty_like(z)
-    x_sum, summed = None, 0
+    x_sum: Tensor | None = None
+    summed = 0  # the steps averaged
+    counted: Tensor | None = None  # with a guard: the sound ones among them, per problem
     # One past the last step: ``iterations``, or sooner once ``config.until`` is reached or the
     # data objective has stopped falling (``config.plateau``); the fit then still ends with the
     # mean of its last ``average_last`` estimates.
@@ -303,10 +313,14 @@ def run_fit(
             x, loss = train_net.first_step(forward_backward, z_step, start)
         else:
             x, loss = forward_backward(step, z_step)
-        _update(step, loss, losses, optimizer, guard, config, warm)
+        bad = _update(step, loss, losses, optimizer, guard, config, warm)
         if config.average_last and step >= end - config.average_last:
-            x_sum = x.detach().clone() if x_sum is None else x_sum.add_(x.detach())
+            # A step the guard found divergent (its estimate may be NaN) is left out of the mean.
+            kept_x = x.detach() if bad is None else torch.where(_across(~bad, x), x.detach(), 0)
+            x_sum = kept_x.clone() if x_sum is None else x_sum.add_(kept_x)
             summed += 1
+            if bad is not None:
+                counted = (~bad).long() if counted is None else counted + (~bad).long()
         last = step == end - 1
         logging = (step + 1) % config.log_every == 0 or last
         scoring = step >= warm and ((step + 1) % config.validate_every == 0 or last)
@@ -364,8 +378,11 @@ def run_fit(
     seconds = time.perf_counter() - start
 
     with torch.no_grad():
-        if x_sum is not None and steps == end:
+        every_one = counted is None or bool((counted == summed).all())
+        if x_sum is not None and steps == end and every_one:
             estimate = x_sum / summed
+        elif x_sum is not None and steps == end and counted is not None and bool((counted > 0).all()):
+            estimate = x_sum / _across(counted.to(x_sum.dtype), x_sum)
         else:
             # Batch norm stays in training mode, as in the authors' code: its batch statistics
             # are part of the model that was fitted.

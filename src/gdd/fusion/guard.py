@@ -16,8 +16,9 @@ class DivergenceGuard:
     """The authors' divergence guard, on the device, one decision per problem.
 
     After ``guard_warmup`` steps, a loss more than ``guard_threshold`` above the mean loss of 20
-    to 40 steps earlier marks a divergent step: its gradient is kept out of Adam's moments and
-    the weights are restored from a snapshot refreshed every ``guard_every`` steps while the
+    to 40 steps earlier marks a divergent step, and so does a loss that is not finite at any
+    step: its gradient is kept out of Adam's moments, its estimate out of the averaged result,
+    and the weights are restored from a snapshot refreshed every ``guard_every`` steps while the
     loss is sound. Every decision is a tensor (``torch.where``), so the host is never asked.
     (The authors copied every parameter to the host at every step and restored from 10 steps
     back, still letting Adam step with its stale moments.)
@@ -63,30 +64,32 @@ class DivergenceGuard:
         return flags.view(-1, *[1] * (p.ndim - 1)) if owner is None else flags[owner]
 
     @torch.no_grad()
-    def step(self, step: int, losses: Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Take the optimizer step for ``step`` (loss in ``losses[step]``), guarded."""
+    def step(self, step: int, losses: Tensor, optimizer: torch.optim.Optimizer) -> Tensor:
+        """Take the optimizer step for ``step`` (loss in ``losses[step]``), guarded; the divergent flags.
+
+        A loss that is not finite marks a divergent step at any step (the threshold's comparison
+        would let a NaN through, and its gradient would poison Adam's moments for good); after
+        the warm-up, so does a loss above the threshold. Returns the flags (0-d, or one per problem).
+        """
         current = losses[step].clone()
         excess = current - losses[step - 40 : step - 20].mean(dim=0) if step >= 40 else None
         if step % self.every == 0:
             sound = excess <= self.threshold if excess is not None else current.isfinite()
             for i, (p, s) in enumerate(zip(self.params, self.snapshot)):
                 s.copy_(torch.where(self._of(sound, i), p, s))
-        if excess is None or step < self.warmup:
-            optimizer.step()
-            return
-        bad = excess > self.threshold
-        # Multiplying by 1 or 0 is exact: a divergent step's gradient is dropped, a sound one's kept as is.
+        bad = ~current.isfinite()
+        if excess is not None and step >= self.warmup:
+            bad |= ~(excess <= self.threshold)
+        # A divergent step's gradient is dropped (zeros, NaN included), a sound one's kept as is.
         keep = ~bad
-        if self.owners is None:
-            grads = [p.grad for p in self.params if p.grad is not None]
-            torch._foreach_mul_(grads, keep.to(grads[0].dtype))
-        else:
-            for i, p in enumerate(self.params):
-                if p.grad is not None:
-                    p.grad.mul_(self._of(keep, i).to(p.grad.dtype))
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                p.grad.copy_(torch.where(self._of(keep, i), p.grad, 0))
         optimizer.step()
         for i, (p, s) in enumerate(zip(self.params, self.snapshot)):
             p.copy_(torch.where(self._of(bad, i), s, p))
         self.rollbacks += bad.long()
         # A divergent step does not enter the history that later steps are judged by.
-        losses[step] = torch.where(bad, losses[step - 1], current)
+        if step > 0:
+            losses[step] = torch.where(bad, losses[step - 1], current)
+        return bad
