@@ -17,6 +17,7 @@ __all__ = [
     "percentiles",
     "pixel",
     "positive",
+    "positive_number",
     "shift",
     "supports",
     "tile",
@@ -45,6 +46,17 @@ def share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, got {text}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (a learning rate, a data range, a blur's width)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
