@@ -712,3 +712,32 @@ def test_the_docs_second_seed_of_rule_a_and_the_option_are_the_committed_measure
     assert f"mean going on: {m['psnr']:.2f} dB / {m['sam']:.2f} degrees, above the authors' GDD" in text
     authors = _gdd_rows("bench-cpu-xeon", "gdd_authors")["cave128_x8_snr30"]["metrics"]["psnr"]
     assert m["psnr"] > authors
+
+
+#: The bench on scenes the defaults were not chosen on: scene -> its results folder.
+HELD_OUT_SCENES = {"feathers": "bench-cpu-feathers", "jelly beans": "bench-cpu-jelly-beans"}
+
+
+def _held_out_rows() -> dict[str, list[str]]:
+    """Each held-out scene's reduced-resolution summary rows, the case named with its scene ("| feathers, cave128_x8 |")."""
+    out = {}
+    for scene, folder in HELD_OUT_SCENES.items():
+        summary = (README.parent / "benchmarks" / "results" / folder / "summary.md").read_text()
+        rows = [r for r in summary.splitlines() if r.startswith("| ") and not r.startswith("| case") and r.count("|") == 11]
+        out[scene] = [r.replace("| ", f"| {scene}, ", 1) for r in rows]
+    return out
+
+
+def test_the_held_out_scenes_bench_of_the_readme_and_the_docs_is_the_committed_bench() -> None:
+    """Every row of the two held-out scenes' bench is in the README and docs/choices.md, and the counts said of them."""
+    readme, choices = README.read_text(), (README.parent / "docs" / "choices.md").read_text()
+    rows = [r for scene_rows in _held_out_rows().values() for r in scene_rows]
+    assert len(rows) == 10
+    for row in rows:
+        assert row in readme, f"README.md lacks the held-out bench row {row}"
+        assert row in choices, f"docs/choices.md lacks the held-out bench row {row}"
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    met = sum(c[-3:] == ["yes", "yes", "yes"] for c in cells)
+    said = " ".join(readme.split())
+    assert f"meets all three on {met} of the {len(rows)} rows" in said
+    assert f"meets all three on {met} of the {len(rows)} rows" in " ".join(choices.split())
