@@ -384,6 +384,12 @@ CASES: list[Case] = [
     Case("out-is-an-input", "--out ms.npy --force, the MS image's own file",
          lambda d: _pan(d, ms=_save(d, "ms.npy", _rand(8, 8, 4)), out="ms.npy", extra=["--force"]), 1,
          "is the input --ms; it cannot also be the result (--out)"),
+    # Options that would do nothing together.
+    Case("average-at-noise-no-holdout", "--average-at-noise --holdout 0",
+         lambda d: _hs(d, extra=["--average-at-noise", "--holdout", "0"]), 2, "does nothing with --holdout 0"),
+    Case("gnyq-with-bicubic", "--gnyq 0.3 --spatial bicubic",
+         lambda d: _pan(d, extra=["--gnyq", "0.3", "--spatial", "bicubic"]), 2,
+         "--gnyq sets the MS MTF's gains: it does nothing with --spatial bicubic"),
     # Degenerate images and kernels.
     Case("guide-constant", "an all-zero guide",
          lambda d: _hs(d, guide=_save(d, "rgb.npy", np.zeros((32, 32, 3), np.float32))), 1,

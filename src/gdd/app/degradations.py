@@ -47,6 +47,8 @@ class Estimates:
 def check_degradation_options(s: FuseSettings) -> None:
     """Refuse options that do not combine, before anything is read."""
     d = s.degradation
+    if s.task == "pan" and d.gnyq is not None and d.spatial in ("bicubic", "estimate"):
+        raise UsageError(f"--gnyq sets the MS MTF's gains: it does nothing with --spatial {d.spatial}")
     if s.task != "hs":
         return
     if d.blur is not None and d.spatial is not None:

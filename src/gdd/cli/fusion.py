@@ -52,6 +52,8 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("average_at_noise", getattr(args, "average_at_noise", None)),
     )
     overrides = {k: v for k, v in pairs if v is not None}
+    if overrides.get("average_at_noise") and overrides.get("holdout") == 0:
+        raise UsageError("--average-at-noise chooses by held-out pixels; it does nothing with --holdout 0")
     if getattr(args, "ensemble", False):
         (init, _, residual), *more = ENSEMBLE[args.command]
         # --init, --warm-start and --residual given with --ensemble change its first start; its
