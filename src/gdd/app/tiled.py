@@ -243,7 +243,6 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     out = check_output(o.out, force=o.force)
     check_free(o.preview, "preview", o.force)
     check_free(preview_georeference(o.preview), "preview", o.force)
-    check_free(o.json, "json", o.force)
     check_output_type(s, masked=False, nodata=None)
     for value, opt in ((o.report, "report"), (s.inputs.reference, "reference")):
         if value:

@@ -84,11 +84,9 @@ def run(s: FuseSettings) -> int:
     out = check_output(o.out, force=o.force)
     for beside in (o.preview, preview_georeference(o.preview)):
         check_free(beside, "preview", o.force)
-    check_free(o.json, "json", o.force)
-    if o.report:
+    if o.report:  # its path is checked with the other outputs' (gdd.app.driver.check_written_files)
         from ..report import need_matplotlib
 
-        check_output(o.report, force=o.force, suffixes=(".html", ".htm"), what="report")
         need_matplotlib()
     problem, rasters = _problem(s)
     lr, hr = rasters.values()
