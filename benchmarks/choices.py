@@ -122,10 +122,10 @@ def run_case(name: str, data: Path, work: Path) -> dict[str, object]:
     start_psnr = float("nan")
     init = str(result.details.get("start_rule", {}).get("init", result.details["preset"].get("init")))
     if init != "none" and getattr(problem, "classic", None) is not None:
-        from gdd.problems.classic import classic_start
+        from gdd.problems.classic import tame
 
         chosen_problem = problem.alternatives[model]() if model else problem  # type: ignore[attr-defined]
-        start_psnr = _psnr(classic_start(chosen_problem, init), ref, ratio)
+        start_psnr = _psnr(tame(chosen_problem.classic(init).float(), chosen_problem.baseline()), ref, ratio)
     row = {
         "case": name,
         "start_psnr": start_psnr,

@@ -273,28 +273,3 @@ def test_the_hs_default_fits_two_starts_and_a_named_start_alone(gen: torch.Gener
     # A start the caller names is fitted alone.
     alone = solve(problem, init="none", **kwargs)  # type: ignore[arg-type]
     assert "starts" not in alone.choice and len(alone.loss) == 4
-
-
-def test_a_classic_start_keeps_highlights_the_guide_shows_and_loses_a_blow_up() -> None:
-    from gdd.problems.classic import range_widening, tame
-
-    # A scene of 0.2 with one bright 2 x 2 spot of 1.0: at factor 8 the spot is averaged away.
-    scene = torch.full((1, 2, 32, 32), 0.2)
-    scene[..., 9:11, 9:11] = 1.0
-    low = torch.nn.functional.avg_pool2d(scene, 8)
-    guide = scene.mean(1, keepdim=True)
-    widening = range_widening(guide, 8)
-    assert widening == pytest.approx(0.8 / (0.8 * 4 / 64), rel=1e-5)  # 16: the spot's full height
-    base = imresize(low, scale=8)
-    # Without the guide the bound is the low-resolution range and half its span again: the spot goes.
-    assert tame(scene, base).amax() < 0.6
-    # With it, the classic image that resolves the spot is left as it is ...
-    assert torch.equal(tame(scene, base, guide=guide, factor=8), scene)
-    # ... and a blow-up (SFIM dividing by a near-zero low-pass) is still clamped, as is a NaN.
-    wild = scene.clone()
-    wild[..., 0, 0], wild[..., 0, 1] = -915.0, float("nan")
-    tamed = tame(wild, base, guide=guide, factor=8)
-    assert torch.isfinite(tamed).all() and tamed.amin() > -5
-    # A guide no finer than the observation (or a factor of 1) widens nothing.
-    assert range_widening(guide, 1) == 1.0
-    assert range_widening(torch.nn.functional.interpolate(low, scale_factor=8, mode="nearest"), 8) == pytest.approx(1.0)

@@ -261,9 +261,9 @@ def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[
             from .problems.solve import checked_problem
 
             start_problem = checked_problem(problem)[0]
-        from .problems.classic import classic_start
+        from .problems.classic import tame
 
-        start = classic_start(start_problem, init)
+        start = tame(start_problem.classic(init).float(), start_problem.baseline())  # type: ignore[misc]
         psnr = _psnr(case, start, case.reference)
         out["start"] = {"name": init, "psnr": psnr, "moved_db": mine - psnr}
     return out

@@ -7,28 +7,21 @@ how well the MS bands explain the PAN (:func:`pan_linearity`), which decides ``i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from ..checks import single_image
 from ..operators import LinearOperator, imresize
 
-if TYPE_CHECKING:
-    from .tasks import Problem
-
 __all__ = [
     "PAN_LINEAR_R2",
     "PAN_STARTS",
     "classic_method",
-    "classic_start",
     "consistent",
     "hs_classic",
     "pan_classic",
     "pan_linearity",
     "pan_start",
-    "range_widening",
     "tame",
 ]
 
@@ -188,57 +181,16 @@ def consistent(
     return x
 
 
-def range_widening(guide: Tensor, factor: int) -> float:
-    """How many times wider the guide's range is at its own resolution than at the observation's.
-
-    Per band, the span (maximum minus minimum) of the guide over the span of its ``factor`` x
-    ``factor`` block means; the largest over the bands, at least 1. Fine detail (a highlight, a
-    thin bright line) widens an image's range where the low-resolution pixels average it away:
-    the pair itself says by how much, and the classic image may widen as far.
-    """
-    factor = int(factor)
-    guide = torch.nan_to_num(guide.detach().float())
-    if factor <= 1 or min(guide.shape[-2:]) < factor:
-        return 1.0
-    reduced = torch.nn.functional.avg_pool2d(guide, factor)
-    fine = guide.amax(dim=(0, 2, 3)) - guide.amin(dim=(0, 2, 3))
-    coarse = reduced.amax(dim=(0, 2, 3)) - reduced.amin(dim=(0, 2, 3))
-    ratios = fine[coarse > 0] / coarse[coarse > 0]
-    return max(1.0, float(ratios.max())) if ratios.numel() else 1.0
-
-
-def tame(classic: Tensor, observed: Tensor, *, guide: Tensor | None = None, factor: int = 1) -> Tensor:
-    """A classic image clamped, per band, to the observed image's range widened by a margin.
+def tame(classic: Tensor, observed: Tensor) -> Tensor:
+    """A classic image clamped, per band, to the observed image's range widened by half its span.
 
     SFIM divides by a low-pass of the PAN equalised to each MS band, which nears zero where a
     band is dark and the PAN bright (it gave -915 on a WorldView tile whose MS spans 0 to 0.62);
-    a start that far out poisons every iterate of the residual fit. The margin on each side is
-    half the band's span, and the span again for each time the guide's range at its own
-    resolution exceeds its range at the observation's (:func:`range_widening` minus 1, given
-    ``guide`` and ``factor``; 0 without them): at factor 8 the highlights of a scene lie well outside the
-    range of its low-resolution pixels, and the guide shows how far. Values inside the bound
-    are left as they are: with the guide, all of GSA-HS's on the CAVE crops of the bench (half
-    a span alone clipped 0.6 % of a feathers crop's pixels and cost its GSA-HS 3.6 dB); with
-    half a span, all of SFIM's on pan_im4 and the Landsat pair, and all but 3e-5 to 2e-3 of
-    GSA's on the pansharpening pairs of the bench.
+    a start that far out poisons every iterate of the residual fit. Values inside the widened
+    range (all of them on pan_im4 and the Landsat pair) are left as they are.
     """
     observed = observed.to(classic)
     lo = observed.amin(dim=(0, 2, 3), keepdim=True)
     hi = observed.amax(dim=(0, 2, 3), keepdim=True)
-    widening = range_widening(guide, factor) if guide is not None else 1.0
-    margin = (widening - 0.5) * (hi - lo)
+    margin = 0.5 * (hi - lo)
     return torch.nan_to_num(classic).clamp(lo - margin, hi + margin)
-
-
-def classic_start(problem: Problem, name: str) -> Tensor:
-    """The problem's classic image by ``name`` as a fit gets it (float32, bounded by :func:`tame`).
-
-    For an HS pair the bound widens with the guide (:func:`range_widening`); a pansharpening
-    start keeps half the MS band's span on each side.
-    """
-    if problem.classic is None:
-        raise ValueError(f"the {problem.task} problem has no classic method")
-    image = problem.classic(name).float()
-    if problem.task == "hs":
-        return tame(image, problem.baseline(), guide=problem.guide, factor=problem.factor)
-    return tame(image, problem.baseline())

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..fusion import Term, data_objective, seeded
 from ..fusion.objective import pixel_errors, runner_up
-from .classic import PAN_STARTS, classic_start, consistent
+from .classic import PAN_STARTS, consistent, tame
 from .pixels import fill, holdout_mask
 from .presets import HOLDOUT
 from .tasks import Problem
@@ -169,7 +169,7 @@ def _classic_errors(
     assert fitted.classic is not None
     scores, pixels = {}, {}
     for name in names:
-        image = classic_start(fitted, name)
+        image = tame(fitted.classic(name).float(), fitted.baseline())
         if made_consistent_with is not None:
             t = made_consistent_with
             image = consistent(image, t.operator, t.target, t.mask)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..fusion import FitConfig, FitResult, Term, resolve_device, seeded
 from ..models import GuidedDeepDecoder, max_depth
-from .classic import PAN_LINEAR_R2, classic_start
+from .classic import PAN_LINEAR_R2, tame
 from .holdout import choose_start, held_out
 from .presets import Budget, Preset, check_fast, choose_preset, fit_config
 from .tasks import Problem
@@ -106,12 +106,12 @@ def plan_fit(
     if preset.init != "none":
         if fitted.classic is None:
             raise ValueError(f"the {problem.task} problem has no classic method to start from; use init='none'")
-        base = classic_start(fitted, preset.init)
+        base = tame(fitted.classic(preset.init).float(), fitted.baseline())
     elif fitted.classic is not None:
         # No classic start: GSA is still computed (it is cheap) to compare with and, with
         # keep_best, as the fallback when GDD predicts the observations worse.
         try:
-            classic = classic_start(fitted, "gsa")
+            classic = tame(fitted.classic("gsa").float(), fitted.baseline())
         except ValueError:
             classic = None
         if classic is not None and not torch.isfinite(classic).all():

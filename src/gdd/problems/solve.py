@@ -21,7 +21,7 @@ from torch import Tensor
 from ..fusion import FitResult, Term, fit, resolve_device, seeded
 from ..fusion.objective import SEPARATED, pixel_errors, runner_up, separation
 from ..fusion.state import at_best
-from .classic import classic_start
+from .classic import tame
 from .holdout import choose_model, holdout_error
 from .plan import FitPlan, _finish, _plan_starts, plan_fit
 from .presets import Budget, choose_preset
@@ -270,7 +270,7 @@ def _classic_from_every_pixel(problem: Problem, plan: FitPlan) -> Tensor | None:
     if problem.classic is None:
         return None
     name = plan.preset.init if plan.preset.init != "none" else "gsa"
-    return classic_start(problem, name)
+    return tame(problem.classic(name).float(), problem.baseline())
 
 
 def _every_pixel(
