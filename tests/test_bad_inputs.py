@@ -162,6 +162,13 @@ def _eval(d: Path, *extra: str) -> list[str]:
     return ["eval", _save(d, "fused.npy", _rand(16, 16, 4)), "--json", str(d / "m.json"), *extra]
 
 
+def _tiff_stack(d: Path) -> str:
+    import tifffile
+
+    tifffile.imwrite(d / "guide.tif", np.stack([_rand(32, 32, 3), _rand(32, 32, 3, seed=1)]), photometric="rgb")
+    return str(d / "guide.tif")
+
+
 def _existing(d: Path, name: str, content: bytes = b"the user's file\n") -> Path:
     path = d / name
     path.write_bytes(content)
@@ -353,6 +360,9 @@ CASES: list[Case] = [
     Case("uint16-nan-nodata", "--dtype uint16 with NaN pixels and --nodata nan",
          lambda d: _pan(d, ms=_save(d, "ms.npy", _with(_rand(8, 8, 4), np.nan, (1, 2))),
                         extra=["--nodata", "nan", "--dtype", "uint16"]), 1, "needs an integer --nodata"),
+    Case("overlap-one-fit", "--overlap 8 with --tile none",
+         lambda d: _pan(d, extra=["--tile", "none", "--overlap", "8"]), 2,
+         "--overlap is for tiles; it does nothing with --tile none"),
     # gdd eval.
     Case("eval-no-protocol", "gdd eval with neither --reference nor --ms/--pan", lambda d: _eval(d), 2,
          "give --reference GT, or both --ms and --pan"),
@@ -363,6 +373,12 @@ CASES: list[Case] = [
     Case("eval-reference-shape", "gdd eval with a 16 x 16 x 3 reference for a 4-band result",
          lambda d: _eval(d, "--reference", _save(d, "gt.npy", _rand(16, 16, 3))), 1,
          "gt.npy: the reference is 16 x 16 x 3, the result 16 x 16 x 4"),
+    Case("eval-results-differ", "gdd eval of two results of different sizes",
+         lambda d: ["eval", _save(d, "fused.npy", _rand(16, 16, 4)), _save(d, "b.npy", _rand(8, 8, 4)), "--reference",
+                    _save(d, "gt.npy", _rand(16, 16, 4)), "--json", str(d / "m.json")], 1,
+         "b.npy: this result is 8 x 8 x 4, the first ("),
+    Case("tiff-stack", "a TIFF holding a stack of two RGB images (4-D) as the guide",
+         lambda d: _hs(d, guide=_tiff_stack(d)), 1, "holds 2 images of 32 x 32 x 3 (a 4-D stack)"),
     Case("eval-missing-result", "gdd eval of a result that does not exist",
          lambda d: ["eval", str(d / "nothere.npy"), "--reference", _save(d, "gt.npy", _rand(16, 16, 4))], 1,
          "nothere.npy: file not found"),

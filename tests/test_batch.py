@@ -117,6 +117,14 @@ def test_bad_manifests_are_refused_with_one_line(
     assert err.count("\n") == 0 and message in err and err.startswith("gdd: error: manifest")
 
 
+def test_a_manifest_that_is_not_utf8_is_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "jobs.csv"
+    path.write_bytes("task,ms,pan,ratio,out\npan,a.npy,b.npy,4,caf\u00e9.npy\n".encode("latin-1"))
+    assert main(["batch", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"gdd: error: manifest {path}: not UTF-8 text (byte 43); save it as UTF-8"
+
+
 def test_a_batch_runs_its_jobs_and_skips_them_the_second_time(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     _pairs(tmp_path, 2)
     manifest = tmp_path / "jobs.json"

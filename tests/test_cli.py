@@ -163,6 +163,25 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown format" in capsys.readouterr().err
 
 
+def test_a_value_that_starts_with_a_minus_is_the_option_s_value(capsys: pytest.CaptureFixture[str]) -> None:
+    from gdd.cli.commands import join_negative_values
+
+    # argparse reads "-1,2" as an unknown option; the command line gives it to the option before it.
+    assert join_negative_values(["simulate", "ref.npy", "--shift", "-1,2", "--sigma", "1"]) == [
+        "simulate", "ref.npy", "--shift=-1,2", "--sigma", "1"]  # fmt: skip
+    assert join_negative_values(["--shift=-1,2", "-h", "--", "-1"]) == ["--shift=-1,2", "-h", "--", "-1"]
+    # A negative pixel is refused as what it is, not as a missing value.
+    from gdd.cli import build_parser
+
+    simulate = ["simulate", "r.npy", "--factor", "4", "--shift", "-1,2", "--out", "c"]
+    args = build_parser().parse_args(join_negative_values(simulate))
+    assert args.shift == (-1, 2)
+    hs = ["hs", "--hsi", "a.npy", "--guide", "b.npy", "--srf", "c.csv", "--factor", "4", "--out", "o.npy"]
+    assert main([*hs, "--pixel", "-1,2"]) == 2
+    err = capsys.readouterr().err
+    assert "expected ROW,COL counted from 0, got '-1,2'" in err and "expected one argument" not in err
+
+
 def test_pan_mismatched_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "ms.npy", np.random.default_rng(0).random((8, 8, 4)).astype(np.float32))
     np.save(tmp_path / "pan.npy", np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))

@@ -97,6 +97,10 @@ def test_layouts(tmp_path: Path, cube: np.ndarray) -> None:
         assert np.array_equal(read_image(tmp_path / "pages.tif"), cube)
     finally:
         monkey.undo()
+    # A stack of multi-band images (4-D) is refused, not read as its first image.
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([cube[..., :3], cube[..., 1:4]]), photometric="rgb")
+    with pytest.raises(InputError, match=r"stack\.tif: holds 2 images of .* x 3 \(a 4-D stack\)"):
+        read_image(tmp_path / "stack.tif")
 
 
 def test_integer_output_scaled_back(tmp_path: Path, cube: np.ndarray) -> None:

@@ -83,10 +83,12 @@ def _valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | 
     return slice(r0, r1), slice(c0, c1)
 
 
-def _match(have_shape: tuple[int, ...], shape: tuple[int, ...], what: str, spec: str) -> None:
+def _match(
+    have_shape: tuple[int, ...], shape: tuple[int, ...], what: str, spec: str, against: str = "the result"
+) -> None:
     if have_shape != shape:
         have, want = (" x ".join(map(str, s)) for s in (have_shape, shape))
-        raise InputError(f"{spec}: {what} is {have}, the result {want}")
+        raise InputError(f"{spec}: {what} is {have}, {against} {want}")
 
 
 def evaluate_files(
@@ -141,7 +143,7 @@ def evaluate_files(
     arrays = [a for a, _ in read]
     masks = [m for _, m in read if m is not None]
     for r, a in zip(results[1:], arrays[1:]):
-        _match(a.shape, arrays[0].shape, "the result", r)
+        _match(a.shape, arrays[0].shape, "this result", r, f"the first ({results[0]})")
     names = _names(results)
     if reference is not None:
         ref, ref_mask = _read(reference, "reference", bit_depth, layout, nodata)
@@ -262,7 +264,7 @@ def _by_windows(
     """The reduced-resolution indices of large files, window by window (see :func:`evaluate_files`)."""
     shape = readers[0].shape
     for r, reader in zip(results[1:], readers[1:]):
-        _match(reader.shape, shape, "the result", r)
+        _match(reader.shape, shape, "this result", r, f"the first ({results[0]})")
     _match(ref.shape, shape, "the reference", reference)
     every = [*readers, ref]
     h, w, c = shape

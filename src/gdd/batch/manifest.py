@@ -51,6 +51,8 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         text = path.read_text()
     except OSError as exc:
         raise InputError(f"manifest {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"manifest {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         if suffix == ".csv":
             rows = list(csv.DictReader(io.StringIO(text)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -187,11 +188,30 @@ def _out_of_gpu_memory(exc: BaseException) -> bool:
     return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
+#: A value that starts with a minus and a digit: a negative number or list (``-1,2``, ``-.5``).
+_NEGATIVE = re.compile(r"^-\.?\d")
+
+
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--shift -1,2`` as ``--shift=-1,2``: argparse takes a value like ``-1,2`` for an option.
+
+    Only a plain negative number (``-1``) is read as a value by argparse; a list such as
+    ``-1,2`` would be an unknown option, and the option before it would miss its value.
+    """
+    out: list[str] = []
+    for arg in argv:
+        if out and _NEGATIVE.match(arg) and out[-1].startswith("--") and "=" not in out[-1] and out[-1] != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 bad input or failure, 2 bad usage)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return int(exc.code or 0)
     try:

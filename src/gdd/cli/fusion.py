@@ -62,6 +62,16 @@ def preset_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _tiling(args: argparse.Namespace) -> Any:
+    """The tiling settings; tile options with ``--tile none`` are a usage error."""
+    from ..app import TilingSettings
+
+    if args.tile == "none" and (args.overlap != "auto" or args.keep_tiles):
+        option = "--overlap" if args.overlap != "auto" else "--keep-tiles"
+        raise UsageError(f"{option} is for tiles; it does nothing with --tile none")
+    return TilingSettings(tile=args.tile, overlap=args.overlap, keep_tiles=args.keep_tiles)
+
+
 def _check_init(init: str | None, task: str) -> None:
     """Refuse an unknown --init before anything is read."""
     from ..problems import classic_method
@@ -122,7 +132,6 @@ def fusion_settings(args: argparse.Namespace) -> Any:
         FuseSettings,
         InputSettings,
         OutputSettings,
-        TilingSettings,
     )
     from ..fusion import resolve_device
     from ..problems import PRESETS, preset_for
@@ -171,7 +180,7 @@ def fusion_settings(args: argparse.Namespace) -> Any:
             fast=tuple(fast_settings(args).items()),
             steps=steps,
         ),
-        tiling=TilingSettings(tile=args.tile, overlap=args.overlap, keep_tiles=args.keep_tiles),
+        tiling=_tiling(args),
         outputs=OutputSettings(
             out=Path(args.out),
             json=args.json,

@@ -223,7 +223,22 @@ def _tiff_pages(path: Path) -> int:
         return max(1, len(_pages(tif)))
 
 
+def _check_one_image(path: Path) -> None:
+    """Refuse a TIFF of several multi-band images (a stack or a time series): which one is meant?"""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        # Overviews (reduced-resolution pages) and masks belong to the image; other pages are images.
+        full = [p for p in tif.pages if not (getattr(p, "is_reduced", False) or getattr(p, "is_mask", False))]
+        if len(full) > 1 and not _pages(tif) and len(full[0].shape) > 2:
+            raise InputError(
+                f"{path}: holds {len(full)} images of {' x '.join(map(str, full[0].shape))} (a 4-D stack); "
+                "gdd reads one image of H x W x bands, or one band per page: write each image to its own file"
+            )
+
+
 def _read_tiff(path: Path, var: str | None = None) -> _Read:
+    _check_one_image(path)
     try:
         import rasterio  # noqa: F401
 

@@ -187,7 +187,11 @@ def tame(classic: Tensor, observed: Tensor) -> Tensor:
     SFIM divides by a low-pass of the PAN equalised to each MS band, which nears zero where a
     band is dark and the PAN bright (it gave -915 on a WorldView tile whose MS spans 0 to 0.62);
     a start that far out poisons every iterate of the residual fit. Values inside the widened
-    range (all of them on pan_im4 and the Landsat pair) are left as they are.
+    range are left as they are: all of SFIM's on pan_im4 and the Landsat pair, all but 3e-5 to
+    2e-3 of GSA's on the bench's pansharpening pairs. At factor 8 it also clips the highlights
+    of a scene that its low-resolution pixels average away (0.6 % of a CAVE feathers crop's
+    GSA-HS); a bound that lets them through was measured and fits worse from them
+    (docs/choices.md, "The clamp on the classic start").
     """
     observed = observed.to(classic)
     lo = observed.amin(dim=(0, 2, 3), keepdim=True)
