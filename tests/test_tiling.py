@@ -188,6 +188,24 @@ def test_tiled_fusion_writes_a_seamless_result_and_cleans_up(tmp_path: Path, cap
     assert (tmp_path / "x.png").exists()
 
 
+def test_a_tile_without_data_is_written_as_nodata_and_the_others_are_fitted(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # A scene whose top-left corner has no data (a swath's edge): the first tile lies in it.
+    ms_path, pan_path = _pair(tmp_path, size=64)
+    ms, pan = np.load(ms_path), np.load(pan_path)
+    ms[:8, :8], pan[:32, :32] = np.nan, np.nan
+    np.save(ms_path, ms), np.save(pan_path, pan)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out), "--tile", "32",
+            "--overlap", "4", "--nodata", "nan", "--json", str(tmp_path / "x.json"), *FAST]  # fmt: skip
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "9 tiles of at most 32 x 32 (overlap 4), 8 fitted" in said and "1 without data in both inputs" in said
+    x = np.load(out)
+    assert np.isnan(x[:32, :32]).all() and np.isfinite(x[32:]).all() and np.isfinite(x[:, 32:]).all()
+    tiles = json.loads((tmp_path / "x.json").read_text())["tiles"]
+    assert [t["index"] for t in tiles if t.get("nodata")] == [0]
+
+
 def test_a_tile_as_large_as_the_scene_is_one_fit(tmp_path: Path) -> None:
     ms, pan = _pair(tmp_path, size=32)
     common = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]

@@ -19,6 +19,7 @@ import torch
 from .. import __version__
 from ..io import (
     InputError,
+    NoDataError,
     StripWriter,
     WindowReader,
     atomic,
@@ -100,7 +101,12 @@ class _Tiles:
         return solve(problem, **self.options)
 
     def fit(self, tile: Tile, overlap: int) -> tuple[np.ndarray, dict[str, object]]:
-        problem = self.problem(tile)
+        try:
+            problem = self.problem(tile)
+        except NoDataError:
+            return self.empty(tile)
+        if problem.valid is not None and not bool(problem.valid.any()):
+            return self.empty(tile)
         device = torch.device(self.s.fit.device)
         try:
             result = self.solve(problem)
@@ -129,6 +135,20 @@ class _Tiles:
             "seconds": result.seconds,
             "iterations": result.config.iterations,
             "chosen": (result.choice or {}).get("chosen"),
+        }
+        return x, info
+
+    def empty(self, tile: Tile) -> tuple[np.ndarray, dict[str, object]]:
+        """A tile without a pixel backed by data in every input: nodata throughout, nothing fitted."""
+        bands = self.readers[0].shape[2]
+        x = np.full((tile.height, tile.width, bands), np.nan, np.float32)
+        info: dict[str, object] = {
+            "index": tile.index,
+            "window": [tile.row, tile.col, tile.height, tile.width],
+            "seconds": 0.0,
+            "iterations": 0,
+            "chosen": None,
+            "nodata": True,
         }
         return x, info
 
@@ -162,6 +182,16 @@ class _Tiles:
         mixture = learned.detach().float().cpu()
         atomic(path, lambda t: np.save(t, mixture.numpy()))
         return mixture
+
+
+def _first_problem(fuser: _Tiles, tiles: list[Tile]) -> Problem:
+    """The problem of the first tile with data (a tile all nodata is written as nodata, not fitted)."""
+    for t in tiles:
+        try:
+            return fuser.problem(t)
+        except NoDataError:
+            continue
+    raise InputError("every tile is nodata in one input or the other; there is nothing to fuse")
 
 
 def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, tile: int) -> str:
@@ -325,7 +355,7 @@ def _run_tiles(
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
     if s.task == "pan" and s.degradation.tile_mixing == "shared":
         fuser.mixture = fuser.shared_mixture(store, _central(h, w, factor, tile))
-    first = fuser.problem(tiles[0])  # bad options fail here, before any tile is fitted
+    first = _first_problem(fuser, tiles)  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
     nodata = nodata_value(s, (lr_meta, hr_meta))
     check_output_type(s, masked=False, nodata=nodata, meta=meta)
@@ -355,10 +385,13 @@ def _run_tiles(
     write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta)
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]
+    empty = sum(bool(i.get("nodata")) for i in infos)
+    fitted = len(todo) - sum(bool(store.info(t.index).get("nodata")) for t in todo)
     print(
         f"gdd {first.task}: {len(tiles)} tiles of at most {tile} x {tile} (overlap {overlap}), "
-        f"{len(todo)} fitted in {wall:.1f} s on {device}"
+        f"{fitted} fitted in {wall:.1f} s on {device}"
         + (f", {len(tiles) - len(todo)} from an earlier run" if len(todo) < len(tiles) else "")
+        + (f"; {empty} without data in both inputs, written as nodata" if empty else "")
     )
     print(f"wrote {out} and {o.preview}")
     peak = _peak_memory(torch.device(s.fit.device))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._common import OUTPUT_SUFFIXES, InputError, UsageError, atomic, check_output, split_spec
+from ._common import OUTPUT_SUFFIXES, InputError, NoDataError, UsageError, atomic, check_output, split_spec
 from .read import Layout, Raster, Stored, read_image, read_matrix, read_raster
 from .windows import StripWriter, WindowReader
 
@@ -27,6 +27,7 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "InputError",
     "Layout",
+    "NoDataError",
     "OutputType",
     "Raster",
     "Stored",

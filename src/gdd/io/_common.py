@@ -24,6 +24,10 @@ class InputError(ValueError):
     """A problem with the user's files or arguments, told in one line."""
 
 
+class NoDataError(InputError):
+    """An image (or a window of one) whose every pixel is nodata."""
+
+
 class UsageError(InputError):
     """Options that do not go together, or a missing one: the command line's exit code 2."""
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._common import InputError, split_spec
+from ._common import InputError, NoDataError, split_spec
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
 __all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster"]
@@ -141,7 +141,7 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
     mask = None
     if invalid is not None and invalid.any():
         if invalid.all():
-            raise InputError(f"{label}: every pixel is nodata ({value})")
+            raise NoDataError(f"{label}: every pixel is nodata ({value})")
         mask = ~invalid
     scale = _bit_scale(a, label, bit_depth, mask)
     data = a.astype(np.float32) if scale is None else (a.astype(np.float64) / scale).astype(np.float32)
