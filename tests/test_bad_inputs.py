@@ -85,13 +85,20 @@ def _geotiff(folder: Path, name: str, a: np.ndarray) -> str:
     return str(path)
 
 
-def _envi_header_only(folder: Path, name: str) -> str:
+def _envi_header_only(folder: Path, name: str, change: tuple[str, str] = ("", ""), more: str = "") -> str:
     path = folder / name
-    path.write_text(
+    text = (
         "ENVI\nsamples = 8\nlines = 8\nbands = 4\nheader offset = 0\nfile type = ENVI Standard\n"
         "data type = 4\ninterleave = bsq\nbyte order = 0\n"
     )
+    path.write_text(text.replace(*change) + more)
     return str(path)
+
+
+def _envi(folder: Path, change: tuple[str, str] = ("", ""), more: str = "") -> str:
+    """An 8 x 8 x 4 float32 ENVI MS image (ms.hdr, ms.img) whose header is changed as given."""
+    _rand(4, 8, 8).astype("<f4").tofile(folder / "ms.img")
+    return _envi_header_only(folder, "ms.hdr", change, more)
 
 
 def _mat73_bytes(folder: Path, a: np.ndarray) -> bytes:
@@ -244,6 +251,15 @@ CASES: list[Case] = [
          lambda d: _pan(d, ms=_save(d, "ms.img", _rand(8, 8, 4).tobytes())), 1, "no ENVI header (ms.hdr)"),
     Case("envi-header-only", "an ENVI ms.hdr whose ms.img is missing",
          lambda d: _pan(d, ms=_envi_header_only(d, "ms.hdr")), 1, "ms.hdr: its data file (ms.img) is missing"),
+    Case("envi-byte-order", "an ENVI header with byte order = 7",
+         lambda d: _pan(d, ms=_envi(d, ("byte order = 0", "byte order = 7"))), 1,
+         "ms.hdr: byte order = 7; it must be 0 (little-endian) or 1 (big-endian)"),
+    Case("envi-too-few-bytes", "an ENVI header with 5 bands for a data file of 4",
+         lambda d: _pan(d, ms=_envi(d, ("bands = 4", "bands = 5"))), 1,
+         "ms.img: holds 1024 bytes, where the header's 8 lines x 8 samples x 5 bands of 4-byte values need 1280"),
+    Case("envi-wavelengths", "an ENVI header listing 2 wavelengths for 4 bands",
+         lambda d: _pan(d, ms=_envi(d, more="wavelength = {400, 500}\n")), 1,
+         "ms.hdr: wavelength lists 2 values for 4 bands"),
     Case("corrupt-png", "a text file named pan.png", lambda d: _pan(d, pan=_save(d, "pan.png", "not a picture\n")), 1,
          "pan.png: cannot read"),
     Case("truncated-tif", "a PAN GeoTIFF cut in half",
@@ -417,10 +433,12 @@ CASES: list[Case] = [
          lambda d: _pan(d, ms=_save(d, "ms.npy", np.where(np.arange(8)[None, :, None] < 4, _rand(8, 8, 4), np.nan)),
                         pan=_save(d, "pan.npy", np.where(np.arange(32)[None, :] >= 16, _rand(32, 32), np.nan)),
                         extra=["--nodata", "nan"]), 1, "no pixel is valid in both"),
-    Case("tile-all-nodata", "--tile: a tile whose MS window is all nodata (no tile folder left behind)",
+    Case("tile-no-pixel-valid-in-both", "--tile: the MS valid on the left half, the PAN on the right (no tile folder "
+         "left behind)",
          lambda d: _pan(d, ms=_save(d, "ms.npy", np.where(np.arange(8)[None, :, None] < 4, np.nan, _rand(8, 8, 4))),
+                        pan=_save(d, "pan.npy", np.where(np.arange(32)[None, :] >= 16, np.nan, _rand(32, 32))),
                         extra=["--nodata", "nan", "--tile", "16", "--overlap", "4"]), 1,
-         "ms.npy (rows 0:4, columns 0:4): every pixel is nodata"),
+         "no pixel is valid in both"),
     Case("blur-all-zero", "--blur with an all-zero kernel",
          lambda d: _hs(d, extra=["--blur", _save(d, "k.npy", np.zeros((4, 4)))]), 1, "blur "),
     Case("blur-negative", "--blur with a negative entry",

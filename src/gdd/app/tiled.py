@@ -185,13 +185,18 @@ class _Tiles:
 
 
 def _first_problem(fuser: _Tiles, tiles: list[Tile]) -> Problem:
-    """The problem of the first tile with data (a tile all nodata is written as nodata, not fitted)."""
+    """The problem of the first tile with data in both inputs (a tile without is written as nodata, not fitted)."""
+    lr, hr = (r.label for r in fuser.readers)
     for t in tiles:
         try:
-            return fuser.problem(t)
+            problem = fuser.problem(t)
         except NoDataError:
             continue
-    raise InputError("every tile is nodata in one input or the other; there is nothing to fuse")
+        if problem.valid is None or bool(problem.valid.any()):
+            return problem
+    raise InputError(
+        f"{lr} and {hr}: no pixel is valid in both (their nodata pixels cover the whole scene between them)"
+    )
 
 
 def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, tile: int) -> str:

@@ -282,12 +282,67 @@ def _envi_header(path: Path) -> Path:
     raise InputError(f"{path}: no ENVI header ({path.with_suffix('.hdr').name}) beside it")
 
 
+#: The ENVI data types gdd reads, by code: bytes per value (6 and 9 are complex).
+_ENVI_TYPES = {"1": 1, "2": 2, "3": 4, "4": 4, "5": 8, "12": 2, "13": 4, "14": 8, "15": 8}
+
+
+def _check_envi_header(hdr: Path, data: Path, spectral: Any) -> None:
+    """Refuse, in one line naming the field, an ENVI header that does not describe its data file."""
+    try:
+        h = spectral.envi.read_envi_header(str(hdr))
+    except Exception as exc:
+        raise InputError(f"{hdr}: not a readable ENVI header ({_reason(exc)})") from None
+
+    def whole(key: str, least: int) -> int:
+        if key not in h:
+            raise InputError(f"{hdr}: no '{key}' (an ENVI header gives samples, lines, bands and data type)")
+        try:
+            value = int(str(h[key]).strip())
+        except ValueError:
+            raise InputError(f"{hdr}: {key} = {h[key]} is not a whole number") from None
+        if value < least:
+            raise InputError(f"{hdr}: {key} = {value}; it must be at least {least}")
+        return value
+
+    samples, lines, bands = whole("samples", 1), whole("lines", 1), whole("bands", 1)
+    offset = whole("header offset", 0) if "header offset" in h else 0
+    code = str(whole("data type", 0))
+    if code not in _ENVI_TYPES:
+        raise InputError(
+            f"{hdr}: data type = {code} is not one gdd reads (ENVI's 1-5 and 12-15: integers and reals, not complex)"
+        )
+    interleave = str(h.get("interleave", "bsq")).strip().lower()
+    if interleave not in ("bsq", "bil", "bip"):
+        raise InputError(f"{hdr}: interleave = {interleave}; it must be bsq, bil or bip")
+    order = str(h.get("byte order", "0")).strip()
+    if order not in ("0", "1"):
+        raise InputError(f"{hdr}: byte order = {order}; it must be 0 (little-endian) or 1 (big-endian)")
+    for key in ("wavelength", "fwhm", "band names", "data gain values", "data offset values"):
+        values = h.get(key)
+        if isinstance(values, list) and len(values) != bands:
+            raise InputError(f"{hdr}: {key} lists {len(values)} values for {bands} bands")
+        if key != "band names" and isinstance(values, list):
+            for v in values:
+                try:
+                    float(v)
+                except ValueError:
+                    raise InputError(f"{hdr}: {key} holds {v!r}, not a number") from None
+    size, item = data.stat().st_size, _ENVI_TYPES[code]
+    need = offset + samples * lines * bands * item
+    if size < need:
+        raise InputError(
+            f"{data}: holds {size} bytes, where the header's {lines} lines x {samples} samples x {bands} bands of "
+            f"{item}-byte values" + (f" after {offset} bytes of header" if offset else "") + f" need {need}"
+        )
+
+
 def _read_envi(path: Path, var: str | None = None) -> _Read:
     spectral = optional("spectral", f"{path} is an ENVI file; reading it")
     hdr = _envi_header(path)
     data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
     if not any(f.is_file() for f in data_files):
         raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
+    _check_envi_header(hdr, next(f for f in data_files if f.is_file()), spectral)
     img = spectral.envi.open(str(hdr))
     # The stored numbers (spectral would cast to float32 and divide by a reflectance scale factor).
     a = np.asarray(img.load(dtype=np.dtype(img.dtype), scale=False))
