@@ -206,6 +206,31 @@ def test_a_tile_without_data_is_written_as_nodata_and_the_others_are_fitted(tmp_
     assert [t["index"] for t in tiles if t.get("nodata")] == [0]
 
 
+def test_what_the_tiles_share_is_decided_on_data_when_the_centre_has_none(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gdd.app.tiled import _decision_window
+
+    # A lake masked out in the middle of the scene: the central 32 x 32 window has no data.
+    ms_path, pan_path = _pair(tmp_path, size=64)
+    ms, pan = np.load(ms_path), np.load(pan_path)
+    ms[4:12, 4:12], pan[16:48, 16:48] = np.nan, np.nan
+    np.save(ms_path, ms), np.save(pan_path, pan)
+    readers = (
+        WindowReader(ms_path, name="ms", nodata=float("nan")),
+        WindowReader(pan_path, name="pan", nodata=float("nan")),
+    )
+    window = _decision_window(readers, 4, 32)
+    valid = np.isfinite(pan[window.row : window.row + 32, window.col : window.col + 32])
+    assert (window.height, window.width) == (32, 32) and valid.mean() >= 0.5
+    # The nearest such window: origins every 16 pixels, the centre's at (16, 16).
+    assert abs(window.row - 16) + abs(window.col - 16) == 16
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out), "--tile", "32",
+            "--overlap", "4", "--nodata", "nan", *FAST]  # fmt: skip
+    assert main(argv) == 0  # it stopped: "every pixel is nodata" in the central tile
+    x = np.load(out)
+    assert np.isnan(x[16:48, 16:48]).all() and np.isfinite(x[:16]).all()
+
+
 def test_a_tile_as_large_as_the_scene_is_one_fit(tmp_path: Path) -> None:
     ms, pan = _pair(tmp_path, size=32)
     common = ["pan", "--ms", str(ms), "--pan", str(pan), "--ratio", "4", *FAST]

@@ -73,6 +73,48 @@ def _central(h: int, w: int, factor: int, side: int) -> Tile:
     return Tile(-1, (h - sh) // 2 // factor * factor, (w - sw) // 2 // factor * factor, sh, sw)
 
 
+def _valid_share(readers: tuple[WindowReader, WindowReader], window: Tile, factor: int) -> float:
+    """The share of the window's pixels backed by data in both inputs."""
+    try:
+        lr, hr = readers[0].read(*window.window(factor)), readers[1].read(*window.window())
+    except NoDataError:
+        return 0.0
+    valid = np.ones((window.height, window.width), bool) if hr.mask is None else hr.mask.astype(bool)
+    if lr.mask is not None:
+        valid = valid & np.kron(lr.mask.astype(bool), np.ones((factor, factor), bool))[: window.height, : window.width]
+    return float(valid.mean())
+
+
+def _decision_window(readers: tuple[WindowReader, WindowReader], factor: int, side: int) -> Tile:
+    """Where what every tile shares is decided: the central window, or the nearest with data.
+
+    The central ``side`` x ``side`` window when at least half its pixels have data in both
+    inputs; else the first such window in order of distance from the scene's centre (origins
+    every half window), or, where none has, the one with the most. A scene with nodata at its
+    centre (a lake masked out, a mosaic's seam) is decided on the data nearest it.
+    """
+    h, w, _ = readers[1].shape
+    centre = _central(h, w, factor, side)
+    if _valid_share(readers, centre, factor) >= 0.5:
+        return centre
+    step = max(factor, centre.height // 2 // factor * factor), max(factor, centre.width // 2 // factor * factor)
+    rows = range(0, h - centre.height + 1, step[0])
+    cols = range(0, w - centre.width + 1, step[1])
+    origins = sorted(
+        ((r, c) for r in rows for c in cols),
+        key=lambda rc: (rc[0] - centre.row) ** 2 + (rc[1] - centre.col) ** 2,
+    )
+    best, most = centre, 0.0
+    for r, c in origins:
+        window = Tile(-1, r, c, centre.height, centre.width)
+        share = _valid_share(readers, window, factor)
+        if share >= 0.5:
+            return window
+        if share > most:
+            best, most = window, share
+    return best
+
+
 class _Tiles:
     """Read a tile's windows, build its problem and fit it (splitting it when the device runs out of memory)."""
 
@@ -207,8 +249,7 @@ def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], e
     ones best. No network is fitted.
     """
     lr_reader, hr_reader = readers
-    h, w, _ = hr_reader.shape
-    centre = _central(h, w, s.inputs.factor, tile)
+    centre = _decision_window(readers, s.inputs.factor, tile)
     lr, hr = lr_reader.read(*centre.window(s.inputs.factor)), hr_reader.read(*centre.window())
     masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
     problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
@@ -328,10 +369,9 @@ def _run_tiles(
     o, out = s.outputs, s.outputs.out
     lr_reader, hr_reader = readers
     lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
-    h, w, _ = shape
     factor = s.inputs.factor
     device = torch.device(s.fit.device).type
-    centre = _central(h, w, factor, CENTRAL_WINDOW)
+    centre = _decision_window(readers, factor, CENTRAL_WINDOW)
     estimates = Estimates()
     # The central window, read once for what is decided on it (estimates, the check of the HS
     # degradations, the pansharpening start).
@@ -359,7 +399,7 @@ def _run_tiles(
     start_options = _start_options(s, central, estimates) if central is not None else {}
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
     if s.task == "pan" and s.degradation.tile_mixing == "shared":
-        fuser.mixture = fuser.shared_mixture(store, _central(h, w, factor, tile))
+        fuser.mixture = fuser.shared_mixture(store, _decision_window(readers, factor, tile))
     first = _first_problem(fuser, tiles)  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
     nodata = nodata_value(s, (lr_meta, hr_meta))
