@@ -392,7 +392,15 @@ def _run_tiles(
     if central is not None:
         estimates, checked = _checked(s, central, estimates)
         if checked:
-            print(rule_line({"degradations": checked}) + " (checked on the central window, used by every tile)")
+            where = (
+                "the central window"
+                if centre == _central(*shape[:2], factor, CENTRAL_WINDOW)
+                else (
+                    f"the window at rows {centre.row}:{centre.row + centre.height}, columns "
+                    f"{centre.col}:{centre.col + centre.width} (the centre has too little data)"
+                )
+            )
+            print(rule_line({"degradations": checked}) + f" (checked on {where}, used by every tile)")
     if s.task == "pan" and s.degradation.spatial == "auto":
         model = _model_choice(s, (lr_reader, hr_reader), estimates, tile) if _preset(s).holdout > 0 else "bicubic"
         s = replace(s, degradation=replace(s.degradation, spatial=model))
