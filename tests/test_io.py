@@ -90,6 +90,31 @@ def test_read_matrix_csv_drops_wavelengths(tmp_path: Path) -> None:
     assert read_matrix(tmp_path / "r.csv").tolist() == [[1, 2], [3, 4], [5, 6]]
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("0.1 0.2 0.3\n0.4 0.5 0.6\n", "utf-8"),  # np.savetxt
+        ("0.1\t0.2\t0.3\n0.4\t0.5\t0.6\n", "utf-8"),
+        ("0,1;0,2;0,3\n0,4;0,5;0,6\n", "utf-8"),  # a spreadsheet with decimal commas
+        ("0.1,0.2,0.3,\n0.4,0.5,0.6,\n", "utf-8"),  # a delimiter at the end of each row
+        ("0.1,0.2,0.3\n0.4,0.5,0.6\n", "utf-8-sig"),  # Excel's CSV UTF-8 (a byte-order mark)
+    ],
+)
+def test_read_matrix_reads_the_text_tables_spreadsheets_write(tmp_path: Path, text: str, encoding: str) -> None:
+    (tmp_path / "r.csv").write_text(text, encoding=encoding)
+    assert np.allclose(read_matrix(tmp_path / "r.csv"), [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+
+
+def test_read_matrix_names_a_cell_that_is_not_a_number(tmp_path: Path) -> None:
+    # A first row with a number is data, not a header: its bad cell is named, not dropped with the row.
+    (tmp_path / "r.csv").write_text("0.1,0.2,n/a\n0.4,0.5,0.6\n")
+    with pytest.raises(InputError, match=r"^srf .*r\.csv: row 1, column 3 holds 'n/a', not a number$"):
+        read_matrix(tmp_path / "r.csv", name="srf")
+    (tmp_path / "r.csv").write_text("0.1,0.2\n0.4,0.5,0.6\n")
+    with pytest.raises(InputError, match=r"rows of different lengths \(2, 3 values\)"):
+        read_matrix(tmp_path / "r.csv", name="srf")
+
+
 def test_read_matrix_real_srf(shared: Path) -> None:
     m = read_matrix(shared / "srf" / "nikon_d700_akhtar2014_400-700nm_10nm.csv")
     assert m.shape == (31, 3)

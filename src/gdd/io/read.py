@@ -8,10 +8,11 @@ or 16 bits; a CAVE-style folder of one 16-bit PNG per band.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ._common import InputError, NoDataError, split_spec
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
-__all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster"]
+__all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster", "read_table"]
 
 Layout = Literal["auto", "hwc", "chw"]
 
@@ -267,6 +268,53 @@ def read_image(
     return r.data
 
 
+def read_table(path: Path, label: str) -> tuple[list[str] | None, np.ndarray]:
+    """A table of numbers in a text file: its header row (lower case; None without one) and its values.
+
+    Cells are separated by commas, semicolons, tabs or spaces, as spreadsheets and ``np.savetxt``
+    write them: with semicolons a decimal comma is read as a point (``0,5;0,3``). A byte-order
+    mark (Excel's "CSV UTF-8") and a delimiter at the end of a row are ignored, ``#`` starts a
+    comment line, and a first row without a number is the header.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label}: not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
+    rows = []
+    for line in text.splitlines():
+        line = line.strip().rstrip(",;").strip()
+        if not line or line.startswith("#"):
+            continue
+        cells = [c.strip().replace(",", ".") for c in line.split(";")] if ";" in line else re.split(r"[,\s]+", line)
+        rows.append(cells)
+    if not rows:
+        raise InputError(f"{label}: holds no numbers")
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    header: list[str] | None = None
+    if not any(number(c) for c in rows[0]):  # a row of names (one number among them is a data row)
+        header, rows = [h.strip().lower() for h in rows[0]], rows[1:]
+    if not rows:
+        raise InputError(f"{label}: holds a header row and no numbers")
+    if len({len(r) for r in rows}) > 1:
+        lengths = sorted({len(r) for r in rows})
+        raise InputError(f"{label}: rows of different lengths ({', '.join(map(str, lengths))} values)")
+    values = np.empty((len(rows), len(rows[0])), dtype=np.float64)
+    for i, row in enumerate(rows):
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                at = i + 1 + (header is not None)
+                raise InputError(f"{label}: row {at}, column {j + 1} holds {cell!r}, not a number") from None
+    return header, values
+
+
 def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.ndarray:
     """Read a 2-D matrix (a spectral response) from CSV/TXT, ``.npy``, ``.npz`` or ``.mat``.
 
@@ -281,18 +329,7 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
         if path.stat().st_size == 0:
             raise InputError(f"{label}: file is empty")
         if path.suffix.lower() in {".csv", ".txt"}:
-            with open(path, newline="") as fh:
-                rows = [r for r in csv.reader(line for line in fh if line.strip() and not line.startswith("#"))]
-            if not rows:
-                raise InputError(f"{label}: file is empty")
-            header: list[str] | None = None
-            try:
-                [float(v) for v in rows[0]]
-            except ValueError:
-                header, rows = [h.strip().lower() for h in rows[0]], rows[1:]
-            if len({len(r) for r in rows}) > 1:
-                raise InputError(f"{label}: rows of different lengths")
-            m = np.array([[float(v) for v in r] for r in rows], dtype=np.float64)
+            header, m = read_table(path, label)
             if header is not None:
                 keep = [i for i, h in enumerate(header) if not h.startswith(("wavelength", "lambda"))]
                 m = m[:, keep]

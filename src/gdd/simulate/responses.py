@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..io import InputError, read_matrix, split_spec
+from ..io.read import read_table
 
 _CMFS = {"cie1931": "CIE 1931 2 Degree Standard Observer"}
 # colour-science names its NPL cameras by model number only; the Nikon is the D5100.
@@ -95,24 +96,9 @@ def _builtin(name: str) -> _Response:
 def _read_csv_table(path: Path, label: str) -> _Response:
     if not path.is_file():
         raise InputError(f"{label}: file not found")
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{label}: cannot read ({exc.__class__.__name__})") from None
-    rows = [re.split(r"[,;\s]+", ln.strip()) for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    if rows:
-        try:
-            [float(v) for v in rows[0]]
-        except ValueError:
-            rows = rows[1:]  # a header row
-    if not rows:
-        raise InputError(f"{label}: holds no numbers")
-    if len({len(r) for r in rows}) > 1 or len(rows[0]) < 2:
+    table = read_table(path, label)[1]
+    if table.shape[1] < 2:
         raise InputError(f"{label}: expected a wavelength column and one column per band, in rows of equal length")
-    try:
-        table = np.array([[float(v) for v in r] for r in rows], dtype=np.float64)
-    except ValueError as exc:
-        raise InputError(f"{label}: {exc}") from None
     if not np.isfinite(table).all():
         raise InputError(f"{label}: contains NaN or Inf values")
     return _Response(table[:, 1:].T, table[:, 0], label)
