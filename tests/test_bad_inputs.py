@@ -455,6 +455,9 @@ CASES: list[Case] = [
     Case("bench-over-user-files", "gdd bench into a folder holding the user's bench.md, no --force",
          lambda d: ["bench", _bench_case(d), "--methods", "exp", "--out", _folder_with(d, "b", "bench.md"),
                     "--quiet"], 1, "bench.md exists and"),
+    Case("bench-no-methods", "gdd bench --methods '' (it ran every method)",
+         lambda d: ["bench", _bench_case(d), "--methods", "", "--out", str(d / "b"), "--quiet"], 2,
+         "argument --methods: expected method names separated by commas"),
 ]  # fmt: skip
 
 

@@ -273,3 +273,25 @@ def test_the_hs_default_fits_two_starts_and_a_named_start_alone(gen: torch.Gener
     # A start the caller names is fitted alone.
     alone = solve(problem, init="none", **kwargs)  # type: ignore[arg-type]
     assert "starts" not in alone.choice and len(alone.loss) == 4
+
+
+def test_the_problem_builders_refuse_what_they_cannot_use_in_one_message(gen: torch.Generator) -> None:
+    hsi, guide = _hs(gen)
+    srf = torch.rand(3, 6, generator=gen)
+    with pytest.raises(ValueError, match=r"needs the response matrix .* got 'estimate'; to estimate it"):
+        hs_problem(hsi, guide, "estimate", 4)  # type: ignore[arg-type]
+    for weight in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="hs_weight must be a positive number"):
+            hs_problem(hsi, guide, srf, 4, hs_weight=weight)
+    ms, pan = torch.rand(1, 4, 8, 8, generator=gen), torch.rand(1, 1, 32, 32, generator=gen)
+    with pytest.raises(ValueError, match="band mixture contains NaN"):
+        pan_problem(ms, pan, 4, mixture=torch.full((4, 4), float("nan")))
+    with pytest.raises(ValueError, match="must hold real numbers"):
+        flash_problem(torch.rand(3, 8, 8, dtype=torch.complex64), torch.rand(3, 8, 8))
+    with pytest.raises(TypeError, match="solve takes a problem"):
+        solve(hsi)  # type: ignore[arg-type]
+    # Inputs that require grad (a tensor from another model) are data: the fit runs.
+    result = solve(pan_problem(ms.requires_grad_(), pan, 4), device="cpu", iterations=3, width=8, holdout=0.0)
+    assert torch.isfinite(result.x).all()
+    result = solve(hs_problem(hsi, guide, srf.requires_grad_(), 4), device="cpu", iterations=3, width=8)
+    assert torch.isfinite(result.x).all()

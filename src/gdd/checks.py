@@ -62,6 +62,9 @@ def single_image(x: Tensor, name: str) -> Tensor:
 
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
+    x = x.detach()  # an input that requires grad is data here, not a parameter
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] != 1:

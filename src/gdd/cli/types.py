@@ -152,7 +152,10 @@ def nodata(text: str) -> float:
 
 
 def method_list(text: str) -> list[str]:
-    return [m.strip().replace("-", "_").lower() for m in text.split(",") if m.strip()]
+    methods = [m.strip().replace("-", "_").lower() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError(f"expected method names separated by commas, e.g. gdd,gsa, got {text!r}")
+    return methods
 
 
 def shard(text: str) -> tuple[int, int]:

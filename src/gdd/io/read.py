@@ -289,6 +289,7 @@ def read_table(path: Path, label: str) -> tuple[list[str] | None, np.ndarray]:
         rows.append(cells)
     if not rows:
         raise InputError(f"{label}: holds no numbers")
+
     def number(cell: str) -> bool:
         try:
             float(cell)

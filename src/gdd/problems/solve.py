@@ -74,6 +74,11 @@ def solve(
         overrides: other :class:`Preset` fields (``noise_std``, ``lr``, ``depth``, ``sharing``,
             ``guard_threshold``, ``average_last``, ``weights``).
     """
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            "solve takes a problem (gdd.problems.hs_problem, pan_problem or flash_problem), "
+            f"got {type(problem).__name__}"
+        )
     kwargs: dict[str, Any] = dict(
         device=device, seed=seed, budget=budget, iterations=iterations, width=width, log_every=log_every, fast=fast
     )

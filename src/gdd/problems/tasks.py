@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -146,7 +147,12 @@ def hs_problem(
     hsi, guide = single_image(hsi, "hsi").float(), single_image(guide, "guide").float()
     factor = positive_int(factor, "factor")
     c, k = hsi.shape[1], guide.shape[1]
-    srf = torch.as_tensor(srf, dtype=torch.float64)
+    if isinstance(srf, str) or srf is None:
+        raise ValueError(
+            f"hs_problem needs the response matrix (K x C), got {srf!r}; to estimate it from the pair, "
+            "use gdd.estimate.estimate_srf or gdd.fuse_hs(..., srf='estimate')"
+        )
+    srf = torch.as_tensor(srf, dtype=torch.float64).detach()
     if srf.ndim != 2:
         raise ValueError(f"the response matrix must be 2-D, got shape {tuple(srf.shape)}")
     if srf.shape != (k, c) and srf.shape == (c, k):
@@ -158,6 +164,8 @@ def hs_problem(
         )
     if not torch.isfinite(srf).all():
         raise ValueError("the response matrix contains NaN or Inf values")
+    if not (math.isfinite(hs_weight) and hs_weight > 0):
+        raise ValueError(f"hs_weight must be a positive number, got {hs_weight}")
     if normalize_srf:
         sums = srf.sum(dim=1, keepdim=True)
         if (sums <= 0).any():
@@ -326,6 +334,8 @@ def pan_problem(
     fixed = None if mixture is None else torch.as_tensor(mixture, dtype=torch.float32)
     if fixed is not None and fixed.shape != (c, c):
         raise ValueError(f"the band mixture must be {c} x {c}, got {tuple(fixed.shape)}")
+    if fixed is not None and not torch.isfinite(fixed).all():
+        raise ValueError("the band mixture contains NaN or Inf values")
 
     def terms() -> list[Term]:
         mixture = (
