@@ -59,6 +59,11 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
     hr_mask = None if hr.mask is None else torch.from_numpy(hr.mask)
+    # The output options, before the estimation's work (the result: the guide's grid, the bands
+    # of the low-resolution image).
+    check_report_options(s.outputs.bands, s.outputs.pixels, (*second.shape[-2:], first.shape[1]))
+    masked = lr_mask is not None or hr_mask is not None
+    check_output_type(s, masked=masked, nodata=nodata_value(s, (lr, hr)), meta=output_meta(s, lr, hr))
     try:
         if s.inputs.reference and any(s.degradation.wants(s.task)):
             # Before the estimation's work: a reference of the wrong shape fails now.
@@ -92,13 +97,11 @@ def run(s: FuseSettings) -> int:
     lr, hr = rasters.values()
     inputs = {n: r.data for n, r in rasters.items()}
     meta = output_meta(s, lr, hr)
-    check_report_options(o.bands, o.pixels, (*problem.guide.shape[-2:], problem.out_channels))
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
     if valid is not None and not valid.any():
         files = " and ".join(f"{n} {split_spec(s.inputs.spec(n))[0].name}" for n in s.inputs.names)
         raise InputError(f"{files}: no pixel is valid in both (their nodata pixels cover the whole scene between them)")
     nodata = nodata_value(s, (lr, hr))
-    check_output_type(s, masked=valid is not None, nodata=nodata, meta=meta)
     reference = None
     if s.inputs.reference and valid is not None:
         raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
