@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -459,6 +460,15 @@ CASES: list[Case] = [
          lambda d: _hs(d, srf="estimate", extra=["--blur", "estimate", "--report", str(d / "r.html"),
                                                  "--pixel", "100,100"]), 1,
          "--pixel 100,100 is outside the 32 x 32 result"),
+    Case("bench-case-factor", "gdd bench of a case whose case.json gives factor 2 for a pair made at 4",
+         lambda d: ["bench", _bench_case(d, factor=2), "--methods", "exp", "--out", str(d / "b"), "--quiet"], 1,
+         "case: the HS image is 4 x 4 but the guide 16 x 16 / factor 2 needs 8 x 8"),
+    Case("blur-estimate-tiny", "--blur estimate on a 2 x 2 HS image",
+         lambda d: _hs(d, hsi=_save(d, "hsi.npy", _rand(2, 2, 4)), guide=_save(d, "rgb.npy", _rand(8, 8, 3)),
+                       extra=["--blur", "estimate"]), 1,
+         "--blur estimate: the HS image (2 x 2) is too small to estimate from"),
+    Case("demo-too-small", "gdd demo --size 8", lambda d: ["demo", "--out", str(d / "demo"), "--size", "8"], 1,
+         "--size 8: at least 32"),
     Case("bench-no-methods", "gdd bench --methods '' (it ran every method)",
          lambda d: ["bench", _bench_case(d), "--methods", "", "--out", str(d / "b"), "--quiet"], 2,
          "argument --methods: expected method names separated by commas"),
@@ -472,12 +482,15 @@ def _folder_with(d: Path, name: str, file: str) -> str:
     return folder
 
 
-def _bench_case(d: Path) -> str:
-    """A small HS case folder, made by ``gdd simulate`` (quietly)."""
+def _bench_case(d: Path, factor: int | None = None) -> str:
+    """A small HS case folder, made by ``gdd simulate`` (quietly); ``factor`` edits its case.json's."""
     with redirect_stdout(io.StringIO()):
         code = main(["simulate", _save(d, "gt.npy", _rand(16, 16, 4)), "--srf", _save(d, "srf.npy", SRF_NPY),
                      "--factor", "4", "--out", str(d / "case")])  # fmt: skip
     assert code == 0
+    if factor is not None:
+        case = json.loads((d / "case" / "case.json").read_text())
+        (d / "case" / "case.json").write_text(json.dumps({**case, "factor": factor}))
     return str(d / "case")
 
 

@@ -350,6 +350,11 @@ def run_bench(
         if m not in known:
             raise UsageError(f"unknown method {m!r}; known: {', '.join(known)}")
     loaded = [load_case(_as_case(c, folder, srf=srf, factor=factor)) for c in cases]
+    for given, case in zip(cases, loaded):
+        try:  # the pair's sizes, bands and response, before any method runs
+            _problem(case, spatial="bicubic")
+        except ValueError as exc:
+            raise InputError(f"case {given}: {str(exc).splitlines()[0]}") from None
     names = [c.name for c in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"two cases share a name ({', '.join(names)}); give them distinct folders")

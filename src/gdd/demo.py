@@ -162,6 +162,8 @@ def run_demo(
     size = size or (512 if gpu else 128)
     if size % factor:
         raise InputError(f"--size {size} is not divisible by the factor {factor}")
+    if size < 4 * factor:
+        raise InputError(f"--size {size}: at least {4 * factor}, so that the low-resolution image has 4 x 4 pixels")
     names = ["result.npy", "figure.png", "metrics.json", "truth.npy", "hsi_lowres.npy", "rgb.npy", "srf.csv"]
     existing = [n for n in names if (out / n).exists()]
     if existing and not force:

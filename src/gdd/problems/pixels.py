@@ -30,7 +30,10 @@ def holdout_mask(
     ok = torch.ones(height * width, dtype=torch.bool) if valid is None else valid.reshape(-1).bool().cpu()
     n = int(ok.sum())
     if n < 2:
-        raise ValueError("held-out validation needs at least two observed pixels")
+        raise ValueError(
+            f"held-out validation needs at least two observed pixels; the {height} x {width} image has {n} with data "
+            "(fuse a larger image, or turn it off: --holdout 0)"
+        )
     order[~ok] = 2.0  # never drawn
     k = min(max(round(fraction * n), 1), n - 1)
     if fold < 0 or (fold + 1) * k > n - 1:
