@@ -206,3 +206,21 @@ def test_eval_on_a_result_with_a_nodata_border_gives_the_indices_of_the_cropped_
     assert main(["eval", str(tmp_path / "holed.npy"), "--reference", str(tmp_path / "ref.npy"), "--nodata",
                  "-9999"]) == 1  # fmt: skip
     assert "1 nodata pixels lie inside the valid area" in capsys.readouterr().err
+
+
+def test_grids_rotated_or_flipped_against_each_other_are_refused() -> None:
+    import math
+
+    from gdd.app.inputs import grid_mismatch
+
+    north_up_ms, north_up_pan = (8.0, 0, 0, 0, -8.0, 0), (2.0, 0, 0, 0, -2.0, 0)
+    assert grid_mismatch(north_up_ms, north_up_pan, 4) == ""
+    r = 0.1  # a PAN rotated by 0.1 rad: fused on the MS's north-up grid, it was accepted
+    rotated = (2 * math.cos(r), -2 * math.sin(r), 0, 2 * math.sin(r), -2 * math.cos(r), 0)
+    assert "rotated or flipped" in grid_mismatch(north_up_ms, rotated, 4)
+    # Both rotated alike: one grid, checked like north-up ones (here an origin a column off).
+    a, b, _, d, e, _ = rotated
+    coarse = (4 * a, 4 * b, a, 4 * d, 4 * e, d)  # origin one fine column along: (a, d)
+    assert grid_mismatch(coarse, rotated, 4) == "its origin is 1.0 column(s), 0.0 row(s) of the finer grid away"
+    # A south-up PAN: its pixel is as large, but its rows run the other way.
+    assert "rotated or flipped" in grid_mismatch(north_up_ms, (2.0, 0, 0, 0, 2.0, 0), 4)

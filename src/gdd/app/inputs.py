@@ -80,7 +80,7 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
     if lr.transform and hr.transform:
         problem = grid_mismatch(lr.transform, hr.transform, 1 if s.task == "flash" else s.inputs.factor)
         if problem:
-            hint = "" if "pixel is" in problem or "fraction" in problem else " (or --extent intersection)"
+            hint = " (or --extent intersection)" if "origin" in problem else ""
             raise InputError(
                 f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
             )
@@ -177,7 +177,8 @@ def grid_mismatch(lr: tuple[float, ...], hr: tuple[float, ...], factor: int, tol
 
     Transforms are GDAL's affine (a, b, c, d, e, f): pixel sizes a and e, origin (c, f). The
     low-resolution pixel must be ``factor`` high-resolution pixels, and the two grids' corners
-    must meet, each within ``tolerance`` of a high-resolution pixel.
+    must meet, each within ``tolerance`` of a high-resolution pixel. Rotated grids are checked the
+    same way; a grid rotated or flipped against the other is refused.
 
     Example:
         >>> grid_mismatch((40.0, 0, 500000.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
@@ -187,12 +188,18 @@ def grid_mismatch(lr: tuple[float, ...], hr: tuple[float, ...], factor: int, tol
     """
     a, b, c, d, e, f = lr[:6]
     ha, hb, hc, hd, he, hf = hr[:6]
-    if b or d or hb or hd:
-        return ""  # rotated grids: not checked
-    if abs(a - factor * ha) > tolerance * abs(ha) or abs(e - factor * he) > tolerance * abs(he):
-        coarse = f"{abs(factor * ha):g} x {abs(factor * he):g}"
-        return f"its pixel is {abs(a):g} x {abs(e):g}, the finer one's times {factor} is {coarse}"
-    cols, rows = (c - hc) / ha + 0.0, (f - hf) / he + 0.0  # + 0.0: no "-0.0"
+    step, fine = np.array([[a, b], [d, e]], float), np.array([[ha, hb], [hd, he]], float)
+    if not np.allclose(step, factor * fine, rtol=0, atol=tolerance * np.abs(fine).max()):
+        sizes = np.hypot(step[0], step[1])  # the ground lengths of a column's and a row's step
+        coarse = factor * np.hypot(fine[0], fine[1])
+        if np.abs(sizes - coarse).max() > tolerance * np.abs(fine).max():
+            given, wanted = (f"{x[0]:g} x {x[1]:g}" for x in (sizes, coarse))
+            return f"its pixel is {given}, the finer one's times {factor} is {wanted}"
+        return (
+            f"its grid is rotated or flipped against the finer one's (pixel steps {a:g}, {b:g}, {d:g}, {e:g} "
+            f"against {ha:g}, {hb:g}, {hd:g}, {he:g} times {factor})"
+        )
+    cols, rows = (round(float(v), 6) + 0.0 for v in np.linalg.solve(fine, [c - hc, f - hf]))  # + 0.0: no "-0.0"
     if abs(cols) > tolerance or abs(rows) > tolerance:
         return f"its origin is {cols:.1f} column(s), {rows:.1f} row(s) of the finer grid away"
     return ""
