@@ -355,3 +355,19 @@ def test_simulated_blur_and_shift_are_a_case_input_that_bench_fuses_with(tmp_pat
     assert with_kernel > without + 1  # 30.1 against 28.3 dB when written
     assert main(["simulate", str(tmp_path / "ref.npy"), "--pan", str(tmp_path / "ref.npy"), "--factor", "4",
                  "--shift", "1,0", "--out", str(tmp_path / "p")]) == 2  # fmt: skip
+
+
+def test_the_response_a_case_holds_simulates_the_same_case_again(tmp_path: Path) -> None:
+    from gdd.cli import main
+
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "ref.npy", rng.random((16, 16, 8)).astype(np.float32))
+    np.save(tmp_path / "r.npy", rng.uniform(0.1, 1, (3, 8)))
+    base = ["simulate", str(tmp_path / "ref.npy"), "--factor", "4"]
+    assert main([*base, "--srf", str(tmp_path / "r.npy"), "--out", str(tmp_path / "a")]) == 0
+    # The case's srf.csv (K x C, no wavelength column) is a response matrix, not a table by wavelength.
+    assert main([*base, "--srf", str(tmp_path / "a" / "srf.csv"), "--out", str(tmp_path / "b")]) == 0
+    for name in ("srf.csv", "msi.npy"):
+        a, b = (tmp_path / d / name for d in "ab")
+        same = np.loadtxt(a, delimiter=",") if name.endswith(".csv") else np.load(a)
+        np.testing.assert_allclose(np.loadtxt(b, delimiter=",") if name.endswith(".csv") else np.load(b), same)

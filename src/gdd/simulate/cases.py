@@ -292,6 +292,8 @@ def run_simulate(
             raise InputError(f"--spatial must be block, gaussian or mtf, got {mode!r}")
         if sensor != "none" and mode != "mtf":
             raise UsageError(f"--sensor {sensor} applies to --spatial mtf (or --pan) only")
+        if sigma is not None and mode != "gaussian":
+            raise UsageError(f"--sigma is the width of a Gaussian blur: give it with --spatial gaussian, not {mode}")
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"case folder {out_dir} is a file")
@@ -341,7 +343,8 @@ def run_simulate(
     except InputError:
         raise
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        message = str(exc).replace("(crop=True crops it)", "(--crop crops it)")
+        raise InputError(f"reference {_spec_name(reference)}: {message}") from None
 
     gh, gw = arrays["gt"].shape[:2]
     if (gh, gw) != (h, w):

@@ -96,7 +96,14 @@ def _builtin(name: str) -> _Response:
 def _read_csv_table(path: Path, label: str) -> _Response:
     if not path.is_file():
         raise InputError(f"{label}: file not found")
-    table = read_table(path, label)[1]
+    header, table = read_table(path, label)
+    named = header is not None and header[0].startswith(("wavelength", "lambda", "nm", "um", "µm"))
+    if not named and table.shape[0] < table.shape[1] and table[:, 0].min() < 100:
+        # Fewer rows than columns and no wavelengths in nm first: a K x C matrix of weights on
+        # the image's own bands (as `gdd simulate` writes srf.csv into a case), not a table.
+        if not np.isfinite(table).all():
+            raise InputError(f"{label}: contains NaN or Inf values")
+        return _Response(table, None, label)
     if table.shape[1] < 2:
         raise InputError(f"{label}: expected a wavelength column and one column per band, in rows of equal length")
     if not np.isfinite(table).all():
