@@ -126,6 +126,14 @@ def evaluate_files(
         raise UsageError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
         raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
+    if reference is not None and sensor != "none":
+        raise UsageError(
+            "--sensor sets the MTF of the full-resolution indices (--ms, --pan); it does nothing with --reference"
+        )
+    if reference is None and dim_cut:
+        raise UsageError(
+            "--dim-cut cuts the border of the reduced-resolution indices (--reference); not with --ms, --pan"
+        )
     positive_int(window, "window")
     if reference is not None:
         # The first result's size decides (a GeoTIFF's or an .npy's without reading its pixels).
@@ -203,6 +211,8 @@ def evaluate_files(
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+    if block_size > min(h, w):
+        raise InputError(f"the image ({h} x {w}) is smaller than the {block_size} x {block_size} block")
     step = h // ms_a.shape[0]
     if ms_mask is not None:
         masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))
