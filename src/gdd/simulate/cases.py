@@ -306,6 +306,10 @@ def run_simulate(
     cube = raster.data
     _check_range(cube, f"reference {_spec_name(reference)}")
     h, w, c = cube.shape
+    if task == "hs" and c < 2:
+        raise InputError(
+            f"reference {_spec_name(reference)}: has one band; a hyperspectral case is made from a reference of many"
+        )
     if abs(shift[0]) >= h or abs(shift[1]) >= w:
         raise InputError(
             f"--shift {shift[0]},{shift[1]}: larger than the reference {_spec_name(reference)} ({h} x {w} pixels)"
