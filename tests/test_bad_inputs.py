@@ -406,7 +406,7 @@ CASES: list[Case] = [
     Case("eval-block-full", "gdd eval --ms --pan with --block-size 64 for a 16 x 16 result (it used 16)",
          lambda d: _eval(d, "--ms", _save(d, "ms.npy", _rand(4, 4, 4)), "--pan", _save(d, "pan.npy", _rand(16, 16)),
                          "--layout", "hwc", "--block-size", "64"), 1,
-         "the image (16 x 16) is smaller than the 64 x 64 block"),
+         "--block-size 64: larger than the 16 x 16 image"),
     Case("eval-missing-result", "gdd eval of a result that does not exist",
          lambda d: ["eval", str(d / "nothere.npy"), "--reference", _save(d, "gt.npy", _rand(16, 16, 4))], 1,
          "nothere.npy: file not found"),

@@ -151,6 +151,21 @@ def _bad_eval(tmp_path: Path, rr: dict[str, Path], fr: dict[str, Path]) -> list[
     ]
 
 
+def test_eval_full_resolution_of_a_result_smaller_than_the_default_block(tmp_path: Path) -> None:
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "f.npy", rng.random((16, 16, 4)).astype(np.float32))
+    np.save(tmp_path / "ms.npy", rng.random((4, 4, 4)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((16, 16)).astype(np.float32))
+    # The default block (32) covers the 16 x 16 image as one block; only a block given larger is refused.
+    ev = evaluate_files([str(tmp_path / "f.npy")], ms=str(tmp_path / "ms.npy"), pan=str(tmp_path / "pan.npy"),
+                        layout="hwc")  # fmt: skip
+    assert ev.settings["block_size"] == 32 and np.isfinite(ev.rows[0][2]["qnr"])
+    with pytest.raises(InputError, match="--block-size 64: larger than the 16 x 16 image"):
+        evaluate_files([str(tmp_path / "f.npy")], ms=str(tmp_path / "ms.npy"), pan=str(tmp_path / "pan.npy"),
+                       layout="hwc", block_size=64)  # fmt: skip
+
+
 def test_eval_bad_inputs(
     tmp_path: Path, rr_files: dict[str, Path], fr_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

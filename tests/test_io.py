@@ -98,6 +98,10 @@ def test_read_matrix_csv_drops_wavelengths(tmp_path: Path) -> None:
         ("0,1;0,2;0,3\n0,4;0,5;0,6\n", "utf-8"),  # a spreadsheet with decimal commas
         ("0.1,0.2,0.3,\n0.4,0.5,0.6,\n", "utf-8"),  # a delimiter at the end of each row
         ("0.1,0.2,0.3\n0.4,0.5,0.6\n", "utf-8-sig"),  # Excel's CSV UTF-8 (a byte-order mark)
+        ("0,1\t0,2\t0,3\n0,4\t0,5\t0,6\n", "utf-8"),  # tab-separated with decimal commas
+        ("Wavelength (nm),R,G,B\n400,0.1,0.2,0.3\n500,0.4,0.5,0.6\n", "utf-8"),  # names with spaces
+        ("wavelength,Band 1,Band 2,Band 3\n400,0.1,0.2,0.3\n500,0.4,0.5,0.6\n", "utf-8"),  # digits in names
+        ('"wavelength","r","g","b"\n400,0.1,0.2,0.3\n500,0.4,0.5,0.6\n', "utf-8"),  # quoted (R's write.csv)
     ],
 )
 def test_read_matrix_reads_the_text_tables_spreadsheets_write(tmp_path: Path, text: str, encoding: str) -> None:
@@ -112,6 +116,12 @@ def test_read_matrix_names_a_cell_that_is_not_a_number(tmp_path: Path) -> None:
         read_matrix(tmp_path / "r.csv", name="srf")
     (tmp_path / "r.csv").write_text("0.1,0.2\n0.4,0.5,0.6\n")
     with pytest.raises(InputError, match=r"rows of different lengths \(2, 3 values\)"):
+        read_matrix(tmp_path / "r.csv", name="srf")
+    (tmp_path / "r.csv").write_text("0.1,,0.3\n0.4,0.5,0.6\n")  # an empty cell is not merged away
+    with pytest.raises(InputError, match=r"row 1, column 2 holds '', not a number"):
+        read_matrix(tmp_path / "r.csv", name="srf")
+    (tmp_path / "r.csv").write_text("wavelength,r,g\n400,0.1,0.2,0.3\n")
+    with pytest.raises(InputError, match=r"its header names 3 columns, its rows have 4"):
         read_matrix(tmp_path / "r.csv", name="srf")
 
 

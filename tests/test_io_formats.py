@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def test_layouts(tmp_path: Path, cube: np.ndarray) -> None:
     tifffile.imwrite(tmp_path / "stack.tif", np.stack([cube[..., :3], cube[..., 1:4]]), photometric="rgb")
     with pytest.raises(InputError, match=r"stack\.tif: holds 2 images of .* x 3 \(a 4-D stack\)"):
         read_image(tmp_path / "stack.tif")
+    # ... and by a tiled run's window reader too; an RGB with a thumbnail page is one image.
+    from gdd.io import WindowReader
+
+    if importlib.util.find_spec("rasterio") is not None:
+        with pytest.raises(InputError, match=r"^guide .*stack\.tif: holds 2 images"):
+            WindowReader(tmp_path / "stack.tif", name="guide")
+        pages = WindowReader(tmp_path / "pages.tif", name="ms", layout="hwc")
+        assert pages.shape == cube.shape  # one band per page: every page, not the first
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:
+        tif.write((cube[..., :3] * 255).astype(np.uint8), photometric="rgb")
+        tif.write(np.zeros((4, 4, 3), np.uint8), photometric="rgb")
+    assert read_image(tmp_path / "thumb.tif").shape == (*cube.shape[:2], 3)
 
 
 def test_integer_output_scaled_back(tmp_path: Path, cube: np.ndarray) -> None:

@@ -206,8 +206,25 @@ def test_a_tile_without_data_is_written_as_nodata_and_the_others_are_fitted(tmp_
     assert [t["index"] for t in tiles if t.get("nodata")] == [0]
 
 
+def test_a_tile_with_a_few_observed_pixels_is_fitted_without_held_out_pixels(tmp_path: Path) -> None:
+    # A swath's corner: the MS has data in 3 x 3 of its pixels only, too few to hold two out at 10 %.
+    ms_path, pan_path = _pair(tmp_path, size=64)
+    ms = np.load(ms_path)
+    ms[3:], ms[:, 3:] = np.nan, np.nan
+    np.save(ms_path, ms)
+    out = tmp_path / "x.npy"
+    argv = ["pan", "--ms", str(ms_path), "--pan", str(pan_path), "--ratio", "4", "--out", str(out), "--tile", "32",
+            "--overlap", "4", "--nodata", "nan", "--json", str(tmp_path / "x.json"), *FAST]  # fmt: skip
+    assert main(argv) == 0
+    tiles = json.loads((tmp_path / "x.json").read_text())["tiles"]
+    fitted = [t for t in tiles if not t.get("nodata")]
+    assert [t["index"] for t in fitted] == [0] and fitted[0]["holdout"] == 0.0
+    x = np.load(out)
+    assert np.isfinite(x[:12, :12]).all() and np.isnan(x[12:]).all()
+
+
 def test_what_the_tiles_share_is_decided_on_data_when_the_centre_has_none(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from gdd.app.tiled import _decision_window
+    from gdd.app.decision import decision_window
 
     # A lake masked out in the middle of the scene: the central 32 x 32 window has no data.
     ms_path, pan_path = _pair(tmp_path, size=64)
@@ -218,7 +235,7 @@ def test_what_the_tiles_share_is_decided_on_data_when_the_centre_has_none(tmp_pa
         WindowReader(ms_path, name="ms", nodata=float("nan")),
         WindowReader(pan_path, name="pan", nodata=float("nan")),
     )
-    window = _decision_window(readers, 4, 32)
+    window = decision_window(readers, 4, 32)
     valid = np.isfinite(pan[window.row : window.row + 32, window.col : window.col + 32])
     assert (window.height, window.width) == (32, 32) and valid.mean() >= 0.5
     # The nearest such window: origins every 16 pixels, the centre's at (16, 16).

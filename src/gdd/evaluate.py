@@ -105,7 +105,7 @@ def evaluate_files(
     data_range: float = 1.0,
     dim_cut: int = 0,
     clip: float | None = None,
-    block_size: int = 32,
+    block_size: int | None = None,
     bit_depth: int | None = None,
     nodata: float | None = None,
     window: int = WINDOW,
@@ -126,6 +126,8 @@ def evaluate_files(
         raise UsageError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
     if reference is None and (ms is None or pan is None):
         raise UsageError("give --reference GT, or both --ms and --pan for the full-resolution indices")
+    chosen_block = block_size is not None
+    block_size = 32 if block_size is None else block_size
     if reference is not None and sensor != "none":
         raise UsageError(
             "--sensor sets the MTF of the full-resolution indices (--ms, --pan); it does nothing with --reference"
@@ -211,8 +213,8 @@ def evaluate_files(
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
-    if block_size > min(h, w):
-        raise InputError(f"the image ({h} x {w}) is smaller than the {block_size} x {block_size} block")
+    if chosen_block and block_size > min(h, w):
+        raise InputError(f"--block-size {block_size}: larger than the {h} x {w} image")
     step = h // ms_a.shape[0]
     if ms_mask is not None:
         masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))

@@ -80,7 +80,8 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
     if lr.transform and hr.transform:
         problem = grid_mismatch(lr.transform, hr.transform, 1 if s.task == "flash" else s.inputs.factor)
         if problem:
-            hint = " (or --extent intersection)" if "origin" in problem else ""
+            north_up = not any(v for t in (lr.transform, hr.transform) for v in (t[1], t[3]))
+            hint = " (or --extent intersection)" if "origin" in problem and north_up else ""
             raise InputError(
                 f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
             )

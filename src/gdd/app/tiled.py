@@ -37,6 +37,8 @@ from ..problems.presets import choose_preset
 from ..problems.solve import checked_problem
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
+from .decision import CENTRAL_WINDOW, decision_window
+from .decision import central as central_window
 from .degradations import Estimates, build_problem, estimate
 from .inputs import (
     check_free,
@@ -55,8 +57,6 @@ __all__ = ["MIN_TILE", "run"]
 
 #: The smallest tile a tile that ran out of memory is split into.
 MIN_TILE = 64
-#: The side of the central window on which what is shared by every tile is decided.
-CENTRAL_WINDOW = 1024
 
 
 def _split(tile: Tile, factor: int, overlap: int) -> tuple[int, int] | None:
@@ -66,53 +66,6 @@ def _split(tile: Tile, factor: int, overlap: int) -> tuple[int, int] | None:
         return None
     ov = min(overlap, (side // 2 - 1) // factor * factor)
     return side, max(ov, 0)
-
-
-def _central(h: int, w: int, factor: int, side: int) -> Tile:
-    sh, sw = (min(side, n) // factor * factor for n in (h, w))
-    return Tile(-1, (h - sh) // 2 // factor * factor, (w - sw) // 2 // factor * factor, sh, sw)
-
-
-def _valid_share(readers: tuple[WindowReader, WindowReader], window: Tile, factor: int) -> float:
-    """The share of the window's pixels backed by data in both inputs."""
-    try:
-        lr, hr = readers[0].read(*window.window(factor)), readers[1].read(*window.window())
-    except NoDataError:
-        return 0.0
-    valid = np.ones((window.height, window.width), bool) if hr.mask is None else hr.mask.astype(bool)
-    if lr.mask is not None:
-        valid = valid & np.kron(lr.mask.astype(bool), np.ones((factor, factor), bool))[: window.height, : window.width]
-    return float(valid.mean())
-
-
-def _decision_window(readers: tuple[WindowReader, WindowReader], factor: int, side: int) -> Tile:
-    """Where what every tile shares is decided: the central window, or the nearest with data.
-
-    The central ``side`` x ``side`` window when at least half its pixels have data in both
-    inputs; else the first such window in order of distance from the scene's centre (origins
-    every half window), or, where none has, the one with the most. A scene with nodata at its
-    centre (a lake masked out, a mosaic's seam) is decided on the data nearest it.
-    """
-    h, w, _ = readers[1].shape
-    centre = _central(h, w, factor, side)
-    if _valid_share(readers, centre, factor) >= 0.5:
-        return centre
-    step = max(factor, centre.height // 2 // factor * factor), max(factor, centre.width // 2 // factor * factor)
-    rows = range(0, h - centre.height + 1, step[0])
-    cols = range(0, w - centre.width + 1, step[1])
-    origins = sorted(
-        ((r, c) for r in rows for c in cols),
-        key=lambda rc: (rc[0] - centre.row) ** 2 + (rc[1] - centre.col) ** 2,
-    )
-    best, most = centre, 0.0
-    for r, c in origins:
-        window = Tile(-1, r, c, centre.height, centre.width)
-        share = _valid_share(readers, window, factor)
-        if share >= 0.5:
-            return window
-        if share > most:
-            best, most = window, share
-    return best
 
 
 class _Tiles:
@@ -140,7 +93,19 @@ class _Tiles:
         )  # fmt: skip
 
     def solve(self, problem: Problem) -> Any:
-        return solve(problem, **self.options)
+        return solve(problem, **self.options_for(problem))
+
+    def options_for(self, problem: Problem) -> dict[str, Any]:
+        """The run's options; without held-out pixels for a tile with too few observed pixels to hold two out.
+
+        A tile at a swath's edge may see a handful of low-resolution pixels: held-out validation
+        there would score a choice on one pixel or none.
+        """
+        share = _preset(self.s).holdout
+        mask = problem.observation_mask
+        if share > 0 and mask is not None and float(mask.sum()) < 2 / share:
+            return {**self.options, "holdout": 0.0}
+        return self.options
 
     def fit(self, tile: Tile, overlap: int) -> tuple[np.ndarray, dict[str, object]]:
         try:
@@ -178,6 +143,8 @@ class _Tiles:
             "iterations": result.config.iterations,
             "chosen": (result.choice or {}).get("chosen"),
         }
+        if self.options_for(problem) is not self.options:
+            info["holdout"] = 0.0  # too few observed pixels to hold any out
         return x, info
 
     def empty(self, tile: Tile) -> tuple[np.ndarray, dict[str, object]]:
@@ -249,7 +216,7 @@ def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], e
     ones best. No network is fitted.
     """
     lr_reader, hr_reader = readers
-    centre = _decision_window(readers, s.inputs.factor, tile)
+    centre = decision_window(readers, s.inputs.factor, tile)
     lr, hr = lr_reader.read(*centre.window(s.inputs.factor)), hr_reader.read(*centre.window())
     masks = [None if m.mask is None else torch.from_numpy(m.mask) for m in (lr, hr)]
     problem = build_problem(s, to_tensor(lr.data), to_tensor(hr.data), *masks, estimates=estimates)
@@ -371,15 +338,17 @@ def _run_tiles(
     lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
     factor = s.inputs.factor
     device = torch.device(s.fit.device).type
-    centre = _decision_window(readers, factor, CENTRAL_WINDOW)
     estimates = Estimates()
-    # The central window, read once for what is decided on it (estimates, the check of the HS
-    # degradations, the pansharpening start).
+    # The central window (or the nearest with data), read once for what is decided on it
+    # (estimates, the check of the HS degradations, the pansharpening start).
     wants = any(s.degradation.wants(s.task))
-    central: tuple[Any, Any] | None = (
-        (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window()))
+    centre = (
+        decision_window(readers, factor, CENTRAL_WINDOW, share=1.0 if wants else 0.5)
         if wants or s.task == "pan" or (s.task == "hs" and s.degradation.check)
         else None
+    )
+    central: tuple[Any, Any] | None = (
+        None if centre is None else (lr_reader.read(*centre.window(factor)), hr_reader.read(*centre.window()))
     )
     if central is not None and wants:
         lr, hr = central
@@ -394,7 +363,7 @@ def _run_tiles(
         if checked:
             where = (
                 "the central window"
-                if centre == _central(*shape[:2], factor, CENTRAL_WINDOW)
+                if centre is None or centre == central_window(*shape[:2], factor, CENTRAL_WINDOW)
                 else (
                     f"the window at rows {centre.row}:{centre.row + centre.height}, columns "
                     f"{centre.col}:{centre.col + centre.width} (the centre has too little data)"
@@ -407,7 +376,7 @@ def _run_tiles(
     start_options = _start_options(s, central, estimates) if central is not None else {}
     fuser = _Tiles(s, readers, estimates, **start_options)  # type: ignore[arg-type]
     if s.task == "pan" and s.degradation.tile_mixing == "shared":
-        fuser.mixture = fuser.shared_mixture(store, _decision_window(readers, factor, tile))
+        fuser.mixture = fuser.shared_mixture(store, decision_window(readers, factor, tile))
     first = _first_problem(fuser, tiles)  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
     nodata = nodata_value(s, (lr_meta, hr_meta))

@@ -62,7 +62,7 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     # The output options, before the estimation's work (the result: the guide's grid, the bands
     # of the low-resolution image).
     check_report_options(s.outputs.bands, s.outputs.pixels, (*second.shape[-2:], first.shape[1]))
-    masked = lr_mask is not None or hr_mask is not None
+    masked = any(m is not None and not bool(m.all()) for m in (lr_mask, hr_mask))
     check_output_type(s, masked=masked, nodata=nodata_value(s, (lr, hr)), meta=output_meta(s, lr, hr))
     try:
         if s.inputs.reference and any(s.degradation.wants(s.task)):

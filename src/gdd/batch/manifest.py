@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli.options import path_options
-from ..cli.parser import build_parser
+from ..cli.parser import build_parser, join_negative_values
 from ..io import InputError, atomic
 
 __all__ = ["PATH_OPTIONS", "TASKS", "Job", "State", "read_manifest", "state_folder"]
@@ -129,7 +129,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             try:
-                args = parser.parse_args(argv)
+                args = parser.parse_args(join_negative_values(argv))
             except SystemExit:
                 message = err.getvalue().strip().splitlines()[-1].removeprefix("gdd: error: ")
                 raise InputError(f"{label}: {message}") from None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..io import InputError, UsageError, check_output, read_image, write_json
-from .parser import build_parser
+from .parser import build_parser, join_negative_values
 
 __all__ = ["main", "main_entry"]
 
@@ -186,25 +185,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def _out_of_gpu_memory(exc: BaseException) -> bool:
     torch = sys.modules.get("torch")  # never imported here just to ask
     return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
-#: A value that starts with a minus and a digit: a negative number or list (``-1,2``, ``-.5``).
-_NEGATIVE = re.compile(r"^-\.?\d")
-
-
-def join_negative_values(argv: Sequence[str]) -> list[str]:
-    """``--shift -1,2`` as ``--shift=-1,2``: argparse takes a value like ``-1,2`` for an option.
-
-    Only a plain negative number (``-1``) is read as a value by argparse; a list such as
-    ``-1,2`` would be an unknown option, and the option before it would miss its value.
-    """
-    out: list[str] = []
-    for arg in argv:
-        if out and _NEGATIVE.match(arg) and out[-1].startswith("--") and "=" not in out[-1] and out[-1] != "--":
-            out[-1] = f"{out[-1]}={arg}"
-        else:
-            out.append(arg)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -240,7 +240,7 @@ EVAL: tuple[Option, ...] = (
     _o("--data-range", type=t.positive_number, default=1.0, help="peak value for PSNR and SSIM (default 1.0)"),
     _o("--dim-cut", type=t.nonneg_int, default=0, help="the toolbox's border cut (default 0: none)"),
     _o("--clip", type=t.positive_number, metavar="MAX", help="clip results to [0, MAX] first (the toolbox's 2^L)"),
-    _o("--block-size", type=t.positive, default=32, help="block of Q, Q2n and QNR (default 32)"),
+    _o("--block-size", type=t.positive, help="block of Q, Q2n and QNR (default 32)"),
     _o("--bit-depth", type=t.bit_depth, help="scale integer inputs by 2^N - 1"),
     _o("--nodata", type=t.nodata, metavar="VALUE",
        help="pixels with this value in any band (nan: NaN/Inf) are nodata (default: the files' declared "

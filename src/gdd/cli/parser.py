@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Sequence
 
 from .. import __version__
 from .options import COMMANDS, FUSION_TASKS, GROUPS
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "join_negative_values"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,3 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
             target = groups.get(option.group or "", p)
             target.add_argument(*option.flags, **option.kwargs)
     return parser
+
+
+#: A value that starts with a minus and a digit: a negative number or list (``-1,2``, ``-.5``).
+_NEGATIVE = re.compile(r"^-\.?\d")
+
+
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--shift -1,2`` as ``--shift=-1,2``: argparse takes a value like ``-1,2`` for an option.
+
+    Only a plain negative number (``-1``) is read as a value by argparse; a list such as
+    ``-1,2`` would be an unknown option, and the option before it would miss its value.
+    """
+    out: list[str] = []
+    for arg in argv:
+        if out and _NEGATIVE.match(arg) and out[-1].startswith("--") and "=" not in out[-1] and out[-1] != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out

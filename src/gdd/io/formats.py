@@ -223,13 +223,14 @@ def _tiff_pages(path: Path) -> int:
         return max(1, len(_pages(tif)))
 
 
-def _check_one_image(path: Path) -> None:
+def check_one_image(path: Path) -> None:
     """Refuse a TIFF of several multi-band images (a stack or a time series): which one is meant?"""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         # Overviews (reduced-resolution pages) and masks belong to the image; other pages are images.
         full = [p for p in tif.pages if not (getattr(p, "is_reduced", False) or getattr(p, "is_mask", False))]
+        full = [p for p in full if p.shape == full[0].shape]  # a thumbnail or unflagged overview is no image
         if len(full) > 1 and not _pages(tif) and len(full[0].shape) > 2:
             raise InputError(
                 f"{path}: holds {len(full)} images of {' x '.join(map(str, full[0].shape))} (a 4-D stack); "
@@ -238,7 +239,7 @@ def _check_one_image(path: Path) -> None:
 
 
 def _read_tiff(path: Path, var: str | None = None) -> _Read:
-    _check_one_image(path)
+    check_one_image(path)
     try:
         import rasterio  # noqa: F401
 
@@ -342,8 +343,9 @@ def _read_envi(path: Path, var: str | None = None) -> _Read:
     data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
     if not any(f.is_file() for f in data_files):
         raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
-    _check_envi_header(hdr, next(f for f in data_files if f.is_file()), spectral)
-    img = spectral.envi.open(str(hdr))
+    data = next(f for f in data_files if f.is_file())
+    _check_envi_header(hdr, data, spectral)
+    img = spectral.envi.open(str(hdr), str(data))  # the file checked is the file read
     # The stored numbers (spectral would cast to float32 and divide by a reflectance scale factor).
     a = np.asarray(img.load(dtype=np.dtype(img.dtype), scale=False))
     md = img.metadata

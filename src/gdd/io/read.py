@@ -8,9 +8,9 @@ or 16 bits; a CAVE-style folder of one 16-bit PNG per band.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -271,24 +271,28 @@ def read_image(
 def read_table(path: Path, label: str) -> tuple[list[str] | None, np.ndarray]:
     """A table of numbers in a text file: its header row (lower case; None without one) and its values.
 
-    Cells are separated by commas, semicolons, tabs or spaces, as spreadsheets and ``np.savetxt``
-    write them: with semicolons a decimal comma is read as a point (``0,5;0,3``). A byte-order
-    mark (Excel's "CSV UTF-8") and a delimiter at the end of a row are ignored, ``#`` starts a
-    comment line, and a first row without a number is the header.
+    One delimiter per file, as spreadsheets and ``np.savetxt`` write them: semicolons or tabs
+    where a line has one (a decimal comma is then read as a point: ``0,5;0,3``), else commas,
+    else spaces. Quoted cells are unquoted; a byte-order mark (Excel's "CSV UTF-8") and a
+    delimiter at the end of every row are ignored; ``#`` starts a comment line. A first row
+    whose first cell is not a number is the header.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{label}: not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
-    rows = []
-    for line in text.splitlines():
-        line = line.strip().rstrip(",;").strip()
-        if not line or line.startswith("#"):
-            continue
-        cells = [c.strip().replace(",", ".") for c in line.split(";")] if ";" in line else re.split(r"[,\s]+", line)
-        rows.append(cells)
-    if not rows:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
         raise InputError(f"{label}: holds no numbers")
+    delimiter = next((d for d in (";", "\t", ",") if any(d in ln for ln in lines)), None)
+    if delimiter is None:
+        rows = [ln.split() for ln in lines]
+    else:
+        rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delimiter)]
+    if all(r and r[-1] == "" for r in rows):  # a delimiter at the end of every row
+        rows = [r[:-1] for r in rows]
+    if delimiter in (";", "\t"):
+        rows = [[c.replace(",", ".") for c in r] for r in rows]
 
     def number(cell: str) -> bool:
         try:
@@ -298,13 +302,15 @@ def read_table(path: Path, label: str) -> tuple[list[str] | None, np.ndarray]:
         return True
 
     header: list[str] | None = None
-    if not any(number(c) for c in rows[0]):  # a row of names (one number among them is a data row)
-        header, rows = [h.strip().lower() for h in rows[0]], rows[1:]
+    if not number(rows[0][0]):
+        header, rows = [h.lower() for h in rows[0]], rows[1:]
     if not rows:
         raise InputError(f"{label}: holds a header row and no numbers")
     if len({len(r) for r in rows}) > 1:
         lengths = sorted({len(r) for r in rows})
         raise InputError(f"{label}: rows of different lengths ({', '.join(map(str, lengths))} values)")
+    if header is not None and len(header) != len(rows[0]):
+        raise InputError(f"{label}: its header names {len(header)} columns, its rows have {len(rows[0])}")
     values = np.empty((len(rows), len(rows[0])), dtype=np.float64)
     for i, row in enumerate(rows):
         for j, cell in enumerate(row):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._common import InputError, check_output, split_spec
 from .cog import _tag_bands, to_cog
-from .formats import _Read, _reason, physical, rasterio_meta
+from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import OutputType, _encode, storage, write_image
 
@@ -36,6 +36,21 @@ def _rasterio() -> Any:
         return rasterio
     except ImportError:
         return None
+
+
+def _one_page(path: Path, label: str) -> bool:
+    """A TIFF GDAL reads window by window: one image (a stack is refused), not one band per page.
+
+    A multi-page TIFF of one band per page is read whole (GDAL sees its first page only).
+    """
+    try:
+        check_one_image(path)
+        return _tiff_pages(path) == 1
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(label + message[len(str(path)) :] if message.startswith(str(path)) else message) from None
+    except Exception:  # not a TIFF tifffile reads: GDAL says what is wrong with it
+        return True
 
 
 class WindowReader:
@@ -77,7 +92,13 @@ class WindowReader:
             if a.ndim != 3 or min(a.shape) < 1:
                 raise InputError(f"{self.label}: expected an H x W or H x W x C image, got shape {a.shape}")
             self._array = _layout(a, layout, self.label)
-        elif path.is_file() and path.stat().st_size > 0 and suffix in (".tif", ".tiff") and rasterio is not None:
+        elif (
+            path.is_file()
+            and path.stat().st_size > 0
+            and suffix in (".tif", ".tiff")
+            and rasterio is not None
+            and _one_page(path, self.label)
+        ):
             self._dataset_path = path
             try:
                 with self._open() as src:
