@@ -597,6 +597,10 @@ def _param(case: Case) -> object:
 
 def test_case_ids_are_unique() -> None:
     assert len({c.id for c in CASES}) == len(CASES) >= 24
+    # The docs say how many there are.
+    root = Path(__file__).resolve().parent.parent
+    assert f"A selection of the {len(CASES)} cases" in (root / "docs" / "files.md").read_text()
+    assert f"names {len(CASES)} malformed inputs" in (root / "docs" / "reliability.md").read_text()
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
