@@ -257,7 +257,7 @@ EVAL: tuple[Option, ...] = (
 SIMULATE: tuple[Option, ...] = (
     _o("reference", help="ground truth: an image file or a CAVE folder of band PNGs"),
     _o("--out", required=True, help="case folder to write"),
-    _o("--factor", required=True, type=t.positive, help="scale factor (the PAN ratio with --pan)"),
+    _o("--factor", required=True, type=t.factor, help="scale factor (the PAN ratio with --pan)"),
     _o("--srf", help="HS case: the guide's response: CSV with wavelengths first, satellite .mat[:ms|:pan|:ROWS], "
        "a K x C .npy, or cie1931 / nikon-d5100 / sigma-sdmerill (needs gdd[demo])"),
     _o("--pan", help="pansharpening case: the PAN at factor x the reference's size"),
@@ -267,8 +267,8 @@ SIMULATE: tuple[Option, ...] = (
        help="hs: the Gaussian blur's std in high-resolution pixels (--spatial gaussian)"),
     _o("--shift", type=t.shift, default=(0, 0), metavar="DY,DX",
        help="hs: misregister the HSI by whole high-resolution pixels (rows, columns); writes kernel.npy"),
-    _o("--snr-db", type=float, help="Gaussian noise per band on both inputs, at this SNR in dB"),
-    _o("--seed", type=int, default=0, help="noise seed (default 0)"),
+    _o("--snr-db", type=t.finite_number, help="Gaussian noise per band on both inputs, at this SNR in dB"),
+    _o("--seed", type=t.nonneg_int, default=0, help="noise seed (default 0)"),
     _o("--bit-depth", type=t.bit_depth, help="divide integer data by 2^N - 1 (reference and PAN)"),
     _o("--crop", action="store_true", help="crop the top-left corner to a multiple of the factor"),
     _o("--force", action="store_true", help="overwrite an existing case"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 from ..checks import nonnegative_int, positive_int
@@ -10,6 +11,8 @@ from ..checks import nonnegative_int, positive_int
 __all__ = [
     "band_triple",
     "bit_depth",
+    "factor",
+    "finite_number",
     "method_list",
     "nodata",
     "nonneg_int",
@@ -36,6 +39,28 @@ def _int_type(check: Callable[[object, str], int], expected: str) -> Callable[[s
 
 positive = _int_type(positive_int, "a positive integer")
 nonneg_int = _int_type(nonnegative_int, "a non-negative integer")
+
+
+def factor(text: str) -> int:
+    """A resolution ratio: an integer of at least 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 2, got {text!r}")
+    return value
+
+
+def finite_number(text: str) -> float:
+    """Any finite number (a signal-to-noise ratio in dB)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def share(text: str) -> float:
