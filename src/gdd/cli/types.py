@@ -52,12 +52,17 @@ def factor(text: str) -> int:
     return value
 
 
+def _float(text: str) -> float:
+    """The number written, NaN where none is."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def finite_number(text: str) -> float:
     """Any finite number (a signal-to-noise ratio in dB)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _float(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
@@ -76,11 +81,8 @@ def share(text: str) -> float:
 
 def positive_number(text: str) -> float:
     """A finite number above 0 (a learning rate, a data range, a blur's width)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and value != float("inf")):
+    value = _float(text)
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
