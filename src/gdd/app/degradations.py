@@ -22,10 +22,10 @@ from ..estimate import (
     estimate_srf,
     pair_residual,
 )
+from ..estimate.check import MIN_SIDE
 from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
-from ..problems.tasks import CHECK_MIN_SIDE
 from ..sensors import ms_gains
 from .inputs import check_free
 from .settings import FuseSettings
@@ -164,11 +164,11 @@ def estimate(
         return _estimate_pan(s, first, second, force)
     d, factor = s.degradation, s.inputs.factor
     k, c = second.shape[1], first.shape[1]
-    if min(first.shape[-2:]) < CHECK_MIN_SIDE:
+    if min(first.shape[-2:]) < MIN_SIDE:
         h, w = first.shape[-2:]
         asked = " and ".join(["--srf estimate"] * want_srf + ["--blur estimate"] * want_blur)
         raise InputError(
-            f"{asked}: the HS image ({h} x {w}) is too small to estimate from (at least {CHECK_MIN_SIDE} pixels a side)"
+            f"{asked}: the HS image ({h} x {w}) is too small to estimate from (at least {MIN_SIDE} pixels a side)"
         )
     support = None
     if d.srf_support is not None:

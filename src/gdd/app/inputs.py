@@ -21,6 +21,7 @@ __all__ = [
     "grid_mismatch",
     "intersection",
     "load_reference",
+    "no_pixel_valid_in_both",
     "nodata_value",
     "output_meta",
     "same_crs",
@@ -47,6 +48,13 @@ def check_varies(name: str, spec: str, raster: Raster) -> None:
             f"{name} {split_spec(spec)[0].name}: every pixel has the same value ({values}); a constant image carries "
             "nothing to fuse"
         )
+
+
+def no_pixel_valid_in_both(first: str, second: str) -> InputError:
+    """The error of a pair whose nodata pixels leave none with data in both (each named as given)."""
+    return InputError(
+        f"{first} and {second}: no pixel is valid in both (their nodata pixels cover the whole scene between them)"
+    )
 
 
 #: How the problems name the low-resolution input in their errors.

@@ -45,6 +45,7 @@ from .inputs import (
     check_output_type,
     check_pair,
     intersection,
+    no_pixel_valid_in_both,
     nodata_value,
     output_meta,
     windows_line,
@@ -195,7 +196,6 @@ class _Tiles:
 
 def _first_problem(fuser: _Tiles, tiles: list[Tile]) -> Problem:
     """The problem of the first tile with data in both inputs (a tile without is written as nodata, not fitted)."""
-    lr, hr = (r.label for r in fuser.readers)
     for t in tiles:
         try:
             problem = fuser.problem(t)
@@ -203,9 +203,7 @@ def _first_problem(fuser: _Tiles, tiles: list[Tile]) -> Problem:
             continue
         if problem.valid is None or bool(problem.valid.any()):
             return problem
-    raise InputError(
-        f"{lr} and {hr}: no pixel is valid in both (their nodata pixels cover the whole scene between them)"
-    )
+    raise no_pixel_valid_in_both(*(r.label for r in fuser.readers))
 
 
 def _model_choice(s: FuseSettings, readers: tuple[WindowReader, WindowReader], estimates: Estimates, tile: int) -> str:

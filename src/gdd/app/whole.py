@@ -35,6 +35,7 @@ from .inputs import (
     crop_raster,
     intersection,
     load_reference,
+    no_pixel_valid_in_both,
     nodata_value,
     output_meta,
     windows_line,
@@ -99,8 +100,7 @@ def run(s: FuseSettings) -> int:
     meta = output_meta(s, lr, hr)
     valid = None if problem.valid is None else problem.valid[0, 0].numpy()
     if valid is not None and not valid.any():
-        files = " and ".join(f"{n} {split_spec(s.inputs.spec(n))[0].name}" for n in s.inputs.names)
-        raise InputError(f"{files}: no pixel is valid in both (their nodata pixels cover the whole scene between them)")
+        raise no_pixel_valid_in_both(*(f"{n} {split_spec(s.inputs.spec(n))[0].name}" for n in s.inputs.names))
     nodata = nodata_value(s, (lr, hr))
     reference = None
     if s.inputs.reference and valid is not None:

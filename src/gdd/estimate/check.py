@@ -25,7 +25,16 @@ from ..operators import KernelDownsample, LinearOperator
 from .joint import Degradation, estimate_degradation
 from .lstsq import as_float64, central_window, interior_crop, residuals
 
-__all__ = ["MAX_FACTOR", "TIE", "WINDOW", "DegradationCheck", "check_degradations", "describe"]
+__all__ = [
+    "MAX_FACTOR",
+    "MIN_SIDE",
+    "TIE",
+    "WINDOW",
+    "DegradationCheck",
+    "check_degradations",
+    "describe",
+    "uncheckable",
+]
 
 #: Held-out residuals closer than this (a share of the degraded guide's variation) are a tie,
 #: which the given degradations keep: float32 images of a consistent pair leave residuals of
@@ -41,6 +50,22 @@ WINDOW = 64
 #: 3 f wide, so its least squares grow with f^4; on two CPU cores a check took 1.6 s at factor
 #: 4, 9 s at 8, 47 s at 12 and over 5 minutes at 16.
 MAX_FACTOR = 8
+
+#: The fewest low-resolution pixels per side the degradations are estimated on (the check
+#: splits them into halves).
+MIN_SIDE = 4
+
+
+def uncheckable(hsi: Tensor, guide: Tensor) -> str | None:
+    """Why the degradations of an HS pair cannot be estimated or checked on the pair, or None."""
+    if min(hsi.shape[-2:]) < MIN_SIDE:
+        h, w = hsi.shape[-2:]
+        return f"the HS image ({h} x {w}) is too small to estimate them on (at least {MIN_SIDE} pixels a side)"
+    for name, image in (("HS image", hsi), ("guide", guide)):
+        flat = image.reshape(image.shape[1], -1)
+        if not bool((flat.amax(dim=1) > flat.amin(dim=1)).any()):
+            return f"the {name} is constant"
+    return None
 
 
 @dataclass(frozen=True)

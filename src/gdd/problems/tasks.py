@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..checks import pair_at_factor, positive_int, single_image
-from ..estimate.check import MAX_FACTOR, check_degradations, describe
+from ..estimate.check import MAX_FACTOR, check_degradations, describe, uncheckable
 from ..fusion import Term
 from ..operators import (
     Identity,
@@ -226,22 +226,6 @@ def hs_problem(
     )
 
 
-#: The fewest low-resolution pixels per side the degradation check splits into halves and estimates on.
-CHECK_MIN_SIDE = 4
-
-
-def _uncheckable(hsi: Tensor, guide: Tensor) -> str | None:
-    """Why the degradations of an HS pair cannot be checked against the pair, or None."""
-    if min(hsi.shape[-2:]) < CHECK_MIN_SIDE:
-        h, w = hsi.shape[-2:]
-        return f"the HS image ({h} x {w}) is too small to estimate them on (at least {CHECK_MIN_SIDE} pixels a side)"
-    for name, image in (("HS image", hsi), ("guide", guide)):
-        flat = image.reshape(image.shape[1], -1)
-        if not bool((flat.amax(dim=1) > flat.amin(dim=1)).any()):
-            return f"the {name} is constant"
-    return None
-
-
 def _hs_check(
     hsi: Tensor, guide: Tensor, srf: Tensor, factor: int, spatial: LinearOperator, hs_weight: float
 ) -> Callable[[], tuple[Problem | None, dict[str, object]]]:
@@ -254,7 +238,7 @@ def _hs_check(
 
     def check() -> tuple[Problem | None, dict[str, object]]:
         if not answers:
-            why = _uncheckable(hsi, guide)
+            why = uncheckable(hsi, guide)
             if why is None:
                 try:
                     found = check_degradations(hsi, guide, factor, srf, spatial)
