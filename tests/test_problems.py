@@ -295,3 +295,23 @@ def test_the_problem_builders_refuse_what_they_cannot_use_in_one_message(gen: to
     assert torch.isfinite(result.x).all()
     result = solve(hs_problem(hsi, guide, srf.requires_grad_(), 4), device="cpu", iterations=3, width=8)
     assert torch.isfinite(result.x).all()
+
+
+def test_an_image_that_looks_h_x_w_x_c_is_named_and_a_c_x_h_x_w_one_is_not(gen: torch.Generator) -> None:
+    from gdd.checks import LayoutWarning
+
+    rgb = torch.rand(32, 32, 3, generator=gen)  # as NumPy, PIL and imageio hold an image
+    with pytest.warns(LayoutWarning, match=r"the no-flash image is read as 32 bands of 32 x 3 pixels"):
+        flash_problem(rgb, rgb)
+    # Where the shapes then do not fit, the error follows the warning.
+    with pytest.raises(ValueError, match="one band"), pytest.warns(LayoutWarning, match="the PAN image"):
+        pan_problem(torch.rand(1, 8, 8, 4, generator=gen), torch.rand(32, 32, 1, generator=gen), 4, spatial="bicubic")
+    hsi, guide = _hs(gen)
+    with pytest.raises(ValueError), pytest.warns(LayoutWarning, match="the guide is read as 16 bands"):
+        hs_problem(hsi, guide.permute(0, 2, 3, 1), torch.rand(16, 6, generator=gen), 4)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same images as C x H x W pass without a word
+        flash_problem(rgb.permute(2, 0, 1), rgb.permute(2, 0, 1))
+        hs_problem(hsi, guide, torch.rand(3, 6, generator=gen), 4)

@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["nonnegative_int", "pair_at_factor", "positive_int", "single_image", "sizes_at_factor"]
+__all__ = [
+    "LayoutWarning",
+    "nonnegative_int",
+    "pair_at_factor",
+    "positive_int",
+    "single_image",
+    "sizes_at_factor",
+    "warn_if_hwc",
+]
+
+
+class LayoutWarning(UserWarning):
+    """An image tensor whose shape reads more naturally as H x W x C than as the C x H x W it is taken for."""
 
 
 def positive_int(value: object, name: str) -> int:
@@ -72,6 +84,35 @@ def single_image(x: Tensor, name: str) -> Tensor:
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or Inf values")
     return x
+
+
+def warn_if_hwc(x: Tensor, name: str) -> None:
+    """Warn (:class:`LayoutWarning`) when a (1, C, H, W) image looks like an H x W x C one.
+
+    Tensors are read as C x H x W, PyTorch's order; an H x W x C image (as NumPy, PIL and imageio
+    hold one) would be fused as H bands of W x C pixels without a word. The sign: the image is
+    at most 4 pixels wide and narrower than both its other axes, which an image worth fusing
+    is not. A warning and not an error, so that a true C x H x W image that narrow still runs;
+    silence it with :mod:`warnings` and :class:`LayoutWarning`.
+
+    Example:
+        >>> import torch, warnings
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_hwc(torch.zeros(1, 64, 48, 3), "guide")
+        >>> str(w[0].message)[:52]
+        'guide is read as 64 bands of 48 x 3 pixels (tensors '
+    """
+    import warnings
+
+    c, h, w = x.shape[-3:]
+    if w <= 4 and w < min(c, h):
+        warnings.warn(
+            f"{name} is read as {c} bands of {h} x {w} pixels (tensors are C x H x W); an H x W x C "
+            "image needs .permute(2, 0, 1), or gdd.arrays takes NumPy arrays as H x W x C",
+            LayoutWarning,
+            stacklevel=3,
+        )
 
 
 def pair_at_factor(lr: Tensor, hr: Tensor, factor: int, what: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import InputError, from_tensor, preview_bands, to_rgb8, to_tensor, write_image, write_json
+from .io import InputError, UsageError, from_tensor, preview_bands, to_rgb8, to_tensor, write_image, write_json
 from .metrics import summary
 from .progress import ProgressBar
 
@@ -161,9 +161,9 @@ def run_demo(
     gpu = dev.type != "cpu"
     size = size or (512 if gpu else 128)
     if size % factor:
-        raise InputError(f"--size {size} is not divisible by the factor {factor}")
+        raise UsageError(f"--size {size} is not divisible by the factor {factor}")
     if size < 4 * factor:
-        raise InputError(f"--size {size}: at least {4 * factor}, so that the low-resolution image has 4 x 4 pixels")
+        raise UsageError(f"--size {size}: at least {4 * factor}, so that the low-resolution image has 4 x 4 pixels")
     names = ["result.npy", "figure.png", "metrics.json", "truth.npy", "hsi_lowres.npy", "rgb.npy", "srf.csv"]
     existing = [n for n in names if (out / n).exists()]
     if existing and not force:

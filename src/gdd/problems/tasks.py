@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import pair_at_factor, positive_int, single_image
+from ..checks import pair_at_factor, positive_int, single_image, warn_if_hwc
 from ..estimate.check import MAX_FACTOR, check_degradations, describe, uncheckable
 from ..fusion import Term
 from ..operators import (
@@ -145,6 +145,7 @@ def hs_problem(
             :data:`gdd.estimate.check.MAX_FACTOR`, where it costs minutes).
     """
     hsi, guide = single_image(hsi, "hsi").float(), single_image(guide, "guide").float()
+    warn_if_hwc(guide, "the guide")
     factor = positive_int(factor, "factor")
     c, k = hsi.shape[1], guide.shape[1]
     if isinstance(srf, str) or srf is None:
@@ -296,6 +297,7 @@ def pan_problem(
     the mixture learned on one of them).
     """
     ms, pan = single_image(ms, "ms").float(), single_image(pan, "pan").float()
+    warn_if_hwc(pan, "the PAN image")
     ratio = positive_int(ratio, "ratio")
     if pan.shape[1] != 1:
         raise ValueError(f"the PAN image must have one band, got {pan.shape[1]}")
@@ -371,6 +373,7 @@ def flash_problem(
     Nodata pixels of the no-flash image (``noisy_mask`` False) are left out of the loss.
     """
     noisy, guide = single_image(noisy, "noisy").float(), single_image(guide, "guide").float()
+    warn_if_hwc(noisy, "the no-flash image")
     if noisy.shape[-2:] != guide.shape[-2:]:
         raise ValueError(
             f"the no-flash image is {noisy.shape[-2]} x {noisy.shape[-1]} but the flash image "
