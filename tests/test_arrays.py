@@ -108,3 +108,80 @@ def test_tiles_from_the_array_api_blend_the_fits_of_their_windows() -> None:
     assert gdd.denoise(noisy, noisy, tile=16, overlap=4, **QUICK).shape == (32, 32, 3)
     srf = rng.random((3, 6))
     assert gdd.fuse_hs(rng.random((8, 8, 6)), rng.random((32, 32, 3)), srf, tile=16, **QUICK).shape == (32, 32, 6)
+
+
+def test_nodata_pixels_are_left_out_of_the_fit_and_nan_in_the_result() -> None:
+    rng = np.random.default_rng(4)
+    ms, pan = rng.random((8, 8, 3)).astype(np.float32), rng.random((32, 32)).astype(np.float32)
+    holes, other = ms.copy(), ms.copy()
+    holes[:2, :3] = np.nan
+    other[:2, :3] = 7.0  # other values there: left out, they change nothing
+    out = gdd.pansharpen(holes, pan, nodata=np.nan, **QUICK)
+    assert np.isnan(out[:8, :12]).all() and np.isfinite(out[8:]).all() and np.isfinite(out[:, 12:]).all()
+    np.testing.assert_array_equal(gdd.pansharpen(other, pan, nodata=7.0, **QUICK), out)
+    # Integers with a nodata value are scaled over the pixels with data (65535 is no value of 10 bits).
+    dn = (ms * 1023).astype(np.uint16)
+    dn[:2, :3] = 65535
+    assert np.isnan(gdd.pansharpen(dn, pan, nodata=65535, bit_depth=10, **QUICK)[:8, :12]).all()
+    with pytest.raises(InputError, match=r"ms: contains NaN or Inf values \(nodata=np.nan masks them\)"):
+        gdd.pansharpen(holes, pan, **QUICK)
+    with pytest.raises(InputError, match="every pixel is nodata"):
+        gdd.pansharpen(np.full_like(ms, np.nan), pan, nodata=np.nan, **QUICK)
+    with pytest.raises(InputError, match="no pixel is valid in both"):
+        gdd.denoise(np.where(np.arange(32)[:, None, None] < 16, np.nan, pan[..., None]), np.where(
+            np.arange(32)[:, None, None] >= 16, np.nan, pan[..., None]), nodata=np.nan, **QUICK)  # fmt: skip
+    with pytest.raises(InputError, match="estimating the degradations cannot leave nodata pixels out"):
+        gdd.fuse_hs(holes, rng.random((32, 32, 3)), "estimate", nodata=np.nan, **QUICK)
+
+
+def test_tiles_without_data_are_not_fitted_and_stay_nodata() -> None:
+    rng = np.random.default_rng(5)
+    ms, pan = rng.random((16, 16, 3)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
+    ms[:, 8:] = np.nan  # the right half of the scene has no MS data
+    out = gdd.pansharpen(ms, pan, tile=32, overlap=8, nodata=np.nan, **QUICK)
+    assert np.isnan(out[:, 32:]).all() and np.isfinite(out[:, :32]).all()
+    ms[:1, :1] = np.nan  # a tile with few observed pixels still fits (without held-out pixels)
+    few = np.full((16, 16, 3), np.nan, np.float32)
+    few[:2, :2] = 0.5
+    assert np.isfinite(gdd.pansharpen(few, pan, tile=32, overlap=8, nodata=np.nan, **QUICK)[:8, :8]).all()
+
+
+@pytest.mark.parametrize("product", ["digital numbers", "scale and offset"])
+def test_a_geotiff_opened_with_rioxarray_fuses_as_gdd_reads_the_file(tmp_path, product: str) -> None:  # type: ignore[no-untyped-def]
+    rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
+    rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
+    from rasterio.transform import from_origin
+
+    from gdd.cli import main
+
+    rng = np.random.default_rng(6)
+    dn = (rng.random((3, 8, 8)) * 20000 + 7000).astype(np.uint16)
+    dn[:, :2, :3] = 0  # the product's nodata
+    pan = (rng.random((1, 32, 32)) * 20000 + 7000).astype(np.uint16)
+    paths = {"ms": tmp_path / "ms.tif", "pan": tmp_path / "pan.tif"}
+    for path, a, pixel in zip(paths.values(), (dn, pan), (4.0, 1.0), strict=True):
+        profile = {"height": a.shape[1], "width": a.shape[2], "count": a.shape[0], "dtype": "uint16", "nodata": 0}
+        with rasterio.open(path, "w", driver="GTiff", crs="EPSG:32633", transform=from_origin(5e5, 4e6, pixel, pixel),
+                           **profile) as f:  # fmt: skip
+            f.write(a)
+            if product == "scale and offset":  # reflectance = 2.75e-5 DN - 0.2, as Landsat's
+                f.scales, f.offsets = (2.75e-5,) * a.shape[0], (-0.2,) * a.shape[0]
+    files = ["--ms", str(paths["ms"]), "--pan", str(paths["pan"]), "--out", str(tmp_path / "cli.npy")]
+    assert main(["pan", *files, "--ratio", "4", "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet"]) == 0
+    cli = np.load(tmp_path / "cli.npy")  # the pixels without data: the file's nodata (0), or NaN for reflectance
+    # As stored (the nodata value and any scale in the attributes), masked (NaN, the integers as
+    # floats), and decoded (NaN, physical values).
+    for opened in ({}, {"masked": True}, {"mask_and_scale": True}):
+        ms, pn = (rioxarray.open_rasterio(p, **opened) for p in paths.values())  # type: ignore[arg-type]
+        out = gdd.pansharpen(ms, pn, **QUICK)
+        assert np.isnan(out.values[:, :8, :12]).all() and np.isfinite(out.values[:, 8:]).all()
+        # Its own nodata (NaN), not the input's 0, nor the input's scale.
+        assert np.isnan(out.rio.nodata) and np.isnan(out.attrs["_FillValue"]) and "scale_factor" not in out.attrs
+        fused = np.moveaxis(out.values, 0, -1)
+        expected = np.where(np.isnan(fused), cli, fused)
+        # The same numbers as gdd pan on the files, but for rioxarray's own decoding in float32.
+        tolerance = 1e-6 if "mask_and_scale" in opened and product == "scale and offset" else 0.0
+        np.testing.assert_allclose(expected, cli, rtol=0, atol=tolerance)
+    out.rio.to_raster(tmp_path / "fused.tif")
+    with rasterio.open(tmp_path / "fused.tif") as f:
+        assert np.isnan(f.nodata) and f.crs.to_epsg() == 32633

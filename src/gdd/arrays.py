@@ -11,19 +11,26 @@ in memory, the way data of this field is held in Python:
   attributes, and the high-resolution input's CRS and transform (written with rioxarray).
 
 Integer arrays are scaled by their type's range (or ``bit_depth``), as the command line does; the
-result is in that [0, 1] scale. Missing values (NaN) are refused. The resolution ratio is read
-from the shapes when it is not given.
+result is in that [0, 1] scale. The resolution ratio is read from the shapes when it is not given.
+
+Nodata, as the command line treats a file's: pixels with the ``nodata`` value in any band
+(``nodata=np.nan``: NaN or Inf) are left out of the fit and are NaN in the result. A DataArray
+says its own: a ``_FillValue`` (``rioxarray.open_rasterio(path)``), or NaN where it was opened
+with ``masked=True``; one opened so from integers (its ``encoding`` keeps their type) is scaled
+by that type's range, and one with a ``scale_factor`` or ``add_offset`` gives its physical values,
+as ``gdd`` reads the file. NaN in an array that declares no nodata is refused.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
 from .io import InputError
-from .io.read import _bit_scale
+from .io.read import _bit_scale, _nodata_mask
 
 __all__ = ["denoise", "fuse_hs", "pansharpen"]
 
@@ -42,8 +49,36 @@ def _spatial_dims(a: Any) -> tuple[str, str]:
     return dims[0], dims[1]
 
 
-def _hwc(a: Any, name: str, bit_depth: int | None) -> np.ndarray:
-    """The array as H x W x C float32 in the command line's scale (integers by their range)."""
+def _declared(a: Any) -> tuple[float | None, np.dtype | None, tuple[float, float] | None]:
+    """What a DataArray says of its values: its nodata, the integer type they were stored as, their scale and offset.
+
+    The attributes and encoding rioxarray writes: ``_FillValue`` (or ``missing_value``,
+    ``fill_value``, ``nodata``) in the attributes of an array read as stored; in the encoding
+    of one opened with ``masked=True``, whose nodata pixels are NaN and whose integers are floats
+    (``mask_and_scale=True``: the physical values, their scale and offset in the encoding).
+    """
+    attrs, encoding = dict(getattr(a, "attrs", {})), dict(getattr(a, "encoding", {}))
+    nodata = next((attrs[k] for k in ("_FillValue", "missing_value", "fill_value", "nodata") if k in attrs), None)
+    if nodata is None and "_FillValue" in encoding:
+        nodata = math.nan  # masked on reading
+    stored = None
+    kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
+    # Physical values already where a scale or offset was applied on reading.
+    decoded = (float(encoding.get("scale_factor", 1.0)), float(encoding.get("add_offset", 0.0))) != (1.0, 0.0)
+    if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
+        stored = np.dtype(kind)
+    scale, offset = float(attrs.get("scale_factor", 1.0)), float(attrs.get("add_offset", 0.0))
+    physical = None if (scale, offset) == (1.0, 0.0) else (scale, offset)
+    return None if nodata is None else float(nodata), stored, physical
+
+
+def _hwc(a: Any, name: str, bit_depth: int | None, nodata: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The array as H x W x C float32 in the command line's scale, and its pixels with data (None: all).
+
+    Integers by their range; nodata pixels (``nodata``, else the DataArray's own) filled with
+    their band's mean of the others, as the readers do.
+    """
+    declared, stored, physical = _declared(a) if _is_dataarray(a) else (None, None, None)
     if _is_dataarray(a):
         y, x = _spatial_dims(a)
         a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
@@ -52,13 +87,29 @@ def _hwc(a: Any, name: str, bit_depth: int | None) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 3 or min(arr.shape) < 1:
         raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
-    # The readers' rule for integers (type range or bit depth; values that do not fit refused).
-    scale = _bit_scale(arr, name, bit_depth, None)
-    if scale is not None:
-        arr = arr.astype(np.float64) / scale
-    if not np.isfinite(arr).all():
-        raise InputError(f"{name}: contains NaN or Inf values")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name}: unsupported data type {arr.dtype}")
+    mask = _nodata_mask(arr, declared if nodata is None else float(nodata), name, "nodata=np.nan")
+    if physical is not None:
+        arr = arr.astype(np.float64) * physical[0] + physical[1]
+    else:
+        # The readers' rule for integers (type range or bit depth; values that do not fit refused),
+        # also for integers that were turned into floats to hold NaN.
+        ints = arr if stored is None else np.where(np.isfinite(arr), arr, 0).astype(stored)
+        scale = _bit_scale(ints, name, bit_depth, mask)
+        if scale is not None:
+            arr = arr.astype(np.float64) / scale
+    arr = arr.astype(np.float32)
+    if mask is not None:  # as the readers fill them
+        arr = np.where(mask[..., None], arr, arr[mask].mean(axis=0)).astype(np.float32)
+    return np.ascontiguousarray(arr), mask
+
+
+def _window(mask: np.ndarray | None, window: tuple[slice, slice]) -> torch.Tensor | None:
+    """The mask's window as a tensor, None where it has no nodata pixel."""
+    if mask is None or mask[window].all():
+        return None
+    return torch.from_numpy(np.ascontiguousarray(mask[window]))
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -80,6 +131,10 @@ def _ratio(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[st
     return ratio
 
 
+#: The attributes of a DataArray that say how its values are stored (not carried to the result).
+_STORED = ("_FillValue", "missing_value", "fill_value", "nodata", "scale_factor", "add_offset")
+
+
 def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
     out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
@@ -95,7 +150,8 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
         np.moveaxis(out, -1, 0),
         dims=("band", y, x_dim),
         coords={"band": bands, y: high.coords[y].values, x_dim: high.coords[x_dim].values},
-        attrs=dict(low.attrs) if _is_dataarray(low) else {},
+        # Not what described the input's stored values: the result is float32 in [0, 1]'s scale.
+        attrs={k: v for k, v in low.attrs.items() if k not in _STORED} if _is_dataarray(low) else {},
         name=getattr(low, "name", None),
     )
     for name, coord in low.coords.items() if _is_dataarray(low) else ():
@@ -106,13 +162,23 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
         import rioxarray  # noqa: F401  (registers .rio on the result)
 
         result = result.rio.write_crs(rio.crs).rio.write_transform(rio.transform())
+        if np.isnan(out).any():
+            result = result.rio.write_nodata(np.nan, encoded=False)
+    elif np.isnan(out).any():
+        result.attrs["_FillValue"] = np.nan
     return result
 
 
 def _solve(problem: Any, device: str, seed: int, options: dict[str, Any]) -> torch.Tensor:
+    """One fit; NaN where the problem has no data (``Problem.valid``)."""
     from .problems import solve
 
-    return solve(problem, device=device, seed=seed, **options).x
+    x = solve(problem, device=device, seed=seed, **options).x.detach().cpu()
+    return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
+
+
+#: Held-out validation's share of the observed pixels when the caller does not give one (every preset's).
+_HOLDOUT = 0.1
 
 
 def _fuse(
@@ -124,18 +190,28 @@ def _fuse(
     device: str,
     seed: int,
     options: dict[str, Any],
+    masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    names: tuple[str, str] = ("the low-resolution input", "the high-resolution one"),
 ) -> torch.Tensor:
     """One fit of ``make(lr_window, hr_window)``, or (``tile``) one per overlapping tile, blended.
 
     Each tile is a problem of its own (its own start and choices, as ``gdd`` makes them per
     tile); the tiles are blended with the command line's weights, so that no seam shows.
+    With nodata (``masks``, the low- and high-resolution inputs' pixels with data), a pixel
+    without data in both is NaN; as in a tiled ``gdd`` run, a tile with none is not fitted, and
+    one with too few observed pixels to hold two out is fitted without held-out pixels.
     """
     from .tiles import blend_weights, tile_grid
 
     h, w = shape
     everything = (slice(0, None), slice(0, None))
     if tile is None:
-        return _solve(make(everything, everything), device, seed, options)
+        problem = make(everything, everything)
+        if problem.valid is not None and not bool(problem.valid.any()):
+            from .app.inputs import no_pixel_valid_in_both
+
+            raise no_pixel_valid_in_both(*names)
+        return _solve(problem, device, seed, options)
     if tile % factor or tile < 2 * factor:
         raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
     if overlap is None:
@@ -144,18 +220,29 @@ def _fuse(
         tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
     except ValueError as exc:
         raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
+    share = float(options.get("holdout", _HOLDOUT))
     num: torch.Tensor | None = None
     den = torch.zeros(1, 1, h, w, dtype=torch.float64)
     for t in tiles:
-        rows, cols = t.window()
-        x = _solve(make(t.window(factor), (rows, cols)), device, seed, options).detach().cpu().double()
+        low, high = t.window(factor), t.window()
+        if any(m is not None and not m[window].any() for m, window in zip(masks, (low, high), strict=True)):
+            continue  # no data in one input: nodata throughout
+        problem = make(low, high)
+        if problem.valid is not None and not bool(problem.valid.any()):
+            continue
+        seen = problem.observation_mask
+        few = share > 0 and seen is not None and float(seen.sum()) < 2 / share
+        x = _solve(problem, device, seed, {**options, "holdout": 0.0} if few else options).double()
         if num is None:
             num = torch.zeros(1, x.shape[1], h, w, dtype=torch.float64)
-        weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap))
-        num[..., rows, cols] += weight * x
-        den[..., rows, cols] += weight
-    assert num is not None
-    return (num / den).float()
+        weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap)) * torch.isfinite(x).all(1, keepdim=True)
+        num[..., high[0], high[1]] += weight * torch.nan_to_num(x)
+        den[..., high[0], high[1]] += weight
+    if num is None:
+        from .app.inputs import no_pixel_valid_in_both
+
+        raise no_pixel_valid_in_both(*names)
+    return torch.where(den > 0, num / den, torch.nan).float()
 
 
 def pansharpen(
@@ -167,6 +254,7 @@ def pansharpen(
     gnyq: Any = None,
     spatial: str = "auto",
     bit_depth: int | None = None,
+    nodata: float | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -185,6 +273,9 @@ def pansharpen(
             every band or one per band (instead of ``sensor``'s).
         spatial: the MS degradation, ``"auto"`` (chosen on held-out pixels), ``"bicubic"`` or ``"mtf"``.
         bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: their type's range).
+        nodata: pixels with this value in any band of either input (``np.nan``: NaN or Inf) are
+            left out of the fit and are NaN in the result (default: a DataArray's own nodata;
+            see the module's docstring).
         tile: fuse in overlapping tiles of ``tile`` x ``tile`` high-resolution pixels (a multiple
             of the ratio), one fit each, blended without seams: for scenes too large for one
             fit. Default: one fit.
@@ -206,7 +297,7 @@ def pansharpen(
     from .problems import pan_problem
     from .sensors import ms_gains
 
-    ms_a, pan_a = _hwc(ms, "ms", bit_depth), _hwc(pan, "pan", bit_depth)
+    (ms_a, ms_m), (pan_a, pan_m) = _hwc(ms, "ms", bit_depth, nodata), _hwc(pan, "pan", bit_depth, nodata)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
     r = _ratio(ms_a, pan_a, ratio, ("ms", "pan"))
@@ -218,9 +309,13 @@ def pansharpen(
 
     def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
         ms_w, pan_w = first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous()
-        return pan_problem(ms_w, pan_w, r, spatial=spatial, gnyq=tuple(gains))  # type: ignore[arg-type]
+        return pan_problem(
+            ms_w, pan_w, r, spatial=spatial, gnyq=tuple(gains),  # type: ignore[arg-type]
+            ms_mask=_window(ms_m, low), pan_mask=_window(pan_m, high),
+        )  # fmt: skip
 
-    return _like(_fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options), ms, pan)
+    fused = _fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, (ms_m, pan_m), ("ms", "pan"))
+    return _like(fused, ms, pan)
 
 
 def fuse_hs(
@@ -231,6 +326,7 @@ def fuse_hs(
     factor: int | None = None,
     spatial: str = "block",
     bit_depth: int | None = None,
+    nodata: float | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -248,7 +344,7 @@ def fuse_hs(
         factor: the resolution ratio (default: from the shapes).
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
-        bit_depth, tile, overlap, device, seed, options: as :func:`pansharpen` (with ``srf="estimate"``
+        bit_depth, nodata, tile, overlap, device, seed, options: as :func:`pansharpen` (with ``srf="estimate"``
             the response and the blur are estimated once, on the scene's central pixels
             (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
 
@@ -266,13 +362,17 @@ def fuse_hs(
     from .operators import KernelDownsample
     from .problems import hs_problem
 
-    hsi_a, guide_a = _hwc(hsi, "hsi", bit_depth), _hwc(guide, "guide", bit_depth)
+    (hsi_a, hsi_m), (guide_a, guide_m) = _hwc(hsi, "hsi", bit_depth, nodata), _hwc(guide, "guide", bit_depth, nodata)
     f = _ratio(hsi_a, guide_a, factor, ("hsi", "guide"))
     y, g = _tensor(hsi_a), _tensor(guide_a)
     op: Any = spatial
     if isinstance(srf, str):
         if srf != "estimate":
             raise InputError(f"srf: a K x C matrix or 'estimate', got {srf!r}")
+        if hsi_m is not None or guide_m is not None:
+            raise InputError(
+                "srf='estimate': estimating the degradations cannot leave nodata pixels out; crop them away first"
+            )
         from .estimate import estimate_degradation
 
         found = estimate_degradation(y.double(), g.double(), f)
@@ -287,10 +387,14 @@ def fuse_hs(
 
     def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
         return hs_problem(
-            y[..., low[0], low[1]].contiguous(), g[..., high[0], high[1]].contiguous(), response, f, spatial=op
-        )
+            y[..., low[0], low[1]].contiguous(), g[..., high[0], high[1]].contiguous(), response, f, spatial=op,
+            hsi_mask=_window(hsi_m, low), guide_mask=_window(guide_m, high),
+        )  # fmt: skip
 
-    return _like(_fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options), hsi, guide)
+    masks = (hsi_m, guide_m)
+    return _like(
+        _fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide")), hsi, guide
+    )
 
 
 def denoise(
@@ -298,6 +402,7 @@ def denoise(
     guide: Any,
     *,
     bit_depth: int | None = None,
+    nodata: float | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -309,7 +414,7 @@ def denoise(
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
-        bit_depth, tile, overlap, device, seed, options: as :func:`pansharpen`.
+        bit_depth, nodata, tile, overlap, device, seed, options: as :func:`pansharpen`.
 
     Returns:
         The denoised image, H x W x C float32, or a DataArray ``(band, y, x)``.
@@ -322,7 +427,8 @@ def denoise(
     """
     from .problems import flash_problem
 
-    noisy_a, guide_a = _hwc(noisy, "noisy", bit_depth), _hwc(guide, "guide", bit_depth)
+    noisy_a, noisy_m = _hwc(noisy, "noisy", bit_depth, nodata)
+    guide_a, guide_m = _hwc(guide, "guide", bit_depth, nodata)
     if noisy_a.shape[:2] != guide_a.shape[:2]:
         raise InputError(
             f"guide is {guide_a.shape[0]} x {guide_a.shape[1]}, noisy {noisy_a.shape[0]} x {noisy_a.shape[1]}; "
@@ -331,6 +437,12 @@ def denoise(
     first, second = _tensor(noisy_a), _tensor(guide_a)
 
     def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
-        return flash_problem(first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous())
+        return flash_problem(
+            first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous(),
+            noisy_mask=_window(noisy_m, low), guide_mask=_window(guide_m, high),
+        )  # fmt: skip
 
-    return _like(_fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options), noisy, guide)
+    fused = _fuse(
+        make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, (noisy_m, guide_m), ("noisy", "guide")
+    )
+    return _like(fused, noisy, guide)

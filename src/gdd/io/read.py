@@ -119,6 +119,27 @@ def _bit_scale(a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarr
     raise InputError(f"{label}: unsupported data type {a.dtype}")
 
 
+def _nodata_mask(a: np.ndarray, value: float | None, label: str, hint: str = "--nodata nan") -> np.ndarray | None:
+    """The pixels with data (H x W) of an H x W x C array: none of its bands ``value`` (NaN: not finite).
+
+    None when every pixel has data. NaN or Inf without a nodata value is refused (``hint``: how
+    to leave them out), and so is an image with no pixel of data.
+    """
+    invalid = None
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        if value is None:
+            raise InputError(f"{label}: contains NaN or Inf values ({hint} masks them)")
+        invalid = ~np.isfinite(a).all(axis=-1)
+    if value is not None and not math.isnan(value):
+        hits = (a == value).any(axis=-1)
+        invalid = hits if invalid is None else invalid | hits
+    if invalid is None or not invalid.any():
+        return None
+    if invalid.all():
+        raise NoDataError(f"{label}: every pixel is nodata ({value})")
+    return ~invalid
+
+
 def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, nodata: float | None) -> Raster:
     """A format reader's array as a :class:`Raster`: layout, nodata mask, integer scaling."""
     a = np.asarray(got.array)
@@ -131,19 +152,7 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
     meta = got.meta
     declared = meta.get("nodata")
     value = nodata if nodata is not None else declared
-    invalid = None
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        if value is None:
-            raise InputError(f"{label}: contains NaN or Inf values (--nodata nan masks them)")
-        invalid = ~np.isfinite(a).all(axis=-1)
-    if value is not None and not math.isnan(value):
-        hits = (a == value).any(axis=-1)
-        invalid = hits if invalid is None else invalid | hits
-    mask = None
-    if invalid is not None and invalid.any():
-        if invalid.all():
-            raise NoDataError(f"{label}: every pixel is nodata ({value})")
-        mask = ~invalid
+    mask = _nodata_mask(a, value, label)
     scale = _bit_scale(a, label, bit_depth, mask)
     data = a.astype(np.float32) if scale is None else (a.astype(np.float64) / scale).astype(np.float32)
     if mask is not None:
