@@ -185,3 +185,21 @@ def test_a_geotiff_opened_with_rioxarray_fuses_as_gdd_reads_the_file(tmp_path, p
     out.rio.to_raster(tmp_path / "fused.tif")
     with rasterio.open(tmp_path / "fused.tif") as f:
         assert np.isnan(f.nodata) and f.crs.to_epsg() == 32633
+
+
+def test_dataarrays_that_are_not_on_one_grid_are_refused_as_files_are() -> None:
+    rng = np.random.default_rng(7)
+    ms = _da(rng.random((3, 8, 8)).astype(np.float32), 4.0)
+    pan = _da(rng.random((1, 32, 32)).astype(np.float32), 1.0)
+    for low, high, match in (
+        (ms.rio.write_crs("EPSG:32634"), pan, "ms and pan are in different coordinate systems"),
+        (ms.assign_coords(x=ms.x + 8.0), pan, "not on one grid: its origin is 8.0 column"),
+        (ms, _da(pan.values, 2.0), "not on one grid: its pixel is 4 x 4, the finer one's times 4 is 8 x 8"),
+    ):
+        with pytest.raises(InputError, match=match):
+            gdd.pansharpen(low, high, **QUICK)
+    noisy = _da(rng.random((3, 32, 32)).astype(np.float32), 1.0)
+    with pytest.raises(InputError, match="noisy and guide are not on one grid"):
+        gdd.denoise(noisy.assign_coords(y=noisy.y - 3.0), pan, **QUICK)
+    # Arrays without coordinates are not checked: the shapes say the ratio.
+    assert gdd.pansharpen(ms.drop_vars(["x", "y"]), pan, **QUICK).shape == (3, 32, 32)

@@ -23,86 +23,43 @@ as ``gdd`` reads the file. NaN in an array that declares no nodata is refused.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 
 from .io import InputError
-from .io.read import _bit_scale, _nodata_mask
+from .io.arrays import is_dataarray, read_array, spatial_dims
 
 __all__ = ["denoise", "fuse_hs", "pansharpen"]
 
 
-def _is_dataarray(a: object) -> bool:
-    return type(a).__name__ == "DataArray" and hasattr(a, "dims") and hasattr(a, "coords")
+def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None:
+    """Two georeferenced DataArrays lie on one grid, the low-resolution one coarser by ``ratio``.
 
-
-def _spatial_dims(a: Any) -> tuple[str, str]:
-    dims = [d for d in a.dims if d != "band"]
-    if len(dims) != 2:
-        raise InputError(f"a DataArray needs two spatial dimensions and at most a 'band' one, got {a.dims}")
-    for y, x in (("y", "x"), ("lat", "lon"), ("latitude", "longitude")):
-        if y in dims and x in dims:
-            return y, x
-    return dims[0], dims[1]
-
-
-def _declared(a: Any) -> tuple[float | None, np.dtype | None, tuple[float, float] | None]:
-    """What a DataArray says of its values: its nodata, the integer type they were stored as, their scale and offset.
-
-    The attributes and encoding rioxarray writes: ``_FillValue`` (or ``missing_value``,
-    ``fill_value``, ``nodata``) in the attributes of an array read as stored; in the encoding
-    of one opened with ``masked=True``, whose nodata pixels are NaN and whose integers are floats
-    (``mask_and_scale=True``: the physical values, their scale and offset in the encoding).
+    As the command line checks two files (:func:`gdd.app.inputs.grid_mismatch`): one coordinate
+    system, and the corners meeting with the low-resolution pixel ``ratio`` fine ones. Arrays
+    without a coordinate system or coordinates are not checked.
     """
-    attrs, encoding = dict(getattr(a, "attrs", {})), dict(getattr(a, "encoding", {}))
-    nodata = next((attrs[k] for k in ("_FillValue", "missing_value", "fill_value", "nodata") if k in attrs), None)
-    if nodata is None and "_FillValue" in encoding:
-        nodata = math.nan  # masked on reading
-    stored = None
-    kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
-    # Physical values already where a scale or offset was applied on reading.
-    decoded = (float(encoding.get("scale_factor", 1.0)), float(encoding.get("add_offset", 0.0))) != (1.0, 0.0)
-    if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
-        stored = np.dtype(kind)
-    scale, offset = float(attrs.get("scale_factor", 1.0)), float(attrs.get("add_offset", 0.0))
-    physical = None if (scale, offset) == (1.0, 0.0) else (scale, offset)
-    return None if nodata is None else float(nodata), stored, physical
+    if not (is_dataarray(low) and is_dataarray(high)):
+        return
+    try:
+        import rioxarray  # noqa: F401  (registers .rio)
+    except ImportError:
+        return
+    (lo, hi), (first, second) = (low.rio, high.rio), names
+    if lo.crs is not None and hi.crs is not None and lo.crs != hi.crs:
+        raise InputError(f"{first} and {second} are in different coordinate systems; reproject one first")
+    if not all(d in a.coords and a.sizes[d] > 1 for a in (low, high) for d in spatial_dims(a)):
+        return
+    from .app.inputs import grid_mismatch
 
-
-def _hwc(a: Any, name: str, bit_depth: int | None, nodata: float | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The array as H x W x C float32 in the command line's scale, and its pixels with data (None: all).
-
-    Integers by their range; nodata pixels (``nodata``, else the DataArray's own) filled with
-    their band's mean of the others, as the readers do.
-    """
-    declared, stored, physical = _declared(a) if _is_dataarray(a) else (None, None, None)
-    if _is_dataarray(a):
-        y, x = _spatial_dims(a)
-        a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
-    arr = np.asarray(a)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or min(arr.shape) < 1:
-        raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"{name}: unsupported data type {arr.dtype}")
-    mask = _nodata_mask(arr, declared if nodata is None else float(nodata), name, "nodata=np.nan")
-    if physical is not None:
-        arr = arr.astype(np.float64) * physical[0] + physical[1]
-    else:
-        # The readers' rule for integers (type range or bit depth; values that do not fit refused),
-        # also for integers that were turned into floats to hold NaN.
-        ints = arr if stored is None else np.where(np.isfinite(arr), arr, 0).astype(stored)
-        scale = _bit_scale(ints, name, bit_depth, mask)
-        if scale is not None:
-            arr = arr.astype(np.float64) / scale
-    arr = arr.astype(np.float32)
-    if mask is not None:  # as the readers fill them
-        arr = np.where(mask[..., None], arr, arr[mask].mean(axis=0)).astype(np.float32)
-    return np.ascontiguousarray(arr), mask
+    problem = grid_mismatch(tuple(lo.transform())[:6], tuple(hi.transform())[:6], ratio)
+    if problem:
+        raise InputError(
+            f"{first} and {second} are not on one grid: {problem}; resample one onto the other's grid "
+            "(rio.reproject_match)"
+        )
 
 
 def _window(mask: np.ndarray | None, window: tuple[slice, slice]) -> torch.Tensor | None:
@@ -138,23 +95,21 @@ _STORED = ("_FillValue", "missing_value", "fill_value", "nodata", "scale_factor"
 def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
     out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
-    if not _is_dataarray(high):
+    if not is_dataarray(high):
         return out
     import xarray as xr
 
-    y, x_dim = _spatial_dims(high)
-    bands = (
-        low.coords["band"].values if _is_dataarray(low) and "band" in low.coords else np.arange(1, out.shape[-1] + 1)
-    )
+    y, x_dim = spatial_dims(high)
+    bands = low.coords["band"].values if is_dataarray(low) and "band" in low.coords else np.arange(1, out.shape[-1] + 1)
     result = xr.DataArray(
         np.moveaxis(out, -1, 0),
         dims=("band", y, x_dim),
         coords={"band": bands, y: high.coords[y].values, x_dim: high.coords[x_dim].values},
         # Not what described the input's stored values: the result is float32 in [0, 1]'s scale.
-        attrs={k: v for k, v in low.attrs.items() if k not in _STORED} if _is_dataarray(low) else {},
+        attrs={k: v for k, v in low.attrs.items() if k not in _STORED} if is_dataarray(low) else {},
         name=getattr(low, "name", None),
     )
-    for name, coord in low.coords.items() if _is_dataarray(low) else ():
+    for name, coord in low.coords.items() if is_dataarray(low) else ():
         if name not in (y, x_dim, "spatial_ref") and coord.dims == ("band",):
             result = result.assign_coords({name: ("band", coord.values)})
     rio = getattr(high, "rio", None)
@@ -297,10 +252,11 @@ def pansharpen(
     from .problems import pan_problem
     from .sensors import ms_gains
 
-    (ms_a, ms_m), (pan_a, pan_m) = _hwc(ms, "ms", bit_depth, nodata), _hwc(pan, "pan", bit_depth, nodata)
+    (ms_a, ms_m), (pan_a, pan_m) = read_array(ms, "ms", bit_depth, nodata), read_array(pan, "pan", bit_depth, nodata)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
     r = _ratio(ms_a, pan_a, ratio, ("ms", "pan"))
+    check_grids(ms, pan, r, ("ms", "pan"))
     try:
         gains = ms_gains(sensor, ms_a.shape[-1], None if gnyq is None else np.atleast_1d(gnyq).tolist())
     except ValueError as exc:
@@ -362,8 +318,10 @@ def fuse_hs(
     from .operators import KernelDownsample
     from .problems import hs_problem
 
-    (hsi_a, hsi_m), (guide_a, guide_m) = _hwc(hsi, "hsi", bit_depth, nodata), _hwc(guide, "guide", bit_depth, nodata)
+    hsi_a, hsi_m = read_array(hsi, "hsi", bit_depth, nodata)
+    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
     f = _ratio(hsi_a, guide_a, factor, ("hsi", "guide"))
+    check_grids(hsi, guide, f, ("hsi", "guide"))
     y, g = _tensor(hsi_a), _tensor(guide_a)
     op: Any = spatial
     if isinstance(srf, str):
@@ -427,13 +385,14 @@ def denoise(
     """
     from .problems import flash_problem
 
-    noisy_a, noisy_m = _hwc(noisy, "noisy", bit_depth, nodata)
-    guide_a, guide_m = _hwc(guide, "guide", bit_depth, nodata)
+    noisy_a, noisy_m = read_array(noisy, "noisy", bit_depth, nodata)
+    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
     if noisy_a.shape[:2] != guide_a.shape[:2]:
         raise InputError(
             f"guide is {guide_a.shape[0]} x {guide_a.shape[1]}, noisy {noisy_a.shape[0]} x {noisy_a.shape[1]}; "
             "they must match"
         )
+    check_grids(noisy, guide, 1, ("noisy", "guide"))
     first, second = _tensor(noisy_a), _tensor(guide_a)
 
     def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
