@@ -203,3 +203,18 @@ def test_dataarrays_that_are_not_on_one_grid_are_refused_as_files_are() -> None:
         gdd.denoise(noisy.assign_coords(y=noisy.y - 3.0), pan, **QUICK)
     # Arrays without coordinates are not checked: the shapes say the ratio.
     assert gdd.pansharpen(ms.drop_vars(["x", "y"]), pan, **QUICK).shape == (3, 32, 32)
+
+
+def test_a_progress_bar_counts_the_steps_when_asked_and_nothing_is_printed_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rng = np.random.default_rng(8)
+    ms, pan = rng.random((8, 8, 3)).astype(np.float32), rng.random((32, 32)).astype(np.float32)
+    quiet = gdd.pansharpen(ms, pan, **QUICK)
+    assert capsys.readouterr() == ("", "")
+    shown = gdd.pansharpen(ms, pan, progress=True, **QUICK)
+    err = capsys.readouterr().err
+    assert "gdd" in err and "loss=" in err  # tqdm's bar, on standard error
+    np.testing.assert_array_equal(shown, quiet)  # the bar changes nothing of the fit
+    gdd.pansharpen(np.tile(ms, (2, 1, 1)), np.tile(pan, (2, 1)), tile=32, overlap=8, progress=True, **QUICK)
+    assert "tile 3/3" in capsys.readouterr().err  # rows 0, 16 and 32 of 64 (overlap 8)

@@ -124,12 +124,30 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     return result
 
 
-def _solve(problem: Any, device: str, seed: int, options: dict[str, Any]) -> torch.Tensor:
-    """One fit; NaN where the problem has no data (``Problem.valid``)."""
+def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
+    """One fit; NaN where the problem has no data (``Problem.valid``). ``label``: a progress bar so named."""
     from .problems import solve
 
-    x = solve(problem, device=device, seed=seed, **options).x.detach().cpu()
+    bar = None if label is None else _bar(problem.task, device, options, label)
+    try:
+        x = solve(problem, device=device, seed=seed, callback=bar, **options).x.detach().cpu()
+    finally:
+        if bar is not None:
+            bar.close()
     return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
+
+
+def _bar(task: str, device: str, options: dict[str, Any], label: str) -> Any:
+    """A progress bar over the steps of every start of one fit (it grows when the chosen fit goes on)."""
+    from .fusion import resolve_device
+    from .problems.presets import Preset, choose_preset
+    from .progress import ProgressBar
+
+    fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
+    _, preset = choose_preset(task, resolve_device(device), options.get("budget"), fields)  # type: ignore[arg-type]
+    bar = ProgressBar(preset.steps(), quiet=False)
+    bar.describe(label)
+    return bar
 
 
 #: Held-out validation's share of the observed pixels when the caller does not give one (every preset's).
@@ -147,6 +165,7 @@ def _fuse(
     options: dict[str, Any],
     masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
     names: tuple[str, str] = ("the low-resolution input", "the high-resolution one"),
+    progress: bool = False,
 ) -> torch.Tensor:
     """One fit of ``make(lr_window, hr_window)``, or (``tile``) one per overlapping tile, blended.
 
@@ -166,7 +185,7 @@ def _fuse(
             from .app.inputs import no_pixel_valid_in_both
 
             raise no_pixel_valid_in_both(*names)
-        return _solve(problem, device, seed, options)
+        return _solve(problem, device, seed, options, "gdd" if progress else None)
     if tile % factor or tile < 2 * factor:
         raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
     if overlap is None:
@@ -178,7 +197,7 @@ def _fuse(
     share = float(options.get("holdout", _HOLDOUT))
     num: torch.Tensor | None = None
     den = torch.zeros(1, 1, h, w, dtype=torch.float64)
-    for t in tiles:
+    for i, t in enumerate(tiles, 1):
         low, high = t.window(factor), t.window()
         if any(m is not None and not m[window].any() for m, window in zip(masks, (low, high), strict=True)):
             continue  # no data in one input: nodata throughout
@@ -187,7 +206,8 @@ def _fuse(
             continue
         seen = problem.observation_mask
         few = share > 0 and seen is not None and float(seen.sum()) < 2 / share
-        x = _solve(problem, device, seed, {**options, "holdout": 0.0} if few else options).double()
+        label = f"tile {i}/{len(tiles)}" if progress else None
+        x = _solve(problem, device, seed, {**options, "holdout": 0.0} if few else options, label).double()
         if num is None:
             num = torch.zeros(1, x.shape[1], h, w, dtype=torch.float64)
         weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap)) * torch.isfinite(x).all(1, keepdim=True)
@@ -214,6 +234,7 @@ def pansharpen(
     overlap: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    progress: bool = False,
     **options: Any,
 ) -> Any:
     """Pansharpen: the MS image at the PAN's resolution (``gdd pan`` on arrays).
@@ -236,6 +257,7 @@ def pansharpen(
             fit. Default: one fit.
         overlap: pixels shared by neighbouring tiles (default: an eighth of the tile).
         device, seed: as :func:`gdd.problems.solve`.
+        progress: show a progress bar of the fit's steps (of each tile's fit) on standard error.
         options: more :func:`gdd.problems.solve` settings (``iterations``, ``width``, ``budget``,
             ``fast`` and the preset's fields).
 
@@ -270,7 +292,8 @@ def pansharpen(
             ms_mask=_window(ms_m, low), pan_mask=_window(pan_m, high),
         )  # fmt: skip
 
-    fused = _fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, (ms_m, pan_m), ("ms", "pan"))
+    masks = (ms_m, pan_m)
+    fused = _fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, masks, ("ms", "pan"), progress)
     return _like(fused, ms, pan)
 
 
@@ -287,6 +310,7 @@ def fuse_hs(
     overlap: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    progress: bool = False,
     **options: Any,
 ) -> Any:
     """Fuse a hyperspectral image with an RGB/MS guide (``gdd hs`` on arrays).
@@ -300,9 +324,9 @@ def fuse_hs(
         factor: the resolution ratio (default: from the shapes).
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
-        bit_depth, nodata, tile, overlap, device, seed, options: as :func:`pansharpen` (with ``srf="estimate"``
-            the response and the blur are estimated once, on the scene's central pixels
-            (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
+        bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`
+            (with ``srf="estimate"`` the response and the blur are estimated once, on the scene's
+            central pixels (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
 
     Returns:
         The fused cube, H x W x C float32, or a DataArray ``(band, y, x)`` on the guide's grid.
@@ -350,9 +374,8 @@ def fuse_hs(
         )  # fmt: skip
 
     masks = (hsi_m, guide_m)
-    return _like(
-        _fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide")), hsi, guide
-    )
+    fused = _fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide"), progress)
+    return _like(fused, hsi, guide)
 
 
 def denoise(
@@ -365,6 +388,7 @@ def denoise(
     overlap: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    progress: bool = False,
     **options: Any,
 ) -> Any:
     """Denoise a no-flash photo with a flash photo of the same scene as the guide (``gdd flash`` on arrays).
@@ -372,7 +396,7 @@ def denoise(
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
-        bit_depth, nodata, tile, overlap, device, seed, options: as :func:`pansharpen`.
+        bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`.
 
     Returns:
         The denoised image, H x W x C float32, or a DataArray ``(band, y, x)``.
@@ -401,7 +425,6 @@ def denoise(
             noisy_mask=_window(noisy_m, low), guide_mask=_window(guide_m, high),
         )  # fmt: skip
 
-    fused = _fuse(
-        make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, (noisy_m, guide_m), ("noisy", "guide")
-    )
+    masks = (noisy_m, guide_m)
+    fused = _fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, masks, ("noisy", "guide"), progress)
     return _like(fused, noisy, guide)
