@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gdd.io import InputError, WindowReader, read_raster, write_image
+from gdd.io import InputError, WindowReader, read_image, read_raster, write_image
 
 rasterio = pytest.importorskip("rasterio", reason="GeoTIFF output needs the geo extra: pip install 'gdd[geo]'")
 from affine import Affine  # noqa: E402
@@ -249,6 +249,25 @@ def test_a_flash_picture_keeps_its_colour_profile_and_exif_and_a_tiff_is_tagged_
     assert main([*argv, "--out", str(tmp_path / "out.tif"), "--dtype", "uint16", "--force"]) == 0
     with rasterio.open(tmp_path / "out.tif") as f:
         assert f.dtypes[0] == "uint16" and f.colorinterp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+def test_a_photo_stored_on_its_side_is_fused_upright_beside_one_stored_upright(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    upright = (rng.random((48, 32, 3)) * 255).astype(np.uint8)  # a portrait photo, 48 rows
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "gdd test camera", 6  # Make; Orientation: rotate 90 degrees to view
+    # The camera stores it on its side (32 rows) and says so; the flash photo was stored upright.
+    Image.fromarray(np.rot90(upright, 1).copy()).save(tmp_path / "noisy.png", exif=exif)
+    Image.fromarray(upright).save(tmp_path / "flash.png")
+    assert read_image(tmp_path / "noisy.png").shape == (48, 32, 3)
+    np.testing.assert_array_equal(read_image(tmp_path / "noisy.png"), upright / np.float32(255))
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.png"), "--guide", str(tmp_path / "flash.png"), *QUICK]
+    assert main([*argv, "--out", str(tmp_path / "out.png")]) == 0
+    with Image.open(tmp_path / "out.png") as im:
+        # Upright, and said to be: no orientation left for a viewer to apply a second time.
+        assert im.size == (32, 48) and 0x0112 not in im.getexif() and im.getexif()[0x010F] == "gdd test camera"
 
 
 def test_write_image_refuses_creation_options_for_other_formats(tmp_path: Path) -> None:

@@ -92,10 +92,14 @@ def _read_mat(path: Path, var: str | None) -> _Read:
 
 
 def _read_picture(path: Path, var: str | None = None) -> _Read:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
-        im.load()
+    with Image.open(path) as stored:
+        stored.load()
+        # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
+        # an EXIF orientation, and the two photos of a pair need not be stored alike. The EXIF
+        # block carried to the result then says it is upright.
+        im = ImageOps.exif_transpose(stored)
         meta = {k: im.info[k] for k in ("icc_profile", "exif") if isinstance(im.info.get(k), bytes)}
         if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
             im = im.convert("RGBA" if "A" in im.mode else "RGB")
