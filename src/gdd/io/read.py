@@ -186,6 +186,13 @@ def _stored(meta: dict[str, object], dtype: np.dtype, divisor: float | None, nod
     return Stored(str(meta.get("dtype") or dtype.name), divisor=divisor, nodata=nodata)
 
 
+#: Camera raw formats, refused with what to do: most are TIFF inside, which GDAL would open as
+#: their preview or their mosaic of undemosaiced pixels.
+CAMERA_RAW = frozenset(
+    ".dng .nef .nrw .cr2 .cr3 .crw .arw .sr2 .orf .rw2 .raf .pef .srw .x3f .3fr .erf .kdc .mrw .iiq".split()
+)
+
+
 def read_raster(
     spec: str | os.PathLike[str],
     *,
@@ -236,6 +243,11 @@ def read_raster(
                     f"{label}: no ENVI header ({path.with_suffix('.hdr').name}) beside it, and GDAL does not read it "
                     "as another format (ERDAS Imagine)"
                 ) from None
+        elif path.suffix.lower() in CAMERA_RAW:
+            raise InputError(
+                f"{label}: a camera raw file; develop it to a 16-bit TIFF or PNG first (darktable, RawTherapee or "
+                "rawpy), both photos of a pair alike (GDAL would read its preview or its undemosaiced pixels)"
+            )
         elif path.suffix.lower() in _READERS:
             got = _READERS[path.suffix.lower()](path, var)
         elif _has_rasterio():
