@@ -186,8 +186,8 @@ def _stored(meta: dict[str, object], dtype: np.dtype, divisor: float | None, nod
     return Stored(str(meta.get("dtype") or dtype.name), divisor=divisor, nodata=nodata)
 
 
-#: Camera raw formats, refused with what to do: most are TIFF inside, which GDAL would open as
-#: their preview or their mosaic of undemosaiced pixels.
+#: Camera raw formats, refused with what to do: most are TIFF inside, whose first image (what a
+#: TIFF reader gives) is usually a small embedded preview, else the undemosaiced mosaic.
 CAMERA_RAW = frozenset(
     ".dng .nef .nrw .cr2 .cr3 .crw .arw .sr2 .orf .rw2 .raf .pef .srw .x3f .3fr .erf .kdc .mrw .iiq".split()
 )
@@ -246,7 +246,7 @@ def read_raster(
         elif path.suffix.lower() in CAMERA_RAW:
             raise InputError(
                 f"{label}: a camera raw file; develop it to a 16-bit TIFF or PNG first (darktable, RawTherapee or "
-                "rawpy), both photos of a pair alike (GDAL would read its preview or its undemosaiced pixels)"
+                "rawpy), both photos of a pair alike (read as a TIFF it gives its embedded preview or raw mosaic)"
             )
         elif path.suffix.lower() in _READERS:
             got = _READERS[path.suffix.lower()](path, var)
