@@ -66,6 +66,19 @@ def test_a_readme_command_runs_as_written(line: str, tmp_path: Path, monkeypatch
     assert (tmp_path / out).is_file()
 
 
+def test_the_readme_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rioxarray", reason="the README's Python example needs the xarray extra")
+    import gdd
+
+    (block,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    fuse = gdd.pansharpen
+    monkeypatch.setattr(gdd, "pansharpen", lambda *a, **k: fuse(*a, **k, iterations=2, width=8, device="cpu"))
+    exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "fused.tif").is_file()
+
+
 def test_the_bench_tables_of_the_readme_and_the_docs_are_the_committed_bench() -> None:
     """The README's and docs/choices.md's bench table are benchmarks/results/bench-cpu/summary.md, row for row."""
     root = Path(__file__).resolve().parents[1]
