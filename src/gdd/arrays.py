@@ -23,13 +23,15 @@ as ``gdd`` reads the file. NaN in an array that declares no nodata is refused.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
+from .checks import layout_known
 from .io import InputError
-from .io.arrays import is_dataarray, read_array, spatial_dims
+from .io.arrays import STORED, crs, grid_transform, is_dataarray, ratio_of, read_array, spatial_dims
 
 __all__ = ["denoise", "fuse_hs", "pansharpen"]
 
@@ -38,23 +40,23 @@ def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None
     """Two georeferenced DataArrays lie on one grid, the low-resolution one coarser by ``ratio``.
 
     As the command line checks two files (:func:`gdd.app.inputs.grid_mismatch`): one coordinate
-    system, and the corners meeting with the low-resolution pixel ``ratio`` fine ones. Arrays
-    without a coordinate system or coordinates are not checked.
+    system, and the corners meeting with the low-resolution pixel ``ratio`` fine ones. Only
+    arrays that both have a coordinate system (rioxarray's) are checked, the grid where both
+    have one (:func:`gdd.io.arrays.grid_transform`).
     """
     if not (is_dataarray(low) and is_dataarray(high)):
         return
-    try:
-        import rioxarray  # noqa: F401  (registers .rio)
-    except ImportError:
+    (lo, hi), (first, second) = (crs(low), crs(high)), names
+    if lo is None or hi is None:
         return
-    (lo, hi), (first, second) = (low.rio, high.rio), names
-    if lo.crs is not None and hi.crs is not None and lo.crs != hi.crs:
+    if lo != hi:
         raise InputError(f"{first} and {second} are in different coordinate systems; reproject one first")
-    if not all(d in a.coords and a.sizes[d] > 1 for a in (low, high) for d in spatial_dims(a)):
+    grids = grid_transform(low), grid_transform(high)
+    if grids[0] is None or grids[1] is None:
         return
     from .app.inputs import grid_mismatch
 
-    problem = grid_mismatch(tuple(lo.transform())[:6], tuple(hi.transform())[:6], ratio)
+    problem = grid_mismatch(grids[0], grids[1], ratio)
     if problem:
         raise InputError(
             f"{first} and {second} are not on one grid: {problem}; resample one onto the other's grid "
@@ -73,25 +75,6 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.moveaxis(a, -1, 0).copy())[None]
 
 
-def _ratio(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[str, str]) -> int:
-    (h, w), (hh, ww) = low.shape[:2], high.shape[:2]
-    if ratio is None:
-        if hh % h or ww % w or hh // h != ww // w:
-            raise InputError(
-                f"{names[1]} ({hh} x {ww}) is not a whole multiple of {names[0]} ({h} x {w}); give the ratio"
-            )
-        ratio = hh // h
-    if (h * ratio, w * ratio) != (hh, ww):
-        raise InputError(
-            f"{names[1]} is {hh} x {ww}, but {names[0]} ({h} x {w}) times {ratio} is {h * ratio} x {w * ratio}"
-        )
-    return ratio
-
-
-#: The attributes of a DataArray that say how its values are stored (not carried to the result).
-_STORED = ("_FillValue", "missing_value", "fill_value", "nodata", "scale_factor", "add_offset")
-
-
 def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
     out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
@@ -104,19 +87,22 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     result = xr.DataArray(
         np.moveaxis(out, -1, 0),
         dims=("band", y, x_dim),
-        coords={"band": bands, y: high.coords[y].values, x_dim: high.coords[x_dim].values},
+        coords={"band": bands, **{d: high.coords[d].values for d in (y, x_dim) if d in high.coords}},
         # Not what described the input's stored values: the result is float32 in [0, 1]'s scale.
-        attrs={k: v for k, v in low.attrs.items() if k not in _STORED} if is_dataarray(low) else {},
+        attrs={k: v for k, v in low.attrs.items() if k not in STORED} if is_dataarray(low) else {},
         name=getattr(low, "name", None),
     )
     for name, coord in low.coords.items() if is_dataarray(low) else ():
         if name not in (y, x_dim, "spatial_ref") and coord.dims == ("band",):
             result = result.assign_coords({name: ("band", coord.values)})
-    rio = getattr(high, "rio", None)
-    if rio is not None and rio.crs is not None:
-        import rioxarray  # noqa: F401  (registers .rio on the result)
+    system = crs(high)
+    if system is not None:
+        from affine import Affine
 
-        result = result.rio.write_crs(rio.crs).rio.write_transform(rio.transform())
+        result = result.rio.write_crs(system)
+        grid = grid_transform(high)
+        if grid is not None:
+            result = result.rio.write_transform(Affine(*grid))
         if np.isnan(out).any():
             result = result.rio.write_nodata(np.nan, encoded=False)
     elif np.isnan(out).any():
@@ -124,36 +110,51 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     return result
 
 
+def _preset(task: str, device: str, options: dict[str, Any]) -> Any:
+    """The preset a fit with these options runs (the task's for the device, the caller's settings over it)."""
+    from .fusion import resolve_device
+    from .problems.presets import Preset, choose_preset
+
+    fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
+    return choose_preset(task, resolve_device(device), options.get("budget"), fields)[1]  # type: ignore[arg-type]
+
+
 def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
     """One fit; NaN where the problem has no data (``Problem.valid``). ``label``: a progress bar so named."""
     from .problems import solve
+    from .progress import ProgressBar
 
-    bar = None if label is None else _bar(problem.task, device, options, label)
+    options = dict(options)
+    calls = [c for c in (options.pop("callback", None),) if c is not None]
+    bar = None
+    if label is not None:
+        bar = ProgressBar(_preset(problem.task, device, options).steps(), quiet=False, desc=label)
+        calls.append(bar)
+
+    def callback(step: int, x: torch.Tensor, loss: float) -> None:
+        for call in calls:
+            call(step, x, loss)
+
     try:
-        x = solve(problem, device=device, seed=seed, callback=bar, **options).x.detach().cpu()
+        x = solve(problem, device=device, seed=seed, callback=callback if calls else None, **options).x.detach().cpu()
     finally:
         if bar is not None:
             bar.close()
     return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
 
 
-def _bar(task: str, device: str, options: dict[str, Any], label: str) -> Any:
-    """A progress bar over the steps of every start of one fit (it grows when the chosen fit goes on)."""
-    from .fusion import resolve_device
-    from .problems.presets import Preset, choose_preset
-    from .progress import ProgressBar
-
-    fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
-    _, preset = choose_preset(task, resolve_device(device), options.get("budget"), fields)  # type: ignore[arg-type]
-    bar = ProgressBar(preset.steps(), quiet=False)
-    bar.describe(label)
-    return bar
+def _share(problem: Any, device: str, options: dict[str, Any]) -> float:
+    """The share of the observed pixels the fit holds out (the caller's, else its preset's)."""
+    return float(options.get("holdout", _preset(problem.task, device, options).holdout))
 
 
-#: Held-out validation's share of the observed pixels when the caller does not give one (every preset's).
-_HOLDOUT = 0.1
+def _observed(problem: Any) -> int | None:
+    """How many observed (low-resolution) pixels have data; None when all have."""
+    seen = problem.observation_mask
+    return None if seen is None else int(seen.sum())
 
 
+@layout_known()  # the arrays were read as H x W x C
 def _fuse(
     make: Any,
     shape: tuple[int, int],
@@ -185,6 +186,12 @@ def _fuse(
             from .app.inputs import no_pixel_valid_in_both
 
             raise no_pixel_valid_in_both(*names)
+        n, share = _observed(problem), _share(problem, device, options)
+        if share > 0 and n is not None and n < 2 / share:
+            raise InputError(
+                f"{names[0]}: {n} pixel(s) with data, too few for held-out validation (at least "
+                f"{math.ceil(2 / share)}); holdout=0 fits without it"
+            )
         return _solve(problem, device, seed, options, "gdd" if progress else None)
     if tile % factor or tile < 2 * factor:
         raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
@@ -194,7 +201,6 @@ def _fuse(
         tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
     except ValueError as exc:
         raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
-    share = float(options.get("holdout", _HOLDOUT))
     num: torch.Tensor | None = None
     den = torch.zeros(1, 1, h, w, dtype=torch.float64)
     for i, t in enumerate(tiles, 1):
@@ -204,8 +210,8 @@ def _fuse(
         problem = make(low, high)
         if problem.valid is not None and not bool(problem.valid.any()):
             continue
-        seen = problem.observation_mask
-        few = share > 0 and seen is not None and float(seen.sum()) < 2 / share
+        n, share = _observed(problem), _share(problem, device, options)
+        few = share > 0 and n is not None and n < 2 / share
         label = f"tile {i}/{len(tiles)}" if progress else None
         x = _solve(problem, device, seed, {**options, "holdout": 0.0} if few else options, label).double()
         if num is None:
@@ -277,7 +283,7 @@ def pansharpen(
     (ms_a, ms_m), (pan_a, pan_m) = read_array(ms, "ms", bit_depth, nodata), read_array(pan, "pan", bit_depth, nodata)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
-    r = _ratio(ms_a, pan_a, ratio, ("ms", "pan"))
+    r = ratio_of(ms_a, pan_a, ratio, ("ms", "pan"))
     check_grids(ms, pan, r, ("ms", "pan"))
     try:
         gains = ms_gains(sensor, ms_a.shape[-1], None if gnyq is None else np.atleast_1d(gnyq).tolist())
@@ -344,7 +350,7 @@ def fuse_hs(
 
     hsi_a, hsi_m = read_array(hsi, "hsi", bit_depth, nodata)
     guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
-    f = _ratio(hsi_a, guide_a, factor, ("hsi", "guide"))
+    f = ratio_of(hsi_a, guide_a, factor, ("hsi", "guide"))
     check_grids(hsi, guide, f, ("hsi", "guide"))
     y, g = _tensor(hsi_a), _tensor(guide_a)
     op: Any = spatial

@@ -7,6 +7,9 @@ parser can use the others without it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LayoutWarning",
+    "layout_known",
     "nonnegative_int",
     "pair_at_factor",
     "positive_int",
@@ -106,13 +110,26 @@ def warn_if_hwc(x: Tensor, name: str) -> None:
     import warnings
 
     c, h, w = x.shape[-3:]
-    if w <= 4 and w < min(c, h):
+    if w <= 4 and w < min(c, h) and not _LAYOUT_KNOWN.get():
         warnings.warn(
             f"{name} is read as {c} bands of {h} x {w} pixels (tensors are C x H x W); an H x W x C "
             "image needs .permute(2, 0, 1), or gdd.arrays takes NumPy arrays as H x W x C",
             LayoutWarning,
             stacklevel=3,
         )
+
+
+_LAYOUT_KNOWN: ContextVar[bool] = ContextVar("gdd_layout_known", default=False)
+
+
+@contextmanager
+def layout_known() -> Iterator[None]:
+    """Within it :func:`warn_if_hwc` says nothing: the layout is known (arrays read as H x W x C, a problem remade)."""
+    token = _LAYOUT_KNOWN.set(True)
+    try:
+        yield
+    finally:
+        _LAYOUT_KNOWN.reset(token)
 
 
 def pair_at_factor(lr: Tensor, hr: Tensor, factor: int, what: str) -> None:

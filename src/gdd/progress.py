@@ -26,6 +26,7 @@ class ProgressBar:
         reference: torch.Tensor | None = None,
         unit: str = "it",
         initial: int = 0,
+        desc: str | None = None,
     ) -> None:
         self.bar = None
         self.reference = reference
@@ -35,7 +36,7 @@ class ProgressBar:
             from tqdm import tqdm
 
             options = {"dynamic_ncols": True} if unit == "it" else {}
-            self.bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, leave=False, **options)
+            self.bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, leave=False, desc=desc, **options)
 
     def __call__(self, step: int, x: torch.Tensor, loss: float) -> None:
         info = {"loss": f"{loss:.3g}"}

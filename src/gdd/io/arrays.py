@@ -14,7 +14,7 @@ import numpy as np
 from ._common import InputError
 from .read import _bit_scale, _nodata_mask
 
-__all__ = ["is_dataarray", "read_array", "spatial_dims"]
+__all__ = ["STORED", "crs", "grid_transform", "is_dataarray", "ratio_of", "read_array", "spatial_dims"]
 
 
 def is_dataarray(a: object) -> bool:
@@ -32,36 +32,68 @@ def spatial_dims(a: Any) -> tuple[str, str]:
     return dims[0], dims[1]
 
 
-def _declared(a: Any) -> tuple[float | None, np.dtype | None, tuple[float, float] | None]:
-    """What a DataArray says of its values: its nodata, the integer type they were stored as, their scale and offset.
+#: Where a DataArray keeps its nodata value (rioxarray's ``_FillValue``, then CF's names).
+_NODATA = ("_FillValue", "missing_value", "fill_value", "nodata")
+
+#: The attributes that say how a DataArray's values are stored (not carried to a result).
+STORED = (*_NODATA, "scale_factor", "add_offset", "scales", "offsets")
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: a number, got {value!r}") from None
+
+
+def _scaling(d: dict[str, Any], bands: int, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The scale and offset of each band (value = scale x stored + offset) that ``d`` gives, None if none.
+
+    rioxarray's ``scale_factor`` and ``add_offset`` (one for every band), or ``scales`` and
+    ``offsets`` (one per band, where they differ).
+    """
+    if "scales" in d or "offsets" in d:
+        scales, offsets = d.get("scales", (1.0,)), d.get("offsets", (0.0,))
+    else:
+        scales, offsets = (d.get("scale_factor", 1.0),), (d.get("add_offset", 0.0),)
+    pair = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (scales, offsets)]
+    if any(p.ndim != 1 or len(p) not in (1, bands) for p in pair):
+        raise InputError(f"{name}: its scales or offsets ({scales}, {offsets}) are not one or one per band of {bands}")
+    if np.all(pair[0] == 1) and np.all(pair[1] == 0):
+        return None
+    return pair[0], pair[1]
+
+
+def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[np.ndarray, np.ndarray] | None]:
+    """What a DataArray says of its values: its nodata, the integer type they were stored as, their scales and offsets.
 
     The attributes and encoding rioxarray writes: ``_FillValue`` (or ``missing_value``,
     ``fill_value``, ``nodata``) in the attributes of an array read as stored; in the encoding
     of one opened with ``masked=True``, whose nodata pixels are NaN and whose integers are floats
-    (``mask_and_scale=True``: the physical values, their scale and offset in the encoding).
+    (``mask_and_scale=True``: the physical values, their scales and offsets in the encoding).
     """
     attrs, encoding = dict(getattr(a, "attrs", {})), dict(getattr(a, "encoding", {}))
-    nodata = next((attrs[k] for k in ("_FillValue", "missing_value", "fill_value", "nodata") if k in attrs), None)
+    bands = a.sizes["band"] if "band" in a.dims else 1
+    found = next((k for k in _NODATA if k in attrs), None)
+    nodata = None if found is None else _number(attrs[found], f"{name}: its {found} attribute")
     if nodata is None and "_FillValue" in encoding:
         nodata = math.nan  # masked on reading
     stored = None
     kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
-    # Physical values already where a scale or offset was applied on reading.
-    decoded = (float(encoding.get("scale_factor", 1.0)), float(encoding.get("add_offset", 0.0))) != (1.0, 0.0)
+    decoded = _scaling(encoding, bands, name) is not None  # physical values already
     if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
         stored = np.dtype(kind)
-    scale, offset = float(attrs.get("scale_factor", 1.0)), float(attrs.get("add_offset", 0.0))
-    physical = None if (scale, offset) == (1.0, 0.0) else (scale, offset)
-    return None if nodata is None else float(nodata), stored, physical
+    return nodata, stored, _scaling(attrs, bands, name)
 
 
-def read_array(a: Any, name: str, bit_depth: int | None, nodata: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """The array as H x W x C float32 in the command line's scale, and its pixels with data (None: all).
 
-    Integers by their range; nodata pixels (``nodata``, else the DataArray's own) filled with
-    their band's mean of the others, as the readers do.
+    Integers by their range, a product's values by its scales and offsets; nodata pixels
+    (``nodata``, else the DataArray's own) filled with their band's mean of the others, as the
+    readers do.
     """
-    declared, stored, physical = _declared(a) if is_dataarray(a) else (None, None, None)
+    declared, stored, physical = _declared(a, name) if is_dataarray(a) else (None, None, None)
     if is_dataarray(a):
         y, x = spatial_dims(a)
         a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
@@ -72,8 +104,9 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: float | None) -
         raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
-    mask = _nodata_mask(arr, declared if nodata is None else float(nodata), name, "nodata=np.nan")
-    if physical is not None:
+    value = declared if nodata is None else _number(nodata, "nodata")
+    mask = _nodata_mask(arr, value, name, "nodata=np.nan")
+    if physical is not None:  # as the readers apply a product's scales and offsets
         arr = arr.astype(np.float64) * physical[0] + physical[1]
     else:
         # The readers' rule for integers (type range or bit depth; values that do not fit refused),
@@ -86,3 +119,51 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: float | None) -
     if mask is not None:  # as the readers fill them
         arr = np.where(mask[..., None], arr, arr[mask].mean(axis=0)).astype(np.float32)
     return np.ascontiguousarray(arr), mask
+
+
+def grid_transform(a: Any) -> tuple[float, ...] | None:
+    """A DataArray's pixel grid as GDAL's affine (a, b, c, d, e, f), None where it has none.
+
+    None without coordinates on both spatial dimensions. rioxarray's, where it knows the
+    array's spatial dimensions; else from the regularly spaced coordinates of
+    :func:`spatial_dims` (``lat``/``lon`` ...).
+    """
+    y, x = spatial_dims(a)
+    if not all(d in a.coords and a.sizes[d] > 1 for d in (y, x)):
+        return None
+    try:
+        if (a.rio.y_dim, a.rio.x_dim) == (y, x):
+            return tuple(a.rio.transform())[:6]  # type: ignore[no-any-return]
+    except Exception:  # rioxarray missing, or dimensions it does not recognise
+        pass
+    ys, xs = (np.asarray(a.coords[d].values, dtype=np.float64) for d in (y, x))
+    dy, dx = np.diff(ys), np.diff(xs)
+    if not (np.allclose(dy, dy[0]) and np.allclose(dx, dx[0])):
+        return None
+    return (float(dx[0]), 0.0, float(xs[0] - dx[0] / 2), 0.0, float(dy[0]), float(ys[0] - dy[0] / 2))
+
+
+def crs(a: Any) -> Any:
+    """A DataArray's coordinate system (rioxarray's), None where it has none or rioxarray is missing."""
+    try:
+        import rioxarray  # noqa: F401  (registers .rio)
+
+        return a.rio.crs
+    except Exception:
+        return None
+
+
+def ratio_of(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[str, str]) -> int:
+    """The resolution ratio of two H x W x C arrays (``ratio``, checked, or read from the shapes)."""
+    (h, w), (hh, ww) = low.shape[:2], high.shape[:2]
+    if ratio is None:
+        if hh % h or ww % w or hh // h != ww // w:
+            raise InputError(
+                f"{names[1]} ({hh} x {ww}) is not a whole multiple of {names[0]} ({h} x {w}); give the ratio"
+            )
+        ratio = hh // h
+    if (h * ratio, w * ratio) != (hh, ww):
+        raise InputError(
+            f"{names[1]} is {hh} x {ww}, but {names[0]} ({h} x {w}) times {ratio} is {h * ratio} x {w * ratio}"
+        )
+    return ratio

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import pair_at_factor, positive_int, single_image, warn_if_hwc
+from ..checks import layout_known, pair_at_factor, positive_int, single_image, warn_if_hwc
 from ..estimate.check import MAX_FACTOR, check_degradations, describe, uncheckable
 from ..fusion import Term
 from ..operators import (
@@ -48,6 +48,12 @@ def _mask(m: Tensor | None, like: Tensor, name: str) -> Tensor | None:
     if not m.bool().any():
         raise ValueError(f"{name} mask leaves no pixel")
     return None if m.bool().all() else m.float()
+
+
+def _again(builder: Callable[..., Problem], *args: object, **kwargs: object) -> Problem:
+    """A problem built again from one already built (its layout checked once, where the caller built it)."""
+    with layout_known():
+        return builder(*args, **kwargs)
 
 
 def _valid(hr: Tensor | None, lr: Tensor | None, factor: int) -> Tensor | None:
@@ -209,7 +215,8 @@ def hs_problem(
         observed="hs",
         observation=hsi,
         observation_mask=lr_mask,
-        remake=lambda y, m: hs_problem(
+        remake=lambda y, m: _again(
+            hs_problem,
             y,
             guide,
             srf32,
@@ -251,8 +258,9 @@ def _hs_check(
                 return None, dict(answers[0][1])
             problem = None
             if (est := found.degradation) is not None:
-                problem = hs_problem(
-                    hsi, guide, est.srf.float(), factor, spatial=KernelDownsample(est.kernel.float(), factor),
+                problem = _again(
+                    hs_problem, hsi, guide, est.srf.float(), factor,
+                    spatial=KernelDownsample(est.kernel.float(), factor),
                     normalize_srf=False, hs_weight=hs_weight, check_degradations=False,
                 )  # fmt: skip
             answers.append((problem, describe(found)))
@@ -313,8 +321,8 @@ def pan_problem(
     if spatial == "auto":
         options = dict(full_resolution=full_resolution, ms_mask=ms_mask, pan_mask=pan_mask, gnyq=gnyq, mixture=mixture)
         alternatives = {
-            "bicubic": lambda: pan_problem(ms, pan, ratio, spatial="bicubic", **options),  # type: ignore[arg-type]
-            "mtf": lambda: pan_problem(ms, pan, ratio, spatial="mtf", **options),  # type: ignore[arg-type]
+            "bicubic": lambda: _again(pan_problem, ms, pan, ratio, spatial="bicubic", **options),
+            "mtf": lambda: _again(pan_problem, ms, pan, ratio, spatial="mtf", **options),
         }
         spatial = "bicubic"
     fixed = None if mixture is None else torch.as_tensor(mixture, dtype=torch.float32)
@@ -349,7 +357,8 @@ def pan_problem(
         observed="ms",
         observation=ms,
         observation_mask=lr_mask,
-        remake=lambda y, m: pan_problem(
+        remake=lambda y, m: _again(
+            pan_problem,
             y,
             pan,
             ratio,
@@ -391,5 +400,5 @@ def flash_problem(
         observed="noisy",
         observation=noisy,
         observation_mask=lr_mask,
-        remake=lambda y, m: flash_problem(y, guide, noisy_mask=m, guide_mask=guide_mask),
+        remake=lambda y, m: _again(flash_problem, y, guide, noisy_mask=m, guide_mask=guide_mask),
     )
