@@ -315,3 +315,19 @@ def test_an_image_that_looks_h_x_w_x_c_is_named_and_a_c_x_h_x_w_one_is_not(gen: 
         warnings.simplefilter("error")  # the same images as C x H x W pass without a word
         flash_problem(rgb.permute(2, 0, 1), rgb.permute(2, 0, 1))
         hs_problem(hsi, guide, torch.rand(3, 6, generator=gen), 4)
+
+
+def test_the_command_line_knows_its_files_layout_and_does_not_warn_of_a_narrow_scene(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from gdd.cli import main
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "guide.npy", rng.random((64, 4, 8)).astype(np.float32))  # a strip 4 pixels wide, 8 bands
+    np.save(tmp_path / "hsi.npy", rng.random((16, 1, 6)).astype(np.float32))
+    np.savetxt(tmp_path / "srf.csv", rng.random((8, 6)), delimiter=",")
+    files = [f"--{n}={tmp_path / f}" for n, f in (("hsi", "hsi.npy"), ("guide", "guide.npy"), ("srf", "srf.csv"))]
+    quick = ["--factor", "4", "--layout", "hwc", "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet"]
+    # A LayoutWarning would be an error here (pyproject's filterwarnings).
+    assert main(["hs", *files, "--out", str(tmp_path / "o.npy"), *quick]) == 0
+    assert main(["hs", *files, "--out", str(tmp_path / "t.npy"), "--tile", "16", "--overlap", "4", *quick]) == 0

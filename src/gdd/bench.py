@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
+from .checks import layout_known
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
 from .metrics import full_resolution, psnr, reduced_resolution
@@ -102,6 +103,7 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
     return Case(str(label), task, factor, inputs, reference, srf, str(info.get("spatial", "block")), info)
 
 
+@layout_known()  # a case's files are H x W x C
 def _problem(case: Case, *, spatial: str | None = None) -> Problem:
     """The case's problem; ``spatial`` fixes the pansharpening operator (default: the default's ``"auto"``)."""
     if case.task == "hs":

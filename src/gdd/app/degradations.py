@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import layout_known
 from ..estimate import (
     CONSISTENCY_THRESHOLD,
     block_kernel,
@@ -90,6 +91,7 @@ def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, Spat
     return srf, spatial, d.normalize_srf and est.srf is None  # type: ignore[return-value]
 
 
+@layout_known()  # the readers said the files' layout
 def build_problem(
     s: FuseSettings,
     first: torch.Tensor,

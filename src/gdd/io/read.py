@@ -246,7 +246,7 @@ def read_raster(
         elif path.suffix.lower() in CAMERA_RAW:
             raise InputError(
                 f"{label}: a camera raw file; develop it to a 16-bit TIFF or PNG first (darktable, RawTherapee or "
-                "rawpy), both photos of a pair alike (read as a TIFF it gives its embedded preview or raw mosaic)"
+                "rawpy), both photos of a pair alike (most are TIFF inside: read so, one gives its preview or mosaic)"
             )
         elif path.suffix.lower() in _READERS:
             got = _READERS[path.suffix.lower()](path, var)
