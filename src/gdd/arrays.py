@@ -17,8 +17,9 @@ Nodata, as the command line treats a file's: pixels with the ``nodata`` value in
 (``nodata=np.nan``: NaN or Inf) are left out of the fit and are NaN in the result. A DataArray
 says its own: a ``_FillValue`` (``rioxarray.open_rasterio(path)``), or NaN where it was opened
 with ``masked=True``; one opened so from integers (its ``encoding`` keeps their type) is scaled
-by that type's range, and one with a ``scale_factor`` or ``add_offset`` gives its physical values,
-as ``gdd`` reads the file. NaN in an array that declares no nodata is refused.
+by that type's range, and one with scales and offsets (rioxarray's ``scale_factor`` and
+``add_offset``, or ``scales`` and ``offsets`` per band) gives its physical values, as ``gdd``
+reads the file. NaN in an array that declares no nodata is refused.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
         np.moveaxis(out, -1, 0),
         dims=("band", y, x_dim),
         coords={"band": bands, **{d: high.coords[d].values for d in (y, x_dim) if d in high.coords}},
-        # Not what described the input's stored values: the result is float32 in [0, 1]'s scale.
+        # Not what described the input's stored values: the result holds float32 values.
         attrs={k: v for k, v in low.attrs.items() if k not in STORED} if is_dataarray(low) else {},
         name=getattr(low, "name", None),
     )
