@@ -287,3 +287,33 @@ def test_grids_known_by_their_coordinates_alone_are_checked_and_arrays_without_a
     plain = [xr.DataArray(a, dims=("band", "y", "x"), coords={"y": np.arange(a.shape[1]), "x": np.arange(a.shape[2])})
              for a in (ms, pan)]  # fmt: skip
     assert gdd.pansharpen(*plain, **QUICK).shape == (3, 32, 32)
+
+
+def test_tiles_share_what_a_tiled_gdd_run_decides_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gdd.arrayfit
+
+    rng = np.random.default_rng(12)
+    ms, pan = rng.random((16, 16, 3)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
+    fitted: list[tuple[object, ...]] = []
+    solve = gdd.arrayfit._solve
+
+    def record(problem, device, seed, options, label):  # type: ignore[no-untyped-def]
+        fitted.append((problem.details.get("spatial"), bool(problem.alternatives), options.get("init"), problem.check))
+        return solve(problem, device, seed, options, label)
+
+    monkeypatch.setattr(gdd.arrayfit, "_solve", record)
+    gdd.pansharpen(ms, pan, tile=32, overlap=8, **QUICK)
+    # Every tile: the same degradation model, no choice of its own left, the same start.
+    assert len(fitted) == 9 and len(set(fitted)) == 1 and fitted[0][1] is False and fitted[0][2] in ("gsa", "sfim")
+    fitted.clear()
+    cube = np.kron(rng.random((8, 8, 6)), np.ones((4, 4, 1))).astype(np.float32)
+    srf = rng.random((3, 6)).astype(np.float32)
+    gdd.fuse_hs(cube.reshape(8, 4, 8, 4, 6).mean(axis=(1, 3)), cube @ srf.T, srf, tile=16, overlap=4, **QUICK)
+    # The degradations were checked once, on the centre; no tile checks them again.
+    assert len(fitted) == 9 and all(check is None for *_, check in fitted) and len({f[0] for f in fitted}) == 1
+
+
+def test_one_tile_is_the_whole_scene_s_fit() -> None:
+    rng = np.random.default_rng(13)
+    ms, pan = rng.random((8, 8, 3)).astype(np.float32), rng.random((32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(gdd.pansharpen(ms, pan, tile=32, **QUICK), gdd.pansharpen(ms, pan, **QUICK))

@@ -24,13 +24,12 @@ reads the file. NaN in an array that declares no nodata is refused.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 
-from .checks import layout_known
+from .arrayfit import fuse, window_mask
 from .io import InputError
 from .io.arrays import STORED, crs, grid_transform, is_dataarray, ratio_of, read_array, spatial_dims
 
@@ -63,13 +62,6 @@ def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None
             f"{first} and {second} are not on one grid: {problem}; resample one onto the other's grid "
             "(rio.reproject_match)"
         )
-
-
-def _window(mask: np.ndarray | None, window: tuple[slice, slice]) -> torch.Tensor | None:
-    """The mask's window as a tensor, None where it has no nodata pixel."""
-    if mask is None or mask[window].all():
-        return None
-    return torch.from_numpy(np.ascontiguousarray(mask[window]))
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -109,122 +101,6 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     elif np.isnan(out).any():
         result.attrs["_FillValue"] = np.nan
     return result
-
-
-def _preset(task: str, device: str, options: dict[str, Any]) -> Any:
-    """The preset a fit with these options runs (the task's for the device, the caller's settings over it)."""
-    from .fusion import resolve_device
-    from .problems.presets import Preset, choose_preset
-
-    fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
-    return choose_preset(task, resolve_device(device), options.get("budget"), fields)[1]  # type: ignore[arg-type]
-
-
-def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
-    """One fit; NaN where the problem has no data (``Problem.valid``). ``label``: a progress bar so named."""
-    from .problems import solve
-    from .progress import ProgressBar
-
-    options = dict(options)
-    calls = [c for c in (options.pop("callback", None),) if c is not None]
-    bar = None
-    if label is not None:
-        bar = ProgressBar(_preset(problem.task, device, options).steps(), quiet=False, desc=label)
-        calls.append(bar)
-
-    def callback(step: int, x: torch.Tensor, loss: float) -> None:
-        for call in calls:
-            call(step, x, loss)
-
-    try:
-        x = solve(problem, device=device, seed=seed, callback=callback if calls else None, **options).x.detach().cpu()
-    finally:
-        if bar is not None:
-            bar.close()
-    return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
-
-
-def _share(problem: Any, device: str, options: dict[str, Any]) -> float:
-    """The share of the observed pixels the fit holds out (the caller's, else its preset's)."""
-    return float(options.get("holdout", _preset(problem.task, device, options).holdout))
-
-
-def _observed(problem: Any) -> int | None:
-    """How many observed (low-resolution) pixels have data; None when all have."""
-    seen = problem.observation_mask
-    return None if seen is None else int(seen.sum())
-
-
-@layout_known()  # the arrays were read as H x W x C
-def _fuse(
-    make: Any,
-    shape: tuple[int, int],
-    factor: int,
-    tile: int | None,
-    overlap: int | None,
-    device: str,
-    seed: int,
-    options: dict[str, Any],
-    masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
-    names: tuple[str, str] = ("the low-resolution input", "the high-resolution one"),
-    progress: bool = False,
-) -> torch.Tensor:
-    """One fit of ``make(lr_window, hr_window)``, or (``tile``) one per overlapping tile, blended.
-
-    Each tile is a problem of its own (its own start and choices, as ``gdd`` makes them per
-    tile); the tiles are blended with the command line's weights, so that no seam shows.
-    With nodata (``masks``, the low- and high-resolution inputs' pixels with data), a pixel
-    without data in both is NaN; as in a tiled ``gdd`` run, a tile with none is not fitted, and
-    one with too few observed pixels to hold two out is fitted without held-out pixels.
-    """
-    from .tiles import blend_weights, tile_grid
-
-    h, w = shape
-    everything = (slice(0, None), slice(0, None))
-    if tile is None:
-        problem = make(everything, everything)
-        if problem.valid is not None and not bool(problem.valid.any()):
-            from .app.inputs import no_pixel_valid_in_both
-
-            raise no_pixel_valid_in_both(*names)
-        n, share = _observed(problem), _share(problem, device, options)
-        if share > 0 and n is not None and n < 2 / share:
-            raise InputError(
-                f"{names[0]}: {n} pixel(s) with data, too few for held-out validation (at least "
-                f"{math.ceil(2 / share)}); holdout=0 fits without it"
-            )
-        return _solve(problem, device, seed, options, "gdd" if progress else None)
-    if tile % factor or tile < 2 * factor:
-        raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
-    if overlap is None:
-        overlap = max(factor, tile // 8 // factor * factor)
-    try:
-        tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
-    except ValueError as exc:
-        raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
-    num: torch.Tensor | None = None
-    den = torch.zeros(1, 1, h, w, dtype=torch.float64)
-    for i, t in enumerate(tiles, 1):
-        low, high = t.window(factor), t.window()
-        if any(m is not None and not m[window].any() for m, window in zip(masks, (low, high), strict=True)):
-            continue  # no data in one input: nodata throughout
-        problem = make(low, high)
-        if problem.valid is not None and not bool(problem.valid.any()):
-            continue
-        n, share = _observed(problem), _share(problem, device, options)
-        few = share > 0 and n is not None and n < 2 / share
-        label = f"tile {i}/{len(tiles)}" if progress else None
-        x = _solve(problem, device, seed, {**options, "holdout": 0.0} if few else options, label).double()
-        if num is None:
-            num = torch.zeros(1, x.shape[1], h, w, dtype=torch.float64)
-        weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap)) * torch.isfinite(x).all(1, keepdim=True)
-        num[..., high[0], high[1]] += weight * torch.nan_to_num(x)
-        den[..., high[0], high[1]] += weight
-    if num is None:
-        from .app.inputs import no_pixel_valid_in_both
-
-        raise no_pixel_valid_in_both(*names)
-    return torch.where(den > 0, num / den, torch.nan).float()
 
 
 def pansharpen(
@@ -292,15 +168,15 @@ def pansharpen(
         raise InputError(f"ms: {exc}") from None
     first, second = _tensor(ms_a), _tensor(pan_a)
 
-    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+    def make(low: tuple[slice, slice], high: tuple[slice, slice], **settings: Any) -> Any:
         ms_w, pan_w = first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous()
         return pan_problem(
-            ms_w, pan_w, r, spatial=spatial, gnyq=tuple(gains),  # type: ignore[arg-type]
-            ms_mask=_window(ms_m, low), pan_mask=_window(pan_m, high),
+            ms_w, pan_w, r, **{"spatial": spatial, "gnyq": tuple(gains), **settings},
+            ms_mask=window_mask(ms_m, low), pan_mask=window_mask(pan_m, high),
         )  # fmt: skip
 
     masks = (ms_m, pan_m)
-    fused = _fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, masks, ("ms", "pan"), progress)
+    fused = fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, masks, ("ms", "pan"), progress)
     return _like(fused, ms, pan)
 
 
@@ -374,14 +250,16 @@ def fuse_hs(
                 f"got {tuple(response.shape)}"
             )
 
-    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+    def make(low: tuple[slice, slice], high: tuple[slice, slice], **settings: Any) -> Any:
+        srf = settings.pop("srf", response)
         return hs_problem(
-            y[..., low[0], low[1]].contiguous(), g[..., high[0], high[1]].contiguous(), response, f, spatial=op,
-            hsi_mask=_window(hsi_m, low), guide_mask=_window(guide_m, high),
+            y[..., low[0], low[1]].contiguous(), g[..., high[0], high[1]].contiguous(), srf, f,
+            **{"spatial": op, **settings},
+            hsi_mask=window_mask(hsi_m, low), guide_mask=window_mask(guide_m, high),
         )  # fmt: skip
 
     masks = (hsi_m, guide_m)
-    fused = _fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide"), progress)
+    fused = fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide"), progress)
     return _like(fused, hsi, guide)
 
 
@@ -426,12 +304,12 @@ def denoise(
     check_grids(noisy, guide, 1, ("noisy", "guide"))
     first, second = _tensor(noisy_a), _tensor(guide_a)
 
-    def make(low: tuple[slice, slice], high: tuple[slice, slice]) -> Any:
+    def make(low: tuple[slice, slice], high: tuple[slice, slice], **settings: Any) -> Any:
         return flash_problem(
             first[..., low[0], low[1]].contiguous(), second[..., high[0], high[1]].contiguous(),
-            noisy_mask=_window(noisy_m, low), guide_mask=_window(guide_m, high),
+            noisy_mask=window_mask(noisy_m, low), guide_mask=window_mask(guide_m, high),
         )  # fmt: skip
 
     masks = (noisy_m, guide_m)
-    fused = _fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, masks, ("noisy", "guide"), progress)
+    fused = fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, masks, ("noisy", "guide"), progress)
     return _like(fused, noisy, guide)

@@ -1,0 +1,215 @@
+"""How the array API fits (:mod:`gdd.arrays`): one fit of the whole scene, or tiles that share what is decided once.
+
+A tiled run of the array API makes the choices a tiled ``gdd`` run makes once for every tile
+(:mod:`gdd.app.tiled`), on the central window: the pansharpening degradation model and start,
+and the check of the HS response and blur. Each tile then fits alike, and the blend shows no
+seam between tiles that chose differently.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checks import layout_known
+from .io import InputError
+
+__all__ = ["decided", "fuse", "window_mask"]
+
+
+def window_mask(mask: np.ndarray | None, window: tuple[slice, slice]) -> torch.Tensor | None:
+    """The mask's window as a tensor, None where it has no nodata pixel."""
+    if mask is None or mask[window].all():
+        return None
+    return torch.from_numpy(np.ascontiguousarray(mask[window]))
+
+
+def _preset(task: str, device: str, options: dict[str, Any]) -> Any:
+    """The preset a fit with these options runs (the task's for the device, the caller's settings over it)."""
+    from .fusion import resolve_device
+    from .problems.presets import Preset, choose_preset
+
+    fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
+    return choose_preset(task, resolve_device(device), options.get("budget"), fields)[1]  # type: ignore[arg-type]
+
+
+def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
+    """One fit; NaN where the problem has no data (``Problem.valid``). ``label``: a progress bar so named."""
+    from .problems import solve
+    from .progress import ProgressBar
+
+    options = dict(options)
+    calls = [c for c in (options.pop("callback", None),) if c is not None]
+    bar = None
+    if label is not None:
+        bar = ProgressBar(_preset(problem.task, device, options).steps(), quiet=False, desc=label)
+        calls.append(bar)
+
+    def callback(step: int, x: torch.Tensor, loss: float) -> None:
+        for call in calls:
+            call(step, x, loss)
+
+    try:
+        x = solve(problem, device=device, seed=seed, callback=callback if calls else None, **options).x.detach().cpu()
+    finally:
+        if bar is not None:
+            bar.close()
+    return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
+
+
+def _share(problem: Any, device: str, options: dict[str, Any]) -> float:
+    """The share of the observed pixels the fit holds out (the caller's, else its preset's)."""
+    return float(options.get("holdout", _preset(problem.task, device, options).holdout))
+
+
+def _observed(problem: Any) -> int | None:
+    """How many observed (low-resolution) pixels have data; None when all have."""
+    seen = problem.observation_mask
+    return None if seen is None else int(seen.sum())
+
+
+@layout_known()  # the arrays were read as H x W x C
+def fuse(
+    make: Any,
+    shape: tuple[int, int],
+    factor: int,
+    tile: int | None,
+    overlap: int | None,
+    device: str,
+    seed: int,
+    options: dict[str, Any],
+    masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    names: tuple[str, str] = ("the low-resolution input", "the high-resolution one"),
+    progress: bool = False,
+) -> torch.Tensor:
+    """One fit of ``make(lr_window, hr_window)``, or (``tile``) one per overlapping tile, blended.
+
+    ``make(low, high, **settings)`` builds the problem of a window (the builder's settings over
+    the caller's). As in a tiled ``gdd`` run, what the tiles share is decided once, on the
+    central window (:func:`decided`), and the tiles are blended with the command line's
+    weights, so that no seam shows. With nodata (``masks``, the low- and high-resolution
+    inputs' pixels with data), a pixel without data in both is NaN; a tile with none is not
+    fitted, and one with too few observed pixels to hold two out is fitted without held-out
+    pixels.
+    """
+    from .tiles import blend_weights, tile_grid
+
+    h, w = shape
+    everything = (slice(0, None), slice(0, None))
+    if tile is None:
+        problem = make(everything, everything)
+        if problem.valid is not None and not bool(problem.valid.any()):
+            from .app.inputs import no_pixel_valid_in_both
+
+            raise no_pixel_valid_in_both(*names)
+        n, share = _observed(problem), _share(problem, device, options)
+        if share > 0 and n is not None and n < 2 / share:
+            raise InputError(
+                f"{names[0]}: {n} pixel(s) with data, too few for held-out validation (at least "
+                f"{math.ceil(2 / share)}); holdout=0 fits without it"
+            )
+        return _solve(problem, device, seed, options, "gdd" if progress else None)
+    if tile % factor or tile < 2 * factor:
+        raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
+    if overlap is None:
+        overlap = max(factor, tile // 8 // factor * factor)
+    try:
+        tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
+    except ValueError as exc:
+        raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
+    build, fit = decided(make, _decision_window(h, w, factor, tiles, masks), device, seed, options)
+    num: torch.Tensor | None = None
+    den = torch.zeros(1, 1, h, w, dtype=torch.float64)
+    for i, t in enumerate(tiles, 1):
+        low, high = t.window(factor), t.window()
+        if any(m is not None and not m[window].any() for m, window in zip(masks, (low, high), strict=True)):
+            continue  # no data in one input: nodata throughout
+        problem = make(low, high, **build)
+        if problem.valid is not None and not bool(problem.valid.any()):
+            continue
+        n, share = _observed(problem), _share(problem, device, options)
+        few = share > 0 and n is not None and n < 2 / share
+        label = f"tile {i}/{len(tiles)}" if progress else None
+        x = _solve(problem, device, seed, {**options, **fit, **({"holdout": 0.0} if few else {})}, label).double()
+        if num is None:
+            num = torch.zeros(1, x.shape[1], h, w, dtype=torch.float64)
+        weight = torch.from_numpy(blend_weights(t, h, w, overlap=overlap)) * torch.isfinite(x).all(1, keepdim=True)
+        num[..., high[0], high[1]] += weight * torch.nan_to_num(x)
+        den[..., high[0], high[1]] += weight
+    if num is None:
+        from .app.inputs import no_pixel_valid_in_both
+
+        raise no_pixel_valid_in_both(*names)
+    return torch.where(den > 0, num / den, torch.nan).float()
+
+
+def _decision_window(
+    h: int, w: int, factor: int, tiles: list[Any], masks: tuple[np.ndarray | None, np.ndarray | None]
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The (low, high) windows on which the tiles' choices are made: the central one, or the tile nearest it with data.
+
+    As :func:`gdd.app.decision.decision_window`: the central window of at most
+    :data:`gdd.app.decision.CENTRAL_WINDOW` pixels a side where at least half its pixels have
+    data in both inputs; else the first tile, nearest the centre first, that has; else the
+    tile with the most.
+    """
+    from .app.decision import CENTRAL_WINDOW, central
+
+    def share(t: Any) -> float:
+        low, high = t.window(factor), t.window()
+        valid = np.ones((t.height, t.width), bool) if masks[1] is None else masks[1][high]
+        if masks[0] is not None:
+            valid = valid & np.kron(masks[0][low], np.ones((factor, factor), bool)).astype(bool)
+        return float(valid.mean())
+
+    centre = central(h, w, factor, CENTRAL_WINDOW)
+    if share(centre) >= 0.5:
+        return centre.window(factor), centre.window()
+    near = sorted(tiles, key=lambda t: (t.row + t.height / 2 - h / 2) ** 2 + (t.col + t.width / 2 - w / 2) ** 2)
+    shares = [share(t) for t in near]
+    best = next((t for t, v in zip(near, shares, strict=True) if v >= 0.5), near[int(np.argmax(shares))])
+    return best.window(factor), best.window()
+
+
+@layout_known()
+def decided(
+    make: Any, windows: tuple[tuple[slice, slice], tuple[slice, slice]], device: str, seed: int, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What every tile shares, decided on ``windows`` as a tiled ``gdd`` run decides it.
+
+    Returns the builder's settings (the pansharpening degradation model chosen by held-out
+    pixels; for HS, no check per tile, and the estimated response and blur where the check on
+    the window prefers them) and the fit's (the pansharpening start of ``init="auto"``).
+    """
+    from .operators import KernelDownsample
+    from .problems import choose_start, held_out
+    from .problems.holdout import choose_model
+    from .problems.solve import checked_problem
+
+    problem = make(*windows)
+    share, preset = _share(problem, device, options), _preset(problem.task, device, options)
+    n = _observed(problem)
+    if n is not None and n < 2 / max(share, 1e-9):
+        share = 0.0  # too few observed pixels to choose by: each tile's fit is its own
+    build: dict[str, Any] = {}
+    fit: dict[str, Any] = {}
+    if problem.task == "hs":
+        build["check_degradations"] = False
+        if problem.check is not None and share > 0:
+            better, details = checked_problem(problem)
+            if details["chosen"] == "estimated":
+                spatial, response = (t.operator for t in better.make_terms())
+                kernel = torch.as_tensor(spatial.kernel).detach().cpu()  # type: ignore[attr-defined]
+                build.update(srf=torch.as_tensor(response.srf).detach().cpu(), normalize_srf=False,  # type: ignore[attr-defined]
+                             spatial=KernelDownsample(kernel, problem.factor))  # fmt: skip
+    if problem.task == "pan" and share > 0:
+        if problem.alternatives:
+            build["spatial"] = choose_model(problem, share, seed=seed, init=preset.init)[0]
+            problem = problem.alternatives[build["spatial"]]()
+        if preset.init == "auto" and "more_starts" not in options:
+            init, residual, _ = choose_start(*held_out(problem, share, seed=seed))
+            fit = {"init": init, "residual": options.get("residual", residual)}
+    return build, fit
