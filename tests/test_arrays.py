@@ -234,6 +234,10 @@ def test_what_the_review_of_the_array_api_found() -> None:
     one[5, 5] = 0.5
     with pytest.raises(InputError, match=r"ms: 1 pixel\(s\) with data, too few for held-out validation"):
         gdd.pansharpen(one, pan, nodata=np.nan, **QUICK)
+    top, bottom = (np.where((np.arange(32)[:, None, None] < 16) == up, np.nan, pan[..., None]) for up in (True, False))
+    for tiling in ({}, {"tile": 16, "overlap": 4}):
+        with pytest.raises(InputError, match="noisy and guide: no pixel is valid in both"):
+            gdd.denoise(top, bottom, nodata=np.nan, **tiling, **QUICK)
     for bad in ("abc", [0, 1]):
         with pytest.raises(InputError, match="nodata: a number"):
             gdd.pansharpen(ms, pan, nodata=bad, **QUICK)

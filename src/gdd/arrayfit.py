@@ -120,7 +120,16 @@ def fuse(
         tiles = tile_grid(h, w, tile=tile, overlap=overlap, factor=factor)
     except ValueError as exc:
         raise InputError(f"tile {tile}, overlap {overlap}: {exc}") from None
-    build, fit = decided(make, _decision_window(h, w, factor, tiles, masks), device, seed, options)
+
+    def where(side: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+        windows = _decision_window(h, w, factor, side or tile, tiles, masks)
+        if windows is None:
+            from .app.inputs import no_pixel_valid_in_both
+
+            raise no_pixel_valid_in_both(*names)
+        return windows
+
+    build, fit = decided(make, where, device, seed, options)
     num: torch.Tensor | None = None
     den = torch.zeros(1, 1, h, w, dtype=torch.float64)
     for i, t in enumerate(tiles, 1):
@@ -147,16 +156,15 @@ def fuse(
 
 
 def _decision_window(
-    h: int, w: int, factor: int, tiles: list[Any], masks: tuple[np.ndarray | None, np.ndarray | None]
-) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-    """The (low, high) windows on which the tiles' choices are made: the central one, or the tile nearest it with data.
+    h: int, w: int, factor: int, side: int, tiles: list[Any], masks: tuple[np.ndarray | None, np.ndarray | None]
+) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """The (low, high) windows on which a choice of every tile is made; None where no pixel has data in both inputs.
 
-    As :func:`gdd.app.decision.decision_window`: the central window of at most
-    :data:`gdd.app.decision.CENTRAL_WINDOW` pixels a side where at least half its pixels have
-    data in both inputs; else the first tile, nearest the centre first, that has; else the
-    tile with the most.
+    As :func:`gdd.app.decision.decision_window`: the central window of at most ``side`` pixels
+    a side where at least half its pixels have data in both inputs; else the first tile,
+    nearest the centre first, that has; else the tile with the most.
     """
-    from .app.decision import CENTRAL_WINDOW, central
+    from .app.decision import central
 
     def share(t: Any) -> float:
         low, high = t.window(factor), t.window()
@@ -165,35 +173,40 @@ def _decision_window(
             valid = valid & np.kron(masks[0][low], np.ones((factor, factor), bool)).astype(bool)
         return float(valid.mean())
 
-    centre = central(h, w, factor, CENTRAL_WINDOW)
+    centre = central(h, w, factor, side)
     if share(centre) >= 0.5:
         return centre.window(factor), centre.window()
     near = sorted(tiles, key=lambda t: (t.row + t.height / 2 - h / 2) ** 2 + (t.col + t.width / 2 - w / 2) ** 2)
     shares = [share(t) for t in near]
     best = next((t for t, v in zip(near, shares, strict=True) if v >= 0.5), near[int(np.argmax(shares))])
-    return best.window(factor), best.window()
+    return (best.window(factor), best.window()) if max(shares) > 0 else None
 
 
 @layout_known()
 def decided(
-    make: Any, windows: tuple[tuple[slice, slice], tuple[slice, slice]], device: str, seed: int, options: dict[str, Any]
+    make: Any, where: Any, device: str, seed: int, options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What every tile shares, decided on ``windows`` as a tiled ``gdd`` run decides it.
+    """What every tile shares, decided as a tiled ``gdd`` run decides it (:mod:`gdd.app.tiled`).
 
-    Returns the builder's settings (the pansharpening degradation model chosen by held-out
-    pixels; for HS, no check per tile, and the estimated response and blur where the check on
-    the window prefers them) and the fit's (the pansharpening start of ``init="auto"``).
+    ``where(side)`` gives the windows to decide on: the pansharpening degradation model is
+    chosen on a window of one tile, the start and the check of the HS degradations on the
+    central window of :data:`gdd.app.decision.CENTRAL_WINDOW`. Returns the builder's settings
+    (the model; for HS, no check per tile, and the estimated response and blur where the
+    check prefers them) and the fit's (the pansharpening start of ``init="auto"``).
     """
+    from .app.decision import CENTRAL_WINDOW
     from .operators import KernelDownsample
     from .problems import choose_start, held_out
     from .problems.holdout import choose_model
     from .problems.solve import checked_problem
 
-    problem = make(*windows)
-    share, preset = _share(problem, device, options), _preset(problem.task, device, options)
-    n = _observed(problem)
-    if n is not None and n < 2 / max(share, 1e-9):
-        share = 0.0  # too few observed pixels to choose by: each tile's fit is its own
+    def choosing(problem: Any) -> float:
+        """The held-out share to choose by on this window's problem: 0 where it has too few observed pixels."""
+        share, n = _share(problem, device, options), _observed(problem)
+        return 0.0 if n is not None and n < 2 / max(share, 1e-9) else share
+
+    problem = make(*where(CENTRAL_WINDOW))
+    share, preset = choosing(problem), _preset(problem.task, device, options)
     build: dict[str, Any] = {}
     fit: dict[str, Any] = {}
     if problem.task == "hs":
@@ -205,10 +218,12 @@ def decided(
                 kernel = torch.as_tensor(spatial.kernel).detach().cpu()  # type: ignore[attr-defined]
                 build.update(srf=torch.as_tensor(response.srf).detach().cpu(), normalize_srf=False,  # type: ignore[attr-defined]
                              spatial=KernelDownsample(kernel, problem.factor))  # fmt: skip
+    if problem.task == "pan" and problem.alternatives:
+        one = make(*where(0))  # a window of one tile
+        by = choosing(one)  # without held-out pixels to choose by, the authors' bicubic (as a run without them)
+        build["spatial"] = choose_model(one, by, seed=seed, init=preset.init)[0] if by else "bicubic"
+        problem = problem.alternatives[build["spatial"]]()
     if problem.task == "pan" and share > 0:
-        if problem.alternatives:
-            build["spatial"] = choose_model(problem, share, seed=seed, init=preset.init)[0]
-            problem = problem.alternatives[build["spatial"]]()
         if preset.init == "auto" and "more_starts" not in options:
             init, residual, _ = choose_start(*held_out(problem, share, seed=seed))
             fit = {"init": init, "residual": options.get("residual", residual)}
