@@ -16,6 +16,7 @@ import torch
 
 from .checks import layout_known
 from .io import InputError
+from .problems.pixels import too_few_to_hold_out
 
 __all__ = ["decided", "fuse", "window_mask"]
 
@@ -65,12 +66,6 @@ def _share(problem: Any, device: str, options: dict[str, Any]) -> float:
     return float(options.get("holdout", _preset(problem.task, device, options).holdout))
 
 
-def _observed(problem: Any) -> int | None:
-    """How many observed (low-resolution) pixels have data; None when all have."""
-    seen = problem.observation_mask
-    return None if seen is None else int(seen.sum())
-
-
 @layout_known()  # the arrays were read as H x W x C
 def fuse(
     make: Any,
@@ -105,11 +100,11 @@ def fuse(
             from .app.inputs import no_pixel_valid_in_both
 
             raise no_pixel_valid_in_both(*names)
-        n, share = _observed(problem), _share(problem, device, options)
-        if share > 0 and n is not None and n < 2 / share:
+        share = _share(problem, device, options)
+        if too_few_to_hold_out(problem.observation_mask, share):
             raise InputError(
-                f"{names[0]}: {n} pixel(s) with data, too few for held-out validation (at least "
-                f"{math.ceil(2 / share)}); holdout=0 fits without it"
+                f"{names[0]}: {int(problem.observation_mask.sum())} pixel(s) with data, too few for held-out "
+                f"validation (at least {math.ceil(2 / share)}); holdout=0 fits without it"
             )
         return _solve(problem, device, seed, options, "gdd" if progress else None)
     if tile % factor or tile < 2 * factor:
@@ -139,8 +134,7 @@ def fuse(
         problem = make(low, high, **build)
         if problem.valid is not None and not bool(problem.valid.any()):
             continue
-        n, share = _observed(problem), _share(problem, device, options)
-        few = share > 0 and n is not None and n < 2 / share
+        few = too_few_to_hold_out(problem.observation_mask, _share(problem, device, options))
         label = f"tile {i}/{len(tiles)}" if progress else None
         x = _solve(problem, device, seed, {**options, **fit, **({"holdout": 0.0} if few else {})}, label).double()
         if num is None:
@@ -164,14 +158,12 @@ def _decision_window(
     a side where at least half its pixels have data in both inputs; else the first tile,
     nearest the centre first, that has; else the tile with the most.
     """
-    from .app.decision import central
+    from .app.decision import central, share_with_data
 
     def share(t: Any) -> float:
-        low, high = t.window(factor), t.window()
-        valid = np.ones((t.height, t.width), bool) if masks[1] is None else masks[1][high]
-        if masks[0] is not None:
-            valid = valid & np.kron(masks[0][low], np.ones((factor, factor), bool)).astype(bool)
-        return float(valid.mean())
+        windows = (t.window(factor), t.window())
+        lr, hr = (None if m is None else m[window] for m, window in zip(masks, windows, strict=True))
+        return share_with_data(lr, hr, factor, (t.height, t.width))
 
     centre = central(h, w, factor, side)
     if share(centre) >= 0.5:
@@ -198,12 +190,12 @@ def decided(
     from .operators import KernelDownsample
     from .problems import choose_start, held_out
     from .problems.holdout import choose_model
-    from .problems.solve import checked_problem
+    from .problems.solve import checked_degradations, checked_problem
 
     def choosing(problem: Any) -> float:
         """The held-out share to choose by on this window's problem: 0 where it has too few observed pixels."""
-        share, n = _share(problem, device, options), _observed(problem)
-        return 0.0 if n is not None and n < 2 / max(share, 1e-9) else share
+        share = _share(problem, device, options)
+        return 0.0 if too_few_to_hold_out(problem.observation_mask, share) else share
 
     problem = make(*where(CENTRAL_WINDOW))
     share, preset = choosing(problem), _preset(problem.task, device, options)
@@ -214,10 +206,8 @@ def decided(
         if problem.check is not None and share > 0:
             better, details = checked_problem(problem)
             if details["chosen"] == "estimated":
-                spatial, response = (t.operator for t in better.make_terms())
-                kernel = torch.as_tensor(spatial.kernel).detach().cpu()  # type: ignore[attr-defined]
-                build.update(srf=torch.as_tensor(response.srf).detach().cpu(), normalize_srf=False,  # type: ignore[attr-defined]
-                             spatial=KernelDownsample(kernel, problem.factor))  # fmt: skip
+                srf, kernel = checked_degradations(better)
+                build.update(srf=srf, normalize_srf=False, spatial=KernelDownsample(kernel, problem.factor))
     if problem.task == "pan" and problem.alternatives:
         one = make(*where(0))  # a window of one tile
         by = choosing(one)  # without held-out pixels to choose by, the authors' bicubic (as a run without them)

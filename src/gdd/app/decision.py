@@ -11,7 +11,7 @@ import numpy as np
 from ..io import NoDataError, WindowReader
 from ..tiles import Tile
 
-__all__ = ["CENTRAL_WINDOW", "DECISION_CANDIDATES", "central", "decision_window", "valid_share"]
+__all__ = ["CENTRAL_WINDOW", "DECISION_CANDIDATES", "central", "decision_window", "share_with_data", "valid_share"]
 
 #: The side of the central window on which what is shared by every tile is decided.
 CENTRAL_WINDOW = 1024
@@ -28,9 +28,14 @@ def valid_share(readers: tuple[WindowReader, WindowReader], window: Tile, factor
         lr, hr = readers[0].read(*window.window(factor)), readers[1].read(*window.window())
     except NoDataError:
         return 0.0
-    valid = np.ones((window.height, window.width), bool) if hr.mask is None else hr.mask.astype(bool)
-    if lr.mask is not None:
-        valid = valid & np.kron(lr.mask.astype(bool), np.ones((factor, factor), bool))[: window.height, : window.width]
+    return share_with_data(lr.mask, hr.mask, factor, (window.height, window.width))
+
+
+def share_with_data(lr: np.ndarray | None, hr: np.ndarray | None, factor: int, shape: tuple[int, int]) -> float:
+    """The share of an ``shape`` window's pixels backed by data in both inputs, from their masks (None: all data)."""
+    valid = np.ones(shape, bool) if hr is None else hr.astype(bool)
+    if lr is not None:
+        valid = valid & np.kron(lr.astype(bool), np.ones((factor, factor), bool))[: shape[0], : shape[1]]
     return float(valid.mean())
 
 

@@ -33,8 +33,9 @@ from ..io import (
 )
 from ..problems import Preset, Problem, choose_start, held_out, pan_start, solve
 from ..problems.holdout import choose_model
+from ..problems.pixels import too_few_to_hold_out
 from ..problems.presets import choose_preset
-from ..problems.solve import checked_problem
+from ..problems.solve import checked_degradations, checked_problem
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
 from .decision import CENTRAL_WINDOW, decision_window
@@ -102,9 +103,7 @@ class _Tiles:
         A tile at a swath's edge may see a handful of low-resolution pixels: held-out validation
         there would score a choice on one pixel or none.
         """
-        share = _preset(self.s).holdout
-        mask = problem.observation_mask
-        if share > 0 and mask is not None and float(mask.sum()) < 2 / share:
+        if too_few_to_hold_out(problem.observation_mask, _preset(self.s).holdout):
             return {**self.options, "holdout": 0.0}
         return self.options
 
@@ -248,8 +247,7 @@ def _checked(s: FuseSettings, central: tuple[Any, Any], estimates: Estimates) ->
     better, details = checked_problem(problem)
     if details["chosen"] != "estimated":
         return estimates, details
-    spatial, response = (t.operator for t in better.make_terms())
-    srf, kernel = (torch.as_tensor(v).detach().cpu() for v in (response.srf, spatial.kernel))
+    srf, kernel = checked_degradations(better)
     return replace(estimates, srf=srf, kernel=kernel), details
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fill", "holdout_mask"]
+__all__ = ["fill", "holdout_mask", "too_few_to_hold_out"]
 
 
 def holdout_mask(
@@ -41,6 +41,19 @@ def holdout_mask(
     mask = torch.zeros(height * width, dtype=torch.bool)
     mask[order.argsort()[fold * k : (fold + 1) * k]] = True
     return mask.reshape(1, 1, height, width)
+
+
+def too_few_to_hold_out(observed: Tensor | None, share: float) -> bool:
+    """Whether the observed pixels with data (a mask; None: all have data) are too few to hold two out at ``share``.
+
+    A window at a swath's edge may see a handful of low-resolution pixels: held-out validation
+    there would score a choice on one pixel or none, so it is fitted without.
+
+    Example:
+        >>> too_few_to_hold_out(torch.ones(1, 1, 4, 4), 0.1), too_few_to_hold_out(torch.ones(1, 1, 5, 5), 0.1)
+        (True, False)
+    """
+    return share > 0 and observed is not None and float(observed.sum()) < 2 / share
 
 
 def fill(image: Tensor, keep: Tensor) -> Tensor:

@@ -115,6 +115,13 @@ def checked_problem(problem: Problem) -> tuple[Problem, dict[str, object]]:
     return better or replace(problem, check=None), checked
 
 
+def checked_degradations(problem: Problem) -> tuple[Tensor, Tensor]:
+    """The response (K, C) and blur kernel, on the CPU, of an HS problem under a kernel blur (its check's choice)."""
+    spatial, response = (t.operator for t in problem.make_terms())
+    srf, kernel = (torch.as_tensor(v).detach().cpu() for v in (response.srf, spatial.kernel))  # type: ignore[union-attr]
+    return srf, kernel
+
+
 def _fit_starts(
     problem: Problem,
     kwargs: dict[str, Any],
