@@ -321,3 +321,35 @@ def test_one_tile_is_the_whole_scene_s_fit() -> None:
     rng = np.random.default_rng(13)
     ms, pan = rng.random((8, 8, 3)).astype(np.float32), rng.random((32, 32)).astype(np.float32)
     np.testing.assert_array_equal(gdd.pansharpen(ms, pan, tile=32, **QUICK), gdd.pansharpen(ms, pan, **QUICK))
+
+
+@pytest.mark.filterwarnings("ignore:(Scales|Offsets) differ across bands:UserWarning")  # rioxarray's, on opening
+def test_bands_selected_or_reordered_keep_each_band_s_own_scale_and_offset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
+    rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
+    from rasterio.transform import from_origin
+
+    from gdd.io import read_raster
+    from gdd.io.arrays import read_array
+
+    rng = np.random.default_rng(11)
+    dn = (rng.random((4, 8, 8)) * 20000 + 7000).astype(np.uint16)
+    path = tmp_path / "ms.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=4, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(5e5, 4e6, 4.0, 4.0)) as f:  # fmt: skip
+        f.write(dn)
+        f.scales, f.offsets = (2.75e-5, 2e-5, 1e-4, 5e-5), (-0.2, -0.1, 0.0, 0.1)
+    whole = read_raster(path).data  # every band's physical values, as gdd reads the file
+    opened = rioxarray.open_rasterio(path)
+    for bands in ([4, 3, 2], [2, 4], [3]):
+        got, _ = read_array(opened.sel(band=bands), "ms", None, None)
+        np.testing.assert_allclose(got, whole[..., np.array(bands) - 1], rtol=0, atol=1e-6)
+    got, _ = read_array(opened.sel(band=2), "ms", None, None)  # one band, its dimension dropped
+    np.testing.assert_allclose(got[..., 0], whole[..., 1], rtol=0, atol=1e-6)
+    got, _ = read_array(opened.isel(band=[1, 0]), "ms", None, None)
+    np.testing.assert_allclose(got, whole[..., [1, 0]], rtol=0, atol=1e-6)
+    relabelled = opened.assign_coords(band=["a", "b", "c", "d"])  # labels that are no band numbers: file order
+    got, _ = read_array(relabelled, "ms", None, None)
+    np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="not one or one per band of 2"):
+        read_array(relabelled.isel(band=[0, 1]), "ms", None, None)

@@ -18,8 +18,9 @@ Nodata, as the command line treats a file's: pixels with the ``nodata`` value in
 says its own: a ``_FillValue`` (``rioxarray.open_rasterio(path)``), or NaN where it was opened
 with ``masked=True``; one opened so from integers (its ``encoding`` keeps their type) is scaled
 by that type's range, and one with scales and offsets (rioxarray's ``scale_factor`` and
-``add_offset``, or ``scales`` and ``offsets`` per band) gives its physical values, as ``gdd``
-reads the file. NaN in an array that declares no nodata is refused.
+``add_offset``, or ``scales`` and ``offsets`` per band, picked by the band coordinate's numbers
+after ``.sel(band=...)``) gives its physical values, as ``gdd`` reads the file. NaN in an array
+that declares no nodata is refused.
 """
 
 from __future__ import annotations

@@ -46,17 +46,41 @@ def _number(value: Any, what: str) -> float:
         raise InputError(f"{what}: a number, got {value!r}") from None
 
 
-def _scaling(d: dict[str, Any], bands: int, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _band_numbers(a: Any) -> np.ndarray | None:
+    """A DataArray's band coordinate as 1-based band numbers of its file (rioxarray's), None if it has none.
+
+    Also a scalar one, left by selecting one band (``.sel(band=2)``).
+    """
+    if "band" not in a.coords:
+        return None
+    values = np.atleast_1d(np.asarray(a.coords["band"].values))
+    if values.dtype.kind not in "iuf" or not np.all(values == np.round(values)) or values.min() < 1:
+        return None
+    return values.astype(np.int64)
+
+
+def _per_band(values: np.ndarray, numbers: np.ndarray | None) -> np.ndarray:
+    """Per-band values in file order taken for the bands ``numbers`` names (a selection or reordering)."""
+    if numbers is None or len(values) < 2 or numbers.max() > len(values):
+        return values
+    return values[numbers - 1]
+
+
+def _scaling(
+    d: dict[str, Any], bands: int, name: str, numbers: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The scale and offset of each band (value = scale x stored + offset) that ``d`` gives, None if none.
 
     rioxarray's ``scale_factor`` and ``add_offset`` (one for every band), or ``scales`` and
-    ``offsets`` (one per band, where they differ).
+    ``offsets`` (one per band of the file, where they differ). An array whose bands were selected
+    or reordered (``.sel(band=[4, 3, 2])``) keeps the file's list: its band coordinate, the
+    file's 1-based band numbers, picks each band's own.
     """
     if "scales" in d or "offsets" in d:
         scales, offsets = d.get("scales", (1.0,)), d.get("offsets", (0.0,))
     else:
         scales, offsets = (d.get("scale_factor", 1.0),), (d.get("add_offset", 0.0),)
-    pair = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (scales, offsets)]
+    pair = [_per_band(np.atleast_1d(np.asarray(v, dtype=np.float64)), numbers) for v in (scales, offsets)]
     if any(p.ndim != 1 or len(p) not in (1, bands) for p in pair):
         raise InputError(f"{name}: its scales or offsets ({scales}, {offsets}) are not one or one per band of {bands}")
     if np.all(pair[0] == 1) and np.all(pair[1] == 0):
@@ -73,17 +97,17 @@ def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[n
     (``mask_and_scale=True``: the physical values, their scales and offsets in the encoding).
     """
     attrs, encoding = dict(getattr(a, "attrs", {})), dict(getattr(a, "encoding", {}))
-    bands = a.sizes["band"] if "band" in a.dims else 1
+    bands, numbers = (a.sizes["band"] if "band" in a.dims else 1), _band_numbers(a)
     found = next((k for k in _NODATA if k in attrs), None)
     nodata = None if found is None else _number(attrs[found], f"{name}: its {found} attribute")
     if nodata is None and "_FillValue" in encoding:
         nodata = math.nan  # masked on reading
     stored = None
     kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
-    decoded = _scaling(encoding, bands, name) is not None  # physical values already
+    decoded = _scaling(encoding, bands, name, numbers) is not None  # physical values already
     if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
         stored = np.dtype(kind)
-    return nodata, stored, _scaling(attrs, bands, name)
+    return nodata, stored, _scaling(attrs, bands, name, numbers)
 
 
 def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[np.ndarray, np.ndarray | None]:
