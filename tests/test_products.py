@@ -270,6 +270,28 @@ def test_a_photo_stored_on_its_side_is_fused_upright_beside_one_stored_upright(t
         assert im.size == (32, 48) and 0x0112 not in im.getexif() and im.getexif()[0x010F] == "gdd test camera"
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_tiff_photo_with_an_orientation_tag_is_read_as_a_viewer_shows_it(tmp_path: Path, orientation: int) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    from PIL import Image
+
+    rng = np.random.default_rng(orientation)
+    stored = (rng.random((6, 10, 3)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "photo.tif", stored, photometric="rgb", extratags=[(274, "H", 1, orientation, True)])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "photo.png", exif=exif)  # Pillow's turning is the oracle
+    expected = read_image(tmp_path / "photo.png")
+    assert expected.shape[:2] == ((6, 10) if orientation < 5 else (10, 6))
+    np.testing.assert_array_equal(read_image(tmp_path / "photo.tif"), expected)
+    reader = WindowReader(tmp_path / "photo.tif")  # a tiled run's windows, turned alike
+    assert reader.shape == expected.shape
+    np.testing.assert_array_equal(reader.read(slice(1, 5), slice(2, 6)).data, expected[1:5, 2:6])
+    band = stored[..., 0]  # one band, as tifffile stores a grey photo
+    tifffile.imwrite(tmp_path / "grey.tif", band, extratags=[(274, "H", 1, orientation, True)])
+    np.testing.assert_array_equal(read_image(tmp_path / "grey.tif")[..., 0], expected[..., 0])
+
+
 def test_write_image_refuses_creation_options_for_other_formats(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"of a \.tif output"):
         write_image(tmp_path / "x.npy", np.zeros((4, 4, 1), np.float32), creation=(("COMPRESS", "LZW"),))

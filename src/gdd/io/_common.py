@@ -7,14 +7,31 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 __all__ = ["OUTPUT_SUFFIXES", "InputError", "UsageError", "atomic", "check_output", "optional", "split_spec"]
 
 #: Suffixes ``write_image`` knows: NumPy, MATLAB v5, (Geo)TIFF, ENVI (header + raw data), and
 #: 8-bit PNG/JPEG pictures (one or three bands: a photo, a flash/no-flash result).
 OUTPUT_SUFFIXES = (".npy", ".mat", ".tif", ".tiff", ".hdr", ".png", ".jpg", ".jpeg")
+
+#: The tags that make a TIFF a GeoTIFF (pixel scale, tie points, transformation, GeoKeys).
+GEOTIFF_TAGS = frozenset({33550, 33922, 34264, 34735})
+
+
+@dataclass
+class _Read:
+    """What a format reader found: the array, whether its layout is known to be H x W x C, metadata."""
+
+    array: np.ndarray
+    hwc: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
 
 #: Optional dependency -> the extra that installs it.
 EXTRAS = {"rasterio": "geo", "spectral": "envi", "h5py": "hdf5"}

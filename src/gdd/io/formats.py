@@ -14,27 +14,17 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._common import InputError, optional
+from ._common import GEOTIFF_TAGS, InputError, _Read, optional
+from .pictures import read_picture, tiff_orientation, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 ENVI_SUFFIXES = {".hdr", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip"}
-_GEOTIFF_TAGS = {33550, 33922, 34264, 34735}
-
-
-@dataclass
-class _Read:
-    """What a format reader found: the array, whether its layout is known to be H x W x C, metadata."""
-
-    array: np.ndarray
-    hwc: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _pick(arrays: dict[str, np.ndarray], var: str | None, name: str) -> np.ndarray:
@@ -89,22 +79,6 @@ def _read_mat(path: Path, var: str | None) -> _Read:
     data = scipy.io.loadmat(path)
     arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and _numeric(v)}
     return _Read(_pick(arrays, var, str(path)))
-
-
-def _read_picture(path: Path, var: str | None = None) -> _Read:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as stored:
-        stored.load()
-        # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
-        # an EXIF orientation, and the two photos of a pair need not be stored alike. The EXIF
-        # block carried to the result then says it is upright.
-        im = ImageOps.exif_transpose(stored)
-        meta = {k: im.info[k] for k in ("icc_profile", "exif") if isinstance(im.info.get(k), bytes)}
-        if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
-            im = im.convert("RGBA" if "A" in im.mode else "RGB")
-        # The colour profile and EXIF block travel to a picture written from this one.
-        return _Read(np.asarray(im), hwc=True, meta={"icc": meta.get("icc_profile"), "exif": meta.get("exif")})
 
 
 def _read_geotiff(path: Path) -> _Read:
@@ -244,6 +218,14 @@ def check_one_image(path: Path) -> None:
 
 def _read_tiff(path: Path, var: str | None = None) -> _Read:
     check_one_image(path)
+    got = _read_tiff_as_stored(path)
+    orientation = tiff_orientation(path)
+    if orientation == 1:
+        return got
+    return _Read(upright(got.array, orientation), hwc=got.hwc, meta=got.meta)
+
+
+def _read_tiff_as_stored(path: Path) -> _Read:
     try:
         import rasterio  # noqa: F401
 
@@ -256,7 +238,7 @@ def _read_tiff(path: Path, var: str | None = None) -> _Read:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        geo = bool(_GEOTIFF_TAGS & {t.code for t in tif.pages[0].tags.values()})
+        geo = bool(GEOTIFF_TAGS & {t.code for t in tif.pages[0].tags.values()})
         pages = _pages(tif)
         if pages:
             return _Read(np.stack([p.asarray() for p in pages], axis=-1), hwc=True, meta={"geotiff_unread": geo})
@@ -384,7 +366,7 @@ def _read_band_folder(path: Path) -> _Read:
     files.sort(key=lambda p: int(re.search(r"(\d+)$", p.stem).group(1)))  # type: ignore[union-attr]
     bands: list[np.ndarray] = []
     for f in files:
-        b = _read_picture(f).array
+        b = read_picture(f).array
         if b.ndim == 3:
             b = b[..., 0] if b.shape[2] in (1, 3, 4) else b
         if bands and b.shape != bands[0].shape:
@@ -399,7 +381,7 @@ _READERS: dict[str, Callable[[Path, str | None], _Read]] = {
     ".npy": _read_npy,
     ".npz": _read_npz,
     ".mat": _read_mat,
-    **{s: _read_picture for s in IMAGE_SUFFIXES},
+    **{s: read_picture for s in IMAGE_SUFFIXES},
     **{s: _read_tiff for s in TIFF_SUFFIXES},
     **{s: _read_envi for s in ENVI_SUFFIXES},
 }

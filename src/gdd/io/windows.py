@@ -22,7 +22,7 @@ import numpy as np
 
 from ._common import InputError, check_output, split_spec
 from .cog import _tag_bands, to_cog
-from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta
+from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta, tiff_orientation
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import OutputType, _encode, storage, write_image
 
@@ -98,6 +98,7 @@ class WindowReader:
             and suffix in (".tif", ".tiff")
             and rasterio is not None
             and _one_page(path, self.label)
+            and tiff_orientation(path) == 1  # a photo stored on its side: read whole, turned upright
         ):
             self._dataset_path = path
             try:
