@@ -353,3 +353,78 @@ def test_bands_selected_or_reordered_keep_each_band_s_own_scale_and_offset(tmp_p
     np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)
     with pytest.raises(InputError, match="not one or one per band of 2"):
         read_array(relabelled.isel(band=[0, 1]), "ms", None, None)
+
+
+def test_a_numpy_masked_array_s_masked_pixels_are_nodata() -> None:
+    rng = np.random.default_rng(12)
+    dn = (rng.random((8, 8, 3)) * 60000 + 1000).astype(np.uint16)
+    dn[:2] = 0  # nodata rows, as rasterio's read(masked=True) masks them
+    pan = (rng.random((32, 32)) * 60000 + 1000).astype(np.uint16)
+    masked = np.ma.masked_equal(dn, 0)
+    expected = gdd.pansharpen(dn, pan, nodata=0, **QUICK)
+    got = gdd.pansharpen(masked, np.ma.masked_array(pan), **QUICK)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got[:8]).all() and not np.isnan(got[8:]).any()
+    # Values under the mask are never read, whatever they hold (NaN, a fill of -9999).
+    floats = np.ma.masked_array(np.where(dn == 0, -9999.0, dn / 65535.0), mask=dn == 0)
+    np.testing.assert_array_equal(gdd.pansharpen(floats, pan / 65535.0, **QUICK), expected)
+    floats.data[0, 0] = np.nan
+    np.testing.assert_array_equal(gdd.pansharpen(floats, pan / 65535.0, **QUICK), expected)
+    with pytest.raises(InputError, match="ms: every pixel is nodata"):
+        gdd.pansharpen(np.ma.masked_all((8, 8, 3)), pan, **QUICK)
+
+
+def test_a_dataarray_coarsened_sorted_or_recomputed_after_opening_is_read_as_it_now_is(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
+    rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(13)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(5e5, 4e6, 4.0, 4.0)) as f:  # fmt: skip
+        f.write((rng.random((3, 32, 32)) * 60000 + 1000).astype(np.uint16))
+    scene = rioxarray.open_rasterio(path).astype(np.float32) / 65535
+    # Wald's protocol on the opened scene: its attributes keep the file's 4 m transform.
+    ms, pan = scene.coarsen(x=4, y=4).mean(), scene.mean("band")
+    out = gdd.pansharpen(ms, pan, **QUICK)
+    assert out.rio.transform() == pan.rio.transform(recalc=True)
+    ascending = gdd.pansharpen(ms.sortby("y"), pan.sortby("y"), **QUICK)  # both rows south to north
+    np.testing.assert_array_equal(ascending.y.values, np.sort(pan.y.values))
+    assert ascending.rio.transform(recalc=True).e > 0
+    # Values computed from an integer product opened masked keep its encoding, not its integers.
+    opened = rioxarray.open_rasterio(path, masked=True)
+    reflectance = opened.copy(data=opened.values / 10000.0)
+    expected = gdd.pansharpen(reflectance.coarsen(x=4, y=4).mean().values.transpose(1, 2, 0),
+                              reflectance.mean("band").values, **QUICK)  # fmt: skip
+    got = gdd.pansharpen(reflectance.coarsen(x=4, y=4).mean(), reflectance.mean("band"), **QUICK)
+    np.testing.assert_allclose(got.values.transpose(1, 2, 0), expected, rtol=0, atol=1e-6)
+    assert float(got.max()) > 0.5  # reflectance, not digital numbers divided by 65535
+
+
+def test_bad_settings_are_refused_in_one_line_before_the_inputs_are_read() -> None:
+    unreadable = np.array([["not", "a"], ["number", "!"]])  # read first, it would be refused as a data type
+    for settings, match in (
+        ({"iteration": 3}, "unknown settings: iteration"),
+        ({"seed": None}, "seed: an integer, got None"),
+        ({"tile": 16.0}, "tile: an integer of at least 1, got 16.0"),
+        ({"overlap": 4}, "overlap=4 is the overlap of tiles: give tile= too"),
+        ({"bit_depth": 0}, "bit_depth: an integer of at least 1, got 0"),
+        ({"width": 0}, "width: an integer of at least 1, got 0"),
+        ({"holdout": 1.5}, "holdout: a share of at least 0 and below 1, got 1.5"),
+        ({"device": "foo"}, "device must be 'auto', 'cpu', 'cuda' or 'mps', got 'foo'"),
+        ({"budget": "x"}, "budget must be 'authors' or 'cpu'"),
+        ({"lr": -1}, "lr must be positive"),
+        ({"fast": {"x": 1}}, "unknown fast-path settings: x"),
+    ):
+        for fuse in (gdd.pansharpen, gdd.denoise):
+            with pytest.raises(InputError, match=match):
+                fuse(unreadable, unreadable, **{**QUICK, **settings})
+    rng = np.random.default_rng(14)
+    ms, pan = rng.random((8, 8, 3)), rng.random((32, 32))
+    with pytest.raises(InputError, match="spatial must be 'auto', 'bicubic' or 'mtf', got 'foo'"):
+        gdd.pansharpen(ms, pan, spatial="foo", **QUICK)
+    with pytest.raises(InputError, match=r"ms: 1 pixel\(s\) with data, too few for held-out validation"):
+        gdd.pansharpen(ms[:1, :1], pan[:4, :4], **QUICK)
+    seeds = gdd.pansharpen(ms, pan, seed=np.int64(3), **QUICK), gdd.pansharpen(ms, pan, seed=3, **QUICK)
+    np.testing.assert_array_equal(*seeds)

@@ -18,7 +18,7 @@ from .checks import layout_known
 from .io import InputError
 from .problems.pixels import too_few_to_hold_out
 
-__all__ = ["decided", "fuse", "window_mask"]
+__all__ = ["check_settings", "decided", "fuse", "window_mask"]
 
 
 def window_mask(mask: np.ndarray | None, window: tuple[slice, slice]) -> torch.Tensor | None:
@@ -35,6 +35,69 @@ def _preset(task: str, device: str, options: dict[str, Any]) -> Any:
 
     fields = {k: v for k, v in options.items() if k in Preset.__dataclass_fields__}
     return choose_preset(task, resolve_device(device), options.get("budget"), fields)[1]  # type: ignore[arg-type]
+
+
+#: What the array API passes to :func:`gdd.problems.solve` besides the preset's fields.
+_SOLVE = frozenset({"iterations", "width", "budget", "log_every", "callback", "fast", "observe"})
+
+
+def _integer(value: Any, name: str, least: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least):
+        raise InputError(f"{name}: an integer" + (f" of at least {least}" if least >= 0 else "") + f", got {value!r}")
+
+
+def check_settings(
+    task: str, device: str, seed: Any, bit_depth: Any, tile: Any, overlap: Any, options: dict[str, Any]
+) -> None:
+    """Refuse, in one line and before any input is read, a setting the fit would refuse later.
+
+    Unknown settings, a device that is not there, a seed, bit depth, tile or overlap that is no
+    integer in range, and the preset's fields as the fit checks them (budget, fast path, steps,
+    learning rate, held-out share ...).
+    """
+    from .fusion import resolve_device
+    from .problems.presets import Preset, check_fast, fit_config
+
+    unknown = sorted(set(options) - _SOLVE - set(Preset.__dataclass_fields__))
+    if unknown:
+        raise InputError(f"unknown settings: {', '.join(unknown)}")
+    if seed is None:
+        raise InputError("seed: an integer, got None")
+    for value, name, least in (
+        (seed, "seed", -(2**63)),
+        (bit_depth, "bit_depth", 1),
+        (tile, "tile", 1),
+        (overlap, "overlap", 0),
+    ):
+        _integer(value, name, least)
+    if overlap is not None and tile is None:
+        raise InputError(f"overlap={overlap} is the overlap of tiles: give tile= too")
+    _integer(options.get("iterations"), "iterations", 0)
+    _integer(options.get("width"), "width", 1)
+    try:
+        resolved = resolve_device(device)
+        preset = _preset(task, device, options)
+        check_fast(options.get("fast"))
+        if not 0 <= preset.holdout < 1:
+            raise ValueError(f"holdout: a share of at least 0 and below 1, got {preset.holdout}")
+        fit_config(preset, seed=int(seed), device=resolved, log_every=options.get("log_every", 50),
+                   fast=options.get("fast"), classic_start=True)  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def _built(make: Any) -> Any:
+    """``make`` with a setting its problem refuses (``spatial="foo"``) said as an :class:`InputError`."""
+
+    def built(*args: Any, **settings: Any) -> Any:
+        try:
+            return make(*args, **settings)
+        except InputError:
+            raise
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+    return built
 
 
 def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
@@ -93,6 +156,7 @@ def fuse(
     from .tiles import blend_weights, tile_grid
 
     h, w = shape
+    make = _built(make)
     everything = (slice(0, None), slice(0, None))
     if tile is None:
         problem = make(everything, everything)
@@ -100,11 +164,12 @@ def fuse(
             from .app.inputs import no_pixel_valid_in_both
 
             raise no_pixel_valid_in_both(*names)
-        share = _share(problem, device, options)
-        if too_few_to_hold_out(problem.observation_mask, share):
+        share, observed = _share(problem, device, options), problem.observation_mask
+        count = (h // factor) * (w // factor) if observed is None else int(observed.sum())
+        if too_few_to_hold_out(observed, share) or (share > 0 and count < 2):
             raise InputError(
-                f"{names[0]}: {int(problem.observation_mask.sum())} pixel(s) with data, too few for held-out "
-                f"validation (at least {math.ceil(2 / share)}); holdout=0 fits without it"
+                f"{names[0]}: {count} pixel(s) with data, too few for held-out validation "
+                f"(at least {2 if observed is None else math.ceil(2 / share)}); holdout=0 fits without it"
             )
         return _solve(problem, device, seed, options, "gdd" if progress else None)
     if tile % factor or tile < 2 * factor:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .arrayfit import fuse, window_mask
+from .arrayfit import check_settings, fuse, window_mask
 from .io import InputError
 from .io.arrays import STORED, crs, grid_transform, is_dataarray, ratio_of, read_array, spatial_dims
 
@@ -158,6 +158,7 @@ def pansharpen(
     from .problems import pan_problem
     from .sensors import ms_gains
 
+    check_settings("pan", device, seed, bit_depth, tile, overlap, options)
     (ms_a, ms_m), (pan_a, pan_m) = read_array(ms, "ms", bit_depth, nodata), read_array(pan, "pan", bit_depth, nodata)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
@@ -177,7 +178,7 @@ def pansharpen(
         )  # fmt: skip
 
     masks = (ms_m, pan_m)
-    fused = fuse(make, pan_a.shape[:2], r, tile, overlap, device, seed, options, masks, ("ms", "pan"), progress)
+    fused = fuse(make, pan_a.shape[:2], r, tile, overlap, device, int(seed), options, masks, ("ms", "pan"), progress)
     return _like(fused, ms, pan)
 
 
@@ -226,6 +227,7 @@ def fuse_hs(
     from .operators import KernelDownsample
     from .problems import hs_problem
 
+    check_settings("hs", device, seed, bit_depth, tile, overlap, options)
     hsi_a, hsi_m = read_array(hsi, "hsi", bit_depth, nodata)
     guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
     f = ratio_of(hsi_a, guide_a, factor, ("hsi", "guide"))
@@ -260,7 +262,9 @@ def fuse_hs(
         )  # fmt: skip
 
     masks = (hsi_m, guide_m)
-    fused = fuse(make, guide_a.shape[:2], f, tile, overlap, device, seed, options, masks, ("hsi", "guide"), progress)
+    fused = fuse(
+        make, guide_a.shape[:2], f, tile, overlap, device, int(seed), options, masks, ("hsi", "guide"), progress
+    )
     return _like(fused, hsi, guide)
 
 
@@ -295,6 +299,7 @@ def denoise(
     """
     from .problems import flash_problem
 
+    check_settings("flash", device, seed, bit_depth, tile, overlap, options)
     noisy_a, noisy_m = read_array(noisy, "noisy", bit_depth, nodata)
     guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
     if noisy_a.shape[:2] != guide_a.shape[:2]:
@@ -312,5 +317,7 @@ def denoise(
         )  # fmt: skip
 
     masks = (noisy_m, guide_m)
-    fused = fuse(make, guide_a.shape[:2], 1, tile, overlap, device, seed, options, masks, ("noisy", "guide"), progress)
+    fused = fuse(
+        make, guide_a.shape[:2], 1, tile, overlap, device, int(seed), options, masks, ("noisy", "guide"), progress
+    )
     return _like(fused, noisy, guide)

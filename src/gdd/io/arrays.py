@@ -88,6 +88,19 @@ def _scaling(
     return pair[0], pair[1]
 
 
+def _holds_stored(values: np.ndarray, kind: np.dtype) -> bool:
+    """Whether floats still hold the integers of type ``kind`` they were decoded from (NaN aside).
+
+    An array computed from one opened with ``masked=True`` (``da / 10000``) keeps its encoding,
+    which then no longer describes its values: those are left as they are.
+    """
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return True
+    info = np.iinfo(kind)
+    return bool(np.all(finite == np.round(finite)) and info.min <= finite.min() and finite.max() <= info.max)
+
+
 def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[np.ndarray, np.ndarray] | None]:
     """What a DataArray says of its values: its nodata, the integer type they were stored as, their scales and offsets.
 
@@ -106,7 +119,7 @@ def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[n
     kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
     decoded = _scaling(encoding, bands, name, numbers) is not None  # physical values already
     if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
-        stored = np.dtype(kind)
+        stored = np.dtype(kind) if _holds_stored(np.asarray(a.values), np.dtype(kind)) else None
     return nodata, stored, _scaling(attrs, bands, name, numbers)
 
 
@@ -121,7 +134,9 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[n
     if is_dataarray(a):
         y, x = spatial_dims(a)
         a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
-    arr = np.asarray(a)
+    # A NumPy masked array (rasterio's ``read(masked=True)``): its masked pixels are nodata.
+    masked = np.ma.getmaskarray(a) if isinstance(a, np.ma.MaskedArray) else None
+    arr = np.asarray(np.ma.getdata(a))
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or min(arr.shape) < 1:
@@ -129,7 +144,8 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[n
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
     value = declared if nodata is None else _number(nodata, "nodata")
-    mask = _nodata_mask(arr, value, name, "nodata=np.nan")
+    hidden = None if masked is None else np.asarray(masked.reshape(arr.shape).any(axis=-1), dtype=bool)
+    mask = _nodata_mask(arr, value, name, "nodata=np.nan", hidden)
     if physical is not None:  # as the readers apply a product's scales and offsets
         arr = arr.astype(np.float64) * physical[0] + physical[1]
     else:
@@ -148,22 +164,23 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[n
 def grid_transform(a: Any) -> tuple[float, ...] | None:
     """A DataArray's pixel grid as GDAL's affine (a, b, c, d, e, f), None where it has none.
 
-    None without coordinates on both spatial dimensions. rioxarray's, where it knows the
-    array's spatial dimensions; else from the regularly spaced coordinates of
-    :func:`spatial_dims` (``lat``/``lon`` ...).
+    None without regularly spaced coordinates on both spatial dimensions (:func:`spatial_dims`:
+    ``y``/``x``, ``lat``/``lon`` ...). The grid is the coordinates' (rioxarray's, recalculated
+    from them, where it knows the dimensions): an array coarsened, sorted or sliced after opening
+    keeps its file's transform in its attributes, which no longer describes it.
     """
     y, x = spatial_dims(a)
     if not all(d in a.coords and a.sizes[d] > 1 for d in (y, x)):
         return None
-    try:
-        if (a.rio.y_dim, a.rio.x_dim) == (y, x):
-            return tuple(a.rio.transform())[:6]  # type: ignore[no-any-return]
-    except Exception:  # rioxarray missing, or dimensions it does not recognise
-        pass
     ys, xs = (np.asarray(a.coords[d].values, dtype=np.float64) for d in (y, x))
     dy, dx = np.diff(ys), np.diff(xs)
     if not (np.allclose(dy, dy[0]) and np.allclose(dx, dx[0])):
         return None
+    try:
+        if (a.rio.y_dim, a.rio.x_dim) == (y, x):
+            return tuple(a.rio.transform(recalc=True))[:6]  # type: ignore[no-any-return]
+    except Exception:  # rioxarray missing, or dimensions it does not recognise
+        pass
     return (float(dx[0]), 0.0, float(xs[0] - dx[0] / 2), 0.0, float(dy[0]), float(ys[0] - dy[0] / 2))
 
 

@@ -119,24 +119,28 @@ def _bit_scale(a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarr
     raise InputError(f"{label}: unsupported data type {a.dtype}")
 
 
-def _nodata_mask(a: np.ndarray, value: float | None, label: str, hint: str = "--nodata nan") -> np.ndarray | None:
+def _nodata_mask(
+    a: np.ndarray, value: float | None, label: str, hint: str = "--nodata nan", masked: np.ndarray | None = None
+) -> np.ndarray | None:
     """The pixels with data (H x W) of an H x W x C array: none of its bands ``value`` (NaN: not finite).
 
-    None when every pixel has data. NaN or Inf without a nodata value is refused (``hint``: how
-    to leave them out), and so is an image with no pixel of data.
+    ``masked``: pixels already known to be nodata (a NumPy masked array's, H x W), whatever their
+    values. None when every pixel has data. NaN or Inf outside them without a nodata value is
+    refused (``hint``: how to leave them out), and so is an image with no pixel of data.
     """
-    invalid = None
+    invalid = None if masked is None or not masked.any() else masked
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        if value is None:
+        bad = ~np.isfinite(a).all(axis=-1)
+        if value is None and (invalid is None or (bad & ~invalid).any()):
             raise InputError(f"{label}: contains NaN or Inf values ({hint} masks them)")
-        invalid = ~np.isfinite(a).all(axis=-1)
+        invalid = bad if invalid is None else invalid | bad
     if value is not None and not math.isnan(value):
         hits = (a == value).any(axis=-1)
         invalid = hits if invalid is None else invalid | hits
     if invalid is None or not invalid.any():
         return None
     if invalid.all():
-        raise NoDataError(f"{label}: every pixel is nodata ({value})")
+        raise NoDataError(f"{label}: every pixel is nodata" + ("" if value is None else f" ({value})"))
     return ~invalid
 
 
