@@ -102,6 +102,15 @@ def _envi(folder: Path, change: tuple[str, str] = ("", ""), more: str = "") -> s
     return _envi_header_only(folder, "ms.hdr", change, more)
 
 
+def _envi_pan_img_hdr(folder: Path) -> str:
+    """A 32 x 32 float32 ENVI PAN whose header is named after its data file: ms.img.hdr beside ms.img."""
+    _rand(32, 32, seed=1).astype("<f4").tofile(folder / "ms.img")
+    header = "ENVI\nsamples = 32\nlines = 32\nbands = 1\nheader offset = 0\ndata type = 4\n"
+    header += "interleave = bsq\nbyte order = 0\n"
+    (folder / "ms.img.hdr").write_text(header)
+    return str(folder / "ms.img.hdr")
+
+
 def _mat73_bytes(folder: Path, a: np.ndarray) -> bytes:
     """A MATLAB v7.3 file as h5py writes it: a 512-byte MATLAB header, then HDF5 (dimensions reversed)."""
     import h5py
@@ -374,6 +383,10 @@ CASES: list[Case] = [
     Case("pixel-outside", "--pixel 40,2 --report for a 32 x 32 result",
          lambda d: _pan(d, extra=["--pixel", "40,2", "--report", str(d / "report.html")]), 1,
          "--pixel 40,2 is outside the 32 x 32 result"),
+    Case("png-uint16", "gdd flash --out fused.png --dtype uint16 (a PNG result holds 8 bits)",
+         lambda d: ["flash", "--noisy", _save(d, "noisy.npy", _rand(16, 16, 3)), "--guide",
+                    _save(d, "flash.npy", _rand(16, 16, 3, seed=1)), "--out", str(d / "fused.png"), *FAST,
+                    "--dtype", "uint16"], 1, "a .png result holds 8 bits; --dtype uint16 needs a .tif"),
     Case("uint16-nan-nodata", "--dtype uint16 with NaN pixels and --nodata nan",
          lambda d: _pan(d, ms=_save(d, "ms.npy", _with(_rand(8, 8, 4), np.nan, (1, 2))),
                         extra=["--nodata", "nan", "--dtype", "uint16"]), 1, "needs an integer --nodata"),
@@ -428,6 +441,16 @@ CASES: list[Case] = [
     Case("out-is-an-input", "--out ms.npy --force, the MS image's own file",
          lambda d: _pan(d, ms=_save(d, "ms.npy", _rand(8, 8, 4)), out="ms.npy", extra=["--force"]), 1,
          "is the input --ms; it cannot also be the result (--out)"),
+    Case("out-over-an-envi-input-s-data", "--out ms.HDR --force, whose data file ms.img is the ENVI MS image's",
+         lambda d: _pan(d, ms=_envi(d), out="ms.HDR", extra=["--force"]), 1,
+         "ms.img is the input --ms; it cannot also be the result's data file"),
+    Case("out-over-an-envi-input-named-img-hdr", "--out ms.hdr --force beside an ENVI PAN ms.img.hdr (data ms.img)",
+         lambda d: _pan(d, pan=_envi_pan_img_hdr(d), out="ms.hdr", extra=["--force"]), 1,
+         "ms.img is the input --pan; it cannot also be the result's data file"),
+    Case("simulate-over-its-reference", "gdd simulate --force into the folder holding its reference gt.npy",
+         lambda d: ["simulate", _save(Path(_folder(d, "case")), "gt.npy", _rand(16, 16, 4)), "--srf",
+                    _save(d, "srf.npy", SRF_NPY), "--factor", "4", "--out", str(d / "case"), "--force"], 1,
+         "gt.npy is the reference; the case folder"),
     # Options that would do nothing together.
     Case("average-at-noise-no-holdout", "--average-at-noise --holdout 0",
          lambda d: _hs(d, extra=["--average-at-noise", "--holdout", "0"]), 2, "does nothing with --holdout 0"),

@@ -120,6 +120,22 @@ def test_dtype_input_keeps_integer_digital_numbers_at_their_bit_depth(tmp_path: 
     np.testing.assert_array_equal(dn, np.clip(np.rint(np.load(tmp_path / "f.npy").astype(np.float64) * 2047), 0, 2047))
 
 
+def test_pixels_with_data_never_take_the_stored_nodata_value(capsys) -> None:  # type: ignore[no-untyped-def]
+    from gdd.io.read import Stored
+    from gdd.io.write import _encode
+
+    arr = np.array([[0.0, 0.2 / 2047, 3 / 2047, 2047 / 2047, 0.5]], np.float32)[..., None]  # 1 x 5 x 1
+    mask = np.array([[True, True, True, True, False]])
+    low = _encode(arr, Stored("uint16", divisor=2047.0, nodata=0), None, mask, None)
+    assert low[..., 0].tolist() == [[1, 1, 3, 2047, 0]]  # the dark pixels with data stored as 1, not as nodata
+    assert "2 values of the result's pixels with data were the nodata value 0" in capsys.readouterr().err
+    high = _encode(arr, Stored("uint16", divisor=2047.0, nodata=2047), None, mask, None)
+    assert high[..., 0].tolist() == [[0, 0, 3, 2046, 2047]]
+    assert "1 values of the result's pixels with data were the nodata value 2047" in capsys.readouterr().err
+    plain = _encode(arr, Stored("uint16", divisor=2047.0), None, None, None)  # no nodata: values as they are
+    assert plain[..., 0].tolist() == [[0, 0, 3, 2047, 1024]] and capsys.readouterr().err == ""
+
+
 def test_creation_options_reach_the_cog_and_bad_ones_fail_before_the_fit(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     ms, pan = _pair(tmp_path)
     out = tmp_path / "f.tif"

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..io import InputError, WindowReader, check_output, preview_georeference, split_spec
+from ..io.formats import input_files
 from . import tiled, whole
 from .degradations import ESTIMATE_FILES, check_degradation_options
 from .inputs import tile_and_overlap
@@ -88,9 +89,10 @@ def check_written_files(s: FuseSettings) -> None:
     for option, spec in read:
         if not spec or spec == "estimate":
             continue
-        key = split_spec(spec)[0].resolve()
-        if key in seen:
-            raise InputError(f"{split_spec(spec)[0]} is the input {option}; it cannot also be {seen[key]}")
+        for read_file in input_files(split_spec(spec)[0]):  # an ENVI image's header and data file too
+            key = read_file.resolve()
+            if key in seen:
+                raise InputError(f"{read_file} is the input {option}; it cannot also be {seen[key]}")
 
 
 def _fuse(s: FuseSettings, fresh: list[Path]) -> int:

@@ -235,6 +235,13 @@ def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, me
         raise InputError(f"--co sets GDAL creation options of a .tif output, not of {o.out.name}")
     check_creation_options(o.creation)
     bits = s.inputs.bit_depth
+    picture = o.out.suffix.lower() in (".png", ".jpg", ".jpeg")
+    stored = None if meta is None or meta.stored is None else meta.stored.dtype
+    if picture and (o.dtype == "uint16" or (o.dtype == "input" and stored not in (None, "uint8"))):
+        kind = "uint16" if o.dtype == "uint16" else f"input (the input's {stored})"
+        raise InputError(
+            f"a {o.out.suffix} result holds 8 bits; --dtype {kind} needs a .tif, .npy, .mat or .hdr output"
+        )
     if o.dtype == "uint16" and bits is not None and bits > 16:
         raise InputError(f"a uint16 output holds at most 16 bits, not --bit-depth {bits}")
     if o.dtype == "input" and meta is None:

@@ -323,10 +323,30 @@ def _check_envi_header(hdr: Path, data: Path, spectral: Any) -> None:
         )
 
 
+#: The suffixes of an ENVI header's data file ("": the header's name without ``.hdr``).
+_ENVI_DATA = (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")
+
+
+def input_files(path: Path) -> list[Path]:
+    """Every file reading ``path`` reads: itself and, for an ENVI image, its header and data file.
+
+    ``scene.hdr`` reads ``scene.img`` (or ``.dat`` ...), ``scene.img.hdr`` reads ``scene.img``,
+    and ``scene.img`` reads its header: a result must overwrite none of them.
+    """
+    files = [path]
+    header = path if path.suffix.lower() == ".hdr" else None
+    for candidate in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
+        if header is None and candidate != path and candidate.is_file():
+            header = candidate
+    if header is not None:
+        files += [header, *(f for f in (header.with_suffix(s) for s in _ENVI_DATA) if f != header and f.is_file())]
+    return list(dict.fromkeys(files))
+
+
 def _read_envi(path: Path, var: str | None = None) -> _Read:
     spectral = optional("spectral", f"{path} is an ENVI file; reading it")
     hdr = _envi_header(path)
-    data_files = [hdr.with_suffix(s) for s in (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", "")]
+    data_files = [hdr.with_suffix(s) for s in _ENVI_DATA]
     if not any(f.is_file() for f in data_files):
         raise InputError(f"{hdr}: its data file ({hdr.with_suffix('.img').name}) is missing")
     data = next(f for f in data_files if f.is_file())

@@ -127,7 +127,22 @@ def _encode(
             f"{store.dtype} holds at this scale ({lo:g} to {hi:g}) and were clipped; --dtype float32 keeps them",
             file=sys.stderr,
         )
-    out = np.clip(x, lo, hi).astype(store.dtype)
+    out = np.clip(x, lo, hi)
+    if value is not None and lo <= value <= hi:
+        # A pixel with data that takes the nodata value in a band would be read back as nodata:
+        # moved one step into the type's range.
+        hits = out == value
+        if mask is not None:
+            hits &= mask[..., None]
+        if hits.any():
+            moved = value + 1 if value < hi else value - 1
+            out[hits] = moved
+            print(
+                f"gdd: warning: {int(hits.sum())} values of the result's pixels with data were the nodata value "
+                f"{value:g} and were stored as {moved:g}, so that they stay data",
+                file=sys.stderr,
+            )
+    out = out.astype(store.dtype)
     if mask is not None:
         out[~mask] = int(value)  # type: ignore[arg-type]
     return out

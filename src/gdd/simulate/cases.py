@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..io import InputError, UsageError, atomic, read_image, read_raster, split_spec, write_json
+from ..io.formats import input_files
 from ..sensors import SENSORS, sensor_gnyq
 from .degrade import _SPATIAL, Spatial, simulate_hs, simulate_pan, simulation_kernel
 from .responses import _ROWS, _WAVELENGTH_VARS, _load_response, _on_grid
@@ -79,6 +80,7 @@ def write_case(
     protocol: Mapping[str, Any],
     *,
     force: bool = False,
+    inputs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Path:
     """Write a case folder: each array as ``NAME.npy`` (float32), ``srf`` as ``srf.csv``, then ``case.json``.
 
@@ -93,7 +95,8 @@ def write_case(
 
     Raises:
         InputError: ``folder`` is a file, or already holds ``case.json`` or one of the files
-            without ``force``.
+            without ``force``; a file it would write is one of ``inputs`` (the files the case
+            was made from, by role), even with ``force``.
         ValueError: a protocol without a known ``task``, or naming a file that is not written.
     """
     out = Path(folder)
@@ -115,6 +118,11 @@ def write_case(
         raise ValueError(f"the protocol names {', '.join(missing)}, which are not among the arrays")
     if out.exists() and not out.is_dir():
         raise InputError(f"case folder {out} is a file")
+    written = {(out / n).resolve(): n for n in ["case.json", *files.values()]}
+    for role, spec in (inputs or {}).items():
+        for read in input_files(split_spec(spec)[0]):
+            if read.resolve() in written:
+                raise InputError(f"{read} is the {role}; the case folder {out} cannot also write it")
     existing = [n for n in ["case.json", *files.values()] if (out / n).exists()]
     if existing and not force:
         raise InputError(f"{out} already holds {', '.join(existing)}; use --force to overwrite")
@@ -356,4 +364,9 @@ def run_simulate(
     if wavelengths is not None:
         protocol["wavelengths"] = wavelengths
         protocol["wavelengths_assumed"] = assumed
-    return write_case(out_dir, arrays, protocol, force=force)
+    read = {
+        "reference": reference,
+        "pan": pan,
+        "response (--srf)": srf if srf and Path(split_spec(srf)[0]).is_file() else None,
+    }
+    return write_case(out_dir, arrays, protocol, force=force, inputs={k: v for k, v in read.items() if v})
