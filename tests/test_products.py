@@ -136,6 +136,32 @@ def test_pixels_with_data_never_take_the_stored_nodata_value(capsys) -> None:  #
     assert plain[..., 0].tolist() == [[0, 0, 3, 2047, 1024]] and capsys.readouterr().err == ""
 
 
+def test_an_envi_image_s_map_info_is_read_checked_and_written(tmp_path: Path) -> None:
+    pytest.importorskip("spectral", reason="ENVI files need the envi extra: pip install 'gdd[envi]'")
+    ms_tif, pan = _pair(tmp_path)
+    with rasterio.open(ms_tif) as src:  # the same MS as an ENVI image with a map info (GDAL's ENVI driver)
+        profile = {**src.profile, "driver": "ENVI"}
+        for key in ("tiled", "blockxsize", "blockysize", "interleave"):
+            profile.pop(key, None)
+        with rasterio.open(tmp_path / "ms.img", "w", **profile) as dst:
+            dst.write(src.read())
+    envi = str(tmp_path / "ms.hdr")
+    assert read_raster(envi).crs == read_raster(ms_tif).crs and read_raster(envi).transform == (40, 0, 5e5, 0, -40, 4e6)
+    for out in ("tif/fused.tif", "hdr/fused.hdr"):
+        assert main(["pan", "--ms", envi, "--pan", pan, "--ratio", "4", "--out", str(tmp_path / out), *QUICK]) == 0
+        with rasterio.open(tmp_path / out.replace(".hdr", ".img")) as f:  # the result on the PAN's grid
+            assert f.crs == CRS and tuple(f.transform)[:6] == (10, 0, 5e5, 0, -10, 4e6)
+    assert read_raster(tmp_path / "hdr/fused.hdr").crs == read_raster(pan).crs  # and gdd reads it back
+    # Grids are checked as a GeoTIFF's: another coordinate system is refused.
+    with rasterio.open(tmp_path / "ms.img", "r+") as f:
+        f.crs = rasterio.crs.CRS.from_epsg(32634)
+    assert main(["pan", "--ms", envi, "--pan", pan, "--ratio", "4", "--out", str(tmp_path / "x.tif"), *QUICK]) == 1
+    # Band numbers are no wavelengths.
+    header = (tmp_path / "ms.hdr").read_text()
+    (tmp_path / "ms.hdr").write_text(header + "wavelength units = Index\nwavelength = {1, 2, 3, 4}\n")
+    assert read_raster(envi).wavelengths is None
+
+
 def test_creation_options_reach_the_cog_and_bad_ones_fail_before_the_fit(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     ms, pan = _pair(tmp_path)
     out = tmp_path / "f.tif"

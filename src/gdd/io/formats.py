@@ -369,14 +369,31 @@ def _read_envi(path: Path, var: str | None = None) -> _Read:
         a = np.moveaxis(physical(np.moveaxis(a, -1, 0), meta), 0, -1)
     if "band names" in md:
         meta["descriptions"] = tuple(str(b) for b in md["band names"])
-    if "wavelength" in md:
+    units = str(md.get("wavelength units", "")).lower()
+    if "wavelength" in md and units not in ("index", "unknown"):  # band numbers are no wavelengths
         waves = [float(w) for w in md["wavelength"]]
-        units = str(md.get("wavelength units", "")).lower()
         nm = 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
         meta["wavelengths"] = tuple(w * nm for w in waves)
         if len(md.get("fwhm", ())) == len(waves):
             meta["fwhm"] = tuple(float(w) * nm for w in md["fwhm"])
+    if "map info" in md and _has_rasterio():
+        meta.update(_envi_grid(data))
     return _Read(a, hwc=True, meta=meta)
+
+
+def _envi_grid(data: Path) -> dict[str, Any]:
+    """An ENVI image's coordinate system and pixel grid (its header's ``map info``), as GDAL reads them."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    try:
+        with warnings.catch_warnings(), _gdal_messages_kept_quiet():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(data) as src:
+                found = rasterio_meta(src)
+    except Exception:  # a header GDAL does not take: its grid is not read
+        return {}
+    return {"crs": found["crs"], "transform": found["transform"]}
 
 
 def _read_band_folder(path: Path) -> _Read:

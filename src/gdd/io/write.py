@@ -148,6 +148,36 @@ def _encode(
     return out
 
 
+def _envi_grid(meta: Raster | None) -> dict[str, str]:
+    """The ENVI header fields of the result's grid (``map info``, ``coordinate system string``), GDAL's.
+
+    GDAL's ENVI driver writes them for a one-pixel image on the same grid; they are copied to
+    the result's header, so that GDAL, QGIS and ENVI place it. None without rasterio or a grid.
+    """
+    if meta is None or (meta.crs is None and meta.transform is None) or not _has_rasterio():
+        return {}
+    import re
+    import warnings
+
+    import rasterio
+    from affine import Affine
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        grid = Path(tmp) / "grid.img"
+        transform = Affine(*meta.transform) if meta.transform else Affine.identity()
+        with rasterio.open(grid, "w", driver="ENVI", width=1, height=1, count=1, dtype="uint8", crs=meta.crs,
+                           transform=transform) as dst:  # fmt: skip
+            dst.write(np.zeros((1, 1, 1), np.uint8))
+        header = grid.with_suffix(".hdr").read_text()
+    fields = {}
+    for key in ("map info", "coordinate system string"):
+        found = re.search(rf"^{key}\s*=\s*(\{{.*?\}})\s*$", header, re.MULTILINE | re.DOTALL)
+        if found:
+            fields[key] = found.group(1)
+    return fields
+
+
 def _write_envi(
     path: Path, data: np.ndarray, meta: Raster | None, nodata: float | None, store: Stored | None = None
 ) -> None:
@@ -165,6 +195,7 @@ def _write_envi(
         md["band names"] = list(meta.descriptions)
     if nodata is not None:
         md["data ignore value"] = f"{nodata:g}"
+    md.update(_envi_grid(meta))
     img = path.with_suffix(".img")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
