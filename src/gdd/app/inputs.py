@@ -61,6 +61,25 @@ def no_pixel_valid_in_both(first: str, second: str) -> InputError:
 _LOW = {"hs": "the HS image", "pan": "the MS image"}
 
 
+def _layout_hint(s: FuseSettings, lr: Raster, hr: Raster) -> str:
+    """Where ``--layout auto`` guessed an array's axis order and the other order makes a pair: say so."""
+    for name, raster in zip(s.inputs.names, (lr, hr), strict=True):
+        if raster.guessed is None:
+            continue
+        h, w, c = raster.data.shape
+        other, (sh, sw) = ("hwc", (c, h)) if raster.guessed == "chw" else ("chw", (w, c))
+        lr_size, hr_size = ((sh, sw), hr.data.shape[:2]) if raster is lr else (lr.data.shape[:2], (sh, sw))
+        factor = 1 if s.task == "flash" else s.inputs.factor
+        if (lr_size[0] * factor, lr_size[1] * factor) == tuple(hr_size):
+            stored = (c, h, w) if raster.guessed == "chw" else (h, w, c)
+            order = "bands first" if raster.guessed == "chw" else "bands last"
+            return (
+                f"; {name} {split_spec(s.inputs.spec(name))[0].name}, a {' x '.join(map(str, stored))} array, was "
+                f"read {order}: --layout {other} reads it as {sh} x {sw} pixels, which makes a pair"
+            )
+    return ""
+
+
 def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, ...], lr: Raster, hr: Raster) -> None:
     """The two inputs make a pair: the guide ``factor`` times the low-resolution image, one coordinate system."""
     lr_name, hr_name = s.inputs.names
@@ -76,7 +95,7 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             sizes_at_factor((lh, lw), (h, w), s.inputs.factor, _LOW[s.task])
     except ValueError as exc:
         hint = "; --extent intersection fuses the area both cover" if lr.transform and hr.transform else ""
-        raise InputError(f"{files}: {exc}{hint}") from None
+        raise InputError(f"{files}: {exc}{hint or _layout_hint(s, lr, hr)}") from None
     out = s.outputs.out
     if out.suffix.lower() in (".png", ".jpg", ".jpeg") and len(lr_shape) > 2 and lr_shape[2] not in (1, 3):
         raise InputError(

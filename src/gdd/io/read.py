@@ -65,6 +65,8 @@ class Raster:
         stored: how the file stores its values (type, scale, offset), for ``--dtype input``.
         fwhm: band widths (full width at half maximum) in nm, else None.
         icc, exif: a picture's colour profile and EXIF block, carried to a picture written from it.
+        guessed: ``"hwc"`` or ``"chw"`` where ``--layout auto`` guessed the axis order of a 3-D
+            array the file did not say, else None.
     """
 
     data: np.ndarray
@@ -80,6 +82,7 @@ class Raster:
     fwhm: tuple[float, ...] | None = None
     icc: bytes | None = None
     exif: bytes | None = None
+    guessed: str | None = None
 
 
 def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
@@ -151,8 +154,11 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         a = a[..., None]
     if a.ndim != 3 or min(a.shape) < 1:
         raise InputError(f"{label}: expected an H x W or H x W x C image, got shape {a.shape}")
+    guessed = None
     if not got.hwc:
-        a = _layout(a, layout, label)
+        read = _layout(a, layout, label)
+        guessed = None if layout != "auto" else ("hwc" if read is a else "chw")
+        a = read
     meta = got.meta
     declared = meta.get("nodata")
     value = nodata if nodata is not None else declared
@@ -175,6 +181,7 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         fwhm=meta.get("fwhm"),
         icc=meta.get("icc"),
         exif=meta.get("exif"),
+        guessed=guessed,
     )
 
 
