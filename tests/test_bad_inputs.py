@@ -457,6 +457,9 @@ CASES: list[Case] = [
     # Options that would do nothing together.
     Case("average-at-noise-no-holdout", "--average-at-noise --holdout 0",
          lambda d: _hs(d, extra=["--average-at-noise", "--holdout", "0"]), 2, "does nothing with --holdout 0"),
+    Case("sensor-with-estimate", "--sensor WV3 --spatial estimate (the gain is estimated)",
+         lambda d: _pan(d, extra=["--sensor", "WV3", "--spatial", "estimate"]), 2,
+         "--sensor WV3 sets the MS MTF's gains: it does nothing with --spatial estimate"),
     Case("gnyq-with-bicubic", "--gnyq 0.3 --spatial bicubic",
          lambda d: _pan(d, extra=["--gnyq", "0.3", "--spatial", "bicubic"]), 2,
          "--gnyq sets the MS MTF's gains: it does nothing with --spatial bicubic"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +228,16 @@ def _hs_args(f: dict[str, str], out: Path, *extra: str) -> list[str]:
 def test_cli_estimates_and_writes_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = _files(tmp_path)
     out = tmp_path / "res" / "fused.npy"
-    assert main(_hs_args(f, out, "--srf", "estimate", "--blur", "estimate")) == 0
+    assert main(_hs_args(f, out, "--srf", "estimate", "--blur", "estimate", "--json", str(tmp_path / "run.json"))) == 0
     text = capsys.readouterr()
     assert "estimated response 3 x 8 and blur 12 x 12 with offset (+1.00, +0.00) px: " in text.out
+    # The record says what was estimated, as the console did.
+    said = json.loads((tmp_path / "run.json").read_text())["settings"]["estimated"]
+    assert said["estimated"] == ["response", "blur"] and said["kernel_size"] == [12, 12]
+    assert (
+        np.allclose(said["offset"], (1, 0), atol=0.01) and np.abs(np.array(said["srf"]) - _srf(8).numpy()).max() < 0.01
+    )
+    assert said["residual"] < 0.01 and str(tmp_path / "res" / "fused.srf.csv") in said["files"]
     assert "warning" not in text.err
     srf = np.loadtxt(tmp_path / "res" / "fused.srf.csv", delimiter=",", skiprows=1)
     assert srf.shape == (8, 3) and np.abs(srf.T - _srf(8).numpy()).max() < 0.01  # 8e-4 when written

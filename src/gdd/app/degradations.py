@@ -8,7 +8,7 @@ window's images, the settings and those estimates into a :class:`gdd.problems.Pr
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..estimate import (
     estimate_srf,
     pair_residual,
 )
-from ..estimate.check import MIN_SIDE
+from ..estimate.check import MAX_FACTOR, MIN_SIDE
 from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
@@ -44,6 +44,8 @@ class Estimates:
     srf: torch.Tensor | None = None
     kernel: torch.Tensor | None = None
     gnyq: float | None = None
+    #: What the estimate found and wrote, for the JSON record and the report.
+    details: dict[str, object] = field(default_factory=dict)
 
 
 def check_degradation_options(s: FuseSettings) -> None:
@@ -51,6 +53,8 @@ def check_degradation_options(s: FuseSettings) -> None:
     d = s.degradation
     if s.task == "pan" and d.gnyq is not None and d.spatial in ("bicubic", "estimate"):
         raise UsageError(f"--gnyq sets the MS MTF's gains: it does nothing with --spatial {d.spatial}")
+    if s.task == "pan" and d.sensor != "none" and d.spatial in ("bicubic", "estimate"):
+        raise UsageError(f"--sensor {d.sensor} sets the MS MTF's gains: it does nothing with --spatial {d.spatial}")
     if s.task != "hs":
         return
     if d.blur is not None and d.spatial is not None:
@@ -205,13 +209,19 @@ def estimate(
         residual, bands = pair_residual(first, second, srf, op)
         offset = None
     else:
+        if kernel is None and factor > MAX_FACTOR:
+            # The check of given degradations stops at this factor; an estimate asked for goes on, slowly.
+            unknowns = (3 * factor) ** 2 + (k * c if given_srf is None else 0)
+            print(
+                f"estimating a {3 * factor} x {3 * factor} blur at factor {factor} ({unknowns} unknowns): this can "
+                "take minutes; --blur FILE or --spatial gaussian is quicker"
+            )
         found = estimate_degradation(first, second, factor, srf=given_srf, kernel=kernel, support=support)
         srf, kernel, residual, bands, offset = (
             found.srf, found.kernel, found.residual, found.band_residuals, found.offset
         )  # fmt: skip
         if found.read != tuple(first.shape[-2:]):
             read = f" (from the central {found.read[0]} x {found.read[1]} low-resolution pixels)"
-    result = Estimates(srf=srf.float(), kernel=None if kernel is None else kernel.float())
     if want_srf:
         _write_srf_csv(paths["srf.csv"], srf.double().numpy(), wavelengths)
     if want_blur and kernel is not None:
@@ -235,7 +245,20 @@ def estimate(
         what.append(f"blur {kernel.shape[0]} x {kernel.shape[1]} with offset ({offset[0]:+.2f}, {offset[1]:+.2f}) px")
     print(f"estimated {' and '.join(what)}{read}: {_residual_text(residual, bands)}; wrote {', '.join(written)}")
     _warn_inconsistent(residual, bands)
-    return result
+    details: dict[str, object] = {
+        "rule": "estimated from the pair",
+        "estimated": ["response"] * want_srf + ["blur"] * want_blur,
+        "srf": srf.double().tolist(),
+        "residual": residual,
+        "band_residuals": list(bands),
+        "files": written,
+    }
+    if want_blur and kernel is not None:
+        details["kernel_size"] = list(kernel.shape)
+        details["offset"] = None if offset is None else list(offset)
+    if read:
+        details["window"] = read.strip(" ()")
+    return Estimates(srf=srf.float(), kernel=None if kernel is None else kernel.float(), details=details)
 
 
 def _estimate_pan(s: FuseSettings, ms: torch.Tensor, pan: torch.Tensor, force: bool) -> Estimates:
@@ -252,7 +275,16 @@ def _estimate_pan(s: FuseSettings, ms: torch.Tensor, pan: torch.Tensor, force: b
         f"{_residual_text(d.residual, (d.residual,))}; wrote {paths['pan-weights.csv']}"
     )
     _warn_inconsistent(d.residual, (d.residual,))
-    return Estimates(gnyq=d.gnyq)
+    details = {
+        "rule": "estimated from the pair",
+        "estimated": ["MS MTF gain", "PAN weights"],
+        "gnyq": d.gnyq,
+        "pan_weights": d.weights.tolist(),
+        "intercept": d.intercept,
+        "residual": d.residual,
+        "files": [str(paths["pan-weights.csv"])],
+    }
+    return Estimates(gnyq=d.gnyq, details=details)
 
 
 def _residual_text(residual: float, bands: tuple[float, ...]) -> str:

@@ -424,7 +424,10 @@ def _run_tiles(
         record = {
             "task": first.task, "output": str(out), "seconds": wall, "device": device, "tile": tile,
             "overlap": overlap, "peak_memory_bytes": peak, "tiles": infos,
-            "settings": {**dict(s.options), **start_options, **({"degradations": checked} if checked else {})},
+            "settings": {
+                **dict(s.options), **start_options, **({"degradations": checked} if checked else {}),
+                **({"estimated": estimates.details} if estimates.details else {}),
+            },
             "versions": {"gdd": __version__, "torch": torch.__version__},
         }  # fmt: skip
         write_json(o.json, record)

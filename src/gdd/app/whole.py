@@ -75,6 +75,8 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
             force=s.outputs.force,
         )  # fmt: skip
         problem = build_problem(s, first, second, lr_mask, hr_mask, estimates=estimates, whole=True)
+        if estimates.details:
+            problem.details["estimated"] = estimates.details
     except InputError:
         raise
     except ValueError as exc:
