@@ -80,6 +80,32 @@ def test_a_full_disk_while_writing_leaves_no_half_file_and_the_previous_result_i
     assert _leftovers(out.parent) == []  # no temporary file left behind
 
 
+_SHORT_WRITES = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (40000, 40000))  # a tile (32 kB) fits, the result not
+from gdd.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("tiles", [[], ["--tile", "32", "--overlap", "8"]], ids=["whole", "tiled"])
+def test_a_geotiff_gdal_cannot_write_in_full_fails_in_one_line(tmp_path: Path, tiles: list[str]) -> None:
+    pytest.importorskip("rasterio", reason="GeoTIFF output needs the geo extra: pip install 'gdd[geo]'")
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "ms.npy", rng.random((16, 16, 8)).astype(np.float32))
+    np.save(tmp_path / "pan.npy", rng.random((64, 64)).astype(np.float32))
+    out = tmp_path / "out" / "fused.tif"  # 128 kB of float32: past a file size limit of 40 kB
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--out", str(out), "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet", *tiles]  # fmt: skip
+    # GDAL's TIFF writer says such a failure on standard error only, and closed the file as if whole.
+    run = subprocess.run([sys.executable, "-c", _SHORT_WRITES, *argv], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.count("\n") == 1 and "is the disk full?" in run.stderr, run.stderr
+    assert "File too large" in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists() and [p.name for p in out.parent.iterdir() if not p.name.endswith(".tiles")] == []
+
+
 def test_a_read_only_output_folder_stops_before_the_fit_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -82,8 +82,13 @@ class TileStore:
         return self._path(index).exists() and self._path(index, ".json").exists()
 
     def save(self, index: int, x: np.ndarray, info: dict[str, object]) -> None:
-        atomic(self._path(index), lambda t: np.save(t, x))
-        atomic(self._path(index, ".json"), lambda t: t.write_text(json.dumps(info, default=str)))
+        try:
+            atomic(self._path(index), lambda t: np.save(t, x))
+            atomic(self._path(index, ".json"), lambda t: t.write_text(json.dumps(info, default=str)))
+        except OSError as exc:  # NumPy's "problem writing element ..." says neither the file nor why
+            raise InputError(
+                f"tiles {self.folder}: tile {index} could not be saved ({exc.strerror or exc}); is the disk full?"
+            ) from None
 
     def load(self, index: int) -> np.ndarray:
         return np.load(self._path(index), mmap_mode="r")

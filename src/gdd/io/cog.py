@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -52,6 +54,87 @@ def creation_options(pairs: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
             raise InputError(f"--co NUM_THREADS={value}: a number of threads or ALL_CPUS")
         options[key] = value
     return options
+
+
+class _Stderr:
+    """The process's standard error kept aside: GDAL and libtiff may say a write failed only there.
+
+    What was said is shown afterwards when all went well, and given to the error otherwise.
+    """
+
+    def __enter__(self) -> _Stderr:
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self.sink = tempfile.TemporaryFile()
+        os.dup2(self.sink.fileno(), 2)
+        return self
+
+    def lines(self) -> list[str]:
+        sys.stderr.flush()
+        self.sink.seek(0)
+        return self.sink.read().decode(errors="replace").splitlines()
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        said = self.lines()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.sink.close()
+        if kind is None:
+            for line in said:
+                print(line, file=sys.stderr)
+
+
+def _written_in_full(path: Path, label: str, said: list[str]) -> None:
+    """Refuse a TIFF written short (a full disk, a file size limit): every tile it points at lies in the file.
+
+    GDAL may close a TIFF whose data could not all be written without an error of its own.
+    """
+    import logging
+
+    import tifffile
+
+    size = path.stat().st_size
+    why = next((line.strip() for line in reversed(said) if line.strip()), "")
+    quiet = logging.getLogger("tifffile")
+    level, quiet.level = quiet.level, logging.CRITICAL  # its complaints about a short file are said below
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = list(tif.pages)
+            ends = [o + n for page in pages for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+        if not pages:
+            raise ValueError("no image in the file")
+    except Exception as exc:
+        raise InputError(f"{label}: could not be written in full ({why or _reason(exc)}); is the disk full?") from None
+    finally:
+        quiet.level = level
+    if max(ends, default=0) > size:
+        shown = f"{why}; " if why else ""
+        raise InputError(
+            f"{label}: could not be written in full ({shown}{size} of {max(ends)} bytes); is the disk full?"
+        )
+
+
+@contextlib.contextmanager
+def _gdal_writing(label: str) -> Iterator[_Stderr]:
+    """GDAL's writes, their failure (an exception, or a message on standard error only) as one InputError."""
+    with _Stderr() as err:
+        try:
+            yield err
+        except InputError:
+            raise
+        except Exception as exc:
+            why = next((line.strip() for line in reversed(err.lines()) if line.strip()), "")
+            if any(m in why for m in _LOST):
+                raise InputError(f"{label}: could not be written in full ({why}); is the disk full?") from None
+            raise InputError(f"{label}: GDAL could not write it ({why or _reason(exc)})") from None
+        # libtiff says a write or seek failed on standard error only, and GDAL goes on.
+        lost = [line.strip() for line in err.lines() if any(m in line for m in _LOST)]
+        if lost:
+            raise InputError(f"{label}: could not be written in full ({lost[-1]}); is the disk full?")
+
+
+#: What libtiff and GDAL say, on standard error only, when data did not reach the file.
+_LOST = ("_tiffWriteProc:", "_tiffSeekProc:", "No space left on device", "File too large")
 
 
 @contextlib.contextmanager
@@ -155,11 +238,13 @@ def _write_geotiff(
     creation: Sequence[tuple[str, str]] = (),
     command: str | None = None,
     staged: Path | None = None,
+    label: str | None = None,
 ) -> None:
     """A Cloud-Optimized GeoTIFF (GDAL's COG driver: tiled, deflate, overviews) with the metadata.
 
     The image is written to a plain GeoTIFF first (``staged``, removed after) and copied by the
-    COG driver with :func:`creation_options`; the bands are tagged by :func:`_tag_bands`.
+    COG driver with :func:`creation_options`; the bands are tagged by :func:`_tag_bands`. A write
+    that fails (a full disk) raises an :class:`InputError` naming ``label`` (the output).
     """
     optional("rasterio", "writing a GeoTIFF")
     import rasterio
@@ -178,22 +263,31 @@ def _write_geotiff(
         "BIGTIFF": "IF_SAFER",
     }
     staged = staged or tmp.with_name(tmp.name + ".staged.tif")
+    label = label or f"output {tmp}"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _gdal_writing(label) as err:
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(staged, "w", **profile) as dst:
                 dst.write(np.moveaxis(data, -1, 0))
                 _tag_bands(dst, meta, store, command)
-        to_cog(staged, tmp, creation)
+            _written_in_full(staged, label, err.lines())
+        to_cog(staged, tmp, creation, label=label)
     finally:
         staged.unlink(missing_ok=True)
 
 
-def to_cog(staged: Path, out: Path, creation: Sequence[tuple[str, str]] = ()) -> None:
-    """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF with GDAL's COG driver (see :func:`creation_options`)."""
+def to_cog(staged: Path, out: Path, creation: Sequence[tuple[str, str]] = (), *, label: str | None = None) -> None:
+    """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF with GDAL's COG driver (see :func:`creation_options`).
+
+    Both files are checked to be written in full; a failure raises an :class:`InputError`
+    naming ``label`` (the output).
+    """
     import rasterio.shutil
 
-    with warnings.catch_warnings():
+    label = label or f"output {out}"
+    with warnings.catch_warnings(), _gdal_writing(label) as err:
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        _written_in_full(staged, label, err.lines())
         with _gdal_complaints("--co"):
             rasterio.shutil.copy(staged, out, driver="COG", **creation_options(creation))
+        _written_in_full(out, label, err.lines())

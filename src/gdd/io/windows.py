@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._common import InputError, check_output, split_spec
-from .cog import _tag_bands, to_cog
+from .cog import _gdal_writing, _tag_bands, to_cog
 from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta, tiff_orientation
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import OutputType, _encode, storage, write_image
@@ -324,7 +324,9 @@ class StripWriter:
         else:
             from rasterio.windows import Window
 
-            self._dst.write(np.moveaxis(self._encode(strip), -1, 0), window=Window(0, row, self.shape[1], len(strip)))
+            data = np.moveaxis(self._encode(strip), -1, 0)
+            with _gdal_writing(f"output {self.path}"):
+                self._dst.write(data, window=Window(0, row, self.shape[1], len(strip)))
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         if self.kind == "memory":
@@ -350,12 +352,13 @@ class StripWriter:
                 self._mm.flush()
                 self._mm = None
             if self._dst is not None:
-                self._dst.close()
-                self._dst = None
+                dst, self._dst = self._dst, None
+                with _gdal_writing(f"output {self.path}"):
+                    dst.close()
             if kind is None:
                 assert self.tmp is not None
                 if self.staged is not None:
-                    to_cog(self.staged, self.tmp, self.creation)
+                    to_cog(self.staged, self.tmp, self.creation, label=f"output {self.path}")
                 mask = os.umask(0)
                 os.umask(mask)
                 os.chmod(self.tmp, 0o666 & ~mask)

@@ -290,7 +290,8 @@ def write_image(
     elif suffix == ".hdr":
         _write_envi(p, data, meta, value, store)
     elif _has_rasterio() or (meta is not None and (meta.crs or meta.transform)):
-        atomic(p, lambda t: _write_geotiff(t, data, meta, value, store=store, creation=creation, command=command))
+        atomic(p, lambda t: _write_geotiff(t, data, meta, value, store=store, creation=creation, command=command,
+                                          label=f"output {p}"))  # fmt: skip
     else:
         import tifffile
 
