@@ -140,6 +140,10 @@ def _figure(
     tmp.replace(path)
 
 
+#: The largest demo scene a side: its cube and fit are held whole in memory.
+MAX_SIZE = 2048
+
+
 def run_demo(
     out: Path,
     *,
@@ -162,6 +166,8 @@ def run_demo(
     size = size or (512 if gpu else 128)
     if size % factor:
         raise UsageError(f"--size {size} is not divisible by the factor {factor}")
+    if size > MAX_SIZE:
+        raise UsageError(f"--size {size}: the demo's scene is at most {MAX_SIZE} pixels a side (gdd hs fuses any size)")
     if size < 4 * factor:
         raise UsageError(f"--size {size}: at least {4 * factor}, so that the low-resolution image has 4 x 4 pixels")
     names = ["result.npy", "figure.png", "metrics.json", "truth.npy", "hsi_lowres.npy", "rgb.npy", "srf.csv"]

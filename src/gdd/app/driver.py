@@ -99,7 +99,10 @@ def _fuse(s: FuseSettings, fresh: list[Path]) -> int:
     check_degradation_options(s)
     windows = plan_windows(s)
     if windows is not None:
-        return tiled.run(s, *windows)
+        try:
+            return tiled.run(s, *windows)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt("its finished tiles are kept: the same command goes on from them") from None
     try:
         return whole.run(s)
     except torch.cuda.OutOfMemoryError:

@@ -202,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ValueError) as exc:
         print(f"gdd: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("gdd: interrupted; no output was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print("gdd: interrupted; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"gdd: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)

@@ -114,6 +114,14 @@ def _written_in_full(path: Path, label: str, said: list[str]) -> None:
         )
 
 
+class _WriteError(InputError):
+    """GDAL refused a write (``cause``: its exception)."""
+
+    def __init__(self, message: str, cause: Exception) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 @contextlib.contextmanager
 def _gdal_writing(label: str) -> Iterator[_Stderr]:
     """GDAL's writes, their failure (an exception, or a message on standard error only) as one InputError."""
@@ -126,7 +134,7 @@ def _gdal_writing(label: str) -> Iterator[_Stderr]:
             why = next((line.strip() for line in reversed(err.lines()) if line.strip()), "")
             if any(m in why for m in _LOST):
                 raise InputError(f"{label}: could not be written in full ({why}); is the disk full?") from None
-            raise InputError(f"{label}: GDAL could not write it ({why or _reason(exc)})") from None
+            raise _WriteError(f"{label}: GDAL could not write it ({why or _reason(exc)})", exc) from None
         # libtiff says a write or seek failed on standard error only, and GDAL goes on.
         lost = [line.strip() for line in err.lines() if any(m in line for m in _LOST)]
         if lost:
@@ -171,11 +179,9 @@ def check_creation_options(pairs: Sequence[tuple[str, str]]) -> None:
         staged, out = Path(tmp) / "staged.tif", Path(tmp) / "out.tif"
         try:
             _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
-        except InputError:
-            raise
-        except Exception as error:  # GDAL's own refusal (rasterio's CPLE_* errors)
+        except _WriteError as error:  # GDAL's own refusal (rasterio's CPLE_* errors)
             given = " ".join(f"--co {k}={v}" for k, v in pairs)
-            reason = _reason(error).replace(f"{out}: ", "").replace(str(out), "the file")
+            reason = _reason(error.cause).replace(f"{out}: ", "").replace(str(out), "the file")
             raise InputError(f"{given}: GDAL cannot write a GeoTIFF with these ({reason})") from None
 
 
