@@ -198,6 +198,11 @@ def test_bad_estimation_inputs() -> None:
         estimate_srf(x[..., :4, :4], x[:, :3], 3)
     with pytest.raises(ValueError, match="smoothness"):
         estimate_srf(BlockAverage(4)(x), x[:, :3], 4, smoothness=-1)
+    with pytest.raises(ValueError, match="a finite number"):
+        estimate_srf(BlockAverage(4)(x), x[:, :3], 4, smoothness=float("inf"))
+    for low, guide in ((torch.zeros(1, 4, 4, 4), x[:, :3]), (BlockAverage(4)(x), torch.zeros(1, 3, 16, 16))):
+        with pytest.raises(ValueError, match="one value everywhere: there is nothing to estimate from"):
+            estimate_degradation(low, guide, 4)  # an all-zero image divided by zero
     with pytest.raises(ValueError, match="kernel size"):
         estimate_degradation(BlockAverage(4)(x), x[:, :3], 4, size=5)
     with pytest.raises(ValueError, match="one band"):

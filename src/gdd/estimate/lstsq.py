@@ -57,10 +57,14 @@ def check_pair(y_lr: Tensor, guide: Tensor, factor: int, names: tuple[str, str])
     """Both images as float64 and the factor as an int, the guide ``factor`` times the low-res image.
 
     Raises:
-        ValueError: an image that is not one finite image, a factor that is no positive
-            integer, sizes that do not fit the factor (the message names both with ``names``).
+        ValueError: an image that is not one finite image or has one value everywhere, a
+            factor that is no positive integer, sizes that do not fit the factor (the message
+            names both with ``names``).
     """
     y_lr, guide = as_float64(y_lr, names[0]), as_float64(guide, names[1])
+    for image, name in ((y_lr, names[0]), (guide, names[1])):
+        if image.numel() and bool((image == image.flatten()[0]).all()):
+            raise ValueError(f"{name} has one value everywhere: there is nothing to estimate from")
     factor = positive_int(factor, "factor")
     h, w = guide.shape[-2:]
     if (h, w) != (y_lr.shape[-2] * factor, y_lr.shape[-1] * factor):
@@ -101,8 +105,8 @@ def check_smoothness(smoothness: float | str) -> None:
     """A penalty weight is a number >= 0 or ``"auto"``."""
     if smoothness == "auto":
         return
-    if isinstance(smoothness, str) or not float(smoothness) >= 0:
-        raise ValueError(f"smoothness must be a number >= 0 or 'auto', got {smoothness!r}")
+    if isinstance(smoothness, str) or not 0 <= float(smoothness) < math.inf:
+        raise ValueError(f"smoothness must be a finite number >= 0 or 'auto', got {smoothness!r}")
 
 
 def to_like(t: Tensor | np.ndarray, like: Tensor) -> Tensor:
