@@ -426,5 +426,7 @@ def test_bad_settings_are_refused_in_one_line_before_the_inputs_are_read() -> No
         gdd.pansharpen(ms, pan, spatial="foo", **QUICK)
     with pytest.raises(InputError, match=r"ms: 1 pixel\(s\) with data, too few for held-out validation"):
         gdd.pansharpen(ms[:1, :1], pan[:4, :4], **QUICK)
+    with pytest.raises(InputError, match=r"pan \(36 x 36\) is not ms \(8 x 8\) times a whole ratio; crop both"):
+        gdd.pansharpen(ms, rng.random((36, 36)), **QUICK)
     seeds = gdd.pansharpen(ms, pan, seed=np.int64(3), **QUICK), gdd.pansharpen(ms, pan, seed=3, **QUICK)
     np.testing.assert_array_equal(*seeds)

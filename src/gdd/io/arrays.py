@@ -200,7 +200,8 @@ def ratio_of(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[
     if ratio is None:
         if hh % h or ww % w or hh // h != ww // w:
             raise InputError(
-                f"{names[1]} ({hh} x {ww}) is not a whole multiple of {names[0]} ({h} x {w}); give the ratio"
+                f"{names[1]} ({hh} x {ww}) is not {names[0]} ({h} x {w}) times a whole ratio; crop both to the "
+                "area they share, a whole number of low-resolution pixels"
             )
         ratio = hh // h
     if (h * ratio, w * ratio) != (hh, ww):
