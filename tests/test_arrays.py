@@ -243,28 +243,33 @@ def test_what_the_review_of_the_array_api_found() -> None:
             gdd.pansharpen(ms, pan, nodata=bad, **QUICK)
 
 
-@pytest.mark.filterwarnings("ignore:(Scales|Offsets) differ across bands:UserWarning")  # rioxarray's, on opening
-def test_a_product_with_a_scale_and_offset_per_band_fuses_as_gdd_reads_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
+def _product(tmp_path, scales: tuple[float, ...], offsets: tuple[float, ...]):  # type: ignore[no-untyped-def]
+    """A uint16 8 x 8 GeoTIFF with a scale and offset per band, and its physical values as gdd reads the file."""
     rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
     from rasterio.transform import from_origin
 
     from gdd.io import read_raster
 
-    rng = np.random.default_rng(10)
-    dn = (rng.random((3, 8, 8)) * 20000 + 7000).astype(np.uint16)
+    c = len(scales)
+    dn = (np.random.default_rng(c).random((c, 8, 8)) * 20000 + 7000).astype(np.uint16)
     path = tmp_path / "ms.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=3, dtype="uint16", crs="EPSG:32633",
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=c, dtype="uint16", crs="EPSG:32633",
                        transform=from_origin(5e5, 4e6, 4.0, 4.0)) as f:  # fmt: skip
         f.write(dn)
-        f.scales, f.offsets = (2.75e-5, 2e-5, 1e-4), (-0.2, -0.1, 0.0)
-    expected = read_raster(path).data  # the physical values, as gdd reads the file
+        f.scales, f.offsets = scales, offsets
+    return path, read_raster(path).data
+
+
+@pytest.mark.filterwarnings("ignore:(Scales|Offsets) differ across bands:UserWarning")  # rioxarray's, on opening
+def test_a_product_with_a_scale_and_offset_per_band_fuses_as_gdd_reads_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
     from gdd.io.arrays import read_array
 
+    path, expected = _product(tmp_path, (2.75e-5, 2e-5, 1e-4), (-0.2, -0.1, 0.0))  # as gdd reads the file
     for opened in ({}, {"masked": True}, {"mask_and_scale": True}):
         got, _ = read_array(rioxarray.open_rasterio(path, **opened), "ms", None, None)  # type: ignore[arg-type]
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
-    pan = _da(rng.random((1, 32, 32)).astype(np.float32), 1.0)
+    pan = _da(np.random.default_rng(10).random((1, 32, 32)).astype(np.float32), 1.0)
     out = gdd.pansharpen(rioxarray.open_rasterio(path), pan, **QUICK)
     assert not {"scales", "offsets"} & set(out.attrs)  # the input's scales are not the result's
 
@@ -326,20 +331,10 @@ def test_one_tile_is_the_whole_scene_s_fit() -> None:
 @pytest.mark.filterwarnings("ignore:(Scales|Offsets) differ across bands:UserWarning")  # rioxarray's, on opening
 def test_bands_selected_or_reordered_keep_each_band_s_own_scale_and_offset(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
-    rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
-    from rasterio.transform import from_origin
-
-    from gdd.io import read_raster
     from gdd.io.arrays import read_array
 
-    rng = np.random.default_rng(11)
-    dn = (rng.random((4, 8, 8)) * 20000 + 7000).astype(np.uint16)
-    path = tmp_path / "ms.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=4, dtype="uint16", crs="EPSG:32633",
-                       transform=from_origin(5e5, 4e6, 4.0, 4.0)) as f:  # fmt: skip
-        f.write(dn)
-        f.scales, f.offsets = (2.75e-5, 2e-5, 1e-4, 5e-5), (-0.2, -0.1, 0.0, 0.1)
-    whole = read_raster(path).data  # every band's physical values, as gdd reads the file
+    # Every band's physical values, as gdd reads the file.
+    path, whole = _product(tmp_path, (2.75e-5, 2e-5, 1e-4, 5e-5), (-0.2, -0.1, 0.0, 0.1))
     opened = rioxarray.open_rasterio(path)
     for bands in ([4, 3, 2], [2, 4], [3]):
         got, _ = read_array(opened.sel(band=bands), "ms", None, None)
