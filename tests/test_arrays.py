@@ -70,7 +70,7 @@ def test_integer_arrays_are_scaled_and_bad_arrays_are_refused_in_one_line() -> N
     bad[0, 0, 0] = np.nan
     for call, match in (
         (lambda: gdd.pansharpen(bad, pan, **QUICK), "NaN"),
-        (lambda: gdd.pansharpen(ms, pan[:30, :30], **QUICK), "whole multiple"),
+        (lambda: gdd.pansharpen(ms, pan[:30, :30], **QUICK), "times a whole ratio; crop both"),
         (lambda: gdd.pansharpen(ms, pan, ratio=2, **QUICK), "times 2"),
         (lambda: gdd.fuse_hs(ms, pan, np.ones((1, 4)), **QUICK), "1 x 3"),
         (lambda: gdd.denoise(ms, pan, **QUICK), "must match"),
