@@ -343,6 +343,8 @@ def test_bands_selected_or_reordered_keep_each_band_s_own_scale_and_offset(tmp_p
     np.testing.assert_allclose(got[..., 0], whole[..., 1], rtol=0, atol=1e-6)
     got, _ = read_array(opened.isel(band=[1, 0]), "ms", None, None)
     np.testing.assert_allclose(got, whole[..., [1, 0]], rtol=0, atol=1e-6)
+    repeated = opened.assign_coords(band=[1, 1, 1, 1])  # repeated numbers are labels, not a selection: file order
+    np.testing.assert_allclose(read_array(repeated, "ms", None, None)[0], whole, rtol=0, atol=1e-6)
     relabelled = opened.assign_coords(band=["a", "b", "c", "d"])  # labels that are no band numbers: file order
     got, _ = read_array(relabelled, "ms", None, None)
     np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)

@@ -106,6 +106,18 @@ def test_a_geotiff_gdal_cannot_write_in_full_fails_in_one_line(tmp_path: Path, t
     assert not out.exists() and [p.name for p in out.parent.iterdir() if not p.name.endswith(".tiles")] == []
 
 
+def test_a_geotiff_is_written_where_the_process_has_no_standard_error(tmp_path: Path) -> None:
+    pytest.importorskip("rasterio", reason="GeoTIFF output needs the geo extra: pip install 'gdd[geo]'")
+    # A closed descriptor 2 (a daemon, `cmd 2>&-`): nothing to keep GDAL's messages aside from.
+    code = "import os, sys, numpy as np; os.close(2); from gdd.io import write_image; "
+    code += f"write_image({str(tmp_path / 'r.tif')!r}, np.random.rand(16, 16, 3).astype('f4')); print('written')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "written", run
+    from gdd.io import read_raster
+
+    assert read_raster(tmp_path / "r.tif").data.shape == (16, 16, 3)
+
+
 def test_a_read_only_output_folder_stops_before_the_fit_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

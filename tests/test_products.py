@@ -156,10 +156,16 @@ def test_an_envi_image_s_map_info_is_read_checked_and_written(tmp_path: Path) ->
     with rasterio.open(tmp_path / "ms.img", "r+") as f:
         f.crs = rasterio.crs.CRS.from_epsg(32634)
     assert main(["pan", "--ms", envi, "--pan", pan, "--ratio", "4", "--out", str(tmp_path / "x.tif"), *QUICK]) == 1
-    # Band numbers are no wavelengths.
+    # Band numbers are no wavelengths; wavelengths of unknown units are read as before.
     header = (tmp_path / "ms.hdr").read_text()
     (tmp_path / "ms.hdr").write_text(header + "wavelength units = Index\nwavelength = {1, 2, 3, 4}\n")
     assert read_raster(envi).wavelengths is None
+    (tmp_path / "ms.hdr").write_text(header + "wavelength units = Unknown\nwavelength = {450, 550, 650, 850}\n")
+    assert read_raster(envi).wavelengths == (450, 550, 650, 850)
+    # An "Arbitrary" map info places pixels on no map: no grid to check, as without one.
+    kept = [line for line in header.splitlines() if not line.startswith(("coordinate system string", "map info"))]
+    (tmp_path / "ms.hdr").write_text("\n".join([*kept, "map info = {Arbitrary, 1, 1, 0, 0, 1, 1, 0, North}", ""]))
+    assert read_raster(envi).transform is None and read_raster(envi).crs is None
 
 
 def test_creation_options_reach_the_cog_and_bad_ones_fail_before_the_fit(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -329,6 +335,11 @@ def test_a_tiff_photo_with_an_orientation_tag_is_read_as_a_viewer_shows_it(tmp_p
     reader = WindowReader(tmp_path / "photo.tif")  # a tiled run's windows, turned alike
     assert reader.shape == expected.shape
     np.testing.assert_array_equal(reader.read(slice(1, 5), slice(2, 6)).data, expected[1:5, 2:6])
+    if orientation == 6:  # a grid from a world file beside it: its rows are the grid's, never turned
+        (tmp_path / "photo.tfw").write_text("10\n0\n0\n-10\n500005\n3999995\n")
+        np.testing.assert_array_equal(read_image(tmp_path / "photo.tif"), stored / np.float32(255))
+        assert WindowReader(tmp_path / "photo.tif").shape == stored.shape
+        (tmp_path / "photo.tfw").unlink()
     band = stored[..., 0]  # one band, as tifffile stores a grey photo
     tifffile.imwrite(tmp_path / "grey.tif", band, extratags=[(274, "H", 1, orientation, True)])
     np.testing.assert_array_equal(read_image(tmp_path / "grey.tif")[..., 0], expected[..., 0])

@@ -62,20 +62,30 @@ _LOW = {"hs": "the HS image", "pan": "the MS image"}
 
 
 def _layout_hint(s: FuseSettings, lr: Raster, hr: Raster) -> str:
-    """Where ``--layout auto`` guessed an array's axis order and the other order makes a pair: say so."""
-    for name, raster in zip(s.inputs.names, (lr, hr), strict=True):
-        if raster.guessed is None:
-            continue
-        h, w, c = raster.data.shape
-        other, (sh, sw) = ("hwc", (c, h)) if raster.guessed == "chw" else ("chw", (w, c))
-        lr_size, hr_size = ((sh, sw), hr.data.shape[:2]) if raster is lr else (lr.data.shape[:2], (sh, sw))
-        factor = 1 if s.task == "flash" else s.inputs.factor
-        if (lr_size[0] * factor, lr_size[1] * factor) == tuple(hr_size):
-            stored = (c, h, w) if raster.guessed == "chw" else (h, w, c)
-            order = "bands first" if raster.guessed == "chw" else "bands last"
+    """Where ``--layout auto`` guessed an array's axis order and the other ``--layout`` makes a pair: say so.
+
+    ``--layout`` applies to both inputs: the pair must fit with every guessed one read that way.
+    """
+
+    def size(r: Raster, layout: str) -> tuple[int, int]:
+        h, w, c = r.data.shape
+        if r.guessed is None or r.guessed == layout:
+            return h, w
+        return (c, h) if r.guessed == "chw" else (w, c)  # the stored array read the other way
+
+    factor = 1 if s.task == "flash" else s.inputs.factor
+    for layout in ("hwc", "chw"):
+        turned = [(n, r) for n, r in zip(s.inputs.names, (lr, hr), strict=True) if r.guessed not in (None, layout)]
+        (lh, lw), hr_size = size(lr, layout), size(hr, layout)
+        if turned and (lh * factor, lw * factor) == hr_size:
+            name, r = turned[0]
+            h, w, c = r.data.shape
+            stored = " x ".join(map(str, (c, h, w) if r.guessed == "chw" else (h, w, c)))
+            order = "bands first" if r.guessed == "chw" else "bands last"
+            sh, sw = size(r, layout)
             return (
-                f"; {name} {split_spec(s.inputs.spec(name))[0].name}, a {' x '.join(map(str, stored))} array, was "
-                f"read {order}: --layout {other} reads it as {sh} x {sw} pixels, which makes a pair"
+                f"; {name} {split_spec(s.inputs.spec(name))[0].name}, a {stored} array, was read {order}: "
+                f"--layout {layout} reads it as {sh} x {sw} pixels, which makes a pair"
             )
     return ""
 

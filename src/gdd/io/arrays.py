@@ -61,8 +61,8 @@ def _band_numbers(a: Any) -> np.ndarray | None:
 
 def _per_band(values: np.ndarray, numbers: np.ndarray | None) -> np.ndarray:
     """Per-band values in file order taken for the bands ``numbers`` names (a selection or reordering)."""
-    if numbers is None or len(values) < 2 or numbers.max() > len(values):
-        return values
+    if numbers is None or len(values) < 2 or numbers.max() > len(values) or len(set(numbers.tolist())) < len(numbers):
+        return values  # no band numbers of the file (repeated ones are labels, not a selection)
     return values[numbers - 1]
 
 

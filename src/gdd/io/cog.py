@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,29 +60,58 @@ def creation_options(pairs: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
 class _Stderr:
     """The process's standard error kept aside: GDAL and libtiff may say a write failed only there.
 
-    What was said is shown afterwards when all went well, and given to the error otherwise.
+    One redirection at a time in the process (nested or concurrent writes share it). What was
+    said is written back as it was when all went well; a failure names its last line instead.
+    Where there is no standard error to redirect (a closed descriptor, ``pythonw``), nothing is
+    kept and :func:`_written_in_full` alone judges the file.
     """
 
+    _lock = threading.RLock()
+    _depth = 0
+
     def __enter__(self) -> _Stderr:
-        sys.stderr.flush()
-        self.saved = os.dup(2)
+        self.saved: int | None = None
+        self.sink: Any = None
+        _Stderr._lock.acquire()
+        _Stderr._depth += 1
+        if _Stderr._depth > 1:
+            return self  # the outer one keeps it
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            return self
         self.sink = tempfile.TemporaryFile()
+        self.saved = saved
         os.dup2(self.sink.fileno(), 2)
         return self
 
-    def lines(self) -> list[str]:
-        sys.stderr.flush()
+    def _said(self) -> bytes:
+        if self.sink is None:
+            return b""
+        with contextlib.suppress(Exception):
+            if sys.stderr is not None:
+                sys.stderr.flush()
         self.sink.seek(0)
-        return self.sink.read().decode(errors="replace").splitlines()
+        return bytes(self.sink.read())
+
+    def lines(self) -> list[str]:
+        """What was said so far, line by line."""
+        return self._said().decode(errors="replace").replace("\r", "\n").splitlines()
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        said = self.lines()
-        os.dup2(self.saved, 2)
-        os.close(self.saved)
-        self.sink.close()
-        if kind is None:
-            for line in said:
-                print(line, file=sys.stderr)
+        try:
+            if self.saved is not None:
+                said = self._said()
+                os.dup2(self.saved, 2)  # standard error back first, whatever happens next
+                os.close(self.saved)
+                self.sink.close()
+                if kind is None and said:
+                    os.write(2, said)
+        finally:
+            _Stderr._depth -= 1
+            _Stderr._lock.release()
 
 
 def _written_in_full(path: Path, label: str, said: list[str]) -> None:
@@ -94,7 +124,7 @@ def _written_in_full(path: Path, label: str, said: list[str]) -> None:
     import tifffile
 
     size = path.stat().st_size
-    why = next((line.strip() for line in reversed(said) if line.strip()), "")
+    why = _lost(said)
     quiet = logging.getLogger("tifffile")
     level, quiet.level = quiet.level, logging.CRITICAL  # its complaints about a short file are said below
     try:
@@ -128,21 +158,22 @@ def _gdal_writing(label: str) -> Iterator[_Stderr]:
     with _Stderr() as err:
         try:
             yield err
-        except InputError:
-            raise
-        except Exception as exc:
-            why = next((line.strip() for line in reversed(err.lines()) if line.strip()), "")
-            if any(m in why for m in _LOST):
-                raise InputError(f"{label}: could not be written in full ({why}); is the disk full?") from None
-            raise _WriteError(f"{label}: GDAL could not write it ({why or _reason(exc)})", exc) from None
+        except (InputError, TypeError, AttributeError, NameError, AssertionError, MemoryError):
+            raise  # said already, or a fault of the code, not of the write
+        except Exception as exc:  # GDAL's (rasterio's CPLE_* and RasterioIOError), the system's
+            lost = _lost(err.lines())
+            if lost:
+                raise InputError(f"{label}: could not be written in full ({lost}); is the disk full?") from None
+            raise _WriteError(f"{label}: GDAL could not write it ({_reason(exc)})", exc) from None
         # libtiff says a write or seek failed on standard error only, and GDAL goes on.
-        lost = [line.strip() for line in err.lines() if any(m in line for m in _LOST)]
+        lost = _lost(err.lines())
         if lost:
-            raise InputError(f"{label}: could not be written in full ({lost[-1]}); is the disk full?")
+            raise InputError(f"{label}: could not be written in full ({lost}); is the disk full?")
 
 
-#: What libtiff and GDAL say, on standard error only, when data did not reach the file.
-_LOST = ("_tiffWriteProc:", "_tiffSeekProc:", "No space left on device", "File too large")
+def _lost(lines: list[str]) -> str:
+    """The last line in which libtiff says data did not reach the file, else ""."""
+    return next((x.strip() for x in reversed(lines) if x.strip().startswith(("_tiffWriteProc:", "_tiffSeekProc:"))), "")
 
 
 @contextlib.contextmanager

@@ -220,7 +220,7 @@ def _read_tiff(path: Path, var: str | None = None) -> _Read:
     check_one_image(path)
     got = _read_tiff_as_stored(path)
     orientation = tiff_orientation(path)
-    if orientation == 1:
+    if orientation == 1 or got.meta.get("crs") or got.meta.get("transform"):  # a grid (also a sidecar's): as stored
         return got
     return _Read(upright(got.array, orientation), hwc=got.hwc, meta=got.meta)
 
@@ -370,13 +370,14 @@ def _read_envi(path: Path, var: str | None = None) -> _Read:
     if "band names" in md:
         meta["descriptions"] = tuple(str(b) for b in md["band names"])
     units = str(md.get("wavelength units", "")).lower()
-    if "wavelength" in md and units not in ("index", "unknown"):  # band numbers are no wavelengths
+    if "wavelength" in md and units != "index":  # band numbers are no wavelengths
         waves = [float(w) for w in md["wavelength"]]
         nm = 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
         meta["wavelengths"] = tuple(w * nm for w in waves)
         if len(md.get("fwhm", ())) == len(waves):
             meta["fwhm"] = tuple(float(w) * nm for w in md["fwhm"])
-    if "map info" in md and _has_rasterio():
+    projection = str(md["map info"][0] if isinstance(md.get("map info"), list) else md.get("map info", "")).strip()
+    if projection and projection.lower() != "arbitrary" and _has_rasterio():  # "Arbitrary": pixels, no map
         meta.update(_envi_grid(data))
     return _Read(a, hwc=True, meta=meta)
 

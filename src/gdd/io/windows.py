@@ -53,6 +53,18 @@ def _one_page(path: Path, label: str) -> bool:
         return True
 
 
+def _georeferenced(path: Path) -> bool:
+    """Whether GDAL places the file on a grid (its own tags or a sidecar's): its rows are then never turned."""
+    rasterio = _rasterio()
+    try:
+        with warnings.catch_warnings(), rasterio.open(path) as src:
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            meta = rasterio_meta(src)
+    except Exception:
+        return False
+    return bool(meta["crs"] or meta["transform"])
+
+
 class WindowReader:
     """An image file opened for reading windows: ``shape``, ``meta`` and ``read(rows, cols)``.
 
@@ -98,7 +110,7 @@ class WindowReader:
             and suffix in (".tif", ".tiff")
             and rasterio is not None
             and _one_page(path, self.label)
-            and tiff_orientation(path) == 1  # a photo stored on its side: read whole, turned upright
+            and (tiff_orientation(path) == 1 or _georeferenced(path))  # a photo on its side: read whole, upright
         ):
             self._dataset_path = path
             try:

@@ -154,8 +154,8 @@ def _envi_grid(meta: Raster | None) -> dict[str, str]:
     GDAL's ENVI driver writes them for a one-pixel image on the same grid; they are copied to
     the result's header, so that GDAL, QGIS and ENVI place it. None without rasterio or a grid.
     """
-    if meta is None or (meta.crs is None and meta.transform is None) or not _has_rasterio():
-        return {}
+    if meta is None or meta.transform is None or not _has_rasterio():
+        return {}  # no grid to place the pixels on
     import re
     import warnings
 
@@ -165,7 +165,7 @@ def _envi_grid(meta: Raster | None) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         grid = Path(tmp) / "grid.img"
-        transform = Affine(*meta.transform) if meta.transform else Affine.identity()
+        transform = Affine(*meta.transform)
         with rasterio.open(grid, "w", driver="ENVI", width=1, height=1, count=1, dtype="uint8", crs=meta.crs,
                            transform=transform) as dst:  # fmt: skip
             dst.write(np.zeros((1, 1, 1), np.uint8))
