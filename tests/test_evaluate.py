@@ -251,3 +251,20 @@ def test_eval_window_by_window_gives_the_whole_image_figures(
     assert main([*args, "--window", "24"]) == 1
     err = capsys.readouterr().err.strip()
     assert "nodata pixels lie inside the valid area" in err and "\n" not in err
+
+
+def test_images_read_on_different_scales_are_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(5)
+    gt = np.clip(_smooth(rng, (32, 32, 4)) / 4, 0.02, 0.98)
+    np.save(tmp_path / "gt_u16.npy", np.rint(gt * 2047).astype(np.uint16))  # 11-bit digital numbers
+    np.save(tmp_path / "fused.npy", (gt + 0.01 * rng.standard_normal(gt.shape)).astype(np.float32))  # in [0, 1]
+    base = ["eval", str(tmp_path / "fused.npy"), "--reference", str(tmp_path / "gt_u16.npy"), "--ratio", "4"]
+    assert main(base) == 0  # read without its bit depth: a 65535th, against values near 0.5
+    err = capsys.readouterr().err
+    assert "they look read on different scales" in err and err.count("\n") == 1, err
+    assert main([*base, "--bit-depth", "11"]) == 0
+    assert capsys.readouterr().err == ""  # the same scale: nothing to say
+    np.save(tmp_path / "dn_u16.npy", np.rint(np.clip(np.load(tmp_path / "fused.npy"), 0, 1) * 2047).astype(np.uint16))
+    dn = ["eval", str(tmp_path / "dn_u16.npy"), "--reference", str(tmp_path / "gt_u16.npy"), "--ratio", "4"]
+    assert main([*dn, "--data-range", "2047"]) == 0  # both read to [0, 1]: 2047 is no range of theirs
+    assert "--data-range 2047 is far above every value" in capsys.readouterr().err

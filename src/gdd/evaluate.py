@@ -58,6 +58,42 @@ def _read(
     return r.data, r.mask
 
 
+#: How far apart the largest values of two images may be before they look read on different scales.
+SCALE_GAP = 20.0
+
+
+def _warn_of_scales(
+    images: list[tuple[str, np.ndarray]], against: tuple[str, np.ndarray], data_range: float | None
+) -> None:
+    """Warn of images whose values lie on another scale than ``against``'s, or above ``data_range``.
+
+    Integer files are divided by their type's range (65535 for 16 bits) unless ``--bit-depth``
+    says theirs, and float files are read as they are: a float result in [0, 1] against an 11-bit
+    uint16 reference read without ``--bit-depth``, or digital numbers against a [0, 1] image,
+    give indices that mean nothing, and no error would say so.
+    """
+    import sys
+
+    top = float(np.nanmax(np.abs(against[1]))) if against[1].size else 0.0
+    for name, a in images:
+        peak = float(np.nanmax(np.abs(a))) if a.size else 0.0
+        if min(peak, top) > 0 and max(peak, top) / min(peak, top) > SCALE_GAP:
+            print(
+                f"gdd: warning: {name}'s values reach {peak:.4g} but the {against[0]}'s {top:.4g}: they look read "
+                "on different scales (integer files are divided by their type's range unless --bit-depth says "
+                "theirs); the indices compare them as they are",
+                file=sys.stderr,
+            )
+            return
+    peak = max([top, *(float(np.nanmax(np.abs(a))) for _, a in images if a.size)])
+    if data_range is not None and peak > 0 and data_range > SCALE_GAP * peak:
+        print(
+            f"gdd: warning: --data-range {data_range:g} is far above every value (at most {peak:.4g}): integer "
+            "files are read divided by their type's range (or 2^--bit-depth - 1), so their range is 1",
+            file=sys.stderr,
+        )
+
+
 def _valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
     """The rectangle (on a grid of ``unit``) holding every valid pixel of all ``masks``; None if all are valid.
 
@@ -161,6 +197,9 @@ def evaluate_files(
         box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
+        _warn_of_scales(
+            [(f"result {r}", a) for r, a in zip(results, arrays)], (f"reference {reference}", ref), data_range
+        )
         settings: dict[str, object] = {
             "reference": reference,
             "ratio": ratio,
@@ -211,6 +250,7 @@ def evaluate_files(
             )
         if ratio is not None and ratio != found:
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
+    _warn_of_scales([(f"result {r}", a) for r, a in zip(results, arrays)], (f"ms {ms}", ms_a), None)
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
     if chosen_block and block_size > min(h, w):
