@@ -119,6 +119,22 @@ def test_resume_after_a_cut_last_line(tmp_path: Path, cases: dict[str, Path]) ->
     assert sorted(r["method"] for r in rows) == ["exp", "gsa_hs"]
 
 
+def test_a_resumed_bench_keeps_the_settings_its_rows_were_made_with(  # type: ignore[no-untyped-def]
+    tmp_path: Path, cases: dict[str, Path], capsys
+) -> None:
+    out = tmp_path / "o"
+    argv = ["bench", str(cases["hs"]), "--out", str(out), "--methods", "exp", "--device", "cpu", "--quiet"]
+    assert main([*argv, "--iterations", "2"]) == 0
+    more = [*argv, "--methods", "exp,gsa_hs", "--resume"]
+    capsys.readouterr()
+    assert main([*more, "--iterations", "3"]) == 1  # its rows would sit beside rows of 2 steps
+    err = capsys.readouterr().err
+    assert "holds rows made with iterations 2 (now 3)" in err and err.count("\n") == 1, err
+    assert main([*more, "--iterations", "2"]) == 0  # the same settings go on
+    assert "GSA-HS" in (out / "bench.md").read_text()
+    assert main([*argv, "--iterations", "3", "--force"]) == 0  # a new run
+
+
 def test_bench_budget_sets_the_preset_on_any_device(tmp_path: Path, cases: dict[str, Path], monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import gdd.bench
 

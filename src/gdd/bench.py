@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
+from .benchstate import keep_settings
 from .checks import layout_known
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
@@ -328,7 +329,7 @@ def run_bench(
     factor: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run every method on every case; write ``bench.md``, ``bench.csv``, ``rows.jsonl`` and a figure per case.
+    """Run every method on every case; write ``bench.md``, ``bench.csv``, ``rows.jsonl``, ``run.json``, figures.
 
     ``budget`` (``"authors"`` or ``"cpu"``) sets GDD's preset on any device (default: the
     device's, the authors' settings on a GPU); the authors' GDD gets the same number of steps.
@@ -365,7 +366,7 @@ def run_bench(
         _check_method(case, method)
     if not state.exists() and not force:
         # Not a bench folder (no rows yet): files of the user's own there are not overwritten.
-        ours = [folder / "bench.md", folder / "bench.csv"]
+        ours = [folder / "bench.md", folder / "bench.csv", folder / "run.json"]
         ours += [folder / f"{c.name}.png" for c in loaded] if figures else []
         ours += [folder / c.name / f"{m}.npy" for c, m in plan]
         if there := next((f for f in ours if f.exists()), None):
@@ -387,6 +388,7 @@ def run_bench(
     elif state.exists():
         state.unlink()
     folder.mkdir(parents=True, exist_ok=True)
+    keep_settings(folder, resumed=bool(done), seed=seed, iterations=iterations, budget=budget, device=device)
     finished = {(r["case"], r["method"]) for r in done}
     bar = ProgressBar(len(plan), quiet=quiet, unit="run", initial=len(finished & {(c.name, m) for c, m in plan}))
     rows = list(done)
