@@ -75,8 +75,8 @@ def _warn_of_scales(
     import sys
 
     top = float(np.nanmax(np.abs(against[1]))) if against[1].size else 0.0
-    for name, a in images:
-        peak = float(np.nanmax(np.abs(a))) if a.size else 0.0
+    peaks = [float(np.nanmax(np.abs(a))) if a.size else 0.0 for _, a in images]
+    for (name, _), peak in zip(images, peaks, strict=True):
         if min(peak, top) > 0 and max(peak, top) / min(peak, top) > SCALE_GAP:
             print(
                 f"gdd: warning: {name}'s values reach {peak:.4g} but the {against[0]}'s {top:.4g}: they look read "
@@ -85,7 +85,7 @@ def _warn_of_scales(
                 file=sys.stderr,
             )
             return
-    peak = max([top, *(float(np.nanmax(np.abs(a))) for _, a in images if a.size)])
+    peak = max([top, *peaks])
     if data_range is not None and peak > 0 and data_range > SCALE_GAP * peak:
         print(
             f"gdd: warning: --data-range {data_range:g} is far above every value (at most {peak:.4g}): integer "

@@ -119,7 +119,7 @@ def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[n
     kind = str(encoding.get("rasterio_dtype") or encoding.get("dtype") or "")
     decoded = _scaling(encoding, bands, name, numbers) is not None  # physical values already
     if kind and not decoded and np.dtype(a.dtype).kind == "f" and np.dtype(kind).kind in "iu":
-        stored = np.dtype(kind) if _holds_stored(np.asarray(a.values), np.dtype(kind)) else None
+        stored = np.dtype(kind)  # read_array checks that the values still are its integers
     return nodata, stored, _scaling(attrs, bands, name, numbers)
 
 
@@ -143,6 +143,8 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[n
         raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
+    if stored is not None and not _holds_stored(arr, stored):
+        stored = None  # values computed after opening: the encoding no longer describes them
     value = declared if nodata is None else _number(nodata, "nodata")
     hidden = None if masked is None else np.asarray(masked.reshape(arr.shape).any(axis=-1), dtype=bool)
     mask = _nodata_mask(arr, value, name, "nodata=np.nan", hidden)

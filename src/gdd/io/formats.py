@@ -250,8 +250,13 @@ def _read_tiff_as_stored(path: Path) -> _Read:
     return _Read(a, hwc=True, meta={"geotiff_unread": geo})
 
 
+def _header_beside(path: Path) -> Path | None:
+    """The ENVI header of a data file (``scene.hdr`` or ``scene.img.hdr`` beside ``scene.img``), None if none."""
+    return next((c for c in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")) if c != path and c.exists()), None)
+
+
 def _has_envi_header(path: Path) -> bool:
-    return any(c.exists() for c in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")))
+    return _header_beside(path) is not None
 
 
 def _has_rasterio() -> bool:
@@ -263,9 +268,9 @@ def _has_rasterio() -> bool:
 def _envi_header(path: Path) -> Path:
     if path.suffix.lower() == ".hdr":
         return path
-    for candidate in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
-        if candidate.exists():
-            return candidate
+    header = _header_beside(path)
+    if header is not None:
+        return header
     raise InputError(f"{path}: no ENVI header ({path.with_suffix('.hdr').name}) beside it")
 
 
@@ -334,10 +339,7 @@ def input_files(path: Path) -> list[Path]:
     and ``scene.img`` reads its header: a result must overwrite none of them.
     """
     files = [path]
-    header = path if path.suffix.lower() == ".hdr" else None
-    for candidate in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
-        if header is None and candidate != path and candidate.is_file():
-            header = candidate
+    header = path if path.suffix.lower() == ".hdr" else _header_beside(path)
     if header is not None:
         files += [header, *(f for f in (header.with_suffix(s) for s in _ENVI_DATA) if f != header and f.is_file())]
     return list(dict.fromkeys(files))

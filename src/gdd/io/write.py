@@ -148,7 +148,7 @@ def _encode(
     return out
 
 
-def _envi_grid(meta: Raster | None) -> dict[str, str]:
+def _envi_map_info(meta: Raster | None) -> dict[str, str]:
     """The ENVI header fields of the result's grid (``map info``, ``coordinate system string``), GDAL's.
 
     GDAL's ENVI driver writes them for a one-pixel image on the same grid; they are copied to
@@ -195,7 +195,7 @@ def _write_envi(
         md["band names"] = list(meta.descriptions)
     if nodata is not None:
         md["data ignore value"] = f"{nodata:g}"
-    md.update(_envi_grid(meta))
+    md.update(_envi_map_info(meta))
     img = path.with_suffix(".img")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
