@@ -94,6 +94,24 @@ def test_bench_bad_cases(tmp_path: Path, cases: dict[str, Path], capsys) -> None
     assert not (tmp_path / "o").exists()
 
 
+def test_a_full_resolution_case_is_scored_with_the_sensor_it_names(tmp_path: Path, cases: dict[str, Path]) -> None:
+    """D_lambda (Khan) and HQNR use the named sensor's MTF, as `gdd eval --sensor` does."""
+    from gdd.metrics import full_resolution
+    from gdd.io import to_tensor
+
+    spec = json.loads((cases["pan"] / "case.json").read_text())
+    (cases["pan"] / "case.json").write_text(json.dumps({**spec, "sensor": "QB"}))
+    out = tmp_path / "o"
+    assert main(["bench", str(cases["pan"]), "--out", str(out), "--methods", "exp", "--quiet", "--no-figures"]) == 0
+    (row,) = [json.loads(x) for x in (out / "rows.jsonl").read_text().splitlines()]
+    x, ms = to_tensor(np.load(out / "pan_case" / "exp.npy")), to_tensor(np.load(cases["pan"] / "ms.npy"))
+    pan = to_tensor(np.load(cases["pan"] / "pan.npy")[..., None])
+    qb = full_resolution(x.clamp(0, 1), ms, pan, ratio=4, sensor="QB")
+    none = full_resolution(x.clamp(0, 1), ms, pan, ratio=4)
+    assert qb["hqnr"] != none["hqnr"]  # the sensor matters on this pair
+    assert row["metrics"]["hqnr"] == pytest.approx(qb["hqnr"], abs=1e-6), (row["metrics"], qb, none)
+
+
 def test_bench_simulates_a_reference_given_as_a_case(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     np.save(tmp_path / "cube.npy", _smooth(rng, (32, 32, 6)))

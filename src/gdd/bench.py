@@ -114,8 +114,7 @@ def _problem(case: Case, *, spatial: str | None = None) -> Problem:
         return hs_problem(case.inputs["hsi"], case.inputs["guide"], case.srf, case.factor, spatial=hs_spatial)  # type: ignore[arg-type]
     full = case.reference is None
     ms, pan = case.inputs["ms"], case.inputs["pan"]
-    # The sensor's MTF gains when the case names them (as a user gives --sensor); the operator
-    # itself is the default's choice ("auto"), never the one the simulation used.
+    # The MTF gains of the sensor the case names (as --sensor); the operator is the default's choice.
     gains = (case.protocol.get("gnyq") or {}).get("ms")
     gnyq = (
         tuple(gains) if isinstance(gains, list) else sensor_gnyq(str(case.protocol.get("sensor", "none")), ms.shape[1])
@@ -293,8 +292,9 @@ def _score(case: Case, x: Tensor) -> dict[str, float | None]:
     x = x.float().clamp(0, 1)
     if case.reference is not None:
         return reduced_resolution(x, case.reference, ratio=case.factor)
-    if case.task == "pan":
-        return full_resolution(x, case.inputs["ms"], case.inputs["pan"], ratio=case.factor)
+    if case.task == "pan":  # with the MTF of the sensor the case names, as `gdd eval --sensor`
+        sensor = str(case.protocol.get("sensor", "none"))
+        return full_resolution(x, case.inputs["ms"], case.inputs["pan"], ratio=case.factor, sensor=sensor)
     return {}
 
 
