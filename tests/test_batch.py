@@ -100,7 +100,22 @@ def test_manifest_formats_give_the_same_jobs(tmp_path: Path, suffix: str) -> Non
         ([{"task": "pan", "ms": "a.npy", "pan": "b.npy", "ratio": 4, "out": "x.npy", "colour": 1}], "colour"),
         (
             [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}] * 2,
-            "have the same out",
+            "jobs 1 and 2 both write",
+        ),
+        # One job's --json (or report, or preview) is another's: the second run would replace it.
+        (
+            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": f"{n}.npy", "json": "m.json"} for n in "xy"],
+            "(as --json and as --json)",
+        ),
+        (
+            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"},
+             {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "report": "x.png"}],
+            "(as the result's preview and as --report)",
+        ),
+        (
+            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy", "id": "s"},
+             {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "id": "s"}],
+            "two jobs have the id s",
         ),
         # An id names the job's files in the state folder: no path out of it.
         ([{"id": "../notes", "task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"}], "an id names"),
@@ -139,7 +154,8 @@ def test_a_batch_runs_its_jobs_and_skips_them_the_second_time(tmp_path: Path, ca
     rows[1]["iterations"] = 4
     manifest.write_text(json.dumps(rows))
     assert main(["batch", str(manifest), "--quiet"]) == 1
-    assert "job scene1: its output" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "job scene1: its output" in err and "made by this job with another command" in err, err
     assert main(["batch", str(manifest), "--quiet", "--force"]) == 0
     assert "(1 now, 1 before)" in capsys.readouterr().out
 

@@ -11,7 +11,7 @@ problem they make), :mod:`~gdd.app.driver` (the plan of windows), :mod:`~gdd.app
 from __future__ import annotations
 
 from .degradations import Estimates
-from .driver import fuse, plan_windows
+from .driver import fuse, plan_windows, written_files
 from .memory import available_memory, estimate_memory, largest_tile
 from .settings import (
     ROLES,
@@ -46,4 +46,5 @@ __all__ = [
     "rule_line",
     "steps_line",
     "tile_folder",
+    "written_files",
 ]

@@ -22,10 +22,10 @@ from . import tiled, whole
 from .degradations import ESTIMATE_FILES, check_degradation_options
 from .inputs import tile_and_overlap
 from .memory import available_memory, estimate_memory, largest_tile
-from .settings import FuseSettings
+from .settings import FuseSettings, OutputSettings
 from .tilestore import tile_folder
 
-__all__ = ["check_written_files", "fuse"]
+__all__ = ["check_written_files", "fuse", "written_files"]
 
 
 def fuse(s: FuseSettings) -> int:
@@ -47,9 +47,8 @@ def fuse(s: FuseSettings) -> int:
         raise
 
 
-def _written(s: FuseSettings) -> dict[Path, str]:
-    """Every file the run may write, by the option that names it (the result's own first)."""
-    o = s.outputs
+def written_files(o: OutputSettings) -> dict[Path, str]:
+    """Every file a run with these outputs may write, by the option that names it (the result's own first)."""
     files = {o.out: "the result (--out)"}
     if o.out.suffix.lower() == ".hdr":
         files[o.out.with_suffix(".img")] = "the result's data file"
@@ -79,7 +78,7 @@ def check_written_files(s: FuseSettings) -> None:
     if o.report:
         check_output(o.report, force=o.force, suffixes=(".html", ".htm"), what="report")
     seen: dict[Path, str] = {}
-    for path, role in _written(s).items():
+    for path, role in written_files(s.outputs).items():
         key = path.resolve()
         if key in seen:
             raise InputError(f"{path} would be written twice: as {seen[key]} and as {role}")

@@ -64,8 +64,13 @@ def run_batch(
     clash = [job for job in todo if job.out.exists()]
     if clash and not force:
         job = clash[0]
+        why = (
+            "was made by this job with another command (the manifest changed since)"
+            if state.made_otherwise(job)
+            else "exists but this batch has no record of making it"
+        )
         raise InputError(
-            f"job {job.id}: its output {job.out} exists but this batch has no record of making it "
+            f"job {job.id}: its output {job.out} {why} "
             f"({len(clash)} such job{'s' if len(clash) > 1 else ''}); remove it or use --force"
         )
     for job in clash:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..app import OutputSettings, written_files
 from ..cli.options import path_options
 from ..cli.parser import build_parser, join_negative_values
 from ..io import InputError, atomic
@@ -34,6 +35,8 @@ class Job:
     id: str
     argv: list[str]
     out: Path
+    writes: dict[Path, str] = field(default_factory=dict)
+    """Every file the job may write (resolved), by its role."""
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     force: bool = False
@@ -106,7 +109,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
 
     Raises:
         InputError: an unreadable manifest, a job with an unknown task or option, a missing
-            ``out``, two jobs with the same ``id`` or output.
+            ``out``, two jobs with the same ``id``, or two jobs writing one file (their results,
+            previews, ``--json``, ``--report`` or the files written beside the results).
     """
     p = Path(path)
     if not p.is_file():
@@ -133,14 +137,23 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
             except SystemExit:
                 message = err.getvalue().strip().splitlines()[-1].removeprefix("gdd: error: ")
                 raise InputError(f"{label}: {message}") from None
-        jobs.append(Job(ident, argv, Path(args.out)))
-    for attr in ("id", "out"):
-        seen: dict[object, str] = {}
-        for job in jobs:
-            value = getattr(job, attr)
-            if value in seen:
-                raise InputError(f"manifest {p.name}: jobs {seen[value]} and {job.id} have the same {attr} {value}")
-            seen[value] = job.id
+        outputs = OutputSettings(out=Path(args.out), json=args.json, report=args.report)
+        writes = {path.resolve(): role for path, role in written_files(outputs).items()}
+        jobs.append(Job(ident, argv, Path(args.out), writes))
+    ids: set[str] = set()
+    writers: dict[Path, tuple[Job, str]] = {}
+    for job in jobs:
+        if job.id in ids:
+            raise InputError(f"manifest {p.name}: two jobs have the id {job.id}")
+        ids.add(job.id)
+        for path, role in job.writes.items():
+            if path in writers:  # two jobs writing one file: the second would overwrite the first's
+                other, first = writers[path]
+                raise InputError(
+                    f"manifest {p.name}: jobs {other.id} and {job.id} both write {path} "
+                    f"(as {first} and as {role}); give each job its own"
+                )
+            writers[path] = (job, role)
     return jobs
 
 
@@ -174,6 +187,13 @@ class State:
         try:
             return bool(json.loads(record.read_text()).get("key") == job.key)
         except ValueError:
+            return False
+
+    def made_otherwise(self, job: Job) -> bool:
+        """Whether the job's record is of another command (the job was edited since it ran)."""
+        try:
+            return bool(json.loads(self._record(job).read_text()).get("key") != job.key)
+        except (OSError, ValueError):
             return False
 
     def mark(self, job: Job, seconds: float) -> None:
