@@ -96,8 +96,8 @@ def test_bench_bad_cases(tmp_path: Path, cases: dict[str, Path], capsys) -> None
 
 def test_a_full_resolution_case_is_scored_with_the_sensor_it_names(tmp_path: Path, cases: dict[str, Path]) -> None:
     """D_lambda (Khan) and HQNR use the named sensor's MTF, as `gdd eval --sensor` does."""
-    from gdd.metrics import full_resolution
     from gdd.io import to_tensor
+    from gdd.metrics import full_resolution
 
     spec = json.loads((cases["pan"] / "case.json").read_text())
     (cases["pan"] / "case.json").write_text(json.dumps({**spec, "sensor": "QB"}))
