@@ -108,13 +108,17 @@ def test_manifest_formats_give_the_same_jobs(tmp_path: Path, suffix: str) -> Non
             "(as --json and as --json)",
         ),
         (
-            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"},
-             {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "report": "x.png"}],
+            [
+                {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy"},
+                {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "report": "x.png"},
+            ],
             "(as the result's preview and as --report)",
         ),
         (
-            [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy", "id": "s"},
-             {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "id": "s"}],
+            [
+                {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "x.npy", "id": "s"},
+                {"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": "y.npy", "id": "s"},
+            ],
             "two jobs have the id s",
         ),
         # An id names the job's files in the state folder: no path out of it.
