@@ -152,6 +152,20 @@ def test_strip_writer_writes_strips_atomically(tmp_path: Path, suffix: str) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_a_result_written_in_strips_warns_of_what_it_clipped_once(tmp_path: Path, suffix: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    image = np.full((20, 12, 2), 0.5, np.float32)
+    image[3, 4, 0] = image[15, 2, 1] = image[16, 2, 1] = 1.5  # above what uint16 holds at 16 bits
+    out = tmp_path / f"out{suffix}"
+    with StripWriter(out, image.shape, dtype="uint16") as w:
+        for row in range(0, 20, 5):
+            w.put(row, image[row : row + 5])
+        assert capsys.readouterr().err == ""  # said for the file, when it is written
+    err = capsys.readouterr().err
+    assert err.count("gdd: warning:") == 1 and "3 of 480 values of the result lie outside" in err, err
+    assert read_raster(out).data.max() == 1.0
+
+
 def _seam_ratio(x: np.ndarray, tiles: list[Tile], factor: int) -> float:
     """The largest jump across a tile border over the largest across the other low-resolution pixel borders.
 

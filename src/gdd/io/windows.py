@@ -24,7 +24,7 @@ from ._common import InputError, check_output, split_spec
 from .cog import _gdal_writing, _tag_bands, to_cog
 from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta, tiff_orientation
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
-from .write import OutputType, _encode, storage, write_image
+from .write import EncodingNotes, OutputType, _encode, storage, write_image
 
 __all__ = ["StripWriter", "WindowReader", "shifted"]
 
@@ -277,6 +277,7 @@ class StripWriter:
                     f"output {self.path}: keeping the georeferencing needs rasterio: pip install 'gdd[geo]'"
                 )
             self.kind = "geotiff"
+        self.notes = EncodingNotes()  # what the strips' encoding clipped, said once for the file
         self.tmp: Path | None = None
         self.staged: Path | None = None
         self._mm: Any = None
@@ -323,7 +324,7 @@ class StripWriter:
     def _encode(self, strip: np.ndarray) -> np.ndarray:
         valid = np.isfinite(strip).all(axis=-1)
         mask = None if valid.all() else valid
-        return _encode(np.nan_to_num(strip), self.store, self.bit_depth, mask, self.nodata)
+        return _encode(np.nan_to_num(strip), self.store, self.bit_depth, mask, self.nodata, notes=self.notes)
 
     def put(self, row: int, strip: np.ndarray) -> None:
         """Write rows ``row`` to ``row + len(strip)`` (all columns and bands)."""
@@ -375,6 +376,7 @@ class StripWriter:
                 os.umask(mask)
                 os.chmod(self.tmp, 0o666 & ~mask)
                 os.replace(self.tmp, self.path)
+                self.notes.say()
         finally:
             for leftover in (self.tmp, self.staged):
                 if leftover is not None:

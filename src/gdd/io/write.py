@@ -95,6 +95,33 @@ def stored_nodata(store: Stored, masked: bool, nodata: float | None) -> float | 
     return value
 
 
+class EncodingNotes:
+    """The values an encoding clipped to its type or moved off the nodata value, said once.
+
+    A result written in pieces (the strips of a tiled run) is encoded piece by piece; the
+    counts add up over the pieces and :meth:`say` prints one warning of each kind for the file.
+    """
+
+    def __init__(self) -> None:
+        self.values = self.clipped = self.moved = 0
+        self._clip = self._move = ""
+
+    def say(self) -> None:
+        if self.clipped:
+            print(
+                f"gdd: warning: {self.clipped} of {self.values} values of the result lie outside what "
+                f"{self._clip} and were clipped; --dtype float32 keeps them",
+                file=sys.stderr,
+            )
+        if self.moved:
+            print(
+                f"gdd: warning: {self.moved} values of the result's pixels with data were the nodata value "
+                f"{self._move}, so that they stay data",
+                file=sys.stderr,
+            )
+        self.values = self.clipped = self.moved = 0
+
+
 def _encode(
     arr: np.ndarray,
     dtype: OutputType | Stored,
@@ -102,8 +129,12 @@ def _encode(
     mask: np.ndarray | None,
     nodata: float | None,
     meta: Raster | None = None,
+    notes: EncodingNotes | None = None,
 ) -> np.ndarray:
-    """The array as stored (see :func:`storage`), nodata at masked pixels."""
+    """The array as stored (see :func:`storage`), nodata at masked pixels.
+
+    What it clips or moves is warned of at once, or counted in ``notes`` to be said later.
+    """
     store = storage(dtype, bit_depth, meta)
     value = stored_nodata(store, mask is not None, nodata)
     if np.dtype(store.dtype).kind == "f":
@@ -111,6 +142,7 @@ def _encode(
         if mask is not None:
             out = np.where(mask[..., None], out, np.asarray(value, dtype=store.dtype))
         return out
+    said = notes if notes is not None else EncodingNotes()
     x = np.asarray(arr, dtype=np.float64)
     if store.scales is not None:
         x = (x - np.asarray(store.offsets, dtype=np.float64)) / np.asarray(store.scales, dtype=np.float64)
@@ -121,12 +153,9 @@ def _encode(
     outside = (x < lo) | (x > hi)
     if mask is not None:
         outside &= mask[..., None]
-    if outside.any():
-        print(
-            f"gdd: warning: {int(outside.sum())} of {outside.size} values of the result lie outside what "
-            f"{store.dtype} holds at this scale ({lo:g} to {hi:g}) and were clipped; --dtype float32 keeps them",
-            file=sys.stderr,
-        )
+    said.values += outside.size
+    said.clipped += int(outside.sum())
+    said._clip = f"{store.dtype} holds at this scale ({lo:g} to {hi:g})"
     out = np.clip(x, lo, hi)
     if value is not None and lo <= value <= hi:
         # A pixel with data that takes the nodata value in a band would be read back as nodata:
@@ -137,11 +166,10 @@ def _encode(
         if hits.any():
             moved = value + 1 if value < hi else value - 1
             out[hits] = moved
-            print(
-                f"gdd: warning: {int(hits.sum())} values of the result's pixels with data were the nodata value "
-                f"{value:g} and were stored as {moved:g}, so that they stay data",
-                file=sys.stderr,
-            )
+            said.moved += int(hits.sum())
+            said._move = f"{value:g} and were stored as {moved:g}"
+    if notes is None:
+        said.say()
     out = out.astype(store.dtype)
     if mask is not None:
         out[~mask] = int(value)  # type: ignore[arg-type]
