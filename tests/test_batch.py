@@ -91,6 +91,21 @@ def test_manifest_formats_give_the_same_jobs(tmp_path: Path, suffix: str) -> Non
     assert "--no-keep-best" in jobs[0].argv and jobs[0].out == tmp_path / "out" / "fused0.npy"
 
 
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_lists_in_a_manifest_give_an_options_values(tmp_path: Path, suffix: str) -> None:
+    lists = {"bands": [3, 2, 1], "pixel": [[1, 2], [3, 4]], "co": ["COMPRESS=ZSTD", "BLOCKSIZE=256"], "gnyq": [0.3] * 3}
+    rows = [{**_jobs(1)[0], "out": "out/fused0.tif", "spatial": "mtf", **lists}]
+    path = tmp_path / f"jobs{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(rows))
+    else:
+        path.write_text("[[jobs]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in rows[0].items()))
+    (job,) = read_manifest(path)
+    argv = " ".join(job.argv)
+    assert "--bands 3,2,1" in argv and "--pixel 1,2 --pixel 3,4" in argv and "--gnyq 0.3,0.3,0.3" in argv
+    assert "--co COMPRESS=ZSTD --co BLOCKSIZE=256" in argv
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..app import OutputSettings, written_files
-from ..cli.options import path_options
+from ..cli.options import path_options, repeated_options
 from ..cli.parser import build_parser, join_negative_values
 from ..io import InputError, atomic
 
@@ -26,6 +26,8 @@ TASKS = ("hs", "pan", "flash")
 PATH_OPTIONS = path_options()
 #: Values of path options that are not files.
 _KEYWORDS = {"estimate"}
+#: Options given more than once (``--pixel``, ``--co``): a list in a manifest gives each.
+_REPEATED = repeated_options()
 
 
 @dataclass
@@ -97,11 +99,23 @@ def _argv(row: dict[str, Any], base: Path, label: str) -> list[str]:
             elif name in ("residual", "keep-best", "refit"):
                 argv.append(f"--no-{name}")
             continue
-        text = str(value)
+        if isinstance(value, list) and dest in _REPEATED and not all(isinstance(v, (int, float)) for v in value):
+            # values of a repeated option (pixel = [[10, 20], [30, 40]]): the flag once for each
+            for item in value:
+                argv += [f"--{name}", _joined(item)]
+            continue
+        text = _joined(value)
         if dest in PATH_OPTIONS and text not in _KEYWORDS and not Path(text.split(":")[0]).is_absolute():
             text = str(base / text)
         argv += [f"--{name}", text]
     return argv
+
+
+def _joined(value: Any) -> str:
+    """An option's value as the command line takes it: a JSON or TOML list as ``A,B,C``."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[Job]:

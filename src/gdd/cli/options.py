@@ -369,6 +369,12 @@ def path_options() -> frozenset[str]:
     return frozenset(o.dest for task in FUSION_TASKS for o in COMMANDS[task].options if o.path)
 
 
+def repeated_options() -> frozenset[str]:
+    """The fusion options (by ``dest``) that may be given more than once."""
+    options = (o for task in FUSION_TASKS for o in COMMANDS[task].options)
+    return frozenset(o.dest for o in options if o.kwargs.get("action") == "append")
+
+
 def not_in_plan() -> frozenset[str]:
     """The fusion options (by ``dest``) that change neither a tile's pixels nor the blend."""
     return frozenset(o.dest for task in FUSION_TASKS for o in COMMANDS[task].options if not o.in_plan)
