@@ -45,6 +45,7 @@ def test_pansharpen_round_trips_a_dataarray_with_its_coordinates_and_crs() -> No
     out = gdd.pansharpen(ms, pan, **QUICK)
     _check_like(out, ms, pan)
     assert out.shape == (3, 32, 32)
+    assert np.isnan(out.rio.nodata) and np.isfinite(out.values).all()  # NaN declared, though no pixel is one
     # The same arrays as NumPy give the same numbers (the same fit).
     plain = gdd.pansharpen(np.moveaxis(ms.values, 0, -1), pan.values[0], **QUICK)
     np.testing.assert_allclose(np.moveaxis(out.values, 0, -1), plain, rtol=1e-5, atol=1e-6)

@@ -175,6 +175,10 @@ def test_a_batch_runs_its_jobs_and_skips_them_the_second_time(tmp_path: Path, ca
     assert main(["batch", str(manifest), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "job scene1: its output" in err and "made by this job with another command" in err, err
+    assert main(["batch", str(manifest), "--dry-run"]) == 0  # a dry run lists it, and what it needs
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("scene0\tdone\t"), listed
+    assert listed[1].startswith("scene1\tto do (with --force: its output exists, made by an edited job)\t"), listed
     assert main(["batch", str(manifest), "--quiet", "--force"]) == 0
     assert "(1 now, 1 before)" in capsys.readouterr().out
 
@@ -262,6 +266,47 @@ def test_dry_run_lists_the_jobs(tmp_path: Path, capsys) -> None:  # type: ignore
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith("scene0\tto do\tgdd pan --ms ")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_forced_batch_starts_again_a_job_whose_tiles_are_of_another_command(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gdd.app import TileStore, tile_folder
+
+    _pairs(tmp_path, 1, size=64)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1, tile=32, overlap=8)))
+    # What a job killed mid-way leaves, from before its command was edited: a finished tile.
+    TileStore(tile_folder(tmp_path / "out" / "fused0.npy"), {"an": "edited command"}, force=False).save(
+        0, np.zeros((2, 2, 3), np.float32), {}
+    )
+    assert main(["batch", str(manifest), "--quiet"]) == 1
+    assert "holds the tiles of another run" in capsys.readouterr().err
+    assert main(["batch", str(manifest), "--quiet", "--force"]) == 0
+    assert (tmp_path / "out" / "fused0.npy").is_file()
+
+
+def test_an_interrupted_batch_says_what_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import gdd.batch
+
+    _pairs(tmp_path, 2)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(2)))
+
+    def one_then_ctrl_c(jobs, state, *, on_event, **kwargs):  # type: ignore[no-untyped-def]
+        on_event("done", jobs[0], "")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gdd.batch, "run_local", one_then_ctrl_c)
+    assert main(["batch", str(manifest), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("gdd batch: interrupted; 1 of 2 jobs done;") and "no output was written" not in err, err
+
+
+def test_two_results_with_one_preview_are_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rows = [{**_jobs(1)[0], "id": f"s{n}", "out": f"out/c.{n}"} for n in ("npy", "mat")]
+    (tmp_path / "jobs.json").write_text(json.dumps(rows))
+    assert main(["batch", str(tmp_path / "jobs.json"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "(as the result's preview of c.npy and as the result's preview of c.mat)" in err, err
 
 
 def _ray_or_skip():  # type: ignore[no-untyped-def]

@@ -185,8 +185,12 @@ def test_colour_builtins() -> None:
     assert abs(cmfs[1, 16] - 0.995) < 1e-3  # y-bar(560 nm) = 0.995 (CIE 1931 table)
     camera = spectral_response("nikon-d5100", CAVE_WAVELENGTHS)
     assert camera.shape == (3, 31) and np.argmax(camera, axis=1).tolist() == sorted(np.argmax(camera, axis=1))[::-1]
-    with pytest.raises(InputError, match="built-ins: cie1931, nikon-d5100"):
+    with pytest.raises(InputError, match="built-ins: cie1931, nikon-d5100, sigma-sdmerrill"):
         spectral_response("no-such-camera", CAVE_WAVELENGTHS)
+    # The Sigma SD Merrill by its name, and by colour-science's spelling of it.
+    merrill = spectral_response("sigma-sdmerrill", CAVE_WAVELENGTHS)
+    assert np.array_equal(merrill, spectral_response("sigma-sdmerill", CAVE_WAVELENGTHS))
+    assert np.array_equal(merrill, spectral_response("Sigma SDMerill (NPL)", CAVE_WAVELENGTHS))
 
 
 def test_colour_builtins_against_the_shared_tables(shared: Path) -> None:

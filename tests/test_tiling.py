@@ -361,6 +361,41 @@ def test_tile_store_refuses_another_plan(tmp_path: Path) -> None:
     assert not TileStore(tmp_path / "t", {"a": 2}, force=True).done(0)
 
 
+def test_a_scene_like_another_in_name_size_and_time_is_not_taken_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdd.app.tilestore import plan
+
+    rng = np.random.default_rng(8)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "ms.npy", rng.random((8, 8, 3)).astype(np.float32))
+        os.utime(tmp_path / folder / "ms.npy", ns=(10**18, 10**18))  # unpacked with the same times
+    store = tmp_path / "t"
+
+    def open_store(folder: str) -> TileStore:  # the same command, run in the folder
+        monkeypatch.chdir(tmp_path / folder)
+        return TileStore(store, plan({"ms": "ms.npy"}, {}, (8, 8, 3), 32, 8, "cpu"), force=False)
+
+    open_store("a").save(0, np.zeros((2, 2, 1), np.float32), {"seconds": 1})
+    assert open_store("a").done(0)
+    with pytest.raises(ValueError, match="tiles made from another ms file"):
+        open_store("b")  # the same name, size and time, in another folder
+    # The same file rewritten in place with other pixels and its old time.
+    np.save(tmp_path / "a" / "ms.npy", rng.random((8, 8, 3)).astype(np.float32))
+    os.utime(tmp_path / "a" / "ms.npy", ns=(10**18, 10**18))
+    with pytest.raises(ValueError, match=r"earlier ms file: ms\.npy has changed since"):
+        open_store("a")
+
+
+def test_a_tile_folder_without_a_finished_tile_is_started_again(tmp_path: Path) -> None:
+    """A run stopped before its first tile (SIGKILL: no clean-up) leaves only its plan: nothing to keep."""
+    TileStore(tmp_path / "t", {"a": 1}, force=False)
+    assert [p.name for p in (tmp_path / "t").iterdir()] == ["plan.json"]
+    assert TileStore(tmp_path / "t", {"a": 2}, force=False).count() == 0
+    assert json.loads((tmp_path / "t" / "plan.json").read_text()) == {"a": 2}
+
+
 def test_a_killed_run_resumed_gives_the_same_bytes(tmp_path: Path) -> None:
     ms, pan = _pair(tmp_path, size=96)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -97,9 +97,11 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
         grid = grid_transform(high)
         if grid is not None:
             result = result.rio.write_transform(Affine(*grid))
-        if np.isnan(out).any():
-            result = result.rio.write_nodata(np.nan, encoded=False)
-    elif np.isnan(out).any():
+    # NaN is the result's nodata, declared whether or not a pixel has none: the input's stored
+    # nodata value is no float32 result's, and a raster written from it says which value is none.
+    if system is not None:
+        result = result.rio.write_nodata(np.nan, encoded=False)
+    else:
         result.attrs["_FillValue"] = np.nan
     return result
 

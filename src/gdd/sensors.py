@@ -58,7 +58,7 @@ def sensor_gnyq(sensor: str, bands: int | None = None) -> list[float]:
     if ms is None:
         return [_DEFAULT_MS_GNYQ] * bands
     if len(ms) != bands:
-        raise ValueError(f"sensor {sensor} has {len(ms)} MS bands, the image has {bands}; use --sensor none")
+        raise ValueError(f"sensor {sensor} has {len(ms)} MS bands, the image has {bands}; name another sensor, or none")
     return list(ms)
 
 

@@ -8,6 +8,7 @@ was never stopped. The result is blended strip by strip into a :class:`gdd.io.St
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -20,6 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import InputError, StripWriter, atomic, split_spec
+from ..io.formats import input_files
 from ..tiles import Tile, blend_weights
 
 __all__ = ["TileStore", "blend", "plan", "tile_folder"]
@@ -32,12 +34,33 @@ def tile_folder(out: str | os.PathLike[str]) -> Path:
 
 
 def _fingerprint(spec: str) -> dict[str, object]:
+    """An input as a resume knows it: where it is, its size and time, and a digest of its ends.
+
+    Another scene of the same shape under the same name (in another folder, or unpacked with
+    the same times) differs in its resolved path or its digest: its tiles are not this one's.
+    """
     path = split_spec(spec)[0]
     try:
         st = path.stat()
+        digest = hashlib.sha256()
+        for part in input_files(path):  # an ENVI image's header and data file
+            with open(part, "rb") as f:
+                digest.update(f.read(_SAMPLE))
+                f.seek(max(0, os.fstat(f.fileno()).st_size - _SAMPLE))
+                digest.update(f.read(_SAMPLE))
     except OSError:
         return {"file": str(spec)}
-    return {"file": str(spec), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {
+        "file": str(spec),
+        "path": str(path.resolve()),
+        "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ends": digest.hexdigest()[:16],
+    }
+
+
+#: Bytes read from each end of an input for its fingerprint.
+_SAMPLE = 1 << 20
 
 
 def _what_differs(old: str, plan: dict[str, object]) -> str:
@@ -49,8 +72,12 @@ def _what_differs(old: str, plan: dict[str, object]) -> str:
     inputs, now = before.get("inputs", {}), plan.get("inputs", {})
     for name, fingerprint in now.items():  # type: ignore[attr-defined]
         earlier = inputs.get(name)
-        if earlier and earlier.get("file") == fingerprint.get("file") and earlier != fingerprint:
-            return f"tiles made from an earlier {name} file: {fingerprint['file']} has changed since (size or time)"
+        if not earlier or earlier == fingerprint:
+            continue
+        if earlier.get("path") and fingerprint.get("path") and earlier["path"] != fingerprint["path"]:
+            return f"tiles made from another {name} file ({earlier['path']}, now {fingerprint['path']})"
+        if earlier.get("file") == fingerprint.get("file"):
+            return f"tiles made from an earlier {name} file: {fingerprint['file']} has changed since"
     return "the tiles of another run (other inputs or options)"
 
 
@@ -68,7 +95,8 @@ class TileStore:
         if folder.exists():
             old = plan_file.read_text() if plan_file.exists() else ""
             if old != text:
-                if not force:
+                # A folder without a finished tile (a run stopped before its first) holds nothing to lose.
+                if not force and any(folder.glob("tile-*.json")):
                     raise InputError(f"{folder} holds {_what_differs(old, plan)}; use --force to start again")
                 shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)

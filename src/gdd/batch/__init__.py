@@ -62,6 +62,14 @@ def run_batch(
     state = State(state_folder(path))
     todo = [job for job in jobs if not state.done(job)]
     clash = [job for job in todo if job.out.exists()]
+    if dry_run:
+        for job in jobs:
+            status = "done" if job not in todo else "to do"
+            if job in clash:
+                edited = ", made by an edited job" if state.made_otherwise(job) else ""
+                status += f" (with --force: its output exists{edited})"
+            print(f"{job.id}\t{status}\tgdd {' '.join(job.argv)}")
+        return 0
     if clash and not force:
         job = clash[0]
         why = (
@@ -73,12 +81,10 @@ def run_batch(
             f"job {job.id}: its output {job.out} {why} "
             f"({len(clash)} such job{'s' if len(clash) > 1 else ''}); remove it or use --force"
         )
-    for job in clash:
+    # --force: every job to do may overwrite its files and start its tiles again if they are of
+    # another command (tiles of its own command are still resumed).
+    for job in todo if force else ():
         job.force = True
-    if dry_run:
-        for job in jobs:
-            print(f"{job.id}\t{'done' if job not in todo else 'to do'}\tgdd {' '.join(job.argv)}")
-        return 0
     bar = ProgressBar(len(jobs), quiet=quiet, unit="job", initial=len(jobs) - len(todo))
 
     def say(kind: str, job: Job, text: str) -> None:
@@ -88,8 +94,10 @@ def run_batch(
             bar.write(f"gdd batch: job {job.id} failed after {job.attempts} attempt(s): {text}")
         elif kind == "done":
             bar.update(1)
+            finished[0] += 1
 
     last = [0.0]
+    finished = [0]
 
     def poll(running: list[Job]) -> None:
         if bar.bar is None or time.monotonic() - last[0] < 1:
@@ -111,6 +119,11 @@ def run_batch(
             failed = run_local(
                 todo, state, workers=count, gpus=ids, retries=retries, threads=threads, on_event=say, on_poll=poll
             )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"{len(jobs) - len(todo) + finished[0]} of {len(jobs)} jobs done; started again, the batch goes on "
+            "with the rest (an interrupted job from its finished tiles)"
+        ) from None
     finally:
         bar.close()
     wall = time.perf_counter() - start

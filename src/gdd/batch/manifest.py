@@ -163,6 +163,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
         for path, role in job.writes.items():
             if path in writers:  # two jobs writing one file: the second would overwrite the first's
                 other, first = writers[path]
+                if first == role:  # two results with one preview (x.npy, x.mat): which results
+                    first, role = f"{first} of {other.out.name}", f"{role} of {job.out.name}"
                 raise InputError(
                     f"manifest {p.name}: jobs {other.id} and {job.id} both write {path} "
                     f"(as {first} and as {role}); give each job its own"

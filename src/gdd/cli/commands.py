@@ -203,7 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gdd: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print("gdd: interrupted; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
+        if args.command == "batch":  # its finished jobs' outputs are written: it says what is kept
+            print(f"gdd batch: interrupted; {exc}", file=sys.stderr)
+        else:
+            print("gdd: interrupted; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"gdd: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)

@@ -259,7 +259,7 @@ SIMULATE: tuple[Option, ...] = (
     _o("--out", required=True, help="case folder to write"),
     _o("--factor", required=True, type=t.factor, help="scale factor (the PAN ratio with --pan)"),
     _o("--srf", help="HS case: the guide's response: CSV with wavelengths first, satellite .mat[:ms|:pan|:ROWS], "
-       "a K x C .npy, or cie1931 / nikon-d5100 / sigma-sdmerill (needs gdd[demo])"),
+       "a K x C .npy, or cie1931 / nikon-d5100 / sigma-sdmerrill (needs gdd[demo])"),
     _o("--pan", help="pansharpening case: the PAN at factor x the reference's size"),
     _o("--spatial", choices=["block", "gaussian", "mtf"], help="HS degradation (default block); pan cases use the MTF"),
     _sensor("MTF gains (none: 0.29 per MS band, 0.15 for the PAN)"),
@@ -310,7 +310,8 @@ BATCH: tuple[Option, ...] = (
        help="run the jobs as Ray tasks: auto (the running cluster), local (start one here), or HOST:PORT / ray://..."),
     _o("--ray-gpus", type=float, default=None, help="GPUs per job on Ray (default 1 if the cluster has GPUs)"),
     _o("--ray-cpus", type=float, default=1.0, help="CPUs per job on Ray (default 1)"),
-    _o("--force", action="store_true", help="jobs may overwrite outputs that this batch did not make"),
+    _o("--force", action="store_true",
+       help="jobs may overwrite outputs that this batch did not make, and start again tiles of another command"),
     _o("--shard", type=t.shard, metavar="I/N",
        help="run only the I-th of N shares of the jobs (jobs I, I+N, I+2N, ... in manifest order), e.g. "
        "--shard $SLURM_ARRAY_TASK_ID/4 in a job array of 1-4; shares share the done records and resume alike"),

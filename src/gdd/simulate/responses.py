@@ -18,7 +18,9 @@ from ..io.read import read_table
 
 _CMFS = {"cie1931": "CIE 1931 2 Degree Standard Observer"}
 # colour-science names its NPL cameras by model number only; the Nikon is the D5100.
-_CAMERA_SLUGS = {"Nikon 5100 (NPL)": "nikon-d5100", "Sigma SDMerill (NPL)": "sigma-sdmerill"}
+# colour-science spells the Sigma SD Merrill's key "SDMerill"; both spellings name it.
+_CAMERA_SLUGS = {"Nikon 5100 (NPL)": "nikon-d5100", "Sigma SDMerill (NPL)": "sigma-sdmerrill"}
+_ALSO = {"sigmasdmerill": "sigmasdmerrill"}
 _WAVELENGTH_VARS = ("wavelength_nm", "wavelengths_nm", "wavelengths", "wavelength")
 #: A tabulated row needs this share of its response within the image's wavelength range.
 _MIN_INSIDE = 0.1
@@ -79,6 +81,7 @@ def _camera_slug(key: str) -> str:
 
 def _builtin(name: str) -> _Response:
     want = _compact(name)
+    want = _ALSO.get(want, want)
     colour = _colour(name)
     for short, key in _CMFS.items():
         if want == _compact(short):
@@ -268,7 +271,7 @@ def spectral_response(spec: str, wavelengths: Sequence[float]) -> np.ndarray:
               the image's bands (a (C, K) one is transposed when that is unambiguous);
             - a built-in name, from colour-science (``pip install 'gdd[demo]'``): ``cie1931``
               (CIE 1931 2-degree colour-matching functions) or a camera of its camera
-              sensitivities dataset (``nikon-d5100``, ``sigma-sdmerill``).
+              sensitivities dataset (``nikon-d5100``, ``sigma-sdmerrill``).
         wavelengths: the image's band centres in nm.
 
     Raises:
