@@ -348,3 +348,62 @@ def test_a_tiff_photo_with_an_orientation_tag_is_read_as_a_viewer_shows_it(tmp_p
 def test_write_image_refuses_creation_options_for_other_formats(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"of a \.tif output"):
         write_image(tmp_path / "x.npy", np.zeros((4, 4, 1), np.float32), creation=(("COMPRESS", "LZW"),))
+
+
+def _png16(path: Path, rgb: np.ndarray) -> None:
+    """A 16-bit RGB PNG (Pillow writes none): its IHDR, IDAT and IEND chunks."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = rgb.shape
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
+
+
+def test_pictures_are_read_as_their_colours(tmp_path: Path) -> None:
+    """16-bit colour PNGs at 16 bits, palettes as colours, an alpha channel as the pixels with data."""
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    deep = (rng.random((12, 20, 3)) * 65535).astype(np.uint16)
+    _png16(tmp_path / "deep.png", deep)
+    np.testing.assert_allclose(read_raster(tmp_path / "deep.png").data, deep / 65535, rtol=0, atol=1e-7)
+
+    rgb = (rng.random((12, 20, 3)) * 255).astype(np.uint8)
+    for suffix in (".png", ".tif", ".gif"):  # a palette: its colours, as Pillow gives them
+        Image.fromarray(rgb).convert("P").save(tmp_path / f"palette{suffix}")
+    colours = np.asarray(Image.open(tmp_path / "palette.png").convert("RGB")) / 255
+    for suffix in (".png", ".tif", ".gif"):
+        got = read_raster(tmp_path / f"palette{suffix}")
+        np.testing.assert_allclose(got.data, colours, rtol=0, atol=1e-7, err_msg=suffix)
+    window = WindowReader(tmp_path / "palette.tif").read(slice(2, 8), slice(5, 15)).data
+    np.testing.assert_allclose(window, colours[2:8, 5:15], rtol=0, atol=1e-7)
+
+    alpha = np.full((12, 20), 255, np.uint8)
+    alpha[:2, :3] = 0  # transparent: no data
+    for suffix in (".png", ".tif"):
+        Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / f"rgba{suffix}")
+        got = read_raster(tmp_path / f"rgba{suffix}")
+        assert got.data.shape == (12, 20, 3) and got.mask is not None, suffix
+        assert np.array_equal(got.mask, alpha > 0), suffix
+        np.testing.assert_allclose(got.data[got.mask], rgb[alpha > 0] / 255, rtol=0, atol=1e-7)
+    window = WindowReader(tmp_path / "rgba.tif").read(slice(0, 6), slice(0, 10))
+    assert window.data.shape == (6, 10, 3) and np.array_equal(window.mask, alpha[:6, :10] > 0)
+    Image.fromarray(rgb[..., 0]).convert("LA").save(tmp_path / "grey.png")  # grey and alpha: one band
+    assert read_raster(tmp_path / "grey.png").data.shape == (12, 20, 1)
+
+
+def test_a_tiff_photo_s_colour_profile_is_read_as_a_picture_s(tmp_path: Path) -> None:
+    import tifffile
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = np.zeros((8, 8, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "p.tif", photo, photometric="rgb", extratags=[(34675, "B", len(icc), icc, True)])
+    assert read_raster(tmp_path / "p.tif").icc == icc

@@ -162,8 +162,11 @@ class OutputSettings:
 
     @property
     def preview(self) -> Path:
-        """``STEM.png`` beside the result (``STEM.preview.png`` when the result is itself a PNG)."""
-        if self.out.suffix.lower() == ".png":
+        """``STEM.png`` beside the result (``STEM.preview.png`` when the result is itself a picture).
+
+        A photo's result (``holiday.jpg``) is kept apart from the photos beside it (``holiday.png``).
+        """
+        if self.out.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
             return self.out.with_name(self.out.stem + ".preview.png")
         return self.out.with_name(self.out.stem + ".png")
 

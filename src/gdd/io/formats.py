@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._common import GEOTIFF_TAGS, InputError, _Read, optional
-from .pictures import read_picture, tiff_orientation, upright
+from .pictures import colours, read_picture, tiff_icc, tiff_orientation, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -142,9 +142,9 @@ def physical(a: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 
 def _read_rasterio(rasterio: Any, path: Path) -> _Read:
     with rasterio.open(path) as src:
-        a = src.read()  # C x H x W
         meta = rasterio_meta(src)
-    return _Read(np.moveaxis(physical(a, meta), 0, -1), hwc=True, meta=meta)
+        a, masked = colours(src, src.read(), meta)  # C x H x W
+    return _Read(np.moveaxis(physical(a, meta), 0, -1), hwc=True, meta={**meta, **masked})
 
 
 @contextlib.contextmanager
@@ -219,10 +219,12 @@ def check_one_image(path: Path) -> None:
 def _read_tiff(path: Path, var: str | None = None) -> _Read:
     check_one_image(path)
     got = _read_tiff_as_stored(path)
-    orientation = tiff_orientation(path)
-    if orientation == 1 or got.meta.get("crs") or got.meta.get("transform"):  # a grid (also a sidecar's): as stored
+    if got.meta.get("crs") or got.meta.get("transform"):  # a grid (also a sidecar's): as stored
         return got
-    return _Read(upright(got.array, orientation), hwc=got.hwc, meta=got.meta)
+    # A photo: upright, and its colour profile carried to a picture written from it.
+    icc = tiff_icc(path)
+    meta = {**got.meta, "icc": icc} if icc else got.meta
+    return _Read(upright(got.array, tiff_orientation(path)), hwc=got.hwc, meta=meta)
 
 
 def _read_tiff_as_stored(path: Path) -> _Read:

@@ -6,30 +6,98 @@ orientation tag; the two photos of a pair need not be stored alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._common import GEOTIFF_TAGS, _Read
+from ._common import GEOTIFF_TAGS, InputError, _Read
 
-__all__ = ["read_picture", "tiff_orientation", "upright"]
+__all__ = ["colour_bands", "colours", "read_picture", "tiff_icc", "tiff_orientation", "upright"]
 
 
 def read_picture(path: Path, var: str | None = None) -> _Read:
-    """A PNG, JPEG or BMP picture as H x W x C, upright, with its colour profile and EXIF block."""
+    """A PNG, JPEG or BMP picture as H x W x C, upright, with its colour profile and EXIF block.
+
+    An alpha channel is no band: its transparent pixels (alpha 0) are nodata (``meta["masked"]``).
+    """
     from PIL import Image, ImageOps
 
     with Image.open(path) as stored:
         stored.load()
-        # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
-        # an EXIF orientation, and the two photos of a pair need not be stored alike. The EXIF
-        # block carried to the result then says it is upright.
-        im = ImageOps.exif_transpose(stored)
-        meta = {k: im.info[k] for k in ("icc_profile", "exif") if isinstance(im.info.get(k), bytes)}
-        if im.mode in {"P", "CMYK", "YCbCr", "LA", "PA"}:
-            im = im.convert("RGBA" if "A" in im.mode else "RGB")
-        # The colour profile and EXIF block travel to a picture written from this one.
-        return _Read(np.asarray(im), hwc=True, meta={"icc": meta.get("icc_profile"), "exif": meta.get("exif")})
+        if _png_depth(path) == (16, True):  # Pillow reads 16-bit colour PNGs as 8 bits
+            orientation = stored.getexif().get(274, 1)
+            a = upright(np.moveaxis(_read_16_bit_colour(path), 0, -1), orientation if 1 <= orientation <= 8 else 1)
+            info = ImageOps.exif_transpose(stored).info  # the EXIF block without its orientation
+            meta = {k: info[k] for k in ("icc_profile", "exif") if isinstance(info.get(k), bytes)}
+            a, alpha = (a[..., :3], a[..., 3]) if a.shape[-1] == 4 else (a, None)
+        else:
+            # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
+            # an EXIF orientation, and the two photos of a pair need not be stored alike. The EXIF
+            # block carried to the result then says it is upright.
+            im = ImageOps.exif_transpose(stored)
+            meta = {k: im.info[k] for k in ("icc_profile", "exif") if isinstance(im.info.get(k), bytes)}
+            if im.mode in {"P", "CMYK", "YCbCr", "PA"}:
+                im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+            a = np.asarray(im)
+            a, alpha = (a[..., :-1], a[..., -1]) if im.mode in ("RGBA", "LA") else (a, None)
+    # The colour profile and EXIF block travel to a picture written from this one.
+    return _Read(a, hwc=True, meta={"icc": meta.get("icc_profile"), "exif": meta.get("exif"), **_masked(alpha)})
+
+
+def _png_depth(path: Path) -> tuple[int, bool] | None:
+    """A PNG's bit depth and whether it is in colour (its IHDR), None for another file."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25] in (2, 6)  # colour types 2 (RGB) and 6 (RGBA)
+
+
+def _read_16_bit_colour(path: Path) -> np.ndarray:
+    """A 16-bit colour PNG's bands (C x H x W, uint16, alpha last), read by GDAL at their 16 bits."""
+    try:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+    except ImportError:
+        raise InputError(
+            f"{path}: a 16-bit colour PNG is read at its 16 bits with rasterio: pip install 'gdd[geo]'"
+        ) from None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as src:
+            return np.asarray(src.read())
+
+
+def _masked(alpha: np.ndarray | None) -> dict[str, np.ndarray]:
+    """``{"masked": the transparent pixels}`` where an alpha channel has any, else nothing."""
+    return {} if alpha is None or not (alpha == 0).any() else {"masked": alpha == 0}
+
+
+def colour_bands(
+    stored: np.ndarray, interp: Sequence[str], colormap: Callable[[], dict[int, tuple[int, ...]]]
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[int] | None]:
+    """GDAL's C x H x W bands as colours: a palette's indices looked up, alpha bands taken out.
+
+    ``interp``: the bands' colour interpretations (rasterio's ``colorinterp`` names). Returns
+    the bands, ``{"masked": ...}`` where an alpha band makes pixels transparent (for the
+    reader's meta), and the stored bands kept (None: a palette became three bands).
+    """
+    if len(interp) == 1 and interp[0] == "palette":
+        table = colormap()
+        lut = np.zeros((max(int(stored.max()), *table) + 1, 4), np.uint8)
+        for index, colour in table.items():
+            lut[index, : len(colour)] = colour
+        rgba = np.moveaxis(lut[stored[0]], -1, 0)
+        return rgba[:3], _masked(rgba[3] if any(len(c) > 3 and c[3] < 255 for c in table.values()) else None), None
+    alphas = [i for i, name in enumerate(interp) if name == "alpha"]
+    if not alphas or len(alphas) == len(interp):
+        return stored, {}, list(range(len(interp)))
+    keep = [i for i in range(len(interp)) if i not in alphas]
+    return stored[keep], _masked(stored[alphas[0]]), keep
 
 
 def tiff_orientation(path: Path) -> int:
@@ -51,6 +119,18 @@ def tiff_orientation(path: Path) -> int:
     return value if 1 <= value <= 8 else 1
 
 
+def tiff_icc(path: Path) -> bytes | None:
+    """The colour profile (ICC, tag 34675) of a TIFF photo, None without one."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags.get(34675)
+            return bytes(tag.value) if tag is not None else None
+    except Exception:  # not a TIFF tifffile reads
+        return None
+
+
 def upright(a: np.ndarray, orientation: int) -> np.ndarray:
     """An H x W (x C) array stored with a TIFF/EXIF ``orientation`` (1-8), as a viewer shows it."""
     turned = {
@@ -63,3 +143,21 @@ def upright(a: np.ndarray, orientation: int) -> np.ndarray:
         8: lambda x: np.rot90(x, 1),
     }.get(orientation)
     return a if turned is None else np.ascontiguousarray(turned(a))
+
+
+def colours(src: Any, stored: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """An open dataset's bands (or a window's) as colours: a palette looked up, alpha bands made a mask.
+
+    ``meta`` (:func:`rasterio_meta`'s) is made to describe the bands kept.
+    """
+    a, masked, keep = colour_bands(stored, [c.name for c in src.colorinterp], lambda: src.colormap(1))
+    if keep is None or len(keep) < len(src.colorinterp):
+        for key in ("descriptions", "wavelengths", "fwhm"):
+            if meta.get(key) is not None:
+                meta[key] = None if keep is None else tuple(meta[key][i] for i in keep)
+        if keep is None:
+            meta.pop("scale_offset", None)  # a palette's colours are no physical values
+        elif "scale_offset" in meta:
+            scales, offsets = meta["scale_offset"]
+            meta["scale_offset"] = (tuple(scales[i] for i in keep), tuple(offsets[i] for i in keep))
+    return a, masked

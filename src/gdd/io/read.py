@@ -162,7 +162,7 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
     meta = got.meta
     declared = meta.get("nodata")
     value = nodata if nodata is not None else declared
-    mask = _nodata_mask(a, value, label)
+    mask = _nodata_mask(a, value, label, masked=meta.get("masked"))  # "masked": transparent pixels
     scale = _bit_scale(a, label, bit_depth, mask)
     data = a.astype(np.float32) if scale is None else (a.astype(np.float64) / scale).astype(np.float32)
     if mask is not None:

@@ -22,7 +22,16 @@ import numpy as np
 
 from ._common import InputError, check_output, split_spec
 from .cog import _gdal_writing, _tag_bands, to_cog
-from .formats import _Read, _reason, _tiff_pages, check_one_image, physical, rasterio_meta, tiff_orientation
+from .formats import (
+    _Read,
+    _reason,
+    _tiff_pages,
+    check_one_image,
+    physical,
+    rasterio_meta,
+    tiff_orientation,
+)
+from .pictures import colours
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import EncodingNotes, OutputType, _encode, storage, write_image
 
@@ -92,6 +101,7 @@ class WindowReader:
         self._dataset_path: Path | None = None
         self._whole: Raster | None = None
         self._meta: dict[str, Any] = {}
+        self._stored_meta: dict[str, Any] = {}
         suffix = path.suffix.lower()
         rasterio = _rasterio()
         if path.is_file() and path.stat().st_size > 0 and suffix == ".npy":
@@ -115,8 +125,13 @@ class WindowReader:
             self._dataset_path = path
             try:
                 with self._open() as src:
-                    self._shape = (src.height, src.width, src.count)
-                    self._meta = rasterio_meta(src)
+                    from rasterio.windows import Window
+
+                    # The bands as colours (a palette looked up, alpha bands a mask): what a window holds.
+                    self._stored_meta = rasterio_meta(src)
+                    self._meta = dict(self._stored_meta)
+                    probe, _ = colours(src, src.read(window=Window(0, 0, 1, 1)), self._meta)
+                    self._shape = (src.height, src.width, probe.shape[0])
             except Exception as exc:
                 raise InputError(f"{self.label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
         else:
@@ -207,15 +222,17 @@ class WindowReader:
                 scale=whole.scale,
             )
         meta = dict(self._meta)
+        masked: dict[str, np.ndarray] = {}
         if self._array is not None:
             window = np.asarray(self._array[rows, cols])
         else:
             from rasterio.windows import Window
 
             with self._open() as src:
-                stored = src.read(window=Window(c0, r0, c1 - c0, r1 - r0))
+                window_of = Window(c0, r0, c1 - c0, r1 - r0)
+                stored, masked = colours(src, src.read(window=window_of), dict(self._stored_meta))
             window = np.moveaxis(physical(stored, meta), 0, -1)
-        got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata")})
+        got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata"), **masked})
         fh, fw, _ = self._file_shape()
         everything = (r0, r1, c0, c1) == (0, fh, 0, fw)
         label = self.label if everything else f"{self.label} (rows {r0}:{r1}, columns {c0}:{c1})"
