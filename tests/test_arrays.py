@@ -74,6 +74,7 @@ def test_integer_arrays_are_scaled_and_bad_arrays_are_refused_in_one_line() -> N
         (lambda: gdd.pansharpen(ms, pan[:30, :30], **QUICK), "times a whole ratio; crop both"),
         (lambda: gdd.pansharpen(ms, pan, ratio=2, **QUICK), "times 2"),
         (lambda: gdd.fuse_hs(ms, pan, np.ones((1, 4)), **QUICK), "1 x 3"),
+        (lambda: gdd.denoise(pan, np.full_like(pan, 0.5), **QUICK), "guide: every pixel has the same value"),
         (lambda: gdd.denoise(ms, pan, **QUICK), "must match"),
     ):
         with pytest.raises(InputError, match=match) as info:
@@ -143,7 +144,7 @@ def test_tiles_without_data_are_not_fitted_and_stay_nodata() -> None:
     assert np.isnan(out[:, 32:]).all() and np.isfinite(out[:, :32]).all()
     ms[:1, :1] = np.nan  # a tile with few observed pixels still fits (without held-out pixels)
     few = np.full((16, 16, 3), np.nan, np.float32)
-    few[:2, :2] = 0.5
+    few[:2, :2] = rng.random((2, 2, 3))  # a constant MS would be refused, as on the command line
     assert np.isfinite(gdd.pansharpen(few, pan, tile=32, overlap=8, nodata=np.nan, **QUICK)[:8, :8]).all()
 
 

@@ -528,7 +528,18 @@ CASES: list[Case] = [
     Case("bench-no-methods", "gdd bench --methods '' (it ran every method)",
          lambda d: ["bench", _bench_case(d), "--methods", "", "--out", str(d / "b"), "--quiet"], 2,
          "argument --methods: expected method names separated by commas"),
+    Case("flash-warm-start", "gdd flash --warm-start 5 (it was accepted and did nothing)",
+         lambda d: _flash(d, extra=["--warm-start", "5"]), 2,
+         "--warm-start: flash has no classic start to warm up from or to correct"),
+    Case("batch-shared-json", "gdd batch: two jobs with one --json (the second replaced the first's)",
+         lambda d: ["batch", _two_jobs_one_json(d), "--quiet"], 1, "jobs 1 and 2 both write"),
 ]  # fmt: skip
+
+
+def _two_jobs_one_json(d: Path) -> str:
+    """A batch manifest whose two jobs name one --json."""
+    jobs = [{"task": "flash", "noisy": "n.npy", "guide": "g.npy", "out": f"{k}.npy", "json": "m.json"} for k in "ab"]
+    return _save(d, "jobs.json", json.dumps(jobs))
 
 
 def _folder_with(d: Path, name: str, file: str) -> str:

@@ -159,6 +159,11 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pan", "--ms", "a.npy"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["hs", "--hsi", "a", "--guide", "b", "--srf", "c", "--factor", "x", "--out", "o.npy"]) == 2
+    capsys.readouterr()
+    # An option another command has: the help to see is this command's.
+    assert main(["hs", "--hsi", "a", "--guide", "b", "--srf", "c", "--factor", "4", "--out", "o.npy",
+                 "--sensor", "WV3"]) == 2  # fmt: skip
+    assert capsys.readouterr().err == "gdd: error: unrecognized arguments: --sensor WV3 (see gdd hs --help)\n"
     assert main(["flash", "--noisy", "a.npy", "--guide", "b.npy", "--out", "o.xyz", *FAST]) == 1
     assert "unknown format" in capsys.readouterr().err
 

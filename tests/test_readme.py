@@ -458,7 +458,7 @@ def test_the_docs_ten_minute_runs_are_the_committed_measurement() -> None:
     speed = " ".join((root / "docs" / "speed.md").read_text().split())
     readme = " ".join(README.read_text().split())
     runs = _authors_runs(4000)
-    anchor = 36.30  # the original code's 8001-step result (ANCHORS.md)
+    anchor = 36.30  # the original code's 8001-step result (measured)
     for seed, run in enumerate(runs):
         settings, m = run["settings"], run["metrics"]["gdd"]
         # The authors' settings with the CPU switches, no classic start, no held-out pixels, 4000 steps.

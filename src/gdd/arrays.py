@@ -10,7 +10,7 @@ in memory, the way data of this field is held in Python:
   high-resolution input's coordinates, with the low-resolution input's band coordinate and
   attributes, and the high-resolution input's CRS and transform (written with rioxarray).
 
-Integer arrays are scaled by their type's range (or ``bit_depth``), as the command line does; the
+Integer arrays are scaled as the command line does (8-bit by 255, wider by 65535, or by ``bit_depth``); the
 result is in that [0, 1] scale. The resolution ratio is read from the shapes when it is not given.
 
 Nodata, as the command line treats a file's: pixels with the ``nodata`` value in any band
@@ -134,7 +134,7 @@ def pansharpen(
         gnyq: the MS bands' MTF gains at Nyquist for a sensor not in that table: one number for
             every band or one per band (instead of ``sensor``'s).
         spatial: the MS degradation, ``"auto"`` (chosen on held-out pixels), ``"bicubic"`` or ``"mtf"``.
-        bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: their type's range).
+        bit_depth: integer arrays are divided by 2^bit_depth - 1 (default: 255 for 8-bit types, else 65535).
         nodata: pixels with this value in any band of either input (``np.nan``: NaN or Inf) are
             left out of the fit and are NaN in the result (default: a DataArray's own nodata;
             see the module's docstring).

@@ -10,6 +10,7 @@ import torch
 
 from ..checks import sizes_at_factor
 from ..io import InputError, Layout, Raster, read_image, split_spec, to_tensor
+from ..io._common import check_varies as varies
 from .settings import FuseSettings
 
 __all__ = [
@@ -40,14 +41,7 @@ def check_free(path: str | Path | None, what: str, force: bool) -> None:
 
 def check_varies(name: str, spec: str, raster: Raster) -> None:
     """Refuse an input whose every valid pixel has one value in every band: it carries nothing to fuse."""
-    data = raster.data if raster.mask is None else raster.data[raster.mask]
-    flat = data.reshape(-1, data.shape[-1])
-    if flat.shape[0] and bool((flat.max(axis=0) == flat.min(axis=0)).all()):
-        values = ", ".join(f"{v:.6g}" for v in flat[0][:4]) + (", ..." if flat.shape[1] > 4 else "")
-        raise InputError(
-            f"{name} {split_spec(spec)[0].name}: every pixel has the same value ({values}); a constant image carries "
-            "nothing to fuse"
-        )
+    varies(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
 
 
 def no_pixel_valid_in_both(first: str, second: str) -> InputError:

@@ -77,7 +77,8 @@ def _check_init(init: str | None, task: str) -> None:
     from ..problems import classic_method
 
     if init == "auto" and task != "pan":
-        raise UsageError(f"--init auto: only pansharpening chooses its start from the pair; name a method for {task}")
+        what = "flash has no classic start: use none" if task == "flash" else f"name a method for {task}"
+        raise UsageError(f"--init auto: only pansharpening chooses its start from the pair; {what}")
     if init is not None and init not in ("none", "auto"):
         try:
             classic_method(task, init)
@@ -138,6 +139,9 @@ def fusion_settings(args: argparse.Namespace) -> Any:
 
     task = args.command
     _check_init(args.init, task)
+    if task == "flash" and (args.warm_start or args.residual):  # accepted, and nothing to act on
+        option = "--warm-start" if args.warm_start else "--residual"
+        raise UsageError(f"{option}: flash has no classic start to warm up from or to correct")
     device = resolve_device(args.device)
     budget = args.budget or preset_for(task, device)[0]
     overrides = preset_overrides(args)

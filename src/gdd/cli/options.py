@@ -65,7 +65,7 @@ REPORT: tuple[Option, ...] = (
     _o("--report", metavar="REPORT.html", path=True, in_plan=False, group="report",
        help="write one self-contained HTML report: inputs, result, figures, indices"),
     _o("--bands", type=t.band_triple, metavar="R,G,B", in_plan=False, group="report",
-       help="report: the false-colour band triple"),
+       help="report: the false-colour band triple, counted from 0 (e.g. 4,2,1)"),
     _o("--stretch", type=t.percentiles, default=(1.0, 99.0), metavar="LOW,HIGH", in_plan=False, group="report",
        help="report: percentiles (1,99)"),
     _o("--pixel", type=t.pixel, action="append", metavar="ROW,COL", in_plan=False, group="report",
@@ -85,7 +85,8 @@ FUSION: tuple[Option, ...] = (
     _o("--budget", choices=["authors", "cpu"], group="model",
        help="preset: the authors' settings or the CPU ones (default: by device)"),
     _o("--reference", metavar="GT", path=True, group="inputs",
-       help="ground truth: print PSNR, SAM, ERGAS of the result and of bicubic"),
+       help="ground truth: print PSNR, SAM, ERGAS of the result and of the input as it is (bicubic upsampling; "
+       "flash: the noisy photo)"),
     _o("--json", metavar="METRICS.json", path=True, in_plan=False, group="outputs",
        help="write metrics, time and settings as JSON"),
     _o("--average-last", type=t.nonneg_int, group="model",

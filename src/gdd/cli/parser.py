@@ -19,6 +19,15 @@ class _Parser(argparse.ArgumentParser):
         where = f"gdd {words[-1]}" if len(words) > 1 else "gdd"
         self.exit(2, f"gdd: error: {message} (see {where} --help)\n")
 
+    def parse_args(self, args: Sequence[str] | None = None, namespace: None = None) -> argparse.Namespace:  # type: ignore[override]
+        # An unknown option is found by the top parser: the help to see is the command's.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            where = f"gdd {command}" if command else "gdd"
+            self.exit(2, f"gdd: error: unrecognized arguments: {' '.join(extras)} (see {where} --help)\n")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``gdd`` parser: one sub-command per entry of :data:`gdd.cli.options.COMMANDS`."""

@@ -112,3 +112,12 @@ def atomic(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_varies(label: str, data: np.ndarray, mask: np.ndarray | None) -> None:
+    """Refuse an H x W x C image whose every pixel with data has one value in every band: it carries nothing to fuse."""
+    values = data if mask is None else data[mask]
+    flat = values.reshape(-1, data.shape[-1])
+    if flat.shape[0] > 1 and bool((flat.max(axis=0) == flat.min(axis=0)).all()):  # one pixel: too few, told later
+        shown = ", ".join(f"{v:.6g}" for v in flat[0][:4]) + (", ..." if flat.shape[1] > 4 else "")
+        raise InputError(f"{label}: every pixel has the same value ({shown}); a constant image carries nothing to fuse")

@@ -152,7 +152,8 @@ def _finish(result: FitResult, problem: Problem, plan: FitPlan) -> FitResult:
     if base is not None:
         result.details["warm_start"] = config.warm_start
     if result.choice:
-        result.choice["classic_name"] = preset.init if base is not None else "gsa"
+        if base is not None or problem.task != "flash":  # flash has no classic method
+            result.choice["classic_name"] = preset.init if base is not None else "gsa"
         kinds = [k for k, on in (("warm", config.warm_start), ("residual", config.residual)) if on]
         result.choice["start"] = "none" if base is None else "+".join(kinds) or "none"
     return result
