@@ -86,8 +86,13 @@ def colour_bands(
     the bands, ``{"masked": ...}`` where an alpha band makes pixels transparent (for the
     reader's meta), and the stored bands kept (None: a palette became three bands).
     """
+    table: dict[int, tuple[int, ...]] = {}
     if len(interp) == 1 and interp[0] == "palette":
-        table = colormap()
+        try:
+            table = colormap()
+        except ValueError:  # a palette band without a colour map: its numbers as they are
+            table = {}
+    if table:
         lut = np.zeros((max(int(stored.max()), *table) + 1, 4), np.uint8)
         for index, colour in table.items():
             lut[index, : len(colour)] = colour
