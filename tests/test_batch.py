@@ -120,7 +120,7 @@ def test_lists_in_a_manifest_give_an_options_values(tmp_path: Path, suffix: str)
         # One job's --json (or report, or preview) is another's: the second run would replace it.
         (
             [{"task": "pan", "ms": "a", "pan": "b", "ratio": 4, "out": f"{n}.npy", "json": "m.json"} for n in "xy"],
-            "(as --json and as --json)",
+            "(as --json of x.npy and as --json of y.npy)",
         ),
         (
             [
