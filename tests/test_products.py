@@ -395,6 +395,18 @@ def test_pictures_are_read_as_their_colours(tmp_path: Path) -> None:
         np.testing.assert_allclose(got.data[got.mask], rgb[alpha > 0] / 255, rtol=0, atol=1e-7)
     window = WindowReader(tmp_path / "rgba.tif").read(slice(0, 6), slice(0, 10))
     assert window.data.shape == (6, 10, 3) and np.array_equal(window.mask, alpha[:6, :10] > 0)
+    # Four 8-bit bands written with GDAL's defaults: the fourth is tagged alpha, but holds data (a
+    # near-infrared band): it stays a band, whole and by windows.
+    rgbn = (rng.random((4, 12, 20)) * 255).astype(np.uint8)
+    with rasterio.open(tmp_path / "rgbn.tif", "w", driver="GTiff", height=12, width=20, count=4, dtype="uint8",
+                       crs="EPSG:32633", transform=Affine(2.0, 0, 5e5, 0, -2.0, 4e6)) as dst:  # fmt: skip
+        dst.write(rgbn)
+    with rasterio.open(tmp_path / "rgbn.tif") as src:
+        assert src.colorinterp[3] == ColorInterp.alpha
+    got = read_raster(tmp_path / "rgbn.tif")
+    assert got.mask is None and np.array_equal(got.data, np.moveaxis(rgbn, 0, -1) / np.float32(255))
+    window = WindowReader(tmp_path / "rgbn.tif").read(slice(0, 6), slice(0, 10))
+    assert window.mask is None and window.data.shape == (6, 10, 4)
     Image.fromarray(rgb[..., 0]).convert("LA").save(tmp_path / "grey.png")  # grey and alpha: one band
     assert read_raster(tmp_path / "grey.png").data.shape == (12, 20, 1)
 

@@ -14,7 +14,16 @@ import numpy as np
 
 from ._common import GEOTIFF_TAGS, InputError, _Read
 
-__all__ = ["colour_bands", "colours", "read_picture", "tiff_icc", "tiff_orientation", "upright"]
+__all__ = [
+    "alpha_is_mask",
+    "colour_bands",
+    "colours",
+    "is_mask",
+    "read_picture",
+    "tiff_icc",
+    "tiff_orientation",
+    "upright",
+]
 
 
 def read_picture(path: Path, var: str | None = None) -> _Read:
@@ -78,12 +87,18 @@ def _masked(alpha: np.ndarray | None) -> dict[str, np.ndarray]:
 
 
 def colour_bands(
-    stored: np.ndarray, interp: Sequence[str], colormap: Callable[[], dict[int, tuple[int, ...]]]
+    stored: np.ndarray,
+    interp: Sequence[str],
+    colormap: Callable[[], dict[int, tuple[int, ...]]],
+    mask_alpha: bool | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[int] | None]:
-    """GDAL's C x H x W bands as colours: a palette's indices looked up, alpha bands taken out.
+    """GDAL's C x H x W bands as colours: a palette's indices looked up, an alpha mask taken out.
 
-    ``interp``: the bands' colour interpretations (rasterio's ``colorinterp`` names). Returns
-    the bands, ``{"masked": ...}`` where an alpha band makes pixels transparent (for the
+    ``interp``: the bands' colour interpretations (rasterio's ``colorinterp`` names). A band
+    tagged alpha is a mask only if it holds nothing but 0 and its type's top value
+    (``mask_alpha``, else judged on ``stored``): GDAL and tifffile tag the fourth band of any
+    four-band 8-bit TIFF alpha by default, and a near-infrared band so tagged stays a band.
+    Returns the bands, ``{"masked": ...}`` where the mask makes pixels transparent (for the
     reader's meta), and the stored bands kept (None: a palette became three bands).
     """
     table: dict[int, tuple[int, ...]] = {}
@@ -100,6 +115,8 @@ def colour_bands(
         return rgba[:3], _masked(rgba[3] if any(len(c) > 3 and c[3] < 255 for c in table.values()) else None), None
     alphas = [i for i, name in enumerate(interp) if name == "alpha"]
     if not alphas or len(alphas) == len(interp):
+        return stored, {}, list(range(len(interp)))
+    if not (is_mask(stored[alphas[0]]) if mask_alpha is None else mask_alpha):
         return stored, {}, list(range(len(interp)))
     keep = [i for i in range(len(interp)) if i not in alphas]
     return stored[keep], _masked(stored[alphas[0]]), keep
@@ -122,6 +139,14 @@ def tiff_orientation(path: Path) -> int:
     except Exception:  # not a TIFF tifffile reads: as stored
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def is_mask(band: np.ndarray) -> bool:
+    """Whether an alpha band is a mask: only 0 and its integer type's top value (255, 65535 ...)."""
+    if band.dtype.kind not in "iu":
+        return False
+    top = np.iinfo(band.dtype).max
+    return bool(((band == 0) | (band == top)).all())
 
 
 def tiff_icc(path: Path) -> bytes | None:
@@ -150,12 +175,16 @@ def upright(a: np.ndarray, orientation: int) -> np.ndarray:
     return a if turned is None else np.ascontiguousarray(turned(a))
 
 
-def colours(src: Any, stored: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """An open dataset's bands (or a window's) as colours: a palette looked up, alpha bands made a mask.
+def colours(
+    src: Any, stored: np.ndarray, meta: dict[str, Any], mask_alpha: bool | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """An open dataset's bands (or a window's) as colours: a palette looked up, an alpha mask taken out.
 
-    ``meta`` (:func:`rasterio_meta`'s) is made to describe the bands kept.
+    ``meta`` (:func:`rasterio_meta`'s) is made to describe the bands kept; ``mask_alpha`` as
+    :func:`colour_bands` (a window's reader judges the whole band once: :func:`alpha_is_mask`).
     """
-    a, masked, keep = colour_bands(stored, [c.name for c in src.colorinterp], lambda: src.colormap(1))
+    interp = [c.name for c in src.colorinterp]
+    a, masked, keep = colour_bands(stored, interp, lambda: src.colormap(1), mask_alpha)
     if keep is None or len(keep) < len(src.colorinterp):
         for key in ("descriptions", "wavelengths", "fwhm"):
             if meta.get(key) is not None:
@@ -166,3 +195,12 @@ def colours(src: Any, stored: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndar
             scales, offsets = meta["scale_offset"]
             meta["scale_offset"] = (tuple(scales[i] for i in keep), tuple(offsets[i] for i in keep))
     return a, masked
+
+
+def alpha_is_mask(src: Any) -> bool:
+    """Whether an open dataset's first alpha-tagged band is a mask (:func:`is_mask`), read block by block."""
+    interp = [c.name for c in src.colorinterp]
+    if "alpha" not in interp or len(set(interp)) == 1:
+        return False
+    band = interp.index("alpha") + 1
+    return all(is_mask(src.read(band, window=w)) for _, w in src.block_windows(band))

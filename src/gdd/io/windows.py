@@ -31,7 +31,7 @@ from .formats import (
     rasterio_meta,
     tiff_orientation,
 )
-from .pictures import colours
+from .pictures import alpha_is_mask, colours
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import EncodingNotes, OutputType, _encode, storage, write_image
 
@@ -102,6 +102,7 @@ class WindowReader:
         self._whole: Raster | None = None
         self._meta: dict[str, Any] = {}
         self._stored_meta: dict[str, Any] = {}
+        self._mask_alpha = False
         suffix = path.suffix.lower()
         rasterio = _rasterio()
         if path.is_file() and path.stat().st_size > 0 and suffix == ".npy":
@@ -130,7 +131,8 @@ class WindowReader:
                     # The bands as colours (a palette looked up, alpha bands a mask): what a window holds.
                     self._stored_meta = rasterio_meta(src)
                     self._meta = dict(self._stored_meta)
-                    probe, _ = colours(src, src.read(window=Window(0, 0, 1, 1)), self._meta)
+                    self._mask_alpha = alpha_is_mask(src)
+                    probe, _ = colours(src, src.read(window=Window(0, 0, 1, 1)), self._meta, self._mask_alpha)
                     self._shape = (src.height, src.width, probe.shape[0])
             except Exception as exc:
                 raise InputError(f"{self.label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
@@ -230,7 +232,7 @@ class WindowReader:
 
             with self._open() as src:
                 window_of = Window(c0, r0, c1 - c0, r1 - r0)
-                stored, masked = colours(src, src.read(window=window_of), dict(self._stored_meta))
+                stored, masked = colours(src, src.read(window=window_of), dict(self._stored_meta), self._mask_alpha)
             window = np.moveaxis(physical(stored, meta), 0, -1)
         got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata"), **masked})
         fh, fw, _ = self._file_shape()
