@@ -278,6 +278,8 @@ def test_a_forced_batch_starts_again_a_job_whose_tiles_are_of_another_command(tm
     TileStore(tile_folder(tmp_path / "out" / "fused0.npy"), {"an": "edited command"}, force=False).save(
         0, np.zeros((2, 2, 3), np.float32), {}
     )
+    assert main(["batch", str(manifest), "--dry-run"]) == 0
+    assert "to do (has finished tiles: resumed, or with --force" in capsys.readouterr().out
     assert main(["batch", str(manifest), "--quiet"]) == 1
     assert "holds the tiles of another run" in capsys.readouterr().err
     assert main(["batch", str(manifest), "--quiet", "--force"]) == 0

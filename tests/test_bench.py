@@ -107,6 +107,10 @@ def test_a_full_resolution_case_is_scored_with_the_sensor_it_names(tmp_path: Pat
     x, ms = to_tensor(np.load(out / "pan_case" / "exp.npy")), to_tensor(np.load(cases["pan"] / "ms.npy"))
     pan = to_tensor(np.load(cases["pan"] / "pan.npy")[..., None])
     qb = full_resolution(x.clamp(0, 1), ms, pan, ratio=4, sensor="QB")
+    # A sensor gdd does not know is refused when the case is read, before any method runs.
+    (cases["pan"] / "case.json").write_text(json.dumps({**spec, "sensor": "QB2"}))
+    assert main(["bench", str(cases["pan"]), "--out", str(tmp_path / "o2"), "--methods", "exp", "--quiet"]) == 1
+    assert not (tmp_path / "o2" / "rows.jsonl").exists()
     none = full_resolution(x.clamp(0, 1), ms, pan, ratio=4)
     assert qb["hqnr"] != none["hqnr"]  # the sensor matters on this pair
     assert row["metrics"]["hqnr"] == pytest.approx(qb["hqnr"], abs=1e-6), (row["metrics"], qb, none)

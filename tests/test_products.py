@@ -407,6 +407,12 @@ def test_pictures_are_read_as_their_colours(tmp_path: Path) -> None:
     assert got.mask is None and np.array_equal(got.data, np.moveaxis(rgbn, 0, -1) / np.float32(255))
     window = WindowReader(tmp_path / "rgbn.tif").read(slice(0, 6), slice(0, 10))
     assert window.mask is None and window.data.shape == (6, 10, 4)
+    # A GIF's transparent index (GDAL's nodata) marks the pixels of that index, not colours holding its number.
+    gif = Image.new("P", (4, 1))
+    gif.putpalette([9, 9, 9, 255, 0, 0, 0, 255, 0, 10, 20, 30])
+    gif.putdata([0, 1, 2, 3])
+    gif.save(tmp_path / "clear.gif", transparency=0)
+    assert read_raster(tmp_path / "clear.gif").mask.tolist() == [[False, True, True, True]]
     Image.fromarray(rgb[..., 0]).convert("LA").save(tmp_path / "grey.png")  # grey and alpha: one band
     assert read_raster(tmp_path / "grey.png").data.shape == (12, 20, 1)
 
@@ -419,3 +425,17 @@ def test_a_tiff_photo_s_colour_profile_is_read_as_a_picture_s(tmp_path: Path) ->
     photo = np.zeros((8, 8, 3), np.uint8)
     tifffile.imwrite(tmp_path / "p.tif", photo, photometric="rgb", extratags=[(34675, "B", len(icc), icc, True)])
     assert read_raster(tmp_path / "p.tif").icc == icc
+    assert WindowReader(tmp_path / "p.tif").meta.icc == icc  # a tiled run's reader too
+
+
+def test_a_16_bit_colour_png_without_rasterio_is_read_at_8_bits_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    deep = (np.random.default_rng(4).random((6, 8, 3)) * 65535).astype(np.uint16)
+    _png16(tmp_path / "deep.png", deep)
+    monkeypatch.setitem(sys.modules, "rasterio", None)  # the base install
+    got = read_raster(tmp_path / "deep.png").data
+    assert "read at 8 bits without rasterio" in capsys.readouterr().err
+    np.testing.assert_allclose(got, (deep >> 8) / 255, rtol=0, atol=1e-6)  # Pillow's 8 bits: the high byte

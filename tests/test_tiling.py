@@ -388,6 +388,21 @@ def test_a_scene_like_another_in_name_size_and_time_is_not_taken_for_it(
         open_store("a")
 
 
+def test_a_folder_of_bands_is_known_by_its_files_and_an_older_record_is_named(tmp_path: Path) -> None:
+    from gdd.app.tilestore import _fingerprint, _what_differs, plan
+
+    (tmp_path / "cube").mkdir()
+    for i in range(3):
+        np.save(tmp_path / "cube" / f"b{i}.npy", np.full((4, 4), i, np.float32))
+    before = _fingerprint(str(tmp_path / "cube"))
+    np.save(tmp_path / "cube" / "b1.npy", np.full((4, 4), 7, np.float32))
+    assert {"path", "ends"} <= set(before) and _fingerprint(str(tmp_path / "cube"))["ends"] != before["ends"]
+    now = plan({"hsi": str(tmp_path / "cube")}, {}, (4, 4, 3), 32, 8, "cpu")
+    older = json.loads(json.dumps(now))
+    del older["inputs"]["hsi"]["ends"], older["inputs"]["hsi"]["path"]
+    assert "an earlier version of gdd" in _what_differs(json.dumps(older), now)
+
+
 def test_a_tile_folder_without_a_finished_tile_is_started_again(tmp_path: Path) -> None:
     """A run stopped before its first tile (SIGKILL: no clean-up) leaves only its plan: nothing to keep."""
     TileStore(tmp_path / "t", {"a": 1}, force=False)

@@ -31,18 +31,16 @@ from .metrics.tables import tables
 from .operators import KernelDownsample, imresize
 from .problems import PAN_SPATIAL, PRESETS, Problem, hs_problem, pan_problem, preset_for, solve
 from .progress import ProgressBar
-from .sensors import sensor_gnyq
+from .sensors import SENSORS, sensor_gnyq
 
 __all__ = ["Case", "default_methods", "load_case", "method_names", "run_bench"]
 
-#: Methods besides the registries': GDD with its defaults for the device (the task's preset:
-#: the classic starts and the choices on held-out pixels), the
-#: authors' GDD (their settings and loss, no classic start, the final estimate) at the same
-#: number of steps (all the default's starts together), and the unguided ablation (a deep
-#: image prior: the same network and losses, the guide replaced by zeros, no classic start).
+#: Methods besides the registries': GDD with its defaults for the device (the task's preset: the
+#: classic starts and the choices on held-out pixels), the authors' GDD (their settings and loss,
+#: no classic start, the final estimate) at the same number of steps (all the default's starts
+#: together), and the unguided ablation (a deep image prior: the same network and losses, the
+#: guide replaced by zeros, no classic start).
 OWN = {"gdd": "GDD", "gdd_authors": "GDD (authors)", "dip": "DIP (no guide)"}
-
-#: The default's candidates are scored against the reference (oracle gap) with PSNR as in :func:`_score`.
 
 
 @dataclass
@@ -88,6 +86,8 @@ def load_case(path: str | Path, *, name: str | None = None) -> Case:
     missing = [k for k in keys if k not in files]
     if missing:
         raise InputError(f"{path}: the case has no {missing[0]!r} input")
+    if task == "pan" and str(info.get("sensor", "none")) not in SENSORS:  # its fit and its scores use it
+        raise InputError(f"{path}: unknown sensor {info['sensor']!r}; expected one of {', '.join(SENSORS)}")
     # Case arrays are H x W x C (gdd simulate writes them so); .mat pairs from papers too.
     inputs = {k: to_tensor(read_image(files[k], name=k, bit_depth=bits, layout="hwc")) for k in keys}
     srf = None

@@ -304,10 +304,10 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
         raise InputError(f"--tile {tile} --overlap {overlap}: {exc}") from None
     device = torch.device(s.fit.device).type
     shape = (h, w, lr_reader.shape[2])
-    resumed = tile_folder(out).exists()
     options = {k: v for k, v in s.options if k not in s.unplanned}
     the_plan = plan(dict(s.inputs.files), options, shape, tile, overlap, device)
     store = TileStore(tile_folder(out), the_plan, force=o.force)
+    resumed = store.resumed
     try:
         return _run_tiles(s, tiles, tile, overlap, readers, store, resumed=resumed, shape=shape)
     except BaseException:

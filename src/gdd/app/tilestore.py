@@ -38,23 +38,30 @@ def _fingerprint(spec: str) -> dict[str, object]:
 
     Another scene of the same shape under the same name (in another folder, or unpacked with
     the same times) differs in its resolved path or its digest: its tiles are not this one's.
+    A folder of band images and a list of band files are known by every file they hold.
     """
     path = split_spec(spec)[0]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    elif path.exists() or "," not in str(path):
+        files = list(input_files(path))  # an ENVI image's header and data file
+    else:
+        files = [Path(part) for part in str(path).split(",")]  # a list of band files
     try:
-        st = path.stat()
+        stats = [f.stat() for f in files]
         digest = hashlib.sha256()
-        for part in input_files(path):  # an ENVI image's header and data file
+        for part in files:
             with open(part, "rb") as f:
                 digest.update(f.read(_SAMPLE))
                 f.seek(max(0, os.fstat(f.fileno()).st_size - _SAMPLE))
                 digest.update(f.read(_SAMPLE))
-    except OSError:
+    except OSError:  # gone or unreadable: the run itself says so
         return {"file": str(spec)}
     return {
         "file": str(spec),
         "path": str(path.resolve()),
-        "bytes": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
+        "bytes": sum(st.st_size for st in stats),
+        "mtime_ns": max((st.st_mtime_ns for st in stats), default=0),
         "ends": digest.hexdigest()[:16],
     }
 
@@ -74,6 +81,8 @@ def _what_differs(old: str, plan: dict[str, object]) -> str:
         earlier = inputs.get(name)
         if not earlier or earlier == fingerprint:
             continue
+        if "ends" in fingerprint and "ends" not in earlier:
+            return "the tiles of an earlier version of gdd, which knew its inputs otherwise"
         if earlier.get("path") and fingerprint.get("path") and earlier["path"] != fingerprint["path"]:
             return f"tiles made from another {name} file ({earlier['path']}, now {fingerprint['path']})"
         if earlier.get("file") == fingerprint.get("file"):
@@ -92,9 +101,12 @@ class TileStore:
         self.folder = folder
         text = json.dumps(plan, sort_keys=True, default=str)
         plan_file = folder / "plan.json"
+        self.resumed = folder.exists()
+        """Whether the folder was left by a run of this plan (its tiles and files are this run's)."""
         if folder.exists():
             old = plan_file.read_text() if plan_file.exists() else ""
             if old != text:
+                self.resumed = False
                 # A folder without a finished tile (a run stopped before its first) holds nothing to lose.
                 if not force and any(folder.glob("tile-*.json")):
                     raise InputError(f"{folder} holds {_what_differs(old, plan)}; use --force to start again")

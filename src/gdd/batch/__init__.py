@@ -68,6 +68,8 @@ def run_batch(
             if job in clash:
                 edited = ", made by an edited job" if state.made_otherwise(job) else ""
                 status += f" (with --force: its output exists{edited})"
+            elif job in todo and (tile_folder(job.out) / "plan.json").exists():
+                status += " (has finished tiles: resumed, or with --force if its command changed since)"
             print(f"{job.id}\t{status}\tgdd {' '.join(job.argv)}")
         return 0
     if clash and not force:

@@ -99,7 +99,11 @@ def _argv(row: dict[str, Any], base: Path, label: str) -> list[str]:
             elif name in ("residual", "keep-best", "refit"):
                 argv.append(f"--no-{name}")
             continue
-        if isinstance(value, list) and dest in _REPEATED and not all(isinstance(v, (int, float)) for v in value):
+        if (
+            isinstance(value, list)
+            and dest in _REPEATED
+            and (not value or not all(isinstance(v, (int, float)) for v in value))
+        ):
             # values of a repeated option (pixel = [[10, 20], [30, 40]]): the flag once for each
             for item in value:
                 argv += [f"--{name}", _joined(item)]

@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as exc:
         if args.command == "batch":  # its finished jobs' outputs are written: it says what is kept
-            print(f"gdd batch: interrupted; {exc}", file=sys.stderr)
+            print("gdd batch: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         else:
             print("gdd: interrupted; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
         return 130

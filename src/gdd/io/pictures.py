@@ -6,13 +6,14 @@ orientation tag; the two photos of a pair need not be stored alike.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._common import GEOTIFF_TAGS, InputError, _Read
+from ._common import GEOTIFF_TAGS, _Read
 
 __all__ = [
     "alpha_is_mask",
@@ -35,9 +36,17 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
 
     with Image.open(path) as stored:
         stored.load()
-        if _png_depth(path) == (16, True):  # Pillow reads 16-bit colour PNGs as 8 bits
+        sixteen = _png_depth(path) == (16, True)
+        deep = _read_16_bit_colour(path) if sixteen else None
+        if sixteen and deep is None:
+            print(
+                f"gdd: warning: {path.name}: a 16-bit colour PNG is read at 8 bits without rasterio; "
+                "pip install 'gdd[geo]' reads its 16",
+                file=sys.stderr,
+            )
+        if deep is not None:  # Pillow reads 16-bit colour PNGs as 8 bits
             orientation = stored.getexif().get(274, 1)
-            a = upright(np.moveaxis(_read_16_bit_colour(path), 0, -1), orientation if 1 <= orientation <= 8 else 1)
+            a = upright(np.moveaxis(deep, 0, -1), orientation if 1 <= orientation <= 8 else 1)
             info = ImageOps.exif_transpose(stored).info  # the EXIF block without its orientation
             meta = {k: info[k] for k in ("icc_profile", "exif") if isinstance(info.get(k), bytes)}
             a, alpha = (a[..., :3], a[..., 3]) if a.shape[-1] == 4 else (a, None)
@@ -64,16 +73,18 @@ def _png_depth(path: Path) -> tuple[int, bool] | None:
     return head[24], head[25] in (2, 6)  # colour types 2 (RGB) and 6 (RGBA)
 
 
-def _read_16_bit_colour(path: Path) -> np.ndarray:
-    """A 16-bit colour PNG's bands (C x H x W, uint16, alpha last), read by GDAL at their 16 bits."""
+def _read_16_bit_colour(path: Path) -> np.ndarray | None:
+    """A 16-bit colour PNG's bands (C x H x W, uint16, alpha last), read by GDAL at their 16 bits.
+
+    None without rasterio (Pillow then reads 8 of the 16 bits).
+    """
+    import warnings
+
     try:
         import rasterio
         from rasterio.errors import NotGeoreferencedWarning
     except ImportError:
-        raise InputError(
-            f"{path}: a 16-bit colour PNG is read at its 16 bits with rasterio: pip install 'gdd[geo]'"
-        ) from None
-    import warnings
+        return None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -185,6 +196,10 @@ def colours(
     """
     interp = [c.name for c in src.colorinterp]
     a, masked, keep = colour_bands(stored, interp, lambda: src.colormap(1), mask_alpha)
+    if keep is None and meta.get("nodata") is not None:  # a palette's nodata is an index, not a colour
+        index = stored[0] == meta["nodata"]
+        masked = {"masked": index | masked["masked"]} if masked else ({"masked": index} if index.any() else {})
+        meta["nodata"] = None
     if keep is None or len(keep) < len(src.colorinterp):
         for key in ("descriptions", "wavelengths", "fwhm"):
             if meta.get(key) is not None:

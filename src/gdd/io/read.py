@@ -296,7 +296,8 @@ def read_image(
     r = read_raster(spec, name=name, bit_depth=bit_depth, layout=layout)
     if r.mask is not None:
         n = int((~r.mask).sum())
-        raise InputError(f"{name} {split_spec(spec)[0]}: {n} nodata pixels ({r.nodata}), which this cannot leave out")
+        which = f"nodata pixels ({r.nodata})" if r.nodata is not None else "pixels without data (transparent or masked)"
+        raise InputError(f"{name} {split_spec(spec)[0]}: {n} {which}, which this cannot leave out")
     return r.data
 
 

@@ -31,7 +31,7 @@ from .formats import (
     rasterio_meta,
     tiff_orientation,
 )
-from .pictures import alpha_is_mask, colours
+from .pictures import alpha_is_mask, colours, tiff_icc
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import EncodingNotes, OutputType, _encode, storage, write_image
 
@@ -134,6 +134,8 @@ class WindowReader:
                     self._mask_alpha = alpha_is_mask(src)
                     probe, _ = colours(src, src.read(window=Window(0, 0, 1, 1)), self._meta, self._mask_alpha)
                     self._shape = (src.height, src.width, probe.shape[0])
+                if not (self._meta.get("crs") or self._meta.get("transform")):  # a photo: its colour profile
+                    self._meta["icc"] = tiff_icc(path)
             except Exception as exc:
                 raise InputError(f"{self.label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
         else:
@@ -205,6 +207,7 @@ class WindowReader:
             scale=divisor,
             stored=_stored({**m, "stored_nodata": m.get("nodata")}, dtype, divisor, m.get("nodata")),
             fwhm=m.get("fwhm"),
+            icc=m.get("icc"),
         )
 
     def read(self, rows: slice, cols: slice) -> Raster:
