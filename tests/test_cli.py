@@ -357,3 +357,31 @@ def test_the_degradations_line_keeps_two_digits_of_small_shares() -> None:
         "degradations: estimated from the pair (unexplained on the pair's unseen halves: given 9.18%, "
         "estimated 1.3e-04%; offset +1.00, +1.00 pixels)"
     )
+
+
+def test_a_response_tabulated_by_wavelength_is_resampled_onto_the_hs_bands(
+    tmp_path: Path, hs_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A camera's curves at 1 nm fuse as the same curves sampled at the HS image's band centres."""
+    envi = pytest.importorskip("spectral.io.envi", reason="ENVI files need the envi extra: pip install 'gdd[envi]'")
+    bands = np.arange(450.0, 700.0, 50.0)  # the 5 bands' centres
+    envi.save_image(str(tmp_path / "hsi.hdr"), np.load(hs_files["hsi"]), ext=".img",
+                    metadata={"wavelength": list(bands), "wavelength units": "nm"})  # fmt: skip
+    fine = np.arange(400.0, 751.0)
+    curves = np.stack([np.exp(-0.5 * ((fine - c) / 60) ** 2) for c in (480, 560, 640)])
+    table = np.column_stack([fine, curves.T])[::-1]  # in descending order, as some tables are
+    np.savetxt(tmp_path / "camera.csv", table, delimiter=",", header="wavelength,b,g,r", comments="")
+    sampled = np.stack([np.interp(bands, fine, row) for row in curves])
+    np.save(tmp_path / "sampled.npy", sampled)
+    common = ["--guide", str(hs_files["rgb"]), "--factor", "4", "--keep-degradations", *FAST]
+    assert main(["hs", "--hsi", str(tmp_path / "hsi.hdr"), "--srf", str(tmp_path / "camera.csv"),
+                 "--out", str(tmp_path / "a.npy"), *common]) == 0  # fmt: skip
+    assert main(["hs", "--hsi", str(tmp_path / "hsi.hdr"), "--srf", str(tmp_path / "sampled.npy"),
+                 "--out", str(tmp_path / "b.npy"), *common]) == 0  # fmt: skip
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    capsys.readouterr()
+    # Without the HS image's wavelengths, a table on another grid cannot be placed: one line.
+    assert main(["hs", "--hsi", str(hs_files["hsi"]), "--srf", str(tmp_path / "camera.csv"),
+                 "--out", str(tmp_path / "c.npy"), *common]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "tabulated at 351 wavelengths (400-750 nm) and the HS image's 5 bands have none" in err, err

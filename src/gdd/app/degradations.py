@@ -8,7 +8,7 @@ window's images, the settings and those estimates into a :class:`gdd.problems.Pr
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,9 @@ from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
 from ..sensors import ms_gains
+from ..simulate.responses import response_on_bands
 from .inputs import check_free
-from .settings import FuseSettings
+from .settings import DegradationSettings, FuseSettings
 
 __all__ = ["ESTIMATE_FILES", "Estimates", "build_problem", "check_degradation_options", "estimate"]
 
@@ -78,6 +79,27 @@ def _given_kernel(s: FuseSettings) -> torch.Tensor:
     return kernel
 
 
+def with_response(s: FuseSettings, wavelengths: tuple[float, ...] | None, bands: int) -> FuseSettings:
+    """The settings with ``--srf``'s response on the HS image's bands, where it is tabulated by wavelength.
+
+    A response on another wavelength grid (a camera's curves at 1 nm, a satellite's .mat, a
+    built-in) is resampled onto the HS image's band wavelengths, as ``gdd simulate`` does; a
+    matrix on the bands is read as it is, later.
+    """
+    d = s.degradation
+    if s.task != "hs" or d.srf in (None, "estimate"):
+        return s
+    m = response_on_bands(str(d.srf), wavelengths, bands)
+    return s if m is None else replace(s, degradation=replace(d, response=m))
+
+
+def _given_response(d: DegradationSettings) -> torch.Tensor:
+    """The given response: resolved from its wavelengths (:func:`with_response`), or the file's matrix."""
+    if d.response is not None:
+        return torch.from_numpy(np.asarray(d.response, dtype=np.float64))
+    return torch.from_numpy(read_matrix(str(d.srf), name="srf"))
+
+
 def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, SpatialKind | LinearOperator, bool]:
     """The response, the spatial degradation and whether to normalise the response, for hs_problem."""
     d = s.degradation
@@ -85,7 +107,7 @@ def _hs_degradation(s: FuseSettings, est: Estimates) -> tuple[torch.Tensor, Spat
     if (want_srf and est.srf is None) or (want_blur and est.kernel is None):
         raise InputError("estimating the degradations needs the whole scene in one fit; give --tile none")
     # Estimates are there when asked for, or when they replaced the given ones (a tiled run's check).
-    srf = est.srf if est.srf is not None else torch.from_numpy(read_matrix(str(d.srf), name="srf"))
+    srf = est.srf if est.srf is not None else _given_response(d)
     spatial: SpatialKind | LinearOperator = d.spatial or "block"  # type: ignore[assignment]
     if est.kernel is not None:
         spatial = KernelDownsample(est.kernel, s.inputs.factor)
@@ -189,7 +211,7 @@ def estimate(
     paths = _paths(s, names, force)
     given_srf = None
     if not want_srf:
-        given_srf = torch.from_numpy(read_matrix(str(d.srf), name="srf")).double()
+        given_srf = _given_response(d).double()
         if given_srf.shape != (k, c) and given_srf.shape == (c, k):
             given_srf = given_srf.T
         if d.normalize_srf:

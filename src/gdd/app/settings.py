@@ -86,6 +86,9 @@ class DegradationSettings:
     sensor: str = "none"
     gnyq: tuple[float, ...] | None = None
     tile_mixing: Literal["per-tile", "shared"] = "per-tile"
+    response: Any = None
+    """hs: the ``srf`` file's response on the HS image's bands (K x C), resolved once from its
+    wavelengths (:func:`gdd.app.degradations.with_response`); None: the file is read as a matrix."""
 
     def wants(self, task: str) -> tuple[bool, bool]:
         """Whether the response and the spatial degradation are to be estimated from the pair."""

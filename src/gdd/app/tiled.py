@@ -40,7 +40,7 @@ from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
 from .decision import CENTRAL_WINDOW, decision_window
 from .decision import central as central_window
-from .degradations import Estimates, build_problem, estimate
+from .degradations import Estimates, build_problem, estimate, with_response
 from .inputs import (
     check_free,
     check_output_type,
@@ -296,6 +296,7 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
         hr_reader.crop(*windows[1])
         lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
     check_pair(s, lr_reader.shape, hr_reader.shape, lr_meta, hr_meta)
+    s = with_response(s, lr_meta.wavelengths, lr_reader.shape[2])  # a response by wavelength, on the HS bands
     factor = s.inputs.factor
     h, w, _ = hr_reader.shape
     try:

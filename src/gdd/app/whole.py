@@ -26,7 +26,7 @@ from ..io import (
 from ..metrics import summary
 from ..problems import Problem, solve
 from ..progress import ProgressBar
-from .degradations import build_problem, estimate
+from .degradations import build_problem, estimate, with_response
 from .inputs import (
     check_free,
     check_output_type,
@@ -55,6 +55,7 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
         print(windows_line(s, windows, lr.data.shape, hr.data.shape))
         lr, hr = crop_raster(lr, *windows[0]), crop_raster(hr, *windows[1])
     check_pair(s, lr.data.shape, hr.data.shape, lr, hr)
+    s = with_response(s, lr.wavelengths, lr.data.shape[-1])  # a response by wavelength, on the HS bands
     for name, raster in ((lr_name, lr), (hr_name, hr)):
         check_varies(name, s.inputs.spec(name), raster)
     first, second = to_tensor(lr.data), to_tensor(hr.data)

@@ -174,8 +174,9 @@ HS: tuple[Option, ...] = (
        help="low-resolution HS image (file, file.mat:VAR or a folder of band PNGs)"),
     _o("--guide", required=True, path=True, group="inputs", help="high-resolution RGB/MS image"),
     _o("--srf", required=True, path=True, group="inputs",
-       help="spectral response matrix, guide bands x HS bands (.csv, .npy, .mat), or 'estimate': from the pair "
-       "(written beside --out as STEM.srf.csv)"),
+       help="spectral response: a matrix, guide bands x HS bands (.csv, .npy, .mat); a table by wavelength "
+       "(CSV with wavelengths first, satellite .mat[:ms|:ROWS], cie1931 ...), resampled onto the HS image's band "
+       "wavelengths; or 'estimate': from the pair (written beside --out as STEM.srf.csv)"),
     _o("--factor", required=True, type=t.positive, group="inputs", help="resolution ratio"),
     _o("--spatial", choices=["block", "gaussian", "bicubic", "mtf"], group="model",
        help="spatial degradation (default block)"),

@@ -250,6 +250,43 @@ def _on_grid(r: _Response, wavelengths: np.ndarray | None, bands: int) -> np.nda
     return m
 
 
+def response_on_bands(spec: str, wavelengths: Sequence[float] | None, bands: int) -> np.ndarray | None:
+    """``gdd hs --srf``: a response tabulated by wavelength, on the HS image's ``bands`` (K x C).
+
+    Resampled onto the image's band wavelengths where it has them (as :func:`spectral_response`);
+    without them, a table of as many wavelengths as the image has bands is taken as on them, in
+    ascending order. None for a matrix already on the bands (the caller reads it as such).
+
+    Raises:
+        InputError: a table on another count of wavelengths for an image without them, or a
+            row outside the image's range (as :func:`spectral_response`).
+    """
+    path = split_spec(os.fspath(spec))[0]
+    try:
+        r = _load_response(spec)
+    except InputError:
+        if path.suffix.lower() in (".csv", ".txt") and path.is_file():
+            return None  # not a table by wavelength: a matrix, read (and judged) as one
+        raise
+    # A first column of weights (a C x K matrix) is no wavelength grid in nm.
+    if r.wavelengths is None or float(np.min(r.wavelengths)) < _SHORTEST_NM:
+        return None
+    if wavelengths is not None:
+        return _on_grid(r, np.asarray(wavelengths, dtype=np.float64).ravel(), bands)
+    if r.matrix.shape[1] != bands:
+        wl = r.wavelengths
+        raise InputError(
+            f"{r.label}: tabulated at {wl.size} wavelengths ({wl.min():g}-{wl.max():g} nm) and the HS image's "
+            f"{bands} bands have none to resample it onto: give the HS image with its wavelengths (ENVI, GeoTIFF) "
+            "or the response on its bands"
+        )
+    return r.matrix
+
+
+#: Below this, a table's first column is no wavelength in nm (a matrix's weights).
+_SHORTEST_NM = 100.0
+
+
 def spectral_response(spec: str, wavelengths: Sequence[float]) -> np.ndarray:
     """A (K, C) response matrix on the band centres ``wavelengths`` (nm) of a C-band image.
 
