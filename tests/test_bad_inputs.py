@@ -531,6 +531,10 @@ CASES: list[Case] = [
     Case("flash-warm-start", "gdd flash --warm-start 5 (it was accepted and did nothing)",
          lambda d: _flash(d, extra=["--warm-start", "5"]), 2,
          "--warm-start: flash has no classic start to warm up from or to correct"),
+    Case("estimate-underdetermined", "--srf estimate --blur estimate on a 4 x 4 x 31 HS image at factor 8",
+         lambda d: _hs(d, hsi=_save(d, "hsi.npy", _rand(4, 4, 31)), guide=_save(d, "rgb.npy", _rand(32, 32, 3)),
+                       srf="estimate", factor="8", extra=["--blur", "estimate"]), 1,
+         "the HS image (4 x 4) gives 48 equations for 669 unknowns"),
     Case("batch-shared-json", "gdd batch: two jobs with one --json (the second replaced the first's)",
          lambda d: ["batch", _two_jobs_one_json(d), "--quiet"], 1, "jobs 1 and 2 both write"),
 ]  # fmt: skip

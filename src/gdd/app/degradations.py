@@ -192,11 +192,19 @@ def estimate(
         return _estimate_pan(s, first, second, force)
     d, factor = s.degradation, s.inputs.factor
     k, c = second.shape[1], first.shape[1]
-    if min(first.shape[-2:]) < MIN_SIDE:
-        h, w = first.shape[-2:]
-        asked = " and ".join(["--srf estimate"] * want_srf + ["--blur estimate"] * want_blur)
+    h, w = first.shape[-2:]
+    asked = " and ".join(["--srf estimate"] * want_srf + ["--blur estimate"] * want_blur)
+    if min(h, w) < MIN_SIDE:
         raise InputError(
             f"{asked}: the HS image ({h} x {w}) is too small to estimate from (at least {MIN_SIDE} pixels a side)"
+        )
+    # Each low-resolution pixel gives one equation per guide band; fewer than the unknowns leave
+    # them to the smoothness penalty alone (a "perfect" fit of the pair that says nothing).
+    unknowns = (3 * factor) ** 2 * want_blur + k * c * want_srf
+    if h * w * k < unknowns:
+        raise InputError(
+            f"{asked}: the HS image ({h} x {w}) gives {h * w * k} equations for {unknowns} unknowns; estimate on a "
+            "larger pair, or give " + ("--blur or --spatial" if want_blur else "the response")
         )
     support = None
     if d.srf_support is not None:
