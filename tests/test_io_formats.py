@@ -269,3 +269,25 @@ def test_a_flash_result_can_be_written_as_a_picture(tmp_path: Path, suffix: str)
     assert preview.is_file()  # beside the result, never over it
     with pytest.raises(InputError, match="one or three bands"):
         write_image(tmp_path / "cube.png", np.zeros((4, 4, 5), np.float32))
+
+
+def test_gdd_simulate_finds_the_wavelengths_of_a_v73_reference(tmp_path: Path) -> None:
+    from gdd.cli import main
+
+    cube = np.random.default_rng(5).random((16, 16, 31)).astype(np.float32)
+    _mat73(tmp_path / "ref.mat", cube=cube, wavelengths_nm=np.arange(400.0, 701.0, 10.0)[None])
+    srf = tmp_path / "srf.csv"  # a table by wavelength: the reference's wavelengths are needed
+    np.savetxt(srf, np.column_stack([np.arange(400.0, 701.0, 10.0), np.ones((31, 3))]), delimiter=",",
+               header="wavelength,b,g,r", comments="")  # fmt: skip
+    argv = [
+        "simulate",
+        f"{tmp_path / 'ref.mat'}:cube",
+        "--srf",
+        str(srf),
+        "--factor",
+        "4",
+        "--out",
+        str(tmp_path / "c"),
+    ]
+    assert main(argv) == 0
+    assert np.load(tmp_path / "c" / "msi.npy").shape == (16, 16, 3)

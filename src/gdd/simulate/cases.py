@@ -216,9 +216,7 @@ def _reference_wavelengths(spec: str, raster_wl: Sequence[float] | None, bands: 
             with np.load(path, allow_pickle=False) as z:
                 found = {k: z[k] for k in _WAVELENGTH_VARS if k in z.files}
         elif path.suffix.lower() == ".mat":
-            import scipy.io
-
-            found = scipy.io.loadmat(path, variable_names=list(_WAVELENGTH_VARS))
+            found = _mat_wavelengths(path)
     except Exception:
         found = {}
     for key in _WAVELENGTH_VARS:
@@ -228,6 +226,19 @@ def _reference_wavelengths(spec: str, raster_wl: Sequence[float] | None, bands: 
     if path.is_dir() and bands == len(CAVE_WAVELENGTHS):
         return list(CAVE_WAVELENGTHS), True
     return None, False
+
+
+def _mat_wavelengths(path: Path) -> dict[str, np.ndarray]:
+    """The wavelength variables of a ``.mat`` file: MATLAB v5 (SciPy) or v7.3 (HDF5, through h5py)."""
+    import scipy.io
+
+    try:
+        return dict(scipy.io.loadmat(path, variable_names=list(_WAVELENGTH_VARS)))
+    except NotImplementedError:  # v7.3: an HDF5 file
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return {k: np.asarray(f[k]) for k in _WAVELENGTH_VARS if k in f}
 
 
 def _check_range(a: np.ndarray, label: str) -> None:
