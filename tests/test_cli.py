@@ -385,3 +385,24 @@ def test_a_response_tabulated_by_wavelength_is_resampled_onto_the_hs_bands(
                  "--out", str(tmp_path / "c.npy"), *common]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "tabulated at 351 wavelengths (400-750 nm) and the HS image's 5 bands have none" in err, err
+
+
+def test_a_run_that_fails_after_its_result_keeps_the_estimates_beside_it(
+    tmp_path: Path, hs_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result written, then a failure (here the JSON record's): the response it was fitted with stays beside it."""
+    import gdd.app.whole
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gdd.app.whole, "write_json", fail)
+    argv = [*_hs_argv(hs_files, tmp_path / "r.npy"), "--json", str(tmp_path / "r.json")]
+    argv[argv.index("--srf") + 1] = "estimate"
+    assert main(argv) == 1
+    assert (tmp_path / "r.npy").is_file() and (tmp_path / "r.srf.csv").is_file()
+    # A run that fails before its result leaves no estimate behind.
+    monkeypatch.setattr(gdd.app.whole, "write_json", lambda *a: None)
+    monkeypatch.setattr(gdd.app.whole, "write_image", fail)
+    assert main([*argv[:-2], "--out", str(tmp_path / "q.npy")]) == 1
+    assert not (tmp_path / "q.npy").exists() and not (tmp_path / "q.srf.csv").exists()

@@ -38,13 +38,26 @@ def fuse(s: FuseSettings) -> int:
     check_written_files(s)
     beside = [s.outputs.beside(n) for n in ESTIMATE_FILES]
     before = {p for p in beside if p.exists()}
+    stamp = _stamp(s.outputs.out)
     try:
         return _fuse(s, [p for p in beside if p not in before])
     except BaseException:
-        for p in beside:
-            if p not in before:
-                p.unlink(missing_ok=True)
+        if _stamp(s.outputs.out) == stamp:  # no result written: nothing of this run stays
+            for p in beside:
+                if p not in before:
+                    p.unlink(missing_ok=True)
+        # A result written before the failure (in the JSON record, the report, a closed pipe)
+        # keeps the estimates it was fitted with beside it.
         raise
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and inode, None where there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ino
 
 
 def written_files(o: OutputSettings) -> dict[Path, str]:
