@@ -375,3 +375,13 @@ def test_the_response_a_case_holds_simulates_the_same_case_again(tmp_path: Path)
         a, b = (tmp_path / d / name for d in "ab")
         same = np.loadtxt(a, delimiter=",") if name.endswith(".csv") else np.load(a)
         np.testing.assert_allclose(np.loadtxt(b, delimiter=",") if name.endswith(".csv") else np.load(b), same)
+
+
+def test_a_table_whose_header_names_micrometres_is_read_in_nanometres(tmp_path: Path) -> None:
+    wl = np.arange(400.0, 701.0, 10.0)
+    curves = np.stack([np.exp(-0.5 * ((wl - c) / 40) ** 2) for c in (470, 550, 620)], axis=1)
+    for name, scale in (("nm.csv", 1.0), ("um.csv", 1e-3)):
+        header = "wavelength_nm,b,g,r" if scale == 1 else "wavelength_um,b,g,r"
+        np.savetxt(tmp_path / name, np.column_stack([wl * scale, curves]), delimiter=",", header=header, comments="")
+    np.testing.assert_allclose(spectral_response(str(tmp_path / "um.csv"), CAVE_WAVELENGTHS),
+                               spectral_response(str(tmp_path / "nm.csv"), CAVE_WAVELENGTHS), rtol=1e-12)  # fmt: skip

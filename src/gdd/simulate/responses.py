@@ -111,7 +111,9 @@ def _read_csv_table(path: Path, label: str) -> _Response:
         raise InputError(f"{label}: expected a wavelength column and one column per band, in rows of equal length")
     if not np.isfinite(table).all():
         raise InputError(f"{label}: contains NaN or Inf values")
-    return _Response(table[:, 1:].T, table[:, 0], label)
+    # A header naming micrometres ("wavelength_um", "um", "µm"): the wavelengths in nm.
+    micro = named and re.search(r"(^|[^a-z])(um|µm|micron)", header[0]) is not None  # type: ignore[index]
+    return _Response(table[:, 1:].T, table[:, 0] * (1000.0 if micro else 1.0), label)
 
 
 def _mat_names(path: Path) -> list[str]:
