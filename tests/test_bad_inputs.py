@@ -535,6 +535,9 @@ CASES: list[Case] = [
          lambda d: _hs(d, hsi=_save(d, "hsi.npy", _rand(4, 4, 31)), guide=_save(d, "rgb.npy", _rand(32, 32, 3)),
                        srf="estimate", factor="8", extra=["--blur", "estimate"]), 1,
          "the HS image (4 x 4) gives 48 equations for 669 unknowns"),
+    Case("hs-inputs-swapped", "--hsi and --guide given the other way round",
+         lambda d: _hs(d, hsi=_save(d, "rgb.npy", _rand(32, 32, 3, seed=1)), guide=_save(d, "hsi.npy", _rand(8, 8, 4))),
+         1, "were the two inputs given the other way round?"),
     Case("batch-shared-json", "gdd batch: two jobs with one --json (the second replaced the first's)",
          lambda d: ["batch", _two_jobs_one_json(d), "--quiet"], 1, "jobs 1 and 2 both write"),
 ]  # fmt: skip

@@ -385,3 +385,12 @@ def test_a_table_whose_header_names_micrometres_is_read_in_nanometres(tmp_path: 
         np.savetxt(tmp_path / name, np.column_stack([wl * scale, curves]), delimiter=",", header=header, comments="")
     np.testing.assert_allclose(spectral_response(str(tmp_path / "um.csv"), CAVE_WAVELENGTHS),
                                spectral_response(str(tmp_path / "nm.csv"), CAVE_WAVELENGTHS), rtol=1e-12)  # fmt: skip
+
+
+def test_a_row_between_the_band_centres_is_named_as_such(tmp_path: Path) -> None:
+    wl = np.arange(380.0, 781.0)
+    rows = [((wl >= lo) & (wl <= hi)).astype(float) for lo, hi in ((410, 420), (500, 560), (600, 660))]
+    np.savetxt(tmp_path / "box.csv", np.column_stack([wl, *rows]), delimiter=",", header="wavelength,a,b,c",
+               comments="")  # fmt: skip
+    with pytest.raises(InputError, match=r"row\(s\) 1 fall between the image's band centres"):
+        spectral_response(str(tmp_path / "box.csv"), np.arange(400.0, 701.0, 30.0))

@@ -147,7 +147,10 @@ def sizes_at_factor(lr_hw: tuple[int, ...], hr_hw: tuple[int, ...], factor: int,
     if h % factor or w % factor:
         raise ValueError(f"the guide's size {h} x {w} is not divisible by the factor {factor}")
     if tuple(lr_hw) != (h // factor, w // factor):
+        # The low-resolution image the larger, by the factor: the two were given the other way round.
+        swapped = tuple(lr_hw) == (h * factor, w * factor)
         raise ValueError(
             f"{what} is {lr_hw[0]} x {lr_hw[1]} but the guide {h} x {w} / factor {factor} "
             f"needs {h // factor} x {w // factor}"
+            + ("; were the two inputs given the other way round?" if swapped else "")
         )

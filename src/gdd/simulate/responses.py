@@ -241,7 +241,15 @@ def _on_grid(r: _Response, wavelengths: np.ndarray | None, bands: int) -> np.nda
         weight = np.abs(r.matrix) * np.gradient(wl)
         total = weight.sum(axis=1)
         share = (weight * inside).sum(axis=1) / np.where(total > 0, total, 1)
-    outside = [i + 1 for i in np.flatnonzero((share < _MIN_INSIDE) | (np.abs(m).sum(axis=1) == 0))]
+    zero = np.abs(m).sum(axis=1) == 0
+    between = [i + 1 for i in np.flatnonzero(zero & (share >= _MIN_INSIDE))]
+    if between:  # inside the range, but narrower than the gaps between the band centres
+        raise InputError(
+            f"{r.label}: row(s) {', '.join(map(str, between))} fall between the image's band centres (zero at every "
+            f"one of its {wavelengths.size} bands, {wavelengths.min():g}-{wavelengths.max():g} nm): the image's bands "
+            "are too coarse for such a narrow response"
+        )
+    outside = [i + 1 for i in np.flatnonzero((share < _MIN_INSIDE) | zero)]
     if outside:
         keep = _ranges([i for i in range(1, m.shape[0] + 1) if i not in outside])
         raise InputError(
