@@ -291,3 +291,11 @@ def test_gdd_simulate_finds_the_wavelengths_of_a_v73_reference(tmp_path: Path) -
     ]
     assert main(argv) == 0
     assert np.load(tmp_path / "c" / "msi.npy").shape == (16, 16, 3)
+
+
+def test_an_image_beside_a_wavelength_vector_is_read_without_its_name(tmp_path: Path, cube: np.ndarray) -> None:
+    scipy.io.savemat(tmp_path / "c.mat", {"cube": cube, "wavelengths": np.arange(4.0)[None]})  # MATLAB: 1 x 4
+    assert np.array_equal(read_image(tmp_path / "c.mat"), cube)
+    scipy.io.savemat(tmp_path / "two.mat", {"a": cube, "b": cube})  # two images: which is meant?
+    with pytest.raises(InputError, match="holds several arrays"):
+        read_image(tmp_path / "two.mat")

@@ -36,6 +36,10 @@ def _pick(arrays: dict[str, np.ndarray], var: str | None, name: str) -> np.ndarr
         return next(iter(arrays.values()))
     if not arrays:
         raise InputError(f"{name}: holds no image array")
+    # One image beside vectors (MATLAB keeps a wavelength list as a 1 x C matrix): the image.
+    images = [a for a in arrays.values() if not (a.ndim == 2 and min(a.shape) == 1)]
+    if len(images) == 1:
+        return images[0]
     raise InputError(f"{name}: holds several arrays ({', '.join(sorted(arrays))}); choose one as {name}:NAME")
 
 
