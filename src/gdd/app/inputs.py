@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from ..checks import sizes_at_factor
-from ..io import InputError, Layout, Raster, read_image, split_spec, to_tensor
-from ..io._common import check_varies as varies
+from ..io import InputError, Layout, Raster, read_image, refuse_constant, split_spec, to_tensor
 from .settings import FuseSettings
 
 __all__ = [
@@ -41,7 +40,7 @@ def check_free(path: str | Path | None, what: str, force: bool) -> None:
 
 def check_varies(name: str, spec: str, raster: Raster) -> None:
     """Refuse an input whose every valid pixel has one value in every band: it carries nothing to fuse."""
-    varies(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
+    refuse_constant(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
 
 
 def no_pixel_valid_in_both(first: str, second: str) -> InputError:

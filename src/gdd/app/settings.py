@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..io.formats import IMAGE_SUFFIXES
+
 __all__ = [
     "ROLES",
     "DegradationSettings",
@@ -169,7 +171,7 @@ class OutputSettings:
 
         A photo's result (``holiday.jpg``) is kept apart from the photos beside it (``holiday.png``).
         """
-        if self.out.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        if self.out.suffix.lower() in IMAGE_SUFFIXES:
             return self.out.with_name(self.out.stem + ".preview.png")
         return self.out.with_name(self.out.stem + ".png")
 

@@ -200,21 +200,21 @@ class State:
     def log(self, job: Job) -> Path:
         return self.folder / f"{job.id}.log"
 
-    def done(self, job: Job) -> bool:
-        record = self._record(job)
-        if not record.exists() or not job.out.exists():
-            return False
+    def _recorded_key(self, job: Job) -> str | None:
+        """The command digest in the job's record, None without a readable record."""
         try:
-            return bool(json.loads(record.read_text()).get("key") == job.key)
-        except ValueError:
-            return False
+            key = json.loads(self._record(job).read_text()).get("key")
+        except (OSError, ValueError):
+            return None
+        return str(key) if key is not None else None
+
+    def done(self, job: Job) -> bool:
+        return job.out.exists() and self._recorded_key(job) == job.key
 
     def made_otherwise(self, job: Job) -> bool:
         """Whether the job's record is of another command (the job was edited since it ran)."""
-        try:
-            return bool(json.loads(self._record(job).read_text()).get("key") != job.key)
-        except (OSError, ValueError):
-            return False
+        key = self._recorded_key(job)
+        return key is not None and key != job.key
 
     def mark(self, job: Job, seconds: float) -> None:
         info = {"id": job.id, "key": job.key, "argv": job.argv, "seconds": seconds, "attempts": job.attempts}

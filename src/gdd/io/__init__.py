@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._common import OUTPUT_SUFFIXES, InputError, NoDataError, UsageError, atomic, check_output, split_spec
+from ._common import (
+    OUTPUT_SUFFIXES,
+    InputError,
+    NoDataError,
+    UsageError,
+    atomic,
+    check_output,
+    refuse_constant,
+    split_spec,
+)
 from .read import Layout, Raster, Stored, read_image, read_matrix, read_raster
 from .windows import StripWriter, WindowReader
 
@@ -42,6 +51,7 @@ __all__ = [
     "read_image",
     "read_matrix",
     "read_raster",
+    "refuse_constant",
     "split_spec",
     "to_rgb8",
     "to_tensor",

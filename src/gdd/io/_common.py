@@ -114,7 +114,7 @@ def atomic(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def check_varies(label: str, data: np.ndarray, mask: np.ndarray | None) -> None:
+def refuse_constant(label: str, data: np.ndarray, mask: np.ndarray | None) -> None:
     """Refuse an H x W x C image whose every pixel with data has one value in every band: it carries nothing to fuse."""
     values = data if mask is None else data[mask]
     flat = values.reshape(-1, data.shape[-1])

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import InputError, check_varies
+from ._common import InputError, refuse_constant
 from .read import _bit_scale, _nodata_mask
 
 __all__ = ["STORED", "crs", "grid_transform", "is_dataarray", "ratio_of", "read_array", "spatial_dims"]
@@ -160,7 +160,7 @@ def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[n
     arr = arr.astype(np.float32)
     if mask is not None:  # as the readers fill them
         arr = np.where(mask[..., None], arr, arr[mask].mean(axis=0)).astype(np.float32)
-    check_varies(name, arr, mask)  # as the command line refuses a constant input
+    refuse_constant(name, arr, mask)  # as the command line refuses a constant input
     return np.ascontiguousarray(arr), mask
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._common import GEOTIFF_TAGS, InputError, _Read, optional
-from .pictures import colours, read_picture, tiff_icc, tiff_orientation, upright
+from .pictures import colours, photo_tags, read_picture, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -226,9 +226,9 @@ def _read_tiff(path: Path, var: str | None = None) -> _Read:
     if got.meta.get("crs") or got.meta.get("transform"):  # a grid (also a sidecar's): as stored
         return got
     # A photo: upright, and its colour profile carried to a picture written from it.
-    icc = tiff_icc(path)
+    orientation, icc = photo_tags(path)
     meta = {**got.meta, "icc": icc} if icc else got.meta
-    return _Read(upright(got.array, tiff_orientation(path)), hwc=got.hwc, meta=meta)
+    return _Read(upright(got.array, orientation), hwc=got.hwc, meta=meta)
 
 
 def _read_tiff_as_stored(path: Path) -> _Read:

@@ -20,9 +20,8 @@ __all__ = [
     "colour_bands",
     "colours",
     "is_mask",
+    "photo_tags",
     "read_picture",
-    "tiff_icc",
-    "tiff_orientation",
     "upright",
 ]
 
@@ -34,23 +33,23 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
     """
     from PIL import Image, ImageOps
 
+    sixteen = _png_depth(path) == (16, True)
+    deep = _read_16_bit_colour(path) if sixteen else None  # Pillow reads 16-bit colour PNGs as 8 bits
+    if sixteen and deep is None:
+        print(
+            f"gdd: warning: {path.name}: a 16-bit colour PNG is read at 8 bits without rasterio; "
+            "pip install 'gdd[geo]' reads its 16",
+            file=sys.stderr,
+        )
     with Image.open(path) as stored:
-        stored.load()
-        sixteen = _png_depth(path) == (16, True)
-        deep = _read_16_bit_colour(path) if sixteen else None
-        if sixteen and deep is None:
-            print(
-                f"gdd: warning: {path.name}: a 16-bit colour PNG is read at 8 bits without rasterio; "
-                "pip install 'gdd[geo]' reads its 16",
-                file=sys.stderr,
-            )
-        if deep is not None:  # Pillow reads 16-bit colour PNGs as 8 bits
-            orientation = stored.getexif().get(274, 1)
+        if deep is not None:  # the pixels are GDAL's: only the EXIF and the profile are read here
+            exif = stored.getexif()
+            orientation = exif.pop(274, 1)  # the EXIF block carried to the result is then upright
             a = upright(np.moveaxis(deep, 0, -1), orientation if 1 <= orientation <= 8 else 1)
-            info = ImageOps.exif_transpose(stored).info  # the EXIF block without its orientation
-            meta = {k: info[k] for k in ("icc_profile", "exif") if isinstance(info.get(k), bytes)}
+            meta = {"icc_profile": stored.info.get("icc_profile"), "exif": exif.tobytes() if exif else None}
             a, alpha = (a[..., :3], a[..., 3]) if a.shape[-1] == 4 else (a, None)
         else:
+            stored.load()
             # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
             # an EXIF orientation, and the two photos of a pair need not be stored alike. The EXIF
             # block carried to the result then says it is upright.
@@ -133,25 +132,6 @@ def colour_bands(
     return stored[keep], _masked(stored[alphas[0]]), keep
 
 
-def tiff_orientation(path: Path) -> int:
-    """The TIFF orientation tag (274) of a TIFF without georeferencing, 1 (as stored) otherwise.
-
-    A camera or a raw developer may store a portrait photo on its side with this tag, as EXIF
-    does in a JPEG; GDAL reads the pixels as stored. A GeoTIFF's rows are its grid's: never turned.
-    """
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            tags = tif.pages[0].tags
-            if GEOTIFF_TAGS & {t.code for t in tags.values()} or 274 not in tags:
-                return 1
-            value = int(tags[274].value)
-    except Exception:  # not a TIFF tifffile reads: as stored
-        return 1
-    return value if 1 <= value <= 8 else 1
-
-
 def is_mask(band: np.ndarray) -> bool:
     """Whether an alpha band is a mask: only 0 and its integer type's top value (255, 65535 ...)."""
     if band.dtype.kind not in "iu":
@@ -160,16 +140,26 @@ def is_mask(band: np.ndarray) -> bool:
     return bool(((band == 0) | (band == top)).all())
 
 
-def tiff_icc(path: Path) -> bytes | None:
-    """The colour profile (ICC, tag 34675) of a TIFF photo, None without one."""
+def photo_tags(path: Path) -> tuple[int, bytes | None]:
+    """A TIFF photo's orientation tag (274) and colour profile (ICC, 34675), read once.
+
+    A camera or a raw developer may store a portrait photo on its side with the orientation tag,
+    as EXIF does in a JPEG; GDAL reads the pixels as stored. A GeoTIFF's rows are its grid's:
+    never turned (orientation 1), and it has no photo's profile (None); so has a file tifffile
+    does not read.
+    """
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            tag = tif.pages[0].tags.get(34675)
-            return bytes(tag.value) if tag is not None else None
-    except Exception:  # not a TIFF tifffile reads
-        return None
+            tags = tif.pages[0].tags
+            if GEOTIFF_TAGS & {t.code for t in tags.values()}:
+                return 1, None
+            value = int(tags[274].value) if 274 in tags else 1
+            icc = bytes(tags[34675].value) if 34675 in tags else None
+    except Exception:  # not a TIFF tifffile reads: as stored
+        return 1, None
+    return (value if 1 <= value <= 8 else 1), icc
 
 
 def upright(a: np.ndarray, orientation: int) -> np.ndarray:

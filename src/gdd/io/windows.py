@@ -29,9 +29,8 @@ from .formats import (
     check_one_image,
     physical,
     rasterio_meta,
-    tiff_orientation,
 )
-from .pictures import alpha_is_mask, colours, tiff_icc
+from .pictures import alpha_is_mask, colours, photo_tags
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
 from .write import EncodingNotes, OutputType, _encode, storage, write_image
 
@@ -105,6 +104,8 @@ class WindowReader:
         self._mask_alpha = False
         suffix = path.suffix.lower()
         rasterio = _rasterio()
+        tiff = suffix in (".tif", ".tiff") and path.is_file()
+        orientation, icc = photo_tags(path) if tiff else (1, None)
         if path.is_file() and path.stat().st_size > 0 and suffix == ".npy":
             try:
                 a = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -121,7 +122,7 @@ class WindowReader:
             and suffix in (".tif", ".tiff")
             and rasterio is not None
             and _one_page(path, self.label)
-            and (tiff_orientation(path) == 1 or _georeferenced(path))  # a photo on its side: read whole, upright
+            and (orientation == 1 or _georeferenced(path))  # a photo on its side: read whole, upright
         ):
             self._dataset_path = path
             try:
@@ -135,7 +136,7 @@ class WindowReader:
                     probe, _ = colours(src, src.read(window=Window(0, 0, 1, 1)), self._meta, self._mask_alpha)
                     self._shape = (src.height, src.width, probe.shape[0])
                 if not (self._meta.get("crs") or self._meta.get("transform")):  # a photo: its colour profile
-                    self._meta["icc"] = tiff_icc(path)
+                    self._meta["icc"] = icc
             except Exception as exc:
                 raise InputError(f"{self.label}: cannot read, truncated or corrupt? ({_reason(exc)})") from None
         else:
