@@ -351,16 +351,16 @@ def test_write_image_refuses_creation_options_for_other_formats(tmp_path: Path) 
 
 
 def _png16(path: Path, rgb: np.ndarray) -> None:
-    """A 16-bit RGB PNG (Pillow writes none): its IHDR, IDAT and IEND chunks."""
+    """A 16-bit PNG of 1-4 bands, alpha last (Pillow writes none): its IHDR, IDAT and IEND chunks."""
     import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    h, w, _ = rgb.shape
+    h, w, c = rgb.shape
     rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb)
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, (0, 4, 2, 6)[c - 1], 0, 0, 0)
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
     )
@@ -415,6 +415,12 @@ def test_pictures_are_read_as_their_colours(tmp_path: Path) -> None:
     assert read_raster(tmp_path / "clear.gif").mask.tolist() == [[False, True, True, True]]
     Image.fromarray(rgb[..., 0]).convert("LA").save(tmp_path / "grey.png")  # grey and alpha: one band
     assert read_raster(tmp_path / "grey.png").data.shape == (12, 20, 1)
+    # 16-bit grey and alpha (Pillow reads it as 8-bit RGBA): one band at 16 bits, alpha a mask.
+    grey = deep[..., 0].copy()
+    _png16(tmp_path / "grey16.png", np.dstack([grey, np.where(alpha > 0, 65535, 0).astype(np.uint16)]))
+    got = read_raster(tmp_path / "grey16.png")
+    assert got.data.shape == (12, 20, 1) and np.array_equal(got.mask, alpha > 0)
+    np.testing.assert_allclose(got.data[..., 0][got.mask], grey[alpha > 0] / 65535, rtol=0, atol=1e-7)
 
 
 def test_a_tiff_photo_s_colour_profile_is_read_as_a_picture_s(tmp_path: Path) -> None:

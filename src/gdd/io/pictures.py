@@ -34,10 +34,11 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
     from PIL import Image, ImageOps
 
     sixteen = _png_depth(path) == (16, True)
-    deep = _read_16_bit_colour(path) if sixteen else None  # Pillow reads 16-bit colour PNGs as 8 bits
+    # Pillow reads a 16-bit colour PNG at 8 bits, and a 16-bit grey one with alpha as 8-bit RGBA
+    deep = _read_16_bit_colour(path) if sixteen else None
     if sixteen and deep is None:
         print(
-            f"gdd: warning: {path.name}: a 16-bit colour PNG is read at 8 bits without rasterio; "
+            f"gdd: warning: {path.name}: a 16-bit PNG with colour or alpha is read at 8 bits without rasterio; "
             "pip install 'gdd[geo]' reads its 16",
             file=sys.stderr,
         )
@@ -47,7 +48,7 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
             orientation = exif.pop(274, 1)  # the EXIF block carried to the result is then upright
             a = upright(np.moveaxis(deep, 0, -1), orientation if 1 <= orientation <= 8 else 1)
             meta = {"icc_profile": stored.info.get("icc_profile"), "exif": exif.tobytes() if exif else None}
-            a, alpha = (a[..., :3], a[..., 3]) if a.shape[-1] == 4 else (a, None)
+            a, alpha = (a[..., :-1], a[..., -1]) if a.shape[-1] in (2, 4) else (a, None)
         else:
             stored.load()
             # The pixels as a viewer shows them: a camera's portrait photo is stored on its side with
@@ -64,16 +65,16 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
 
 
 def _png_depth(path: Path) -> tuple[int, bool] | None:
-    """A PNG's bit depth and whether it is in colour (its IHDR), None for another file."""
+    """A PNG's bit depth and whether it has colour or alpha (its IHDR), None for another file."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
-    return head[24], head[25] in (2, 6)  # colour types 2 (RGB) and 6 (RGBA)
+    return head[24], head[25] in (2, 4, 6)  # colour types 2 (RGB), 4 (grey + alpha) and 6 (RGBA)
 
 
 def _read_16_bit_colour(path: Path) -> np.ndarray | None:
-    """A 16-bit colour PNG's bands (C x H x W, uint16, alpha last), read by GDAL at their 16 bits.
+    """A 16-bit PNG's bands (C x H x W, uint16, alpha last), read by GDAL at their 16 bits.
 
     None without rasterio (Pillow then reads 8 of the 16 bits).
     """
