@@ -445,3 +445,33 @@ def test_a_16_bit_colour_png_without_rasterio_is_read_at_8_bits_with_a_warning(
     got = read_raster(tmp_path / "deep.png").data
     assert "read at 8 bits without rasterio" in capsys.readouterr().err
     np.testing.assert_allclose(got, (deep >> 8) / 255, rtol=0, atol=1e-6)  # Pillow's 8 bits: the high byte
+
+
+def test_a_tiff_read_without_rasterio_has_the_colours_gdal_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base install reads TIFFs with tifffile: a palette looked up, an alpha mask taken out, as GDAL does."""
+    import sys
+
+    import tifffile
+    from PIL import Image
+
+    rng = np.random.default_rng(12)
+    rgb = (rng.random((12, 20, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.tif")  # a colour map of 8 bits x 256
+    colours = (rng.integers(0, 256, (3, 256)) * 257).astype(np.uint16)  # and one of 8 bits x 257
+    tifffile.imwrite(tmp_path / "palette257.tif", rgb[..., 0], photometric="palette", colormap=colours)
+    alpha = np.full((12, 20), 255, np.uint8)
+    alpha[3:5, 4:9] = 0
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "rgba.tif")
+    nir = (rng.random((12, 20, 4)) * 255).astype(np.uint8)  # a fourth band tagged alpha that holds data
+    tifffile.imwrite(tmp_path / "rgbn.tif", nir, photometric="rgb", extrasamples=[2])
+    names = ("palette", "palette257", "rgba", "rgbn")
+    by_gdal = {name: read_raster(tmp_path / f"{name}.tif") for name in names}
+    assert by_gdal["palette"].data.shape == (12, 20, 3) and by_gdal["rgbn"].data.shape == (12, 20, 4)
+    monkeypatch.setitem(sys.modules, "rasterio", None)  # the base install
+    for name in names:
+        got = read_raster(tmp_path / f"{name}.tif")
+        assert np.array_equal(got.data, by_gdal[name].data), name
+        assert (got.mask is None) == (by_gdal[name].mask is None), name
+    assert np.array_equal(read_raster(tmp_path / "rgba.tif").mask, alpha > 0)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._common import GEOTIFF_TAGS, InputError, _Read, optional
-from .pictures import colours, photo_tags, read_picture, upright
+from .pictures import colours, photo_tags, read_picture, tiff_colours, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -250,10 +250,10 @@ def _read_tiff_as_stored(path: Path) -> _Read:
             return _Read(np.stack([p.asarray() for p in pages], axis=-1), hwc=True, meta={"geotiff_unread": geo})
         series = tif.series[0]
         a = series.asarray()
-        axes = series.axes
-    if a.ndim == 3 and axes[-1] != "S":
-        a = np.moveaxis(a, 0, -1)  # pages (planar bands) first
-    return _Read(a, hwc=True, meta={"geotiff_unread": geo})
+        if a.ndim == 3 and series.axes[-1] != "S":
+            a = np.moveaxis(a, 0, -1)  # pages (planar bands) first
+        a, masked = tiff_colours(tif.pages[0], a)  # as GDAL: a palette's colours, an alpha mask
+    return _Read(a, hwc=True, meta={"geotiff_unread": geo, **masked})
 
 
 def _header_beside(path: Path) -> Path | None:

@@ -22,6 +22,7 @@ __all__ = [
     "is_mask",
     "photo_tags",
     "read_picture",
+    "tiff_colours",
     "upright",
 ]
 
@@ -131,6 +132,31 @@ def colour_bands(
         return stored, {}, list(range(len(interp)))
     keep = [i for i in range(len(interp)) if i not in alphas]
     return stored[keep], _masked(stored[alphas[0]]), keep
+
+
+def tiff_colours(page: Any, a: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A TIFF's H x W (x C) pixels read by tifffile from ``page``, as :func:`colour_bands` gives GDAL's.
+
+    A palette is looked up (its 16-bit colours as GDAL gives them, 8-bit), and a band the TIFF
+    calls alpha (an extra sample, associated or not) taken out where it is a mask.
+    """
+    stored = a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+    alpha = [e in (1, 2) for e in (page.extrasamples or ())][: len(stored)]
+    if int(page.photometric) == 3 and len(stored) == 1:
+        interp = ["palette"]
+    else:
+        interp = ["band"] * (len(stored) - len(alpha)) + ["alpha" if e else "undefined" for e in alpha]
+    cmap = page.colormap
+
+    def table() -> dict[int, tuple[int, ...]]:
+        if cmap is None:
+            return {}
+        # GDAL's reading of a colour map: 8-bit values as they are, 16-bit ones by 257 or by 256
+        scale = 1 if int(cmap.max()) < 256 else (257 if not (cmap % 257).any() else 256)
+        return {i: tuple(int(v) // scale for v in cmap[:3, i]) for i in range(cmap.shape[1])}
+
+    out, masked, _ = colour_bands(stored, interp, table)
+    return (out[0] if a.ndim == 2 and len(out) == 1 else np.moveaxis(out, 0, -1)), masked
 
 
 def is_mask(band: np.ndarray) -> bool:
