@@ -429,3 +429,24 @@ def test_bad_settings_are_refused_in_one_line_before_the_inputs_are_read() -> No
         gdd.pansharpen(ms, rng.random((36, 36)), **QUICK)
     seeds = gdd.pansharpen(ms, pan, seed=np.int64(3), **QUICK), gdd.pansharpen(ms, pan, seed=3, **QUICK)
     np.testing.assert_array_equal(*seeds)
+
+
+def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_bands() -> None:
+    """``srf="cie1931"`` with the bands' wavelengths (a keyword, or a DataArray's coordinate) is its matrix on them."""
+    xr = pytest.importorskip("xarray")
+    from gdd.simulate.responses import spectral_response
+
+    rng = np.random.default_rng(3)
+    wl = np.arange(400.0, 701.0, 10.0)
+    r = spectral_response("cie1931", wl)
+    hs, rgb = rng.random((8, 8, 31)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
+    run = {"iterations": 2, "width": 8, "device": "cpu"}
+    want = gdd.fuse_hs(hs, rgb, r, **run)
+    assert np.array_equal(gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl, **run), want)
+    cube = xr.DataArray(np.moveaxis(hs, -1, 0), dims=("band", "y", "x"), coords={"wavelength": ("band", wl)})
+    guide = xr.DataArray(np.moveaxis(rgb, -1, 0), dims=("band", "y", "x"))
+    assert np.array_equal(np.moveaxis(gdd.fuse_hs(cube, guide, "cie1931", **run).values, 0, -1), want)
+    with pytest.raises(InputError, match=r"471 wavelengths .* pass their wavelengths="):
+        gdd.fuse_hs(hs, rgb, "cie1931", **run)
+    with pytest.raises(InputError, match="wavelengths: expected 31 finite values"):
+        gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl[:5], **run)

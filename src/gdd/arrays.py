@@ -25,6 +25,7 @@ that declares no nodata is refused.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -198,6 +199,7 @@ def fuse_hs(
     device: str = "auto",
     seed: int = 0,
     progress: bool = False,
+    wavelengths: Any = None,
     **options: Any,
 ) -> Any:
     """Fuse a hyperspectral image with an RGB/MS guide (``gdd hs`` on arrays).
@@ -205,12 +207,18 @@ def fuse_hs(
     Args:
         hsi: the low-resolution HS image, h x w x C (NumPy) or a DataArray with a ``band`` dimension.
         guide: the high-resolution guide, H x W x K, H = factor h.
-        srf: the guide's spectral response, K x C (each row the weights of one guide band), or
-            ``"estimate"``: the response and the blur estimated from the pair
-            (:func:`gdd.estimate.estimate_degradation`), the blur then replacing ``spatial``.
+        srf: the guide's spectral response, K x C (each row the weights of one guide band); a
+            response as ``gdd hs --srf`` takes it (a built-in such as ``"cie1931"``, a file, a
+            satellite ``.mat`` with its rows), tabulated by wavelength and resampled onto the
+            HS bands' ``wavelengths``; or ``"estimate"``: the response and the blur estimated
+            from the pair (:func:`gdd.estimate.estimate_degradation`), the blur then replacing
+            ``spatial``.
         factor: the resolution ratio (default: from the shapes).
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
+        wavelengths: the HS bands' centres in nm, for a response tabulated by wavelength
+            (default: a DataArray's ``wavelength`` coordinate on its bands; without them, a
+            table on as many wavelengths as the HS image has bands is taken as on them).
         bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`
             (with ``srf="estimate"`` the response and the blur are estimated once, on the scene's
             central pixels (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
@@ -236,9 +244,9 @@ def fuse_hs(
     check_grids(hsi, guide, f, ("hsi", "guide"))
     y, g = _tensor(hsi_a), _tensor(guide_a)
     op: Any = spatial
+    if isinstance(srf, (str, os.PathLike)) and srf != "estimate":
+        srf = _response(srf, hsi, wavelengths, hsi_a.shape[-1])
     if isinstance(srf, str):
-        if srf != "estimate":
-            raise InputError(f"srf: a K x C matrix or 'estimate', got {srf!r}")
         if hsi_m is not None or guide_m is not None:
             raise InputError(
                 "srf='estimate': estimating the degradations cannot leave nodata pixels out; crop them away first"
@@ -270,6 +278,23 @@ def fuse_hs(
     return _like(fused, hsi, guide)
 
 
+def _response(spec: str | os.PathLike[str], hsi: Any, wavelengths: Any, bands: int) -> np.ndarray:
+    """A response named as ``gdd hs --srf`` takes it, on the HS image's bands (K x C)."""
+    from .io import read_matrix
+    from .simulate.responses import response_on_bands
+
+    if wavelengths is None and is_dataarray(hsi) and "wavelength" in hsi.coords:
+        wavelengths = hsi.coords["wavelength"].values
+    if wavelengths is not None:
+        wavelengths = np.asarray(wavelengths, dtype=np.float64).ravel()
+        if wavelengths.size != bands or not np.isfinite(wavelengths).all():
+            raise InputError(
+                f"wavelengths: expected {bands} finite values (nm, one per HS band), got {wavelengths.size}"
+            )
+    found = response_on_bands(os.fspath(spec), wavelengths, bands, how="pass their wavelengths=")
+    return found if found is not None else read_matrix(spec, name="srf")
+
+
 def denoise(
     noisy: Any,
     guide: Any,
@@ -288,6 +313,9 @@ def denoise(
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
+        wavelengths: the HS bands' centres in nm, for a response tabulated by wavelength
+            (default: a DataArray's ``wavelength`` coordinate on its bands; without them, a
+            table on as many wavelengths as the HS image has bands is taken as on them).
         bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`.
 
     Returns:

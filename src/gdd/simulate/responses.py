@@ -260,12 +260,18 @@ def _on_grid(r: _Response, wavelengths: np.ndarray | None, bands: int) -> np.nda
     return m
 
 
-def response_on_bands(spec: str, wavelengths: Sequence[float] | None, bands: int) -> np.ndarray | None:
+def response_on_bands(
+    spec: str,
+    wavelengths: Sequence[float] | None,
+    bands: int,
+    how: str = "give the HS image with its wavelengths (ENVI, GeoTIFF)",
+) -> np.ndarray | None:
     """``gdd hs --srf``: a response tabulated by wavelength, on the HS image's ``bands`` (K x C).
 
     Resampled onto the image's band wavelengths where it has them (as :func:`spectral_response`);
     without them, a table of as many wavelengths as the image has bands is taken as on them, in
     ascending order. None for a matrix already on the bands (the caller reads it as such).
+    ``how``: how the user gives the wavelengths, said when they are needed.
 
     Raises:
         InputError: a table on another count of wavelengths for an image without them, or a
@@ -287,8 +293,7 @@ def response_on_bands(spec: str, wavelengths: Sequence[float] | None, bands: int
         wl = r.wavelengths
         raise InputError(
             f"{r.label}: tabulated at {wl.size} wavelengths ({wl.min():g}-{wl.max():g} nm) and the HS image's "
-            f"{bands} bands have none to resample it onto: give the HS image with its wavelengths (ENVI, GeoTIFF) "
-            "or the response on its bands"
+            f"{bands} bands have none to resample it onto: {how} or the response on its bands"
         )
     return r.matrix
 
