@@ -43,6 +43,21 @@ def test_the_folds_of_one_seed_are_disjoint_draws_of_the_same_share() -> None:
         holdout_mask(20, 30, 0.1, seed=3, fold=-1)
 
 
+def test_no_pixel_is_held_out_where_the_guide_has_no_data(gen: torch.Generator) -> None:
+    """A held-out MS pixel under the PAN's nodata would score what the result leaves nodata: it stays in the fit."""
+    ms, pan = _pan_pair(gen)
+    pan_mask = torch.ones(32, 32, dtype=torch.bool)
+    pan_mask[:, :13] = False  # the left 13 PAN columns: MS columns 0-3 have a footprint without data
+    fitted, validation = held_out(pan_problem(ms, pan, 4, spatial="bicubic", pan_mask=pan_mask), 0.5, seed=0)
+    held = validation[0].mask.bool()  # type: ignore[union-attr]
+    assert not bool(held[..., :4].any()) and int(held.sum()) == round(0.5 * 8 * 4)
+    ms_term = next(t for t in fitted.make_terms() if t.name == "ms")
+    assert ms_term.mask is not None and bool(ms_term.mask[..., :4].bool().all())  # those pixels are fitted
+    # Without nodata in the guide the draw is the one among all observed pixels.
+    plain = held_out(pan_problem(ms, pan, 4, spatial="bicubic"), 0.5, seed=0)[1][0].mask
+    assert torch.equal(plain, holdout_mask(8, 8, 0.5, seed=0).float())  # type: ignore[arg-type]
+
+
 def test_fill_keeps_kept_pixels_and_takes_held_ones_from_their_neighbours() -> None:
     x = torch.arange(2 * 25, dtype=torch.float32).reshape(1, 2, 5, 5)
     keep = torch.ones(1, 1, 5, 5, dtype=torch.bool)
@@ -269,7 +284,8 @@ def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() ->
     noisy = clean + 0.01 * torch.randn(1, 31, 32, 32, generator=g)  # noise variance 1e-4
     held = holdout_mask(32, 32, 0.1, seed=0).float()
     validation = [Term(Identity(), noisy, mask=held, loss="mse")]
-    problem = SimpleNamespace(task="hs", observation=noisy, observation_mask=None)
+    problem = SimpleNamespace(task="hs", observation=noisy, observation_mask=None, observed="hs")
+    plan = SimpleNamespace(validation=validation, terms=[Term(Identity(), noisy, mask=1 - held, name="hs")])
 
     def near(scale: float, seed: int) -> torch.Tensor:
         return clean + scale * torch.randn(1, 31, 32, 32, generator=torch.Generator().manual_seed(seed))
@@ -278,20 +294,25 @@ def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() ->
     candidates = {"start 1": one, "start 2": two, "mean": (one + two) / 2}
     scores = {k: holdout_error(x, validation) for k, x in candidates.items()}
     assert min(scores, key=scores.__getitem__) == "start 1"
-    record = _at_the_noise("start 1", candidates, scores, validation, problem)  # type: ignore[arg-type]
+    record = _at_the_noise("start 1", candidates, scores, plan, problem)  # type: ignore[arg-type]
     assert record is not None and record["instead_of"] == "start 1"
+    # The noise is the kept pixels': noise added to the held-out ones alone does not move it.
+    louder = SimpleNamespace(
+        **{**vars(problem), "observation": noisy + 0.05 * held * torch.randn(noisy.shape, generator=g)}
+    )
+    assert _at_the_noise("start 1", candidates, scores, plan, louder) == record  # type: ignore[arg-type]
     assert record["times_noise"] <= 2 and record["ahead"] < 2  # type: ignore[operator]
     # Far from the noise (a clean observation: no noise to be at), a single fit stays chosen.
-    quiet = SimpleNamespace(task="hs", observation=clean, observation_mask=None)
-    assert _at_the_noise("start 1", candidates, scores, validation, quiet) is None  # type: ignore[arg-type]
+    quiet = SimpleNamespace(task="hs", observation=clean, observation_mask=None, observed="hs")
+    assert _at_the_noise("start 1", candidates, scores, plan, quiet) is None  # type: ignore[arg-type]
     # Clearly ahead of the mean, it stays chosen too.
     far = {**candidates, "mean": (one + near(0.2, 3)) / 2}
     far_scores = {k: holdout_error(x, validation) for k, x in far.items()}
-    assert _at_the_noise("start 1", far, far_scores, validation, problem) is None  # type: ignore[arg-type]
-    assert _at_the_noise("mean", candidates, scores, validation, problem) is None  # type: ignore[arg-type]
+    assert _at_the_noise("start 1", far, far_scores, plan, problem) is None  # type: ignore[arg-type]
+    assert _at_the_noise("mean", candidates, scores, plan, problem) is None  # type: ignore[arg-type]
     # Pansharpening's few MS bands: not the HS image the estimate and the rule were made for.
-    pan = SimpleNamespace(task="pan", observation=noisy, observation_mask=None)
-    assert _at_the_noise("start 1", candidates, scores, validation, pan) is None  # type: ignore[arg-type]
+    pan = SimpleNamespace(task="pan", observation=noisy, observation_mask=None, observed="hs")
+    assert _at_the_noise("start 1", candidates, scores, plan, pan) is None  # type: ignore[arg-type]
 
 
 def test_the_result_line_says_why_the_fits_were_averaged_at_the_noise() -> None:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fill", "holdout_mask", "too_few_to_hold_out"]
+__all__ = ["fill", "holdout_mask", "scored_pixels", "too_few_to_hold_out"]
 
 
 def holdout_mask(
@@ -41,6 +41,28 @@ def holdout_mask(
     mask = torch.zeros(height * width, dtype=torch.bool)
     mask[order.argsort()[fold * k : (fold + 1) * k]] = True
     return mask.reshape(1, 1, height, width)
+
+
+def scored_pixels(observed: Tensor | None, valid: Tensor | None, height: int, width: int) -> Tensor | None:
+    """The observed pixels of a height x width image whose whole footprint has data: those to hold out.
+
+    ``observed``: (1, 1, height, width), the pixels with data (None: all); ``valid``: the output
+    pixels backed by data in every input (a problem's ``valid``, (1, 1, H, W), H a multiple of
+    height). A pixel under the guide's nodata would be scored against an estimate of what the
+    result leaves nodata, made by the classic methods from the guide's fill: it stays in the fit
+    instead. Where fewer than two pixels are left, the observed ones.
+
+    Example:
+        >>> guide = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+        >>> guide[..., 0, 0] = False
+        >>> scored_pixels(None, guide, 2, 2)[0, 0].int().tolist()
+        [[0, 1], [1, 1]]
+    """
+    if valid is None or valid.shape[-2] % height or valid.shape[-1] % width:
+        return observed
+    fh, fw = valid.shape[-2] // height, valid.shape[-1] // width
+    whole = valid.bool().cpu().reshape(1, 1, height, fh, width, fw).all(dim=5).all(dim=3)
+    return observed if int(whole.sum()) < 2 else whole
 
 
 def too_few_to_hold_out(observed: Tensor | None, share: float) -> bool:

@@ -203,7 +203,7 @@ def _combine(
     chosen = min(scores, key=scores.__getitem__)
     at_noise = None
     if plans[0].preset.average_at_noise:
-        at_noise = _at_the_noise(chosen, candidates, scores, validation, problem)
+        at_noise = _at_the_noise(chosen, candidates, scores, plans[0], problem)
     if at_noise is not None:
         chosen = "mean"
     if observe is not None:
@@ -245,12 +245,12 @@ AT_NOISE = 2.0
 
 
 def _at_the_noise(
-    chosen: str, candidates: dict[str, Tensor], scores: dict[str, float], validation: list[Term], problem: Problem
+    chosen: str, candidates: dict[str, Tensor], scores: dict[str, float], plan: FitPlan, problem: Problem
 ) -> dict[str, object] | None:
     """Where the mean of the fits replaces the single fit of lowest held-out error, the record of why; else None.
 
     When the single fit chosen predicts the held-out pixels to within :data:`AT_NOISE` times the
-    noise variance of the observation (estimated from the observation alone), its lead over the
+    noise variance of the observation (estimated from its kept pixels alone), its lead over the
     mean of the fits is mostly the noise of those few pixels; if it is also less than
     :data:`gdd.fusion.objective.SEPARATED` standard errors ahead of the mean, the two are not
     told apart, and the mean, whose squared error is at most the mean of the fits', is returned
@@ -259,12 +259,12 @@ def _at_the_noise(
     correlated bands, and it was measured there alone (an MS image's few bands leave much of the
     signal unexplained, which would read as noise).
     """
-    if problem.task != "hs" or problem.observation is None or not chosen.startswith("start "):
+    if problem.task != "hs" or problem.observation is None or plan.validation is None or chosen[:6] != "start ":
         return None
     from ..estimate.noise import noise_variance
 
-    variance = noise_variance(problem.observation, problem.observation_mask)
-    ahead = separation(candidates[chosen], candidates["mean"], validation)
+    variance = noise_variance(problem.observation, next(t.mask for t in plan.terms if t.name == problem.observed))
+    ahead = separation(candidates[chosen], candidates["mean"], plan.validation)
     if not (scores[chosen] <= AT_NOISE * variance and ahead < SEPARATED):
         return None
     return {"instead_of": chosen, "noise_variance": variance, "times_noise": scores[chosen] / variance, "ahead": ahead}
