@@ -30,7 +30,9 @@ def solve_many(
     """Fit K same-task, same-shape problems in one stacked run (:func:`gdd.fusion.fit_many`).
 
     Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
-    rounding. Several images, tiles or random restarts (one problem K times, K seeds) fill a
+    rounding, where each runs to its cap. With a stop, the run ends when no problem has improved
+    for the patience (and ``until`` waits for every problem): a problem may go on past its own
+    stop and return a later step, the best of its own scored ones. Several images, tiles or random restarts (one problem K times, K seeds) fill a
     GPU that one small image leaves idle.
 
     Args:
