@@ -171,6 +171,12 @@ def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spell
     err = capsys.readouterr().err
     assert "not on one grid" in err and "2.0 column(s)" in err and err.count("\n") == 1
     assert not (tmp_path / "a.tif").exists()
+    # A pixel 1.2 % too large (40.5 m against 4 x 10 m): the origins meet, the far corners are 0.4 PAN pixel apart.
+    with rasterio.open(ms("aligned.tif", 500000.0), "r+") as dst:
+        dst.transform = Affine(40.5, 0.0, 500000.0, 0.0, -40.5, 4000000.0)
+    assert main(["pan", "--ms", str(tmp_path / "aligned.tif"), *common, "--out", str(tmp_path / "a.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "its far corner 0.4 column(s), 0.4 row(s) of the finer grid away" in err and err.count("\n") == 1
     # The same CRS spelt as WKT instead of an EPSG code, on the right grid: fused.
     wkt = rasterio.crs.CRS.from_string(CRS).to_wkt(version="WKT2_2019")
     assert main(["pan", "--ms", ms("aligned.tif", 500000.0, wkt), *common, "--out", str(tmp_path / "b.tif")]) == 0

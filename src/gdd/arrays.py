@@ -58,7 +58,8 @@ def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None
         return
     from .app.inputs import grid_mismatch
 
-    problem = grid_mismatch(grids[0], grids[1], ratio)
+    rows, cols = spatial_dims(low)
+    problem = grid_mismatch(grids[0], grids[1], ratio, size=(int(low.sizes[rows]), int(low.sizes[cols])))
     if problem:
         raise InputError(
             f"{first} and {second} are not on one grid: {problem}; resample one onto the other's grid "

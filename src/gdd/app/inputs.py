@@ -108,7 +108,8 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
     if lr.crs and hr.crs and not same_crs(lr.crs, hr.crs):
         raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
     if lr.transform and hr.transform:
-        problem = grid_mismatch(lr.transform, hr.transform, 1 if s.task == "flash" else s.inputs.factor)
+        factor = 1 if s.task == "flash" else s.inputs.factor
+        problem = grid_mismatch(lr.transform, hr.transform, factor, size=(int(lr_shape[0]), int(lr_shape[1])))
         if problem:
             north_up = not any(v for t in (lr.transform, hr.transform) for v in (t[1], t[3]))
             hint = " (or --extent intersection)" if "origin" in problem and north_up else ""
@@ -157,7 +158,7 @@ def intersection(
     ha, hb, hc, hd, he, hf = hr.transform[:6]
     if b or d or hb or hd:
         raise InputError("--extent intersection: rotated grids are not supported; resample one onto the other's grid")
-    problem = grid_mismatch(lr.transform, (ha, 0.0, c, 0.0, he, f), factor)
+    problem = grid_mismatch(lr.transform, (ha, 0.0, c, 0.0, he, f), factor, size=(int(lr_shape[0]), int(lr_shape[1])))
     if problem:
         raise InputError(f"--extent intersection: {lr_name} and {hr_name} are not on one grid: {problem}")
     cols, rows = (c - hc) / ha, (f - hf) / he  # the low-resolution origin, in guide pixels
@@ -203,13 +204,21 @@ def same_crs(a: str, b: str) -> bool:
         return False
 
 
-def grid_mismatch(lr: tuple[float, ...], hr: tuple[float, ...], factor: int, tolerance: float = 0.1) -> str:
+def grid_mismatch(
+    lr: tuple[float, ...],
+    hr: tuple[float, ...],
+    factor: int,
+    tolerance: float = 0.1,
+    size: tuple[int, int] | None = None,
+) -> str:
     """Why a low-resolution grid is not the high-resolution one coarsened by ``factor`` ("" if it is).
 
     Transforms are GDAL's affine (a, b, c, d, e, f): pixel sizes a and e, origin (c, f). The
     low-resolution pixel must be ``factor`` high-resolution pixels, and the two grids' corners
-    must meet, each within ``tolerance`` of a high-resolution pixel. Rotated grids are checked the
-    same way; a grid rotated or flipped against the other is refused.
+    must meet, each within ``tolerance`` of a high-resolution pixel: the origins, and with the
+    low-resolution image's ``size`` (rows, columns) its far corner, where a pixel size a little
+    off has added up over the image. Rotated grids are checked the same way; a grid rotated or
+    flipped against the other is refused.
 
     Example:
         >>> grid_mismatch((40.0, 0, 500000.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
@@ -233,6 +242,15 @@ def grid_mismatch(lr: tuple[float, ...], hr: tuple[float, ...], factor: int, tol
     cols, rows = (round(float(v), 6) + 0.0 for v in np.linalg.solve(fine, [c - hc, f - hf]))  # + 0.0: no "-0.0"
     if abs(cols) > tolerance or abs(rows) > tolerance:
         return f"its origin is {cols:.1f} column(s), {rows:.1f} row(s) of the finer grid away"
+    if size is not None:  # the far corner, in the finer grid's pixels from where it should be
+        far = np.linalg.solve(fine, step @ [size[1], size[0]]) - factor * np.array([size[1], size[0]])
+        if np.abs(far).max() > tolerance:
+            sizes, coarse = np.hypot(step[0], step[1]), factor * np.hypot(fine[0], fine[1])
+            return (
+                f"its pixel is {sizes[0]:g} x {sizes[1]:g}, the finer one's times {factor} is {coarse[0]:g} x "
+                f"{coarse[1]:g}, which over its {size[0]} x {size[1]} pixels puts its far corner {far[0]:.1f} "
+                f"column(s), {far[1]:.1f} row(s) of the finer grid away"
+            )
     return ""
 
 

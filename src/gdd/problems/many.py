@@ -32,8 +32,8 @@ def solve_many(
     Problem k gets what ``solve(problems[k], seed=seeds[k], ...)`` gives, up to floating-point
     rounding, where each runs to its cap. With a stop, the run ends when no problem has improved
     for the patience (and ``until`` waits for every problem): a problem may go on past its own
-    stop and return a later step, the best of its own scored ones. Several images, tiles or random restarts (one problem K times, K seeds) fill a
-    GPU that one small image leaves idle.
+    stop and return a later step, the best of its own scored ones. Several images, tiles or
+    random restarts (one problem K times, K seeds) fill a GPU that one small image leaves idle.
 
     Args:
         problems: K problems of one task with guides of one shape.
