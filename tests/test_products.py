@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +262,25 @@ def test_windows_of_a_scaled_geotiff_read_as_the_whole_file_does(tmp_path: Path)
     reader.crop(slice(4, 12), slice(2, 10))
     np.testing.assert_array_equal(reader.read(slice(0, 8), slice(0, 8)).data, whole.data[4:12, 2:10])
     assert reader.meta.transform == (40.0, 0.0, 500080.0, 0.0, -40.0, 3999840.0)
+
+
+def test_nodata_given_for_a_scaled_product_is_its_stored_number_whole_and_by_windows(tmp_path: Path) -> None:
+    """``--nodata 0`` on reflectance stored as DN x scale + offset marks the pixels stored as 0, as GDAL's does."""
+    gt, _ = _scene()
+    ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
+    stored = np.rint((ms + 0.2) / 2.75e-5).astype(np.uint16)
+    stored[:, :3] = 0  # a fill border, the file declaring no nodata
+    path = _write(tmp_path / "ms.tif", stored, Affine(40.0, 0.0, 5e5, 0.0, -40.0, 4e6),
+                  scales=(2.75e-5,) * 4, offsets=(-0.2,) * 4)  # fmt: skip
+    plain = read_raster(path)
+    assert plain.mask is None and float(plain.data.min()) == pytest.approx(-0.2)  # DN 0 is data to the file
+    given = read_raster(path, nodata=0)
+    assert given.mask is not None and not given.mask[:, :3].any() and given.mask[:, 3:].all()
+    np.testing.assert_array_equal(given.data[:, 3:], plain.data[:, 3:])
+    assert given.stored is not None and given.stored.nodata == 0 and math.isnan(given.nodata)  # type: ignore[arg-type]
+    reader = WindowReader(path, name="ms", nodata=0)
+    window = reader.read(slice(0, 16), slice(0, 8))
+    assert np.array_equal(window.mask, given.mask[:, :8]) and reader.meta.stored.nodata == 0  # type: ignore[union-attr]
 
 
 def test_gnyq_gains_by_hand_match_a_sensor_with_those_gains_and_a_wrong_count_is_refused(

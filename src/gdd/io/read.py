@@ -160,6 +160,8 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         guessed = None if layout != "auto" else ("hwc" if read is a else "chw")
         a = read
     meta = got.meta
+    if nodata is not None and not math.isnan(nodata) and "scale_offset" in meta:
+        a, meta, nodata = _stored_nodata(a, meta, nodata)
     declared = meta.get("nodata")
     value = nodata if nodata is not None else declared
     mask = _nodata_mask(a, value, label, masked=meta.get("masked"))  # "masked": transparent pixels
@@ -183,6 +185,19 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         exif=meta.get("exif"),
         guessed=guessed,
     )
+
+
+def _stored_nodata(a: np.ndarray, meta: dict[str, Any], nodata: float) -> tuple[np.ndarray, dict[str, Any], float]:
+    """``--nodata``, a stored number (as GDAL's), on a product read as its physical values: its pixels NaN.
+
+    The number is converted per band exactly as :func:`gdd.io.formats.physical` converted the
+    pixels, so the pixels that held it are found; the result is as for a file declaring it.
+    """
+    scales, offsets = meta["scale_offset"]
+    marks = (np.float64(nodata) * np.asarray(scales, np.float64) + np.asarray(offsets, np.float64)).astype(a.dtype)
+    hits = (a == marks).any(axis=-1)
+    a = np.where(hits[..., None], np.array(np.nan, a.dtype), a) if hits.any() else a
+    return a, {**meta, "stored_nodata": nodata, "nodata": float("nan")}, float("nan")
 
 
 def _stored(meta: dict[str, object], dtype: np.dtype, divisor: float | None, nodata: float | None) -> Stored:

@@ -189,8 +189,10 @@ class WindowReader:
             w = self._whole
             return replace(w, data=empty, mask=None, transform=self._transform(w.transform))
         m = self._meta
-        nodata = self.options["nodata"] if self.options["nodata"] is not None else m.get("nodata")
-        if "scale_offset" in m and self.options["nodata"] is None and m.get("nodata") is not None:
+        given = self.options["nodata"]
+        nodata = given if given is not None else m.get("nodata")
+        stored_nodata = m.get("nodata") if given is None or math.isnan(given) else given  # type: ignore[arg-type]
+        if "scale_offset" in m and nodata is not None:
             nodata = math.nan  # values with GDAL's scale and offset: nodata pixels become NaN
         dtype = np.dtype(m.get("dtype", "float32"))
         divisor = None
@@ -206,7 +208,7 @@ class WindowReader:
             descriptions=m.get("descriptions"),
             wavelengths=m.get("wavelengths"),
             scale=divisor,
-            stored=_stored({**m, "stored_nodata": m.get("nodata")}, dtype, divisor, m.get("nodata")),
+            stored=_stored({**m, "stored_nodata": stored_nodata}, dtype, divisor, m.get("nodata")),
             fwhm=m.get("fwhm"),
             icc=m.get("icc"),
         )
@@ -238,7 +240,8 @@ class WindowReader:
                 window_of = Window(c0, r0, c1 - c0, r1 - r0)
                 stored, masked = colours(src, src.read(window=window_of), dict(self._stored_meta), self._mask_alpha)
             window = np.moveaxis(physical(stored, meta), 0, -1)
-        got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata"), **masked})
+        scaled = {"scale_offset": meta["scale_offset"]} if "scale_offset" in meta else {}  # for --nodata's number
+        got = _Read(window, hwc=True, meta={"nodata": meta.get("nodata"), **scaled, **masked})
         fh, fw, _ = self._file_shape()
         everything = (r0, r1, c0, c1) == (0, fh, 0, fw)
         label = self.label if everything else f"{self.label} (rows {r0}:{r1}, columns {c0}:{c1})"
