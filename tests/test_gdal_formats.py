@@ -128,6 +128,20 @@ def test_a_list_of_band_files_is_one_image_and_the_command_line_fuses_it(tmp_pat
     _write(tmp_path / "B9.tif", cube[:1])  # 16 x 20: another grid
     with pytest.raises(InputError, match="band files must share one grid"):
         read_raster(f"{spec},{tmp_path / 'B9.tif'}", name="ms")
+    # Their storage is the image's: --dtype input writes the digital numbers back.
+    assert main([*argv[:-1], str(tmp_path / "dn.npy"), "--dtype", "input"]) == 0
+    assert np.load(tmp_path / "dn.npy").dtype == np.uint16
+    # A band in other units (a scale and offset: reflectance, beside digital numbers) is refused.
+    _write(tmp_path / "B5.tif", cube[:1, :16, :16])
+    with rasterio.open(tmp_path / "B5.tif", "r+") as dst:
+        dst.scales, dst.offsets = (2.75e-5,), (-0.2,)
+    with pytest.raises(
+        InputError, match=r"B5.tif: its values are physical .*B2.tif's digital numbers divided by 65535"
+    ):
+        read_raster(f"{spec},{tmp_path / 'B5.tif'}", name="ms")
+    _write(tmp_path / "B6.tif", cube[:1, :16, :16].astype("uint8"))  # 8 bits beside 16
+    with pytest.raises(InputError, match=r"divided by 255 \(uint8\), .* divided by 65535 \(uint16\)"):
+        read_raster(f"{spec},{tmp_path / 'B6.tif'}", name="ms")
 
 
 def test_a_tif_result_is_a_cloud_optimized_geotiff_with_overviews(tmp_path: Path) -> None:

@@ -249,7 +249,9 @@ def read_raster(
     """
     text = os.fspath(spec)
     if "," in text and not os.path.exists(text):
-        return _band_files([p.strip() for p in text.split(",") if p.strip()], name, bit_depth, layout, nodata)
+        from .bandlist import band_files
+
+        return band_files([p.strip() for p in text.split(",") if p.strip()], name, bit_depth, layout, nodata)
     path, var = split_spec(spec)
     label = f"{name} {path}"
     if bit_depth is not None and not 1 <= bit_depth <= 32:
@@ -404,37 +406,3 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
     if not np.isfinite(m).all():
         raise InputError(f"{label}: contains NaN or Inf values")
     return m
-
-
-def _band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layout, nodata: float | None) -> Raster:
-    """Files of one or more bands each, on one grid, stacked as one image (see :func:`read_raster`)."""
-    parts = [read_raster(p, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata) for p in specs]
-    first = parts[0]
-    for spec, part in zip(specs[1:], parts[1:]):
-        if part.data.shape[:2] != first.data.shape[:2]:
-            raise InputError(
-                f"{name} {spec}: {part.data.shape[0]} x {part.data.shape[1]} pixels, but {specs[0]} has "
-                f"{first.data.shape[0]} x {first.data.shape[1]}; band files must share one grid"
-            )
-        if (part.transform, part.crs) != (first.transform, first.crs):
-            raise InputError(
-                f"{name} {spec}: its georeferencing differs from {specs[0]}'s; band files must share one grid"
-            )
-    masks = [p.mask for p in parts if p.mask is not None]
-    mask = np.logical_and.reduce(masks) if masks else None
-    names = [p.descriptions or tuple(os.path.splitext(os.path.basename(s))[0] for _ in range(p.data.shape[2]))
-             for s, p in zip(specs, parts)]  # fmt: skip
-    scales = {p.scale for p in parts}
-    return Raster(
-        data=np.ascontiguousarray(np.concatenate([p.data for p in parts], axis=-1)),
-        mask=mask,
-        crs=first.crs,
-        transform=first.transform,
-        nodata=first.nodata,
-        descriptions=tuple(d for group in names for d in group),
-        wavelengths=None
-        if any(p.wavelengths is None for p in parts)
-        else tuple(w for p in parts for w in p.wavelengths),  # type: ignore[union-attr]
-        scale=scales.pop() if len(scales) == 1 else None,
-        geotiff_unread=any(p.geotiff_unread for p in parts),
-    )
