@@ -406,3 +406,20 @@ def test_a_run_that_fails_after_its_result_keeps_the_estimates_beside_it(
     monkeypatch.setattr(gdd.app.whole, "write_image", fail)
     assert main([*argv[:-2], "--out", str(tmp_path / "q.npy")]) == 1
     assert not (tmp_path / "q.npy").exists() and not (tmp_path / "q.srf.csv").exists()
+
+
+def test_eleven_bit_numbers_read_without_their_bit_depth_are_warned_of(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(5)
+    ms = rng.integers(1, 2048, (8, 8, 4)).astype(np.uint16)
+    pan = rng.integers(1, 2048, (32, 32)).astype(np.uint16)
+    ms[0, 0, 0] = 2047
+    np.save(tmp_path / "ms.npy", ms)
+    np.save(tmp_path / "pan.npy", pan)
+    argv = ["pan", "--ms", str(tmp_path / "ms.npy"), "--pan", str(tmp_path / "pan.npy"), "--ratio", "4",
+            "--iterations", "2", "--width", "8", "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "a.npy")]) == 0
+    err = capsys.readouterr().err
+    assert "ms ms.npy: its integers reach 2047 of 65535" in err and "give --bit-depth 11" in err
+    assert err.count("gdd: warning:") == 2  # the MS and the PAN
+    assert main([*argv, "--out", str(tmp_path / "b.npy"), "--bit-depth", "11"]) == 0
+    assert "its integers reach" not in capsys.readouterr().err

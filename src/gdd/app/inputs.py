@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +42,25 @@ def check_free(path: str | Path | None, what: str, force: bool) -> None:
 def check_varies(name: str, spec: str, raster: Raster) -> None:
     """Refuse an input whose every valid pixel has one value in every band: it carries nothing to fuse."""
     refuse_constant(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
+
+
+def warn_of_few_bits(name: str, spec: str, raster: Raster) -> None:
+    """Warn of 16-bit integers read without ``--bit-depth`` that use a few of their bits (11-bit DN).
+
+    Such an image is read in a small part of [0, 1] (2047 / 65535 = 0.03), where the fit does
+    markedly worse than on the same image read at its bit depth.
+    """
+    stored = raster.stored
+    if stored is None or stored.divisor != 65535.0 or raster.scale != 65535.0:
+        return
+    values = raster.data if raster.mask is None else raster.data[raster.mask]
+    top = round(float(values.max()) * 65535) if values.size else 0
+    if 0 < top < 2**14:
+        print(
+            f"gdd: warning: {name} {split_spec(spec)[0].name}: its integers reach {top} of 65535, read as a small "
+            f"part of [0, 1]; if they are {top.bit_length()}-bit digital numbers, give --bit-depth {top.bit_length()}",
+            file=sys.stderr,
+        )
 
 
 def no_pixel_valid_in_both(first: str, second: str) -> InputError:
