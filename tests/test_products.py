@@ -283,6 +283,38 @@ def test_nodata_given_for_a_scaled_product_is_its_stored_number_whole_and_by_win
     assert np.array_equal(window.mask, given.mask[:, :8]) and reader.meta.stored.nodata == 0  # type: ignore[union-attr]
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_inputs_georeferenced_by_rpcs_or_control_points_are_said_to_give_a_result_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rasterio.control import GroundControlPoint
+    from rasterio.rpc import RPC
+
+    gt, pan = _scene()
+    ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
+    rpc = RPC(height_off=0, height_scale=100, lat_off=45, lat_scale=0.01, line_den_coeff=[1] + [0] * 19,
+              line_num_coeff=[0, 0, -1] + [0] * 17, line_off=32, line_scale=32, long_off=9, long_scale=0.01,
+              samp_den_coeff=[1] + [0] * 19, samp_num_coeff=[0, 1] + [0] * 18, samp_off=32, samp_scale=32)  # fmt: skip
+    for name, a, extra in (("ms", ms, {}), ("pan", pan, {})):
+        with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", width=a.shape[1], height=a.shape[0],
+                           count=a.shape[2], dtype="float32", **extra) as dst:  # fmt: skip
+            dst.write(np.moveaxis(a, -1, 0))
+            if name == "pan":
+                dst.rpcs = rpc
+            else:
+                dst.gcps = ([GroundControlPoint(0, 0, 9.0, 45.0), GroundControlPoint(16, 16, 9.01, 44.99)], "EPSG:4326")
+    ms_path, pan_path = str(tmp_path / "ms.tif"), str(tmp_path / "pan.tif")
+    for tile in ("none", "32"):
+        capsys.readouterr()
+        assert main(_pan(ms_path, pan_path, tmp_path / f"r{tile}.tif", "--tile", tile)) == 0
+        err = capsys.readouterr().err
+        assert err.count("gdd: warning:") == 1, err
+        assert "ms ms.tif: georeferenced by ground control points, which gdd does not carry" in err
+    np.save(tmp_path / "plain.npy", ms)  # an MS without georeferencing: the PAN's RPCs are named
+    assert main(_pan(str(tmp_path / "plain.npy"), pan_path, tmp_path / "x.tif")) == 0
+    assert "pan pan.tif: georeferenced by rational polynomial coefficients (RPCs)" in capsys.readouterr().err
+
+
 def test_gnyq_gains_by_hand_match_a_sensor_with_those_gains_and_a_wrong_count_is_refused(
     tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]

@@ -136,6 +136,7 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             raise InputError(
                 f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
             )
+    warn_of_dropped_georeferencing(s, lr, hr)
 
 
 def crop_raster(r: Raster, rows: slice, cols: slice) -> Raster:
@@ -322,6 +323,19 @@ def load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None, l
             f"the result {shape[2]} x {shape[3]} x {shape[1]}"
         )
     return ref
+
+
+def warn_of_dropped_georeferencing(s: FuseSettings, lr: Raster, hr: Raster) -> None:
+    """Warn where an input is georeferenced only in a way a result does not carry (RPCs, ground control points)."""
+    dropped = [(n, r) for n, r in zip(s.inputs.names, (lr, hr)) if r.georef_dropped]
+    if dropped and not (hr.transform or lr.transform) and s.outputs.out.suffix.lower() in (".tif", ".tiff"):
+        name, r = dropped[0]
+        print(
+            f"gdd: warning: {name} {split_spec(s.inputs.spec(name))[0].name}: georeferenced by {r.georef_dropped}, "
+            "which gdd does not carry: the result has no georeferencing (orthorectify the inputs first, e.g. "
+            "gdalwarp -rpc or -tps)",
+            file=sys.stderr,
+        )
 
 
 def output_meta(s: FuseSettings, lr: Raster, hr: Raster) -> Raster:

@@ -117,6 +117,8 @@ def rasterio_meta(src: Any) -> dict[str, Any]:
     widths = [t.get("FWHM_UM") for t in imagery]
     if all(w is not None for w in widths):
         meta["fwhm"] = tuple(1000 * float(w) for w in widths)  # type: ignore[arg-type]
+    if meta["transform"] is None and (src.rpcs or src.gcps[0]):  # a raw product's: not carried to a result
+        meta["georef_dropped"] = "rational polynomial coefficients (RPCs)" if src.rpcs else "ground control points"
     scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
     if any(v != 1 for v in scales) or any(v != 0 for v in offsets):
         meta["scale_offset"] = (scales or (1.0,) * src.count, offsets or (0.0,) * src.count)

@@ -209,6 +209,7 @@ class WindowReader:
             wavelengths=m.get("wavelengths"),
             scale=divisor,
             stored=_stored({**m, "stored_nodata": stored_nodata}, dtype, divisor, m.get("nodata")),
+            georef_dropped=m.get("georef_dropped"),
             fwhm=m.get("fwhm"),
             icc=m.get("icc"),
         )
