@@ -268,3 +268,7 @@ def test_images_read_on_different_scales_are_warned_of(tmp_path: Path, capsys: p
     dn = ["eval", str(tmp_path / "dn_u16.npy"), "--reference", str(tmp_path / "gt_u16.npy"), "--ratio", "4"]
     assert main([*dn, "--data-range", "2047"]) == 0  # both read to [0, 1]: 2047 is no range of theirs
     assert "--data-range 2047 is far above every value" in capsys.readouterr().err
+    big = tmp_path / "big.npy"
+    np.save(big, (gt * 100 + 50).astype(np.float32))  # radiance, say
+    assert main(["eval", str(big), "--reference", str(big), "--ratio", "4"]) == 0
+    assert "far above --data-range 1: PSNR and SSIM take it as the peak value" in capsys.readouterr().err

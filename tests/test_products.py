@@ -204,6 +204,23 @@ def test_a_pair_whose_extents_differ_is_fused_on_the_area_both_cover(tmp_path: P
     np.testing.assert_allclose(read_raster(tmp_path / "fnone.tif").data.shape, (64, 64, 4))
 
 
+def test_eval_compares_files_on_one_grid(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ms, pan = _pair(tmp_path)
+    assert main(_pan(ms, pan, tmp_path / "r.tif")) == 0
+    assert main(["eval", str(tmp_path / "r.tif"), "--ms", ms, "--pan", pan]) == 0
+    gt, _ = _scene()
+    _write(tmp_path / "ref.tif", gt, Affine(10.0, 0.0, 500010.0, 0.0, -10.0, 4000000.0))  # a column off
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r.tif"), "--reference", str(tmp_path / "ref.tif"), "--ratio", "4"]) == 1
+    assert "its origin is 1.0 column(s), 0.0 row(s) of the finer grid away" in capsys.readouterr().err
+    # An MS of the same size one MS pixel along (another cut of the scene): refused, not scored.
+    with rasterio.open(ms) as src:
+        _write(tmp_path / "ms_along.tif", np.moveaxis(src.read(), 0, -1), src.transform * Affine.translation(1, 0))
+    assert main(["eval", str(tmp_path / "r.tif"), "--ms", str(tmp_path / "ms_along.tif"), "--pan", pan]) == 1
+    err = capsys.readouterr().err
+    assert "not on one grid: its origin is 4.0 column(s)" in err and "--extent intersection" in err, err
+
+
 def test_intersection_refuses_grids_that_do_not_meet_at_whole_pixels(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     gt, pan = _scene()
     ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))

@@ -26,7 +26,8 @@ from typing import Any, Literal
 import numpy as np
 
 from .checks import nonnegative_int, positive_int
-from .io import InputError, Layout, UsageError, WindowReader, atomic, check_output, read_image, read_raster, to_tensor
+from .io import InputError, Layout, UsageError, WindowReader, atomic, check_output, read_image, to_tensor
+from .io.read import Raster, read_raster
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
 from .metrics.windowed import reduced_resolution_windows
 from .sensors import SENSORS
@@ -51,11 +52,23 @@ def _names(paths: list[str]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else list(paths)
 
 
-def _read(
-    spec: str, name: str, bit_depth: int | None, layout: Layout, nodata: float | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    r = read_raster(spec, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata)
-    return r.data, r.mask
+def _read(spec: str, name: str, bit_depth: int | None, layout: Layout, nodata: float | None) -> Raster:
+    return read_raster(spec, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata)
+
+
+def _same_grid(fine: tuple[str, Raster], coarse: tuple[str, Raster], factor: int) -> None:
+    """Two files compared pixel for pixel lie on one grid where both are georeferenced (``coarse`` by ``factor``)."""
+    from .app.inputs import grid_mismatch, same_crs
+
+    (a_name, a), (b_name, b) = fine, coarse
+    if a.crs and b.crs and not same_crs(a.crs, b.crs):
+        raise InputError(f"{a_name} and {b_name} are in different coordinate systems; gdd eval compares pixels")
+    problem = a.transform and b.transform and grid_mismatch(b.transform, a.transform, factor, size=b.data.shape[:2])
+    if problem:
+        raise InputError(
+            f"{a_name} and {b_name} are not on one grid: {problem}; gdd eval compares pixel for pixel: crop both to "
+            "one area (a result of --extent intersection covers only what both inputs did)"
+        )
 
 
 #: How far apart the largest values of two images may be before they look read on different scales.
@@ -90,6 +103,12 @@ def _warn_of_scales(
         print(
             f"gdd: warning: --data-range {data_range:g} is far above every value (at most {peak:.4g}): integer "
             "files are read divided by their type's range (or 2^--bit-depth - 1), so their range is 1",
+            file=sys.stderr,
+        )
+    elif data_range is not None and peak > SCALE_GAP * data_range:
+        print(
+            f"gdd: warning: the values reach {peak:.4g}, far above --data-range {data_range:g}: PSNR and SSIM "
+            "take it as the peak value; give the images' own range",
             file=sys.stderr,
         )
 
@@ -186,14 +205,16 @@ def evaluate_files(
                 readers, open_(reference, "reference"), results, reference, block_size, bit_depth, window, options
             )
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
-    arrays = [a for a, _ in read]
-    masks = [m for _, m in read if m is not None]
+    arrays = [r.data for r in read]
+    masks = [r.mask for r in read if r.mask is not None]
     for r, a in zip(results[1:], arrays[1:]):
         _match(a.shape, arrays[0].shape, "this result", r, f"the first ({results[0]})")
     names = _names(results)
     if reference is not None:
-        ref, ref_mask = _read(reference, "reference", bit_depth, layout, nodata)
+        ref_r = _read(reference, "reference", bit_depth, layout, nodata)
+        ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
+        _same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
         box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
@@ -228,8 +249,8 @@ def evaluate_files(
             ev.rows.append((name, path, m))
         return ev
     assert ms is not None and pan is not None
-    ms_a, ms_mask = _read(ms, "ms", bit_depth, layout, nodata)
-    pan_a, pan_mask = _read(pan, "pan", bit_depth, layout, nodata)
+    ms_r, pan_r = _read(ms, "ms", bit_depth, layout, nodata), _read(pan, "pan", bit_depth, layout, nodata)
+    (ms_a, ms_mask), (pan_a, pan_mask) = (ms_r.data, ms_r.mask), (pan_r.data, pan_r.mask)
     h, w, c = arrays[0].shape
     if pan_a.shape[:2] != (h, w) or pan_a.shape[2] != 1:
         raise InputError(
@@ -250,6 +271,8 @@ def evaluate_files(
             )
         if ratio is not None and ratio != found:
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
+    for file, factor in ((f"ms {ms}", ms_r), h // ms_a.shape[0]), ((f"pan {pan}", pan_r), 1):
+        _same_grid((f"result {results[0]}", read[0]), file, factor)
     _warn_of_scales([(f"result {r}", a) for r, a in zip(results, arrays)], (f"ms {ms}", ms_a), None)
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
