@@ -423,3 +423,7 @@ def test_eleven_bit_numbers_read_without_their_bit_depth_are_warned_of(tmp_path:
     assert err.count("gdd: warning:") == 2  # the MS and the PAN
     assert main([*argv, "--out", str(tmp_path / "b.npy"), "--bit-depth", "11"]) == 0
     assert "its integers reach" not in capsys.readouterr().err
+    np.save(tmp_path / "ms.npy", ms * np.float32(5.0))  # radiance, say: floats far above 1
+    assert main([*argv, "--out", str(tmp_path / "c.npy"), "--bit-depth", "11"]) == 0
+    err = capsys.readouterr().err
+    assert "ms ms.npy: its values reach 1.024e+04; gdd fits values in about [0, 1]" in err and err.count("\n") == 1

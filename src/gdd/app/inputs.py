@@ -44,21 +44,28 @@ def check_varies(name: str, spec: str, raster: Raster) -> None:
     refuse_constant(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
 
 
-def warn_of_few_bits(name: str, spec: str, raster: Raster) -> None:
-    """Warn of 16-bit integers read without ``--bit-depth`` that use a few of their bits (11-bit DN).
+def warn_of_scale(name: str, spec: str, raster: Raster) -> None:
+    """Warn of an input read far from [0, 1], where the fit (its noise, rate and guards) does markedly worse.
 
-    Such an image is read in a small part of [0, 1] (2047 / 65535 = 0.03), where the fit does
-    markedly worse than on the same image read at its bit depth.
+    16-bit integers read without ``--bit-depth`` that use at most 14 bits (11-bit digital
+    numbers: 2047 / 65535 = 0.03), or floating-point values (radiance, percent) above 4 or all
+    below 1/16.
     """
-    stored = raster.stored
-    if stored is None or stored.divisor != 65535.0 or raster.scale != 65535.0:
-        return
     values = raster.data if raster.mask is None else raster.data[raster.mask]
-    top = round(float(values.max()) * 65535) if values.size else 0
-    if 0 < top < 2**14:
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    label = f"gdd: warning: {name} {split_spec(spec)[0].name}"
+    if raster.stored is not None and raster.stored.divisor == 65535.0 and raster.scale == 65535.0:
+        top = round(peak * 65535)
+        if 0 < top < 2**14:
+            print(
+                f"{label}: its integers reach {top} of 65535, read as a small part of [0, 1]; if they are "
+                f"{top.bit_length()}-bit digital numbers, give --bit-depth {top.bit_length()}",
+                file=sys.stderr,
+            )
+    elif raster.scale is None and (peak > 4 or 0 < peak < 1 / 16):
         print(
-            f"gdd: warning: {name} {split_spec(spec)[0].name}: its integers reach {top} of 65535, read as a small "
-            f"part of [0, 1]; if they are {top.bit_length()}-bit digital numbers, give --bit-depth {top.bit_length()}",
+            f"{label}: its values reach {peak:.4g}; gdd fits values in about [0, 1] and does markedly worse far "
+            f"from them: scale both inputs alike (e.g. divide by {peak:.3g})",
             file=sys.stderr,
         )
 

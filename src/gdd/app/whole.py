@@ -38,7 +38,7 @@ from .inputs import (
     no_pixel_valid_in_both,
     nodata_value,
     output_meta,
-    warn_of_few_bits,
+    warn_of_scale,
     windows_line,
 )
 from .settings import FuseSettings
@@ -59,7 +59,7 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     s = with_response(s, lr.wavelengths, lr.data.shape[-1])  # a response by wavelength, on the HS bands
     for name, raster in ((lr_name, lr), (hr_name, hr)):
         check_varies(name, s.inputs.spec(name), raster)
-        warn_of_few_bits(name, s.inputs.spec(name), raster)
+        warn_of_scale(name, s.inputs.spec(name), raster)
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
     hr_mask = None if hr.mask is None else torch.from_numpy(hr.mask)
