@@ -154,7 +154,10 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         str(choice.get("start")), "classic fallback"
     )
     starts = choice.get("starts")
-    what = {"final": "the GDD estimate", "best": f"the GDD estimate of step {choice.get('best_step')}",
+    preset = details.get("preset")
+    averaged = isinstance(preset, dict) and int(preset.get("average_last") or 0) > 0  # the mean of the last steps'
+    final = "the mean of the last GDD estimates" if averaged else "the final GDD estimate"
+    what = {"final": final, "best": f"the GDD estimate of step {choice.get('best_step')}",
             "classic": f"the {role} ({name}) itself"}  # fmt: skip
     if isinstance(starts, list):
         names = [_start_name(str(task), c) for c in starts]
@@ -174,7 +177,7 @@ def choice_line(choice: dict[str, object], details: dict[str, object]) -> str:
         ]
         if went:
             text += f" ({'; '.join(went)})"
-    runners = {**what, "final": "the final GDD estimate"}
+    runners = what
     noise = choice.get("at_noise")
     if isinstance(noise, dict):
         instead = str(noise["instead_of"])
