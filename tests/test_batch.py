@@ -159,6 +159,19 @@ def test_a_manifest_that_is_not_utf8_is_named(tmp_path: Path, capsys) -> None:  
     assert err == f"gdd: error: manifest {path}: not UTF-8 text (byte 43); save it as UTF-8"
 
 
+def test_ray_missing_is_said_before_anything_is_kept(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find(name, *a))
+    _pairs(tmp_path, 1)
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps(_jobs(1)))
+    assert main(["batch", str(manifest), "--ray", "local"]) == 1
+    assert capsys.readouterr().err == "gdd: error: gdd batch --ray needs Ray: pip install 'gdd[ray]'\n"
+    assert not (tmp_path / ".jobs.json.state").exists()
+
+
 def test_a_batch_runs_its_jobs_and_skips_them_the_second_time(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     _pairs(tmp_path, 2)
     manifest = tmp_path / "jobs.json"

@@ -17,6 +17,7 @@ inputs and outputs must be on a file system every node sees.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -56,6 +57,8 @@ def run_batch(
 
     path = Path(manifest)
     jobs = read_manifest(path)
+    if ray and not dry_run and importlib.util.find_spec("ray") is None:  # before any state is kept
+        raise InputError("gdd batch --ray needs Ray: pip install 'gdd[ray]'")
     if shard is not None:
         i, n = shard
         jobs = jobs[i - 1 :: n]
