@@ -127,3 +127,8 @@ def test_bench_help_names_every_method_of_the_bench() -> None:
     from gdd.cli.options import BENCH_METHODS
 
     assert sorted(m for group in BENCH_METHODS.values() for m in group) == sorted(method_names())
+
+
+def test_the_public_names_are_listed_before_their_first_use() -> None:
+    """``dir(gdd)`` (tab completion) shows what ``gdd.__all__`` exports, though it is imported lazily."""
+    assert set(gdd.__all__) <= set(dir(gdd))

@@ -57,3 +57,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'gdd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names too, before their first use (tab completion, ``dir(gdd)``)."""
+    return sorted({*globals(), *__all__})
