@@ -56,21 +56,6 @@ def _read(spec: str, name: str, bit_depth: int | None, layout: Layout, nodata: f
     return read_raster(spec, name=name, bit_depth=bit_depth, layout=layout, nodata=nodata)
 
 
-def _same_grid(fine: tuple[str, Raster], coarse: tuple[str, Raster], factor: int) -> None:
-    """Two files compared pixel for pixel lie on one grid where both are georeferenced (``coarse`` by ``factor``)."""
-    from .app.inputs import grid_mismatch, same_crs
-
-    (a_name, a), (b_name, b) = fine, coarse
-    if a.crs and b.crs and not same_crs(a.crs, b.crs):
-        raise InputError(f"{a_name} and {b_name} are in different coordinate systems; gdd eval compares pixels")
-    problem = a.transform and b.transform and grid_mismatch(b.transform, a.transform, factor, size=b.data.shape[:2])
-    if problem:
-        raise InputError(
-            f"{a_name} and {b_name} are not on one grid: {problem}; gdd eval compares pixel for pixel: crop both to "
-            "one area (a result of --extent intersection covers only what both inputs did)"
-        )
-
-
 #: How far apart the largest values of two images may be before they look read on different scales.
 SCALE_GAP = 20.0
 
@@ -214,7 +199,9 @@ def evaluate_files(
         ref_r = _read(reference, "reference", bit_depth, layout, nodata)
         ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
-        _same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
+        from .app.inputs import same_grid
+
+        same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
         box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
@@ -271,8 +258,10 @@ def evaluate_files(
             )
         if ratio is not None and ratio != found:
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
+    from .app.inputs import same_grid
+
     for file, factor in ((f"ms {ms}", ms_r), h // ms_a.shape[0]), ((f"pan {pan}", pan_r), 1):
-        _same_grid((f"result {results[0]}", read[0]), file, factor)
+        same_grid((f"result {results[0]}", read[0]), file, factor)
     _warn_of_scales([(f"result {r}", a) for r, a in zip(results, arrays)], (f"ms {ms}", ms_a), None)
     if sensor not in SENSORS:
         raise InputError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
@@ -401,7 +390,13 @@ def _by_windows(
 def _pan_lr_text(how: str, sensor: str, *, full_size: bool) -> str:
     if how == "bicubic":
         return "PAN shrunk by MATLAB's bicubic imresize"
-    return f"PAN filtered by the {sensor} PAN MTF" + ("" if full_size else " and decimated")
+    pan_gain = SENSORS["none"][1]
+    mtf = (
+        f"a Gaussian MTF of gain {pan_gain:g} at Nyquist (no sensor named)"
+        if sensor == "none"
+        else f"the {sensor} PAN MTF"
+    )
+    return f"PAN filtered by {mtf}" + ("" if full_size else " and decimated")
 
 
 def format_table(ev: Evaluation) -> str:

@@ -282,6 +282,19 @@ def grid_mismatch(
     return ""
 
 
+def same_grid(fine: tuple[str, Raster], coarse: tuple[str, Raster], factor: int) -> None:
+    """``gdd eval``: files compared pixel for pixel are on one grid where georeferenced (``coarse`` by ``factor``)."""
+    (a_name, a), (b_name, b) = fine, coarse
+    if a.crs and b.crs and not same_crs(a.crs, b.crs):
+        raise InputError(f"{a_name} and {b_name} are in different coordinate systems; gdd eval compares pixels")
+    problem = a.transform and b.transform and grid_mismatch(b.transform, a.transform, factor, size=b.data.shape[:2])
+    if problem:
+        raise InputError(
+            f"{a_name} and {b_name} are not on one grid: {problem}; gdd eval compares pixel for pixel: crop both to "
+            "one area (a result of --extent intersection covers only what both inputs did)"
+        )
+
+
 def nodata_value(s: FuseSettings, metas: tuple[Raster, Raster]) -> float | None:
     """The value that marks nodata in the output: the one given, else the first the inputs declare."""
     if s.inputs.nodata is not None:
