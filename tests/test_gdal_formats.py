@@ -104,6 +104,17 @@ def test_a_multi_page_tiff_reads_every_page_as_a_band_with_rasterio_installed(tm
     np.testing.assert_allclose(data, np.moveaxis(pages, 0, -1) / 65535.0, rtol=1e-6)
 
 
+def test_an_array_tifffile_wrote_bands_last_reads_as_it_was_written(tmp_path: Path) -> None:
+    """``tifffile.imwrite("ms.tif", ms)`` of an H x W x 8 array stores a page per row; its shape says so."""
+    import tifffile
+
+    cube = np.moveaxis(_cube(8), 0, -1)  # 16 x 20 x 8
+    tifffile.imwrite(tmp_path / "hwc.tif", cube)
+    tifffile.imwrite(tmp_path / "chw.tif", np.moveaxis(cube, -1, 0))  # bands first: a page per band
+    for name in ("hwc", "chw"):
+        np.testing.assert_allclose(read_image(tmp_path / f"{name}.tif"), cube / 65535.0, rtol=1e-6, err_msg=name)
+
+
 def test_a_file_gdal_cannot_read_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "x.ntf").write_bytes(b"NITF02.10 but not really")
     with pytest.raises(InputError, match=r"x\.ntf") as info:
