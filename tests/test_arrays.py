@@ -443,9 +443,13 @@ def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_ban
     run = {"iterations": 2, "width": 8, "device": "cpu"}
     want = gdd.fuse_hs(hs, rgb, r, **run)
     assert np.array_equal(gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl, **run), want)
+    assert np.array_equal(gdd.fuse_hs(hs, rgb, r.T, **run), want)  # HS bands x guide bands, as the CLI takes
     cube = xr.DataArray(np.moveaxis(hs, -1, 0), dims=("band", "y", "x"), coords={"wavelength": ("band", wl)})
+    cube.attrs.update(long_name="radiance", TIFFTAG_IMAGEDESCRIPTION='{"shape": [8, 8, 31]}')  # the file's
     guide = xr.DataArray(np.moveaxis(rgb, -1, 0), dims=("band", "y", "x"))
-    assert np.array_equal(np.moveaxis(gdd.fuse_hs(cube, guide, "cie1931", **run).values, 0, -1), want)
+    fused = gdd.fuse_hs(cube, guide, "cie1931", **run)
+    assert np.array_equal(np.moveaxis(fused.values, 0, -1), want)
+    assert fused.attrs["long_name"] == "radiance" and "TIFFTAG_IMAGEDESCRIPTION" not in fused.attrs
     with pytest.raises(InputError, match=r"471 wavelengths .* pass their wavelengths="):
         gdd.fuse_hs(hs, rgb, "cie1931", **run)
     with pytest.raises(InputError, match="wavelengths: expected 31 finite values"):

@@ -71,6 +71,10 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.moveaxis(a, -1, 0).copy())[None]
 
 
+#: A DataArray's attributes a result does not take: its stored values' and its file's description.
+_NOT_CARRIED = (*STORED, "TIFFTAG_IMAGEDESCRIPTION")
+
+
 def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
     """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
     out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
@@ -84,8 +88,8 @@ def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
         np.moveaxis(out, -1, 0),
         dims=("band", y, x_dim),
         coords={"band": bands, **{d: high.coords[d].values for d in (y, x_dim) if d in high.coords}},
-        # Not what described the input's stored values: the result holds float32 values.
-        attrs={k: v for k, v in low.attrs.items() if k not in STORED} if is_dataarray(low) else {},
+        # Not what described the input's stored values or file: the result holds float32 values.
+        attrs={k: v for k, v in low.attrs.items() if k not in _NOT_CARRIED} if is_dataarray(low) else {},
         name=getattr(low, "name", None),
     )
     for name, coord in low.coords.items() if is_dataarray(low) else ():
@@ -208,12 +212,12 @@ def fuse_hs(
     Args:
         hsi: the low-resolution HS image, h x w x C (NumPy) or a DataArray with a ``band`` dimension.
         guide: the high-resolution guide, H x W x K, H = factor h.
-        srf: the guide's spectral response, K x C (each row the weights of one guide band); a
-            response as ``gdd hs --srf`` takes it (a built-in such as ``"cie1931"``, a file, a
-            satellite ``.mat`` with its rows), tabulated by wavelength and resampled onto the
-            HS bands' ``wavelengths``; or ``"estimate"``: the response and the blur estimated
-            from the pair (:func:`gdd.estimate.estimate_degradation`), the blur then replacing
-            ``spatial``.
+        srf: the guide's spectral response, K x C (each row the weights of one guide band; C x K
+            is taken too); a response as ``gdd hs --srf`` takes it (a built-in such as
+            ``"cie1931"``, a file, a satellite ``.mat`` with its rows), tabulated by wavelength
+            and resampled onto the HS bands' ``wavelengths``; or ``"estimate"``: the response and
+            the blur estimated from the pair (:func:`gdd.estimate.estimate_degradation`), the
+            blur then replacing ``spatial``.
         factor: the resolution ratio (default: from the shapes).
         spatial: the HS image's degradation: ``"block"`` (average of factor x factor blocks),
             ``"gaussian"``, ``"bicubic"`` or ``"mtf"``.
@@ -258,6 +262,8 @@ def fuse_hs(
         response, op = found.srf.float(), KernelDownsample(found.kernel.float(), f)
     else:
         response = torch.as_tensor(np.asarray(srf, dtype=np.float32))
+        if response.shape == (hsi_a.shape[-1], guide_a.shape[-1]) != response.shape[::-1]:
+            response = response.T  # HS bands x guide bands: the other orientation, as the command line takes
         if response.shape != (guide_a.shape[-1], hsi_a.shape[-1]):
             raise InputError(
                 f"srf: expected {guide_a.shape[-1]} x {hsi_a.shape[-1]} (guide bands x HS bands), "
