@@ -196,6 +196,14 @@ def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spell
     err = capsys.readouterr().err
     assert "not on one grid" in err and "2.0 column(s)" in err and err.count("\n") == 1
     assert not (tmp_path / "a.tif").exists()
+    # Half a PAN pixel off: --extent intersection, which cuts at whole pixels, is not offered.
+    assert main(["pan", "--ms", ms("half.tif", 500005.0), *common, "--out", str(tmp_path / "a.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "0.5 column(s)" in err and "--extent intersection" not in err, err
+    # A ratio the grids contradict: they say which.
+    argv = ["pan", "--ms", ms("aligned.tif", 500000.0), *common, "--out", str(tmp_path / "a.tif")]
+    assert main([*argv, "--ratio", "2"]) == 1
+    assert "their grids' pixel sizes make the ratio 4, not 2" in capsys.readouterr().err
     # A pixel 1.2 % too large (40.5 m against 4 x 10 m): the origins meet, the far corners are 0.4 PAN pixel apart.
     with rasterio.open(ms("aligned.tif", 500000.0), "r+") as dst:
         dst.transform = Affine(40.5, 0.0, 500000.0, 0.0, -40.5, 4000000.0)

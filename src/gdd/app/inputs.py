@@ -125,6 +125,10 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             sizes_at_factor((lh, lw), (h, w), s.inputs.factor, _LOW[s.task])
     except ValueError as exc:
         hint = "; --extent intersection fuses the area both cover" if lr.transform and hr.transform else ""
+        if hint and s.task != "flash":
+            said = float(np.hypot(*lr.transform[:2]) / np.hypot(*hr.transform[:2]))  # type: ignore[index]
+            if abs(said - round(said)) < 0.01 and round(said) not in (s.inputs.factor, 0):
+                hint = f"; their grids' pixel sizes make the ratio {round(said)}, not {s.inputs.factor}"
         raise InputError(f"{files}: {exc}{hint or _layout_hint(s, lr, hr)}") from None
     out = s.outputs.out
     if out.suffix.lower() in (".png", ".jpg", ".jpeg") and len(lr_shape) > 2 and lr_shape[2] not in (1, 3):
@@ -139,7 +143,11 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
         problem = grid_mismatch(lr.transform, hr.transform, factor, size=(int(lr_shape[0]), int(lr_shape[1])))
         if problem:
             north_up = not any(v for t in (lr.transform, hr.transform) for v in (t[1], t[3]))
-            hint = " (or --extent intersection)" if "origin" in problem and north_up else ""
+            whole = north_up and all(  # the origins whole guide pixels apart: --extent intersection can cut
+                abs(v - round(v)) < 0.1 for v in ((lr.transform[2] - hr.transform[2]) / hr.transform[0],
+                                                  (lr.transform[5] - hr.transform[5]) / hr.transform[4])
+            )  # fmt: skip
+            hint = " (or --extent intersection)" if "origin" in problem and whole else ""
             raise InputError(
                 f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
             )
