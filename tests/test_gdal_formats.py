@@ -194,7 +194,7 @@ def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spell
     # Shifted by two PAN pixels: the sizes divide, but the pair is misregistered.
     assert main(["pan", "--ms", ms("shifted.tif", 500020.0), *common, "--out", str(tmp_path / "a.tif")]) == 1
     err = capsys.readouterr().err
-    assert "not on one grid" in err and "2.0 column(s)" in err and err.count("\n") == 1
+    assert "ms shifted.tif, pan pan.tif: not on one grid: ms's origin is 2.0 column(s)" in err and err.count("\n") == 1
     assert not (tmp_path / "a.tif").exists()
     # Half a PAN pixel off: --extent intersection, which cuts at whole pixels, is not offered.
     assert main(["pan", "--ms", ms("half.tif", 500005.0), *common, "--out", str(tmp_path / "a.tif")]) == 1

@@ -137,7 +137,7 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             f"{lr_shape[2]}; use .tif, .hdr, .npy or .mat"
         )
     if lr.crs and hr.crs and not same_crs(lr.crs, hr.crs):
-        raise InputError(f"{lr_name} and {hr_name} are in different coordinate systems; reproject one first")
+        raise InputError(f"{files}: in different coordinate systems; reproject one first")
     if lr.transform and hr.transform:
         factor = 1 if s.task == "flash" else s.inputs.factor
         problem = grid_mismatch(lr.transform, hr.transform, factor, size=(int(lr_shape[0]), int(lr_shape[1])))
@@ -149,7 +149,8 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
             )  # fmt: skip
             hint = " (or --extent intersection)" if "origin" in problem and whole else ""
             raise InputError(
-                f"{lr_name} and {hr_name} are not on one grid: {problem}; resample one onto the other's grid{hint}"
+                f"{files}: not on one grid: {lr_name}'s{problem.removeprefix('its')}; resample one onto the other's "
+                f"grid{hint}"
             )
     warn_of_dropped_georeferencing(s, lr, hr)
 

@@ -59,7 +59,6 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     s = with_response(s, lr.wavelengths, lr.data.shape[-1])  # a response by wavelength, on the HS bands
     for name, raster in ((lr_name, lr), (hr_name, hr)):
         check_varies(name, s.inputs.spec(name), raster)
-        warn_of_scale(name, s.inputs.spec(name), raster)
     first, second = to_tensor(lr.data), to_tensor(hr.data)
     lr_mask = None if lr.mask is None else torch.from_numpy(lr.mask)
     hr_mask = None if hr.mask is None else torch.from_numpy(hr.mask)
@@ -130,6 +129,8 @@ def run(s: FuseSettings) -> int:
         o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands,
         meta=meta,
     )  # fmt: skip
+    for name, raster in rasters.items():  # once the result is made: a bad input's error stays one line
+        warn_of_scale(name, s.inputs.spec(name), raster)
 
     n = result.config.iterations
     starts = result.choice.get("starts")

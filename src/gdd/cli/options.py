@@ -176,7 +176,8 @@ HS: tuple[Option, ...] = (
     _o("--guide", required=True, path=True, group="inputs", help="high-resolution RGB/MS image"),
     _o("--srf", required=True, path=True, group="inputs",
        help="spectral response: a matrix, guide bands x HS bands (.csv, .npy, .mat); a table by wavelength "
-       "(CSV with wavelengths first, satellite .mat[:ms|:ROWS], cie1931 ...), resampled onto the HS image's band "
+       "(CSV with wavelengths first, satellite .mat[:ms|:ROWS], cie1931 ... with gdd[demo]), resampled onto the HS "
+       "image's band "
        "wavelengths; or 'estimate': from the pair (written beside --out as STEM.srf.csv)"),
     _o("--factor", required=True, type=t.positive, group="inputs", help="resolution ratio"),
     _o("--spatial", choices=["block", "gaussian", "bicubic", "mtf"], group="model",
