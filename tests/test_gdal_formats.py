@@ -113,6 +113,10 @@ def test_an_array_tifffile_wrote_bands_last_reads_as_it_was_written(tmp_path: Pa
     tifffile.imwrite(tmp_path / "chw.tif", np.moveaxis(cube, -1, 0))  # bands first: a page per band
     for name in ("hwc", "chw"):
         np.testing.assert_allclose(read_image(tmp_path / f"{name}.tif"), cube / 65535.0, rtol=1e-6, err_msg=name)
+    # Many bands first, the width the shortest side: still a band per page.
+    wide = np.random.default_rng(2).integers(0, 4000, (40, 24, 20)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "wide.tif", wide)
+    np.testing.assert_allclose(read_image(tmp_path / "wide.tif"), np.moveaxis(wide, 0, -1) / 65535.0, rtol=1e-6)
 
 
 def test_a_file_gdal_cannot_read_is_one_line_naming_it(tmp_path: Path) -> None:

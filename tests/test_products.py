@@ -211,14 +211,16 @@ def test_eval_compares_files_on_one_grid(tmp_path: Path, capsys) -> None:  # typ
     gt, _ = _scene()
     _write(tmp_path / "ref.tif", gt, Affine(10.0, 0.0, 500010.0, 0.0, -10.0, 4000000.0))  # a column off
     capsys.readouterr()
-    assert main(["eval", str(tmp_path / "r.tif"), "--reference", str(tmp_path / "ref.tif"), "--ratio", "4"]) == 1
-    assert "its origin is 1.0 column(s), 0.0 row(s) of the finer grid away" in capsys.readouterr().err
+    for by_windows in ([], ["--window", "16"]):  # a large result is read by windows: checked alike
+        argv = ["eval", str(tmp_path / "r.tif"), "--reference", str(tmp_path / "ref.tif"), "--ratio", "4"]
+        assert main([*argv, *by_windows]) == 1
+        assert "the reference's origin is 1.0 column(s), 0.0 row(s) of the finer grid away" in capsys.readouterr().err
     # An MS of the same size one MS pixel along (another cut of the scene): refused, not scored.
     with rasterio.open(ms) as src:
         _write(tmp_path / "ms_along.tif", np.moveaxis(src.read(), 0, -1), src.transform * Affine.translation(1, 0))
     assert main(["eval", str(tmp_path / "r.tif"), "--ms", str(tmp_path / "ms_along.tif"), "--pan", pan]) == 1
     err = capsys.readouterr().err
-    assert "not on one grid: its origin is 4.0 column(s)" in err and "--extent intersection" in err, err
+    assert "not on one grid: the ms's origin is 4.0 column(s)" in err and "--extent intersection" in err, err
 
 
 def test_intersection_refuses_grids_that_do_not_meet_at_whole_pixels(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -514,6 +516,10 @@ def test_a_16_bit_colour_png_without_rasterio_is_read_at_8_bits_with_a_warning(
     got = read_raster(tmp_path / "deep.png").data
     assert "read at 8 bits without rasterio" in capsys.readouterr().err
     np.testing.assert_allclose(got, (deep >> 8) / 255, rtol=0, atol=1e-6)  # Pillow's 8 bits: the high byte
+    alpha = np.where(np.arange(48).reshape(6, 8) % 5, 65535, 0).astype(np.uint16)
+    _png16(tmp_path / "grey.png", np.dstack([deep[..., 0], alpha]))  # grey and alpha: one band, at 8 bits here
+    grey = read_raster(tmp_path / "grey.png")
+    assert grey.data.shape == (6, 8, 1) and np.array_equal(grey.mask, alpha > 0)
 
 
 def test_a_tiff_read_without_rasterio_has_the_colours_gdal_gives(
@@ -533,9 +539,11 @@ def test_a_tiff_read_without_rasterio_has_the_colours_gdal_gives(
     alpha = np.full((12, 20), 255, np.uint8)
     alpha[3:5, 4:9] = 0
     Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "rgba.tif")
+    tifffile.imwrite(tmp_path / "palette16.tif", rgb[..., 0], photometric="palette",
+                     colormap=rng.integers(0, 65536, (3, 256)).astype(np.uint16))  # fmt: skip
     nir = (rng.random((12, 20, 4)) * 255).astype(np.uint8)  # a fourth band tagged alpha that holds data
     tifffile.imwrite(tmp_path / "rgbn.tif", nir, photometric="rgb", extrasamples=[2])
-    names = ("palette", "palette257", "rgba", "rgbn")
+    names = ("palette", "palette257", "palette16", "rgba", "rgbn")
     by_gdal = {name: read_raster(tmp_path / f"{name}.tif") for name in names}
     assert by_gdal["palette"].data.shape == (12, 20, 3) and by_gdal["rgbn"].data.shape == (12, 20, 4)
     monkeypatch.setitem(sys.modules, "rasterio", None)  # the base install

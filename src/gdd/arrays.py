@@ -320,9 +320,6 @@ def denoise(
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
-        wavelengths: the HS bands' centres in nm, for a response tabulated by wavelength
-            (default: a DataArray's ``wavelength`` coordinate on its bands; without them, a
-            table on as many wavelengths as the HS image has bands is taken as on them).
         bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`.
 
     Returns:

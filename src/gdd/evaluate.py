@@ -184,11 +184,12 @@ def evaluate_files(
 
         first = open_(results[0], "result")
         if max(first.shape[:2]) > window:
-            readers = [first, *(open_(r, "result") for r in results[1:])]
+            from .app.inputs import same_grid
+
+            readers, truth = [first, *(open_(r, "result") for r in results[1:])], open_(reference, "reference")
+            same_grid((f"result {results[0]}", first.meta), (f"reference {reference}", truth.meta), 1)
             options = {"ratio": ratio, "data_range": data_range, "dim_cut": dim_cut, "clip": clip}
-            return _by_windows(
-                readers, open_(reference, "reference"), results, reference, block_size, bit_depth, window, options
-            )
+            return _by_windows(readers, truth, results, reference, block_size, bit_depth, window, options)
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
     arrays = [r.data for r in read]
     masks = [r.mask for r in read if r.mask is not None]

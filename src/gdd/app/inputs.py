@@ -44,7 +44,7 @@ def check_varies(name: str, spec: str, raster: Raster) -> None:
     refuse_constant(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
 
 
-def warn_of_scale(name: str, spec: str, raster: Raster) -> None:
+def warn_of_scale(name: str, spec: str, raster: Raster, bit_depth: int | None = None) -> None:
     """Warn of an input read far from [0, 1], where the fit (its noise, rate and guards) does markedly worse.
 
     16-bit integers read without ``--bit-depth`` that use at most 14 bits (11-bit digital
@@ -54,7 +54,7 @@ def warn_of_scale(name: str, spec: str, raster: Raster) -> None:
     values = raster.data if raster.mask is None else raster.data[raster.mask]
     peak = float(np.abs(values).max()) if values.size else 0.0
     label = f"gdd: warning: {name} {split_spec(spec)[0].name}"
-    if raster.stored is not None and raster.stored.divisor == 65535.0 and raster.scale == 65535.0:
+    if raster.stored is not None and raster.stored.divisor == 65535.0 and raster.scale == 65535.0 and not bit_depth:
         top = round(peak * 65535)
         if 0 < top < 2**14:
             print(
@@ -299,7 +299,8 @@ def same_grid(fine: tuple[str, Raster], coarse: tuple[str, Raster], factor: int)
     problem = a.transform and b.transform and grid_mismatch(b.transform, a.transform, factor, size=b.data.shape[:2])
     if problem:
         raise InputError(
-            f"{a_name} and {b_name} are not on one grid: {problem}; gdd eval compares pixel for pixel: crop both to "
+            f"{a_name} and {b_name} are not on one grid: the {b_name.split()[0]}'s{problem.removeprefix('its')}; gdd "
+            "eval compares pixel for pixel: crop both to "
             "one area (a result of --extent intersection covers only what both inputs did)"
         )
 

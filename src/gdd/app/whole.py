@@ -130,7 +130,7 @@ def run(s: FuseSettings) -> int:
         meta=meta,
     )  # fmt: skip
     for name, raster in rasters.items():  # once the result is made: a bad input's error stays one line
-        warn_of_scale(name, s.inputs.spec(name), raster)
+        warn_of_scale(name, s.inputs.spec(name), raster, s.inputs.bit_depth)
 
     n = result.config.iterations
     starts = result.choice.get("starts")

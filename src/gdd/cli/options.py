@@ -121,8 +121,8 @@ FUSION: tuple[Option, ...] = (
     _o("--layout", default="auto", choices=["auto", "hwc", "chw"], group="inputs",
        help="axis order of 3-D .npy/.npz/.mat inputs (default auto: the one short axis holds the bands)"),
     _o("--nodata", type=t.nodata, metavar="VALUE", group="inputs",
-       help="mask pixels with this value in any band (nan: NaN/Inf), as stored (before a GDAL scale and "
-       "offset); default: the files' declared nodata"),
+       help="mask pixels with this value in any band (nan: NaN/Inf), as stored (before a GDAL or ENVI scale "
+       "and offset); default: the files' declared nodata"),
     _o("--dtype", default="float32", choices=["float32", "uint16", "input"], in_plan=False, group="outputs",
        help="output type: float32 (default); uint16 (scaled back by --bit-depth, or 16 bits); input: the "
        "low-resolution input's type and scale (its digital numbers, or its GDAL scale and offset, kept)"),

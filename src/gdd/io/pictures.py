@@ -34,7 +34,8 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
     """
     from PIL import Image, ImageOps
 
-    sixteen = _png_depth(path) == (16, True)
+    header = _png_depth(path)
+    sixteen = header is not None and header[0] == 16 and header[1] in (2, 4, 6)
     # Pillow reads a 16-bit colour PNG at 8 bits, and a 16-bit grey one with alpha as 8-bit RGBA
     deep = _read_16_bit_colour(path) if sixteen else None
     if sixteen and deep is None:
@@ -60,18 +61,20 @@ def read_picture(path: Path, var: str | None = None) -> _Read:
             if im.mode in {"P", "CMYK", "YCbCr", "PA"}:
                 im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
             a = np.asarray(im)
+            if header is not None and header[1] == 4 and im.mode == "RGBA":  # a grey one with alpha: one band
+                a = a[..., [0, 3]]
             a, alpha = (a[..., :-1], a[..., -1]) if im.mode in ("RGBA", "LA") else (a, None)
     # The colour profile and EXIF block travel to a picture written from this one.
     return _Read(a, hwc=True, meta={"icc": meta.get("icc_profile"), "exif": meta.get("exif"), **_masked(alpha)})
 
 
-def _png_depth(path: Path) -> tuple[int, bool] | None:
-    """A PNG's bit depth and whether it has colour or alpha (its IHDR), None for another file."""
+def _png_depth(path: Path) -> tuple[int, int] | None:
+    """A PNG's bit depth and colour type (IHDR: 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA); None: no PNG."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
-    return head[24], head[25] in (2, 4, 6)  # colour types 2 (RGB), 4 (grey + alpha) and 6 (RGBA)
+    return head[24], head[25]
 
 
 def _read_16_bit_colour(path: Path) -> np.ndarray | None:
@@ -151,8 +154,9 @@ def tiff_colours(page: Any, a: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
     def table() -> dict[int, tuple[int, ...]]:
         if cmap is None:
             return {}
-        # GDAL's reading of a colour map: 8-bit values as they are, 16-bit ones by 257 or by 256
-        scale = 1 if int(cmap.max()) < 256 else (257 if not (cmap % 257).any() else 256)
+        # GDAL's reading of a colour map: 8-bit values as they are, 16-bit ones by 257 (by 256 where
+        # every entry is a multiple of 256 and not of 257, as Pillow writes them)
+        scale = 1 if int(cmap.max()) < 256 else (256 if (cmap % 257).any() and not (cmap % 256).any() else 257)
         return {i: tuple(int(v) // scale for v in cmap[:3, i]) for i in range(cmap.shape[1])}
 
     out, masked, _ = colour_bands(stored, interp, table)

@@ -44,13 +44,14 @@ def holdout_mask(
 
 
 def scored_pixels(observed: Tensor | None, valid: Tensor | None, height: int, width: int) -> Tensor | None:
-    """The observed pixels of a height x width image whose whole footprint has data: those to hold out.
+    """The observed pixels of a height x width image whose block of output pixels has data: those to hold out.
 
     ``observed``: (1, 1, height, width), the pixels with data (None: all); ``valid``: the output
     pixels backed by data in every input (a problem's ``valid``, (1, 1, H, W), H a multiple of
     height). A pixel under the guide's nodata would be scored against an estimate of what the
     result leaves nodata, made by the classic methods from the guide's fill: it stays in the fit
-    instead. Where fewer than two pixels are left, the observed ones.
+    instead. The block is the factor x factor one under the pixel (a wider degradation reaches a
+    little further). Where fewer than two pixels are left, the observed ones.
 
     Example:
         >>> guide = torch.ones(1, 1, 4, 4, dtype=torch.bool)
