@@ -250,7 +250,7 @@ def _read_tiff_as_stored(path: Path) -> _Read:
         pages = _pages(tif)
         shape: list[int] = list((tif.shaped_metadata or [{}])[0].get("shape") or ()) if tif.is_shaped else []
         if pages and len(shape) == 3 and 2 * shape[2] <= min(16 * 2, *shape[:2]):  # tifffile's H x W x C (few bands)
-            return _Read(tif.series[0].asarray().reshape(shape), hwc=False, meta={"geotiff_unread": geo})
+            return _Read(tif.series[0].asarray().reshape(shape), hwc=True, meta={"geotiff_unread": geo})
         if pages:
             return _Read(np.stack([p.asarray() for p in pages], axis=-1), hwc=True, meta={"geotiff_unread": geo})
         series = tif.series[0]
