@@ -452,5 +452,7 @@ def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_ban
     assert fused.attrs["long_name"] == "radiance" and "TIFFTAG_IMAGEDESCRIPTION" not in fused.attrs
     with pytest.raises(InputError, match=r"471 wavelengths .* pass their wavelengths="):
         gdd.fuse_hs(hs, rgb, "cie1931", **run)
+    with pytest.raises(InputError, match=r"'estimte': no such file .*; or srf='estimate'"):
+        gdd.fuse_hs(hs, rgb, "estimte", **run)
     with pytest.raises(InputError, match="wavelengths: expected 31 finite values"):
         gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl[:5], **run)

@@ -143,6 +143,11 @@ def test_a_list_of_band_files_is_one_image_and_the_command_line_fuses_it(tmp_pat
     _write(tmp_path / "B9.tif", cube[:1])  # 16 x 20: another grid
     with pytest.raises(InputError, match="band files must share one grid"):
         read_raster(f"{spec},{tmp_path / 'B9.tif'}", name="ms")
+    # A band written by another tool, its origin a 10^-7 of a metre off: the same grid.
+    with rasterio.open(tmp_path / "B4.tif", "r+") as dst:
+        a, b, c, d, e, f = tuple(dst.transform)[:6]
+        dst.transform = Affine(a, b, c + 1e-7, d, e, f)
+    assert read_raster(spec, name="ms").data.shape == (16, 16, 3)
     # Their storage is the image's: --dtype input writes the digital numbers back.
     assert main([*argv[:-1], str(tmp_path / "dn.npy"), "--dtype", "input"]) == 0
     assert np.load(tmp_path / "dn.npy").dtype == np.uint16

@@ -298,7 +298,12 @@ def _response(spec: str | os.PathLike[str], hsi: Any, wavelengths: Any, bands: i
             raise InputError(
                 f"wavelengths: expected {bands} finite values (nm, one per HS band), got {wavelengths.size}"
             )
-    found = response_on_bands(os.fspath(spec), wavelengths, bands, how="pass their wavelengths=")
+    try:
+        found = response_on_bands(os.fspath(spec), wavelengths, bands, how="pass their wavelengths=")
+    except InputError as error:
+        if "no such file" in str(error) or "not found" in str(error):
+            raise InputError(f"{error}; or srf='estimate' to estimate the response from the pair") from None
+        raise
     return found if found is not None else read_matrix(spec, name="srf")
 
 

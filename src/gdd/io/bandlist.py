@@ -24,7 +24,7 @@ def band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layou
                 f"{name} {spec}: {part.data.shape[0]} x {part.data.shape[1]} pixels, but {specs[0]} has "
                 f"{first.data.shape[0]} x {first.data.shape[1]}; band files must share one grid"
             )
-        if (part.transform, part.crs) != (first.transform, first.crs):
+        if part.crs != first.crs or not _same_transform(part.transform, first.transform):
             raise InputError(
                 f"{name} {spec}: its georeferencing differs from {specs[0]}'s; band files must share one grid"
             )
@@ -54,6 +54,14 @@ def band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layou
         georef_dropped=first.georef_dropped,
         stored=_stacked([p.stored for p in parts]),
     )
+
+
+def _same_transform(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
+    """Two grids' transforms alike to a thousandth of a pixel (the rounding of two writers), or both absent."""
+    if a is None or b is None:
+        return a is b
+    pixel = min(abs(v) for v in (*a[:2], *a[3:5]) if v) or 1.0
+    return bool(np.allclose(a[:6], b[:6], rtol=0, atol=1e-3 * pixel))
 
 
 def _values(stored: Stored | None) -> str:
