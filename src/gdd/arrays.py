@@ -262,9 +262,8 @@ def fuse_hs(
         response, op = found.srf.float(), KernelDownsample(found.kernel.float(), f)
     else:
         response = torch.as_tensor(np.asarray(srf, dtype=np.float32))
-        if response.shape == (hsi_a.shape[-1], guide_a.shape[-1]) != response.shape[::-1]:
-            response = response.T  # HS bands x guide bands: the other orientation, as the command line takes
-        if response.shape != (guide_a.shape[-1], hsi_a.shape[-1]):
+        # HS bands x guide bands is taken too: hs_problem turns it, as for the command line.
+        if tuple(response.shape) not in ((guide_a.shape[-1], hsi_a.shape[-1]), (hsi_a.shape[-1], guide_a.shape[-1])):
             raise InputError(
                 f"srf: expected {guide_a.shape[-1]} x {hsi_a.shape[-1]} (guide bands x HS bands), "
                 f"got {tuple(response.shape)}"

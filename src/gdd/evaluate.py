@@ -177,6 +177,8 @@ def evaluate_files(
             "--dim-cut cuts the border of the reduced-resolution indices (--reference); not with --ms, --pan"
         )
     positive_int(window, "window")
+    from .app.inputs import same_grid  # the fusion's grid check, for files compared pixel for pixel
+
     if reference is not None:
         # The first result's size decides (a GeoTIFF's or an .npy's without reading its pixels).
         def open_(spec: str, name: str) -> WindowReader:
@@ -184,8 +186,6 @@ def evaluate_files(
 
         first = open_(results[0], "result")
         if max(first.shape[:2]) > window:
-            from .app.inputs import same_grid
-
             readers, truth = [first, *(open_(r, "result") for r in results[1:])], open_(reference, "reference")
             same_grid((f"result {results[0]}", first.meta), (f"reference {reference}", truth.meta), 1)
             options = {"ratio": ratio, "data_range": data_range, "dim_cut": dim_cut, "clip": clip}
@@ -200,8 +200,6 @@ def evaluate_files(
         ref_r = _read(reference, "reference", bit_depth, layout, nodata)
         ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
-        from .app.inputs import same_grid
-
         same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
         box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
@@ -259,8 +257,6 @@ def evaluate_files(
             )
         if ratio is not None and ratio != found:
             raise InputError(f"--ratio {ratio} contradicts the sizes: the result is {found} times the MS")
-    from .app.inputs import same_grid
-
     for file, factor in ((f"ms {ms}", ms_r), h // ms_a.shape[0]), ((f"pan {pan}", pan_r), 1):
         same_grid((f"result {results[0]}", read[0]), file, factor)
     _warn_of_scales([(f"result {r}", a) for r, a in zip(results, arrays)], (f"ms {ms}", ms_a), None)

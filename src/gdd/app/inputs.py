@@ -54,7 +54,7 @@ def warn_of_scale(name: str, spec: str, raster: Raster, bit_depth: int | None = 
     values = raster.data if raster.mask is None else raster.data[raster.mask]
     peak = float(np.abs(values).max()) if values.size else 0.0
     label = f"gdd: warning: {name} {split_spec(spec)[0].name}"
-    if raster.stored is not None and raster.stored.divisor == 65535.0 and raster.scale == 65535.0 and not bit_depth:
+    if raster.scale == 65535.0 and not bit_depth:
         top = round(peak * 65535)
         if 0 < top < 2**14:
             print(

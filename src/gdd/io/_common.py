@@ -121,3 +121,10 @@ def refuse_constant(label: str, data: np.ndarray, mask: np.ndarray | None) -> No
     if flat.shape[0] > 1 and bool((flat.max(axis=0) == flat.min(axis=0)).all()):  # one pixel: too few, told later
         shown = ", ".join(f"{v:.6g}" for v in flat[0][:4]) + (", ..." if flat.shape[1] > 4 else "")
         raise InputError(f"{label}: every pixel has the same value ({shown}); a constant image carries nothing to fuse")
+
+
+def to_physical(a: np.ndarray, scales: Any, offsets: Any) -> np.ndarray:
+    """Stored numbers, bands first, as physical values: float64 ``a * scale + offset`` per band, as float32."""
+    shape = (-1,) + (1,) * (a.ndim - 1)
+    scale, offset = (np.asarray(v, np.float64).reshape(shape) for v in (scales, offsets))
+    return (a.astype(np.float64) * scale + offset).astype(np.float32)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import GEOTIFF_TAGS, InputError, _Read, optional
+from ._common import GEOTIFF_TAGS, InputError, _Read, optional, to_physical
 from .pictures import colours, photo_tags, read_picture, tiff_colours, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -136,8 +136,7 @@ def physical(a: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     scales, offsets = meta["scale_offset"]
     nodata = meta.get("stored_nodata", meta.get("nodata"))
     invalid = None if nodata is None else (np.isnan(a) if math.isnan(nodata) else a == nodata)
-    out = a.astype(np.float64) * np.asarray(scales)[:, None, None]
-    out = (out + np.asarray(offsets)[:, None, None]).astype(np.float32)
+    out = to_physical(a, scales, offsets)
     if nodata is not None:
         if invalid is not None:
             out[invalid] = np.nan

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._common import InputError, NoDataError, split_spec
+from ._common import InputError, NoDataError, split_spec, to_physical
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
 __all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster", "read_table"]
@@ -198,7 +198,7 @@ def _stored_nodata(a: np.ndarray, meta: dict[str, Any], nodata: float) -> tuple[
     pixels, so the pixels that held it are found; the result is as for a file declaring it.
     """
     scales, offsets = meta["scale_offset"]
-    marks = (np.float64(nodata) * np.asarray(scales, np.float64) + np.asarray(offsets, np.float64)).astype(a.dtype)
+    marks = to_physical(np.full(len(scales), nodata), scales, offsets).astype(a.dtype)
     hits = (a == marks).any(axis=-1)
     a = np.where(hits[..., None], np.array(np.nan, a.dtype), a) if hits.any() else a
     return a, {**meta, "stored_nodata": nodata, "nodata": float("nan")}, float("nan")
