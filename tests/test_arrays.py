@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -431,7 +433,7 @@ def test_bad_settings_are_refused_in_one_line_before_the_inputs_are_read() -> No
     np.testing.assert_array_equal(*seeds)
 
 
-def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_bands() -> None:
+def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_bands(tmp_path: Path) -> None:
     """``srf="cie1931"`` with the bands' wavelengths (a keyword, or a DataArray's coordinate) is its matrix on them."""
     xr = pytest.importorskip("xarray")
     from gdd.simulate.responses import spectral_response
@@ -454,5 +456,12 @@ def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_ban
         gdd.fuse_hs(hs, rgb, "cie1931", **run)
     with pytest.raises(InputError, match=r"'estimte': no such file .*; or srf='estimate'"):
         gdd.fuse_hs(hs, rgb, "estimte", **run)
+    with pytest.raises(InputError, match=r"srf nosuch\.csv: file not found; or srf='estimate'"):
+        gdd.fuse_hs(hs, rgb, "nosuch.csv", **run)
+    # A response file that is there but unreadable is named as such, without the hint.
+    (tmp_path / "bad.csv").write_text("wavelength,r\n400,x\n")
+    with pytest.raises(InputError) as bad:
+        gdd.fuse_hs(hs, rgb, str(tmp_path / "bad.csv"), **run)
+    assert "srf='estimate'" not in str(bad.value)
     with pytest.raises(InputError, match="wavelengths: expected 31 finite values"):
         gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl[:5], **run)

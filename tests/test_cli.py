@@ -421,6 +421,10 @@ def test_eleven_bit_numbers_read_without_their_bit_depth_are_warned_of(tmp_path:
     err = capsys.readouterr().err
     assert "ms ms.npy: its integers reach 2047 of 65535" in err and "give --bit-depth 11" in err
     assert err.count("gdd: warning:") == 2  # the MS and the PAN
+    # By tiles: of the values in the windows the run read.
+    assert main([*argv, "--out", str(tmp_path / "t.npy"), "--tile", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "ms ms.npy: its integers reach 2047 of 65535" in err and err.count("gdd: warning:") == 2
     assert main([*argv, "--out", str(tmp_path / "b.npy"), "--bit-depth", "11"]) == 0
     assert "its integers reach" not in capsys.readouterr().err
     np.save(tmp_path / "ms.npy", ms * np.float32(5.0))  # radiance, say: floats far above 1

@@ -148,6 +148,14 @@ def test_a_list_of_band_files_is_one_image_and_the_command_line_fuses_it(tmp_pat
         a, b, c, d, e, f = tuple(dst.transform)[:6]
         dst.transform = Affine(a, b, c + 1e-7, d, e, f)
     assert read_raster(spec, name="ms").data.shape == (16, 16, 3)
+    # Half a pixel off, or a pixel size that adds up to one over the image: another grid.
+    for moved in (Affine(a, b, c + a / 2, d, e, f), Affine(a * 1.07, b, c, d, e, f)):
+        with rasterio.open(tmp_path / "B4.tif", "r+") as dst:
+            dst.transform = moved
+        with pytest.raises(InputError, match=r"B4\.tif: its georeferencing differs from .*B2\.tif's"):
+            read_raster(spec, name="ms")
+    with rasterio.open(tmp_path / "B4.tif", "r+") as dst:
+        dst.transform = Affine(a, b, c, d, e, f)
     # Their storage is the image's: --dtype input writes the digital numbers back.
     assert main([*argv[:-1], str(tmp_path / "dn.npy"), "--dtype", "input"]) == 0
     assert np.load(tmp_path / "dn.npy").dtype == np.uint16
@@ -259,7 +267,7 @@ def test_eval_on_a_result_with_a_nodata_border_gives_the_indices_of_the_cropped_
 def test_grids_rotated_or_flipped_against_each_other_are_refused() -> None:
     import math
 
-    from gdd.app.inputs import grid_mismatch
+    from gdd.checks import grid_mismatch
 
     north_up_ms, north_up_pan = (8.0, 0, 0, 0, -8.0, 0), (2.0, 0, 0, 0, -2.0, 0)
     assert grid_mismatch(north_up_ms, north_up_pan, 4) == ""

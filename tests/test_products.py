@@ -119,6 +119,11 @@ def test_dtype_input_keeps_integer_digital_numbers_at_their_bit_depth(tmp_path: 
     dn = np.load(tmp_path / "dn.npy")
     assert dn.dtype == np.int16 and 0 <= dn.min() and dn.max() <= 2047
     np.testing.assert_array_equal(dn, np.clip(np.rint(np.load(tmp_path / "f.npy").astype(np.float64) * 2047), 0, 2047))
+    # By tiles, the arrays read window by window keep their type too.
+    assert (
+        main([*argv, "--out", str(tmp_path / "tiled.npy"), "--dtype", "input", "--tile", "32", "--overlap", "8"]) == 0
+    )
+    assert np.load(tmp_path / "tiled.npy").dtype == np.int16
 
 
 def test_pixels_with_data_never_take_the_stored_nodata_value(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -332,6 +337,11 @@ def test_inputs_georeferenced_by_rpcs_or_control_points_are_said_to_give_a_resul
     np.save(tmp_path / "plain.npy", ms)  # an MS without georeferencing: the PAN's RPCs are named
     assert main(_pan(str(tmp_path / "plain.npy"), pan_path, tmp_path / "x.tif")) == 0
     assert "pan pan.tif: georeferenced by rational polynomial coefficients (RPCs)" in capsys.readouterr().err
+    # Said of a result: a run that fails after reading such a file says its error alone.
+    np.save(tmp_path / "flat.npy", np.full_like(ms, 0.5))
+    assert main(_pan(str(tmp_path / "flat.npy"), pan_path, tmp_path / "y.tif")) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the same value" in err, err
 
 
 def test_gnyq_gains_by_hand_match_a_sensor_with_those_gains_and_a_wrong_count_is_refused(

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .arrayfit import check_settings, fuse, window_mask
-from .io import InputError
+from .io import InputError, MissingFileError
 from .io.arrays import STORED, crs, grid_transform, is_dataarray, ratio_of, read_array, spatial_dims
 
 __all__ = ["denoise", "fuse_hs", "pansharpen"]
@@ -41,7 +41,7 @@ __all__ = ["denoise", "fuse_hs", "pansharpen"]
 def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None:
     """Two georeferenced DataArrays lie on one grid, the low-resolution one coarser by ``ratio``.
 
-    As the command line checks two files (:func:`gdd.app.inputs.grid_mismatch`): one coordinate
+    As the command line checks two files (:func:`gdd.checks.grid_mismatch`): one coordinate
     system, and the corners meeting with the low-resolution pixel ``ratio`` fine ones. Only
     arrays that both have a coordinate system (rioxarray's) are checked, the grid where both
     have one (:func:`gdd.io.arrays.grid_transform`).
@@ -56,7 +56,7 @@ def check_grids(low: Any, high: Any, ratio: int, names: tuple[str, str]) -> None
     grids = grid_transform(low), grid_transform(high)
     if grids[0] is None or grids[1] is None:
         return
-    from .app.inputs import grid_mismatch
+    from .checks import grid_mismatch
 
     rows, cols = spatial_dims(low)
     problem = grid_mismatch(grids[0], grids[1], ratio, size=(int(low.sizes[rows]), int(low.sizes[cols])))
@@ -299,10 +299,8 @@ def _response(spec: str | os.PathLike[str], hsi: Any, wavelengths: Any, bands: i
             )
     try:
         found = response_on_bands(os.fspath(spec), wavelengths, bands, how="pass their wavelengths=")
-    except InputError as error:
-        if "no such file" in str(error) or "not found" in str(error):
-            raise InputError(f"{error}; or srf='estimate' to estimate the response from the pair") from None
-        raise
+    except MissingFileError as error:
+        raise InputError(f"{error}; or srf='estimate' to estimate the response from the pair") from None
     return found if found is not None else read_matrix(spec, name="srf")
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LayoutWarning",
+    "grid_mismatch",
     "layout_known",
     "nonnegative_int",
     "pair_at_factor",
@@ -154,3 +155,55 @@ def sizes_at_factor(lr_hw: tuple[int, ...], hr_hw: tuple[int, ...], factor: int,
             f"needs {h // factor} x {w // factor}"
             + ("; were the two inputs given the other way round?" if swapped else "")
         )
+
+
+def grid_mismatch(
+    lr: tuple[float, ...],
+    hr: tuple[float, ...],
+    factor: int,
+    tolerance: float = 0.1,
+    size: tuple[int, int] | None = None,
+) -> str:
+    """Why a low-resolution grid is not the high-resolution one coarsened by ``factor`` ("" if it is).
+
+    Transforms are GDAL's affine (a, b, c, d, e, f): pixel sizes a and e, origin (c, f). The
+    low-resolution pixel must be ``factor`` high-resolution pixels, and the two grids' corners
+    must meet, each within ``tolerance`` of a high-resolution pixel: the origins, and with the
+    low-resolution image's ``size`` (rows, columns) its far corner, where a pixel size a little
+    off has added up over the image. Rotated grids are checked the same way; a grid rotated or
+    flipped against the other is refused.
+
+    Example:
+        >>> grid_mismatch((40.0, 0, 500000.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
+        ''
+        >>> grid_mismatch((40.0, 0, 500020.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
+        'its origin is 2.0 column(s), 0.0 row(s) of the finer grid away'
+    """
+    import numpy as np
+
+    a, b, c, d, e, f = lr[:6]
+    ha, hb, hc, hd, he, hf = hr[:6]
+    step, fine = np.array([[a, b], [d, e]], float), np.array([[ha, hb], [hd, he]], float)
+    if not np.allclose(step, factor * fine, rtol=0, atol=tolerance * np.abs(fine).max()):
+        sizes = np.hypot(step[0], step[1])  # the ground lengths of a column's and a row's step
+        coarse = factor * np.hypot(fine[0], fine[1])
+        if np.abs(sizes - coarse).max() > tolerance * np.abs(fine).max():
+            given, wanted = (f"{x[0]:g} x {x[1]:g}" for x in (sizes, coarse))
+            return f"its pixel is {given}, the finer one's times {factor} is {wanted}"
+        return (
+            f"its grid is rotated or flipped against the finer one's (pixel steps {a:g}, {b:g}, {d:g}, {e:g} "
+            f"against {ha:g}, {hb:g}, {hd:g}, {he:g} times {factor})"
+        )
+    cols, rows = (round(float(v), 6) + 0.0 for v in np.linalg.solve(fine, [c - hc, f - hf]))  # + 0.0: no "-0.0"
+    if abs(cols) > tolerance or abs(rows) > tolerance:
+        return f"its origin is {cols:.1f} column(s), {rows:.1f} row(s) of the finer grid away"
+    if size is not None:  # the far corner, in the finer grid's pixels from where it should be
+        far = np.linalg.solve(fine, step @ [size[1], size[0]]) - factor * np.array([size[1], size[0]])
+        if np.abs(far).max() > tolerance:
+            sizes, coarse = np.hypot(step[0], step[1]), factor * np.hypot(fine[0], fine[1])
+            return (
+                f"its pixel is {sizes[0]:g} x {sizes[1]:g}, the finer one's times {factor} is {coarse[0]:g} x "
+                f"{coarse[1]:g}, which over its {size[0]} x {size[1]} pixels puts its far corner {far[0]:.1f} "
+                f"column(s), {far[1]:.1f} row(s) of the finer grid away"
+            )
+    return ""

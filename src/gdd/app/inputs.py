@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checks import sizes_at_factor
+from ..checks import grid_mismatch, sizes_at_factor
 from ..io import InputError, Layout, Raster, read_image, refuse_constant, split_spec, to_tensor
 from .settings import FuseSettings
 
@@ -19,7 +19,6 @@ __all__ = [
     "check_pair",
     "check_varies",
     "crop_raster",
-    "grid_mismatch",
     "intersection",
     "load_reference",
     "no_pixel_valid_in_both",
@@ -27,6 +26,8 @@ __all__ = [
     "output_meta",
     "same_crs",
     "tile_and_overlap",
+    "warn_of_inputs",
+    "warn_of_scale",
     "windows_line",
 ]
 
@@ -44,15 +45,29 @@ def check_varies(name: str, spec: str, raster: Raster) -> None:
     refuse_constant(f"{name} {split_spec(spec)[0].name}", raster.data, raster.mask)
 
 
-def warn_of_scale(name: str, spec: str, raster: Raster, bit_depth: int | None = None) -> None:
+def warn_of_inputs(s: FuseSettings, lr: Raster, hr: Raster, peaks: tuple[float, float] | None = None) -> None:
+    """Warn of what the user of a result should know of its inputs: their scale, georeferencing it lacks.
+
+    Said once the result is written, so that a bad input's error stays one line. ``peaks``: the
+    largest magnitude of each input's values where the rasters hold no pixels (a tiled run's).
+    """
+    for name, raster, peak in zip(s.inputs.names, (lr, hr), peaks or (None, None)):
+        warn_of_scale(name, s.inputs.spec(name), raster, s.inputs.bit_depth, peak=peak)
+    warn_of_dropped_georeferencing(s, lr, hr)
+
+
+def warn_of_scale(
+    name: str, spec: str, raster: Raster, bit_depth: int | None = None, *, peak: float | None = None
+) -> None:
     """Warn of an input read far from [0, 1], where the fit (its noise, rate and guards) does markedly worse.
 
     16-bit integers read without ``--bit-depth`` that use at most 14 bits (11-bit digital
     numbers: 2047 / 65535 = 0.03), or floating-point values (radiance, percent) above 4 or all
-    below 1/16.
+    below 1/16. ``peak``: the largest magnitude of the valid values where ``raster`` holds none.
     """
-    values = raster.data if raster.mask is None else raster.data[raster.mask]
-    peak = float(np.abs(values).max()) if values.size else 0.0
+    if peak is None:
+        values = raster.data if raster.mask is None else raster.data[raster.mask]
+        peak = float(np.abs(values).max()) if values.size else 0.0
     label = f"gdd: warning: {name} {split_spec(spec)[0].name}"
     if raster.scale == 65535.0 and not bit_depth:
         top = round(peak * 65535)
@@ -152,7 +167,6 @@ def check_pair(s: FuseSettings, lr_shape: tuple[int, ...], hr_shape: tuple[int, 
                 f"{files}: not on one grid: {lr_name}'s{problem.removeprefix('its')}; resample one onto the other's "
                 f"grid{hint}"
             )
-    warn_of_dropped_georeferencing(s, lr, hr)
 
 
 def crop_raster(r: Raster, rows: slice, cols: slice) -> Raster:
@@ -239,56 +253,6 @@ def same_crs(a: str, b: str) -> bool:
         return bool(CRS.from_user_input(a) == CRS.from_user_input(b))
     except Exception:
         return False
-
-
-def grid_mismatch(
-    lr: tuple[float, ...],
-    hr: tuple[float, ...],
-    factor: int,
-    tolerance: float = 0.1,
-    size: tuple[int, int] | None = None,
-) -> str:
-    """Why a low-resolution grid is not the high-resolution one coarsened by ``factor`` ("" if it is).
-
-    Transforms are GDAL's affine (a, b, c, d, e, f): pixel sizes a and e, origin (c, f). The
-    low-resolution pixel must be ``factor`` high-resolution pixels, and the two grids' corners
-    must meet, each within ``tolerance`` of a high-resolution pixel: the origins, and with the
-    low-resolution image's ``size`` (rows, columns) its far corner, where a pixel size a little
-    off has added up over the image. Rotated grids are checked the same way; a grid rotated or
-    flipped against the other is refused.
-
-    Example:
-        >>> grid_mismatch((40.0, 0, 500000.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
-        ''
-        >>> grid_mismatch((40.0, 0, 500020.0, 0, -40.0, 4e6), (10.0, 0, 500000.0, 0, -10.0, 4e6), 4)
-        'its origin is 2.0 column(s), 0.0 row(s) of the finer grid away'
-    """
-    a, b, c, d, e, f = lr[:6]
-    ha, hb, hc, hd, he, hf = hr[:6]
-    step, fine = np.array([[a, b], [d, e]], float), np.array([[ha, hb], [hd, he]], float)
-    if not np.allclose(step, factor * fine, rtol=0, atol=tolerance * np.abs(fine).max()):
-        sizes = np.hypot(step[0], step[1])  # the ground lengths of a column's and a row's step
-        coarse = factor * np.hypot(fine[0], fine[1])
-        if np.abs(sizes - coarse).max() > tolerance * np.abs(fine).max():
-            given, wanted = (f"{x[0]:g} x {x[1]:g}" for x in (sizes, coarse))
-            return f"its pixel is {given}, the finer one's times {factor} is {wanted}"
-        return (
-            f"its grid is rotated or flipped against the finer one's (pixel steps {a:g}, {b:g}, {d:g}, {e:g} "
-            f"against {ha:g}, {hb:g}, {hd:g}, {he:g} times {factor})"
-        )
-    cols, rows = (round(float(v), 6) + 0.0 for v in np.linalg.solve(fine, [c - hc, f - hf]))  # + 0.0: no "-0.0"
-    if abs(cols) > tolerance or abs(rows) > tolerance:
-        return f"its origin is {cols:.1f} column(s), {rows:.1f} row(s) of the finer grid away"
-    if size is not None:  # the far corner, in the finer grid's pixels from where it should be
-        far = np.linalg.solve(fine, step @ [size[1], size[0]]) - factor * np.array([size[1], size[0]])
-        if np.abs(far).max() > tolerance:
-            sizes, coarse = np.hypot(step[0], step[1]), factor * np.hypot(fine[0], fine[1])
-            return (
-                f"its pixel is {sizes[0]:g} x {sizes[1]:g}, the finer one's times {factor} is {coarse[0]:g} x "
-                f"{coarse[1]:g}, which over its {size[0]} x {size[1]} pixels puts its far corner {far[0]:.1f} "
-                f"column(s), {far[1]:.1f} row(s) of the finer grid away"
-            )
-    return ""
 
 
 def same_grid(fine: tuple[str, Raster], coarse: tuple[str, Raster], factor: int) -> None:

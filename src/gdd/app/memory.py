@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from typing import TYPE_CHECKING
 
-__all__ = ["available_memory", "cgroup_memory_left", "estimate_memory", "largest_tile", "usable_cpus"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "available_memory",
+    "cgroup_memory_left",
+    "estimate_memory",
+    "largest_tile",
+    "peak_memory",
+    "usable_cpus",
+]
 
 # Peak memory of one fit: bytes = overhead + (a + b * width) * H * W, fitted to measurements of
 # this package's fits (6 steps of each task's default run on random inputs, each size and width
@@ -202,3 +214,17 @@ def usable_cpus(*, proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int:
         if q > 0 and p > 0:
             cores = min(cores, max(1, math.ceil(q / p)))
     return max(cores, 1)
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """Peak bytes of this process: allocated on the GPU, else resident (None where unknown)."""
+    if device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # macOS counts bytes, Linux KiB

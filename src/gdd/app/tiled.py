@@ -49,8 +49,10 @@ from .inputs import (
     no_pixel_valid_in_both,
     nodata_value,
     output_meta,
+    warn_of_inputs,
     windows_line,
 )
+from .memory import peak_memory
 from .settings import FuseSettings
 from .summary import rule_line
 from .tilestore import TileStore, blend, plan, tile_folder
@@ -402,6 +404,7 @@ def _run_tiles(
         preview = blend(store, tiles, shape, overlap, writer)
     bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
     write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta)
+    warn_of_inputs(s, lr_meta, hr_meta, (lr_reader.peak, hr_reader.peak))  # of the windows this run read
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]
     empty = sum(bool(i.get("nodata")) for i in infos)
@@ -413,7 +416,7 @@ def _run_tiles(
         + (f"; {empty} without data in both inputs, written as nodata" if empty else "")
     )
     print(f"wrote {out} and {o.preview}")
-    peak = _peak_memory(torch.device(s.fit.device))
+    peak = peak_memory(torch.device(s.fit.device))
     if peak is not None:
         kind = "allocated on the GPU" if device == "cuda" else "resident"
         print(f"peak memory: {peak / 2**30:.2f} GiB ({kind})")
@@ -436,15 +439,3 @@ def _run_tiles(
     if not s.tiling.keep_tiles:
         store.remove()
     return 0
-
-
-def _peak_memory(device: torch.device) -> int | None:
-    """Peak bytes of this process: allocated on the GPU, else resident (None where unknown)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)  # macOS counts bytes, Linux KiB

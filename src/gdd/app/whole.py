@@ -38,7 +38,7 @@ from .inputs import (
     no_pixel_valid_in_both,
     nodata_value,
     output_meta,
-    warn_of_scale,
+    warn_of_inputs,
     windows_line,
 )
 from .settings import FuseSettings
@@ -129,8 +129,7 @@ def run(s: FuseSettings) -> int:
         o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands,
         meta=meta,
     )  # fmt: skip
-    for name, raster in rasters.items():  # once the result is made: a bad input's error stays one line
-        warn_of_scale(name, s.inputs.spec(name), raster, s.inputs.bit_depth)
+    warn_of_inputs(s, lr, hr)
 
     n = result.config.iterations
     starts = result.choice.get("starts")

@@ -17,7 +17,7 @@ from typing import Any
 from ..app import OutputSettings, written_files
 from ..cli.options import path_options, repeated_options
 from ..cli.parser import build_parser, join_negative_values
-from ..io import InputError, atomic
+from ..io import InputError, MissingFileError, atomic
 
 __all__ = ["PATH_OPTIONS", "TASKS", "Job", "State", "read_manifest", "state_folder"]
 
@@ -132,7 +132,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"manifest {p}: file not found")
+        raise MissingFileError(f"manifest {p}: file not found")
     rows = _read_rows(p)
     if not rows:
         raise InputError(f"manifest {p}: lists no jobs")

@@ -17,6 +17,7 @@ import numpy as np
 from ._common import (
     OUTPUT_SUFFIXES,
     InputError,
+    MissingFileError,
     NoDataError,
     UsageError,
     atomic,
@@ -36,6 +37,7 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "InputError",
     "Layout",
+    "MissingFileError",
     "NoDataError",
     "OutputType",
     "Raster",

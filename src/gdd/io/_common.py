@@ -41,6 +41,10 @@ class InputError(ValueError):
     """A problem with the user's files or arguments, told in one line."""
 
 
+class MissingFileError(InputError):
+    """A file (or a built-in response's name) that is not there."""
+
+
 class NoDataError(InputError):
     """An image (or a window of one) whose every pixel is nodata."""
 

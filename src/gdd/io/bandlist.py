@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..checks import grid_mismatch
 from ._common import InputError
 from .read import Layout, Raster, Stored
 
@@ -24,7 +25,7 @@ def band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layou
                 f"{name} {spec}: {part.data.shape[0]} x {part.data.shape[1]} pixels, but {specs[0]} has "
                 f"{first.data.shape[0]} x {first.data.shape[1]}; band files must share one grid"
             )
-        if part.crs != first.crs or not _same_transform(part.transform, first.transform):
+        if part.crs != first.crs or not _same_grid(part.transform, first.transform, first.data.shape[:2]):
             raise InputError(
                 f"{name} {spec}: its georeferencing differs from {specs[0]}'s; band files must share one grid"
             )
@@ -56,12 +57,11 @@ def band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layou
     )
 
 
-def _same_transform(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
-    """Two grids' transforms alike to a thousandth of a pixel (the rounding of two writers), or both absent."""
+def _same_grid(a: tuple[float, ...] | None, b: tuple[float, ...] | None, size: tuple[int, int]) -> bool:
+    """Two grids of ``size`` pixels alike to a thousandth of a pixel (the rounding of two writers), or both absent."""
     if a is None or b is None:
         return a is b
-    pixel = min(abs(v) for v in (*a[:2], *a[3:5]) if v) or 1.0
-    return bool(np.allclose(a[:6], b[:6], rtol=0, atol=1e-3 * pixel))
+    return grid_mismatch(a, b, 1, tolerance=1e-3, size=(int(size[0]), int(size[1]))) == ""
 
 
 def _values(stored: Stored | None) -> str:

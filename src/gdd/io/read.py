@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._common import InputError, NoDataError, split_spec, to_physical
+from ._common import InputError, MissingFileError, NoDataError, split_spec, to_physical
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 
 __all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster", "read_table"]
@@ -261,7 +261,7 @@ def read_raster(
     if bit_depth is not None and not 1 <= bit_depth <= 32:
         raise InputError(f"--bit-depth must be between 1 and 32, got {bit_depth}")
     if not path.exists():
-        raise InputError(f"{label}: file not found")
+        raise MissingFileError(f"{label}: file not found")
     try:
         if path.is_dir():
             got = _read_band_folder(path)
@@ -385,7 +385,7 @@ def read_matrix(spec: str | os.PathLike[str], *, name: str = "matrix") -> np.nda
     path, var = split_spec(spec)
     label = f"{name} {path}"
     if not path.is_file():
-        raise InputError(f"{label}: file not found")
+        raise MissingFileError(f"{label}: file not found")
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{label}: file is empty")

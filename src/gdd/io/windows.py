@@ -102,6 +102,8 @@ class WindowReader:
         self._meta: dict[str, Any] = {}
         self._stored_meta: dict[str, Any] = {}
         self._mask_alpha = False
+        #: The largest magnitude of the valid values read so far (windows read, not the whole image).
+        self.peak = 0.0
         suffix = path.suffix.lower()
         rasterio = _rasterio()
         tiff = suffix in (".tif", ".tiff") and path.is_file()
@@ -116,6 +118,7 @@ class WindowReader:
             if a.ndim != 3 or min(a.shape) < 1:
                 raise InputError(f"{self.label}: expected an H x W or H x W x C image, got shape {a.shape}")
             self._array = _layout(a, layout, self.label)
+            self._meta = {"dtype": a.dtype.name}  # its storage, as the whole file's (--dtype input, the scale)
         elif (
             path.is_file()
             and path.stat().st_size > 0
@@ -224,11 +227,13 @@ class WindowReader:
         rows, cols = slice(r0, r1), slice(c0, c1)
         if self._whole is not None:
             whole = self._whole
-            return Raster(
-                np.ascontiguousarray(whole.data[rows, cols]),
-                mask=None if whole.mask is None else np.ascontiguousarray(whole.mask[rows, cols]),
-                nodata=whole.nodata,
-                scale=whole.scale,
+            return self._seen(
+                Raster(
+                    np.ascontiguousarray(whole.data[rows, cols]),
+                    mask=None if whole.mask is None else np.ascontiguousarray(whole.mask[rows, cols]),
+                    nodata=whole.nodata,
+                    scale=whole.scale,
+                )
             )
         meta = dict(self._meta)
         masked: dict[str, np.ndarray] = {}
@@ -246,7 +251,13 @@ class WindowReader:
         fh, fw, _ = self._file_shape()
         everything = (r0, r1, c0, c1) == (0, fh, 0, fw)
         label = self.label if everything else f"{self.label} (rows {r0}:{r1}, columns {c0}:{c1})"
-        return _finish(got, label, **self.options)  # type: ignore[arg-type]
+        return self._seen(_finish(got, label, **self.options))  # type: ignore[arg-type]
+
+    def _seen(self, window: Raster) -> Raster:
+        values = window.data if window.mask is None else window.data[window.mask]
+        if values.size:
+            self.peak = max(self.peak, float(np.abs(values).max()))
+        return window
 
 
 def shifted(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:

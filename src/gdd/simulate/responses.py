@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..io import InputError, read_matrix, split_spec
+from ..io import InputError, MissingFileError, read_matrix, split_spec
 from ..io.read import read_table
 
 _CMFS = {"cie1931": "CIE 1931 2 Degree Standard Observer"}
@@ -65,7 +65,7 @@ def _colour(name: str) -> Any:
     try:
         return importlib.import_module("colour")
     except ImportError:
-        raise InputError(
+        raise MissingFileError(
             f"srf {name!r}: no such file, and built-in responses (cie1931, cameras) need colour-science: "
             "pip install 'gdd[demo]'"
         ) from None
@@ -93,12 +93,12 @@ def _builtin(name: str) -> _Response:
             msds = cameras[key]
             return _Response(np.asarray(msds.values, dtype=np.float64).T, np.asarray(msds.wavelengths), name)
     names = [*_CMFS, *(_camera_slug(k) for k in cameras)]
-    raise InputError(f"srf {name!r}: no such file or built-in response (built-ins: {', '.join(names)})")
+    raise MissingFileError(f"srf {name!r}: no such file or built-in response (built-ins: {', '.join(names)})")
 
 
 def _read_csv_table(path: Path, label: str) -> _Response:
     if not path.is_file():
-        raise InputError(f"{label}: file not found")
+        raise MissingFileError(f"{label}: file not found")
     header, table = read_table(path, label)
     named = header is not None and header[0].startswith(("wavelength", "lambda", "nm", "um", "µm"))
     if not named and table.shape[0] < table.shape[1] and table[:, 0].min() < 100:
@@ -134,7 +134,7 @@ def _mat_names(path: Path) -> list[str]:
 
 def _read_mat_table(path: Path, var: str | None, label: str) -> _Response:
     if not path.is_file():
-        raise InputError(f"{label}: file not found")
+        raise MissingFileError(f"{label}: file not found")
     names = _mat_names(path)
     wave_var = next((n for n in _WAVELENGTH_VARS if n in names), None)
     if wave_var is None:
