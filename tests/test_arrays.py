@@ -465,3 +465,32 @@ def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_ban
     assert "srf='estimate'" not in str(bad.value)
     with pytest.raises(InputError, match="wavelengths: expected 31 finite values"):
         gdd.fuse_hs(hs, rgb, "cie1931", wavelengths=wl[:5], **run)
+
+
+def test_arrays_bands_first_are_refused_unless_said_and_then_come_back_bands_first() -> None:
+    import torch
+
+    rng = np.random.default_rng(3)
+    noisy, flash = rng.random((24, 24, 3)).astype(np.float32), rng.random((24, 24, 3)).astype(np.float32)
+    run = {"iterations": 2, "width": 8, "device": "cpu"}
+    want = gdd.denoise(noisy, flash, **run)
+    first = np.moveaxis(noisy, -1, 0), np.moveaxis(flash, -1, 0)  # as rasterio's read() gives them
+    with pytest.raises(
+        InputError, match=r"noisy: a 3 x 24 x 24 array would be 3 x 24 pixels of 24 bands .*layout='chw'"
+    ):
+        gdd.denoise(*first, **run)
+    assert np.array_equal(gdd.denoise(*first, layout="chw", **run), np.moveaxis(want, -1, 0))
+    # A masked array bands first: its mask moves with it.
+    masked = np.ma.masked_array(first[0], mask=np.zeros(first[0].shape, dtype=bool))
+    masked.mask[:, :2, :2] = True
+    out = gdd.denoise(masked, first[1], layout="chw", **run)
+    assert out.shape == (3, 24, 24) and int(np.isnan(out).sum()) == 3 * 4 and np.isnan(out[:, :2, :2]).all()
+    # A tensor with a graph, as PyTorch users hold one: read as an array, bands last by default.
+    assert np.array_equal(gdd.denoise(torch.from_numpy(noisy).requires_grad_(), flash, **run), want)
+    with pytest.raises(InputError, match=r"layout: 'hwc' .* or 'chw'"):
+        gdd.denoise(noisy, flash, layout="bhwc", **run)
+    # Eight bands first do not look so: the pair's shapes then say what may be wrong.
+    ms, pan = rng.random((8, 16, 16)), rng.random((64, 64))
+    with pytest.raises(InputError, match=r"if ms is 8 bands of 16 x 16 pixels, give layout='chw'"):
+        gdd.pansharpen(ms, pan, **run)
+    assert gdd.pansharpen(ms, pan, layout="chw", **run).shape == (8, 64, 64)

@@ -50,10 +50,13 @@ def test_no_pixel_is_held_out_where_the_guide_has_no_data(gen: torch.Generator) 
     pan_mask[:, :13] = False  # the left 13 PAN columns: MS columns 0-3 have a footprint without data
     fitted, validation = held_out(pan_problem(ms, pan, 4, spatial="bicubic", pan_mask=pan_mask), 0.5, seed=0)
     held = validation[0].mask.bool()  # type: ignore[union-attr]
-    # Column 4's bicubic kernel (16 PAN pixels wide, centred on PAN column 17.5) reaches columns 10-12 too.
+    # Column 4's degradation (bicubic: 16 PAN pixels wide, centred on PAN column 17.5) reaches columns 10-12 too.
     assert not bool(held[..., :5].any()) and int(held.sum()) == round(0.5 * 8 * 3)
     ms_term = next(t for t in fitted.make_terms() if t.name == "ms")
     assert ms_term.mask is not None and bool(ms_term.mask[..., :5].bool().all())  # those pixels are fitted
+    # Every model compared is scored on the same pixels, whatever its kernel's width.
+    mtf = held_out(pan_problem(ms, pan, 4, spatial="mtf", pan_mask=pan_mask), 0.5, seed=0)[1][0].mask
+    assert torch.equal(mtf, validation[0].mask)  # type: ignore[arg-type]
     # Without nodata in the guide the draw is the one among all observed pixels.
     plain = held_out(pan_problem(ms, pan, 4, spatial="bicubic"), 0.5, seed=0)[1][0].mask
     assert torch.equal(plain, holdout_mask(8, 8, 0.5, seed=0).float())  # type: ignore[arg-type]

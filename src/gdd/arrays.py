@@ -75,11 +75,11 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 _NOT_CARRIED = (*STORED, "TIFFTAG_IMAGEDESCRIPTION")
 
 
-def _like(x: torch.Tensor, low: Any, high: Any) -> Any:
-    """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C or a DataArray."""
+def _like(x: torch.Tensor, low: Any, high: Any, layout: str | None = None) -> Any:
+    """The result (1, C, H, W) as the kind of array the caller gave: NumPy H x W x C (C x H x W) or a DataArray."""
     out = np.moveaxis(x.detach().float().cpu().numpy()[0], 0, -1).astype(np.float32)
     if not is_dataarray(high):
-        return out
+        return np.ascontiguousarray(np.moveaxis(out, -1, 0)) if layout == "chw" else out
     import xarray as xr
 
     y, x_dim = spatial_dims(high)
@@ -122,6 +122,7 @@ def pansharpen(
     spatial: str = "auto",
     bit_depth: int | None = None,
     nodata: float | None = None,
+    layout: str | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -144,6 +145,11 @@ def pansharpen(
         nodata: pixels with this value in any band of either input (``np.nan``: NaN or Inf) are
             left out of the fit and are NaN in the result (default: a DataArray's own nodata;
             see the module's docstring).
+        layout: the axis order of NumPy arrays and tensors: ``"chw"`` for bands first
+            (rasterio's ``read()`` and PyTorch's order; the result is then C x H x W too),
+            ``"hwc"`` for bands last. Default: bands last, refusing an array whose first axis is
+            at most 4 long and shorter than both others (one bands first, read the other way).
+            A DataArray's dimensions name its axes.
         tile: fuse in overlapping tiles of ``tile`` x ``tile`` high-resolution pixels (a multiple
             of the ratio), one fit each, blended without seams: for scenes too large for one
             fit. Default: one fit.
@@ -154,7 +160,8 @@ def pansharpen(
             ``fast`` and the preset's fields).
 
     Returns:
-        The fused image, H x W x C float32, or a DataArray ``(band, y, x)`` on the PAN's grid.
+        The fused image, H x W x C float32 (C x H x W with ``layout="chw"``), or a DataArray
+        ``(band, y, x)`` on the PAN's grid.
 
     Example:
         >>> import numpy as np
@@ -167,7 +174,7 @@ def pansharpen(
     from .sensors import ms_gains
 
     check_settings("pan", device, seed, bit_depth, tile, overlap, options)
-    (ms_a, ms_m), (pan_a, pan_m) = read_array(ms, "ms", bit_depth, nodata), read_array(pan, "pan", bit_depth, nodata)
+    (ms_a, ms_m), (pan_a, pan_m) = (read_array(a, n, bit_depth, nodata, layout) for a, n in ((ms, "ms"), (pan, "pan")))
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
     r = ratio_of(ms_a, pan_a, ratio, ("ms", "pan"))
@@ -187,7 +194,7 @@ def pansharpen(
 
     masks = (ms_m, pan_m)
     fused = fuse(make, pan_a.shape[:2], r, tile, overlap, device, int(seed), options, masks, ("ms", "pan"), progress)
-    return _like(fused, ms, pan)
+    return _like(fused, ms, pan, layout)
 
 
 def fuse_hs(
@@ -199,6 +206,7 @@ def fuse_hs(
     spatial: str = "block",
     bit_depth: int | None = None,
     nodata: float | None = None,
+    layout: str | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -224,12 +232,13 @@ def fuse_hs(
         wavelengths: the HS bands' centres in nm, for a response tabulated by wavelength
             (default: a DataArray's ``wavelength`` coordinate on its bands; without them, a
             table on as many wavelengths as the HS image has bands is taken as on them).
-        bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`
+        bit_depth, nodata, layout, tile, overlap, device, seed, progress, options: as :func:`pansharpen`
             (with ``srf="estimate"`` the response and the blur are estimated once, on the scene's
             central pixels (:data:`gdd.estimate.ESTIMATE_WINDOW`), for every tile).
 
     Returns:
-        The fused cube, H x W x C float32, or a DataArray ``(band, y, x)`` on the guide's grid.
+        The fused cube, H x W x C float32 (C x H x W with ``layout="chw"``), or a DataArray
+        ``(band, y, x)`` on the guide's grid.
 
     Example:
         >>> import numpy as np
@@ -243,8 +252,8 @@ def fuse_hs(
     from .problems import hs_problem
 
     check_settings("hs", device, seed, bit_depth, tile, overlap, options)
-    hsi_a, hsi_m = read_array(hsi, "hsi", bit_depth, nodata)
-    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
+    hsi_a, hsi_m = read_array(hsi, "hsi", bit_depth, nodata, layout)
+    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata, layout)
     f = ratio_of(hsi_a, guide_a, factor, ("hsi", "guide"))
     check_grids(hsi, guide, f, ("hsi", "guide"))
     y, g = _tensor(hsi_a), _tensor(guide_a)
@@ -281,7 +290,7 @@ def fuse_hs(
     fused = fuse(
         make, guide_a.shape[:2], f, tile, overlap, device, int(seed), options, masks, ("hsi", "guide"), progress
     )
-    return _like(fused, hsi, guide)
+    return _like(fused, hsi, guide, layout)
 
 
 def _response(spec: str | os.PathLike[str], hsi: Any, wavelengths: Any, bands: int) -> np.ndarray:
@@ -310,6 +319,7 @@ def denoise(
     *,
     bit_depth: int | None = None,
     nodata: float | None = None,
+    layout: str | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
@@ -322,10 +332,11 @@ def denoise(
     Args:
         noisy: the noisy image, H x W x C (NumPy) or a DataArray.
         guide: the guide (flash) image, H x W x K, the same size.
-        bit_depth, nodata, tile, overlap, device, seed, progress, options: as :func:`pansharpen`.
+        bit_depth, nodata, layout, tile, overlap, device, seed, progress, options: as :func:`pansharpen`.
 
     Returns:
-        The denoised image, H x W x C float32, or a DataArray ``(band, y, x)``.
+        The denoised image, H x W x C float32 (C x H x W with ``layout="chw"``), or a DataArray
+        ``(band, y, x)``.
 
     Example:
         >>> import numpy as np
@@ -336,8 +347,8 @@ def denoise(
     from .problems import flash_problem
 
     check_settings("flash", device, seed, bit_depth, tile, overlap, options)
-    noisy_a, noisy_m = read_array(noisy, "noisy", bit_depth, nodata)
-    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata)
+    noisy_a, noisy_m = read_array(noisy, "noisy", bit_depth, nodata, layout)
+    guide_a, guide_m = read_array(guide, "guide", bit_depth, nodata, layout)
     if noisy_a.shape[:2] != guide_a.shape[:2]:
         raise InputError(
             f"guide is {guide_a.shape[0]} x {guide_a.shape[1]}, noisy {noisy_a.shape[0]} x {noisy_a.shape[1]}; "
@@ -356,4 +367,4 @@ def denoise(
     fused = fuse(
         make, guide_a.shape[:2], 1, tile, overlap, device, int(seed), options, masks, ("noisy", "guide"), progress
     )
-    return _like(fused, noisy, guide)
+    return _like(fused, noisy, guide, layout)

@@ -14,7 +14,7 @@ import numpy as np
 from ._common import InputError, refuse_constant
 from .read import _bit_scale, _nodata_mask
 
-__all__ = ["STORED", "crs", "grid_transform", "is_dataarray", "ratio_of", "read_array", "spatial_dims"]
+__all__ = ["LAYOUTS", "STORED", "crs", "grid_transform", "is_dataarray", "ratio_of", "read_array", "spatial_dims"]
 
 
 def is_dataarray(a: object) -> bool:
@@ -123,24 +123,48 @@ def _declared(a: Any, name: str) -> tuple[float | None, np.dtype | None, tuple[n
     return nodata, stored, _scaling(attrs, bands, name, numbers)
 
 
-def read_array(a: Any, name: str, bit_depth: int | None, nodata: Any) -> tuple[np.ndarray, np.ndarray | None]:
+#: The array API's ``layout=``: None (H x W x C, refusing an array that looks bands-first), or as named.
+LAYOUTS = (None, "hwc", "chw")
+
+
+def read_array(
+    a: Any, name: str, bit_depth: int | None, nodata: Any, layout: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The array as H x W x C float32 in the command line's scale, and its pixels with data (None: all).
 
     Integers by their range, a product's values by its scales and offsets; nodata pixels
     (``nodata``, else the DataArray's own) filled with their band's mean of the others, as the
-    readers do.
+    readers do. A NumPy array (or a tensor) is H x W x C, or C x H x W with ``layout="chw"``;
+    without a ``layout``, one whose first axis is at most 4 long and shorter than both others
+    (rasterio's and PyTorch's bands-first order, read the other way) is refused. A DataArray's
+    dimensions name its axes.
     """
+    if layout not in LAYOUTS:
+        raise InputError(f"layout: 'hwc' (bands last) or 'chw' (bands first), got {layout!r}")
     declared, stored, physical = _declared(a, name) if is_dataarray(a) else (None, None, None)
     if is_dataarray(a):
         y, x = spatial_dims(a)
         a = (a.transpose(y, x, "band") if "band" in a.dims else a.transpose(y, x)).values
+        layout = "hwc"
+    elif hasattr(a, "detach") and hasattr(a, "numpy"):  # a torch tensor, on any device, with a graph or not
+        a = a.detach().cpu().numpy()
     # A NumPy masked array (rasterio's ``read(masked=True)``): its masked pixels are nodata.
     masked = np.ma.getmaskarray(a) if isinstance(a, np.ma.MaskedArray) else None
     arr = np.asarray(np.ma.getdata(a))
+    if arr.ndim == 3 and layout == "chw":
+        arr = np.moveaxis(arr, 0, -1)
+        masked = None if masked is None else np.moveaxis(masked, 0, -1)
+    elif arr.ndim == 3 and layout is None and arr.shape[0] <= 4 and arr.shape[0] < min(arr.shape[1:]):
+        h, w, c = arr.shape
+        raise InputError(
+            f"{name}: a {h} x {w} x {c} array would be {h} x {w} pixels of {c} bands (arrays are H x W x C); "
+            "bands first (rasterio's and PyTorch's order) need layout='chw', or layout='hwc' fuses it as it is"
+        )
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or min(arr.shape) < 1:
-        raise InputError(f"{name}: expected an H x W or H x W x C array, got shape {arr.shape}")
+        want = "C x H x W" if layout == "chw" else "H x W x C"
+        raise InputError(f"{name}: expected an H x W or {want} array, got shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
     if stored is not None and not _holds_stored(arr, stored):
@@ -202,9 +226,15 @@ def ratio_of(low: np.ndarray, high: np.ndarray, ratio: int | None, names: tuple[
     (h, w), (hh, ww) = low.shape[:2], high.shape[:2]
     if ratio is None:
         if hh % h or ww % w or hh // h != ww // w:
+            first = low.shape[0] < low.shape[-1]  # more "bands" than rows: perhaps an array bands first
             raise InputError(
                 f"{names[1]} ({hh} x {ww}) is not {names[0]} ({h} x {w}) times a whole ratio; crop both to the "
                 "area they share, a whole number of low-resolution pixels"
+                + (
+                    f" (or, if {names[0]} is {h} bands of {w} x {low.shape[-1]} pixels, give layout='chw')"
+                    if first
+                    else ""
+                )
             )
         ratio = hh // h
     if (h * ratio, w * ratio) != (hh, ww):

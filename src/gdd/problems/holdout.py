@@ -22,7 +22,7 @@ from torch import Tensor
 from ..fusion import Term, data_objective, seeded
 from ..fusion.objective import pixel_errors, runner_up
 from .classic import PAN_STARTS, consistent, tame
-from .pixels import fill, holdout_mask, reached_by_missing, scored_pixels
+from .pixels import fill, holdout_mask, scored_pixels
 from .presets import HOLDOUT
 from .tasks import Problem
 
@@ -57,13 +57,7 @@ def held_out(problem: Problem, fraction: float, *, seed: int) -> tuple[Problem, 
         raise ValueError(f"the {problem.task} problem cannot hold pixels out")
     y, valid = problem.observation, problem.observation_mask
     height, width = y.shape[-2:]
-    reached = None
-    if problem.valid is not None:  # the pixels whose degradation reaches the guide's nodata are not scored
-        with seeded(seed):
-            term = next((t for t in problem.make_terms() if t.name == problem.observed), None)
-        if term is not None:
-            reached = reached_by_missing(term.operator, problem.valid, problem.out_channels, term.target)
-    ok = scored_pixels(valid, problem.valid, height, width, reached)
+    ok = scored_pixels(valid, problem.valid, height, width)
     held = holdout_mask(height, width, fraction, seed=seed, valid=ok)
     keep = ~held if valid is None else (~held) & valid.bool().cpu()
     fitted = problem.remake(fill(y, keep), keep)

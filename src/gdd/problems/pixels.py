@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fill", "holdout_mask", "reached_by_missing", "scored_pixels", "too_few_to_hold_out"]
+__all__ = ["fill", "holdout_mask", "scored_pixels", "too_few_to_hold_out"]
 
 
 def holdout_mask(
@@ -45,52 +43,32 @@ def holdout_mask(
     return mask.reshape(1, 1, height, width)
 
 
-def scored_pixels(
-    observed: Tensor | None, valid: Tensor | None, height: int, width: int, reached: Tensor | None = None
-) -> Tensor | None:
+def scored_pixels(observed: Tensor | None, valid: Tensor | None, height: int, width: int) -> Tensor | None:
     """The observed pixels of a height x width image whose degradation sees only data: those to hold out.
 
     ``observed``: (1, 1, height, width), the pixels with data (None: all); ``valid``: the output
     pixels backed by data in every input (a problem's ``valid``, (1, 1, H, W), H a multiple of
     height). A pixel under the guide's nodata would be scored against an estimate of what the
     result leaves nodata, made by the classic methods from the guide's fill: it stays in the fit
-    instead. Such a pixel is one whose factor x factor block has a pixel without data, or, with
-    ``reached`` ((1, 1, height, width), True where the degradation's kernel reaches a pixel
-    without data: :func:`reached_by_missing`), one a wider kernel reaches it from. Where fewer
-    than two pixels are left, the observed ones.
+    instead. So does one whose neighbours' blocks have pixels without data: the degradations'
+    kernels are up to three blocks wide (bicubic's, a sensor's MTF's, an estimated blur's), and
+    every model compared is scored on the same pixels. Where fewer than two pixels are left,
+    the observed ones.
 
     Example:
-        >>> guide = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+        >>> guide = torch.ones(1, 1, 8, 8, dtype=torch.bool)
         >>> guide[..., 0, 0] = False
-        >>> scored_pixels(None, guide, 2, 2)[0, 0].int().tolist()
-        [[0, 1], [1, 1]]
+        >>> scored_pixels(None, guide, 4, 4)[0, 0].int().tolist()
+        [[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
     """
     if valid is None or valid.shape[-2] % height or valid.shape[-1] % width:
         return observed
     fh, fw = valid.shape[-2] // height, valid.shape[-1] // width
     whole = valid.bool().cpu().reshape(1, 1, height, fh, width, fw).all(dim=5).all(dim=3)
-    if reached is not None:
-        whole = whole & ~reached.bool().cpu()
+    # A block's neighbours too (beyond the image's edge there is nothing to miss).
+    reached = F.max_pool2d((~whole).float(), 3, stride=1, padding=1) > 0
+    whole = whole & ~reached
     return observed if int(whole.sum()) < 2 else whole
-
-
-def reached_by_missing(operator: Callable[[Tensor], Tensor], valid: Tensor, channels: int, like: Tensor) -> Tensor:
-    """(1, 1, h, w) bool: the low-resolution pixels whose degradation ``operator`` reaches a pixel without data.
-
-    ``valid`` (1, 1, H, W) marks the output pixels with data; ``like`` gives the dtype and device
-    the operator takes; ``channels`` its input bands. The operator is applied to the indicator of
-    the missing pixels: a pixel that takes more than a thousandth of its weight from them is
-    reached (a sensor's MTF, 41 taps wide, weighs its far taps far less).
-
-    Example:
-        >>> valid = torch.ones(1, 1, 8, 8, dtype=torch.bool)
-        >>> valid[..., 0] = False
-        >>> reached_by_missing(lambda x: F.avg_pool2d(x, 2), valid, 1, torch.zeros(1))[0, 0, 0].tolist()
-        [True, False, False, False]
-    """
-    missing = (~valid.bool()).to(like).expand(1, channels, *valid.shape[-2:])
-    with torch.no_grad():
-        return (operator(missing).abs() > 1e-3).any(dim=1, keepdim=True).cpu()
 
 
 def too_few_to_hold_out(observed: Tensor | None, share: float) -> bool:
