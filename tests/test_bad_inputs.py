@@ -96,6 +96,16 @@ def _envi_header_only(folder: Path, name: str, change: tuple[str, str] = ("", ""
     return str(path)
 
 
+def _photo_folder(folder: Path) -> str:
+    """A folder of two colour photos named as a camera names them (a numbered stem, as band PNGs are)."""
+    from PIL import Image
+
+    (folder / "photos").mkdir()
+    for i in (1, 2):
+        Image.fromarray((_rand(16, 16, 3, seed=i) * 255).astype(np.uint8)).save(folder / "photos" / f"IMG_000{i}.png")
+    return str(folder / "photos")
+
+
 def _envi(folder: Path, change: tuple[str, str] = ("", ""), more: str = "") -> str:
     """An 8 x 8 x 4 float32 ENVI MS image (ms.hdr, ms.img) whose header is changed as given."""
     _rand(4, 8, 8).astype("<f4").tofile(folder / "ms.img")
@@ -316,6 +326,8 @@ CASES: list[Case] = [
          "the PAN image must have one band, got 3"),
     Case("flash-size", "a 16 x 16 no-flash image with a 32 x 32 flash image",
          lambda d: _flash(d, guide=_save(d, "flash.npy", _rand(32, 32, 3))), 1, "they must be the same size"),
+    Case("flash-photo-folder", "a folder of colour photos as the no-flash image (read as bands, one per PNG)",
+         lambda d: _flash(d, noisy=_photo_folder(d)), 1, "IMG_0001.png: a colour picture"),
     Case("srf-band-count", "a 5-band HS image with a 3 x 4 response",
          lambda d: _hs(d, hsi=_save(d, "hsi.npy", _rand(8, 8, 5))), 1, "it must be 3 x 5"),
     Case("srf-shape", "a 2 x 4 response for a 3-band guide",

@@ -431,3 +431,20 @@ def test_eleven_bit_numbers_read_without_their_bit_depth_are_warned_of(tmp_path:
     assert main([*argv, "--out", str(tmp_path / "c.npy"), "--bit-depth", "11"]) == 0
     err = capsys.readouterr().err
     assert "ms ms.npy: its values reach 1.024e+04; gdd fits values in about [0, 1]" in err and err.count("\n") == 1
+
+
+def test_a_flash_preview_keeps_the_photos_colour_balance_whole_and_by_tiles(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    brown = np.array([0.36, 0.17, 0.07], np.float32)  # a dark brown photo, as a dim room is
+    np.save(tmp_path / "noisy.npy", (brown * (0.9 + 0.2 * rng.random((24, 24, 3)))).astype(np.float32))
+    np.save(tmp_path / "flash.npy", (brown * (0.9 + 0.2 * rng.random((24, 24, 3)))).astype(np.float32))
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "flash.npy"), *FAST]
+    for tile in ("none", "16"):
+        out = tmp_path / f"clean_{tile}.npy"
+        assert main([*argv, "--out", str(out), "--tile", tile]) == 0
+        preview = np.asarray(Image.open(tmp_path / f"clean_{tile}.png"), dtype=np.float64) / 255
+        shown = np.clip(np.load(out), 0, 1).mean(axis=(0, 1))
+        # As it is, not stretched band by band (which turned it grey-blue: about 0.5 in each band).
+        np.testing.assert_allclose(preview.mean(axis=(0, 1)), shown, atol=0.01)

@@ -403,7 +403,9 @@ def _run_tiles(
     ) as writer:
         preview = blend(store, tiles, shape, overlap, writer)
     bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
-    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta)
+    write_preview(
+        o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta, stretch=s.task != "flash"
+    )
     warn_of_inputs(s, lr_meta, hr_meta, (lr_reader.peak, hr_reader.peak))  # of the windows this run read
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]

@@ -417,6 +417,8 @@ def _read_band_folder(path: Path) -> _Read:
     bands: list[np.ndarray] = []
     for f in files:
         b = read_picture(f).array
+        if b.ndim == 3 and b.shape[2] in (3, 4) and not (b[..., :3] == b[..., :1]).all():
+            raise InputError(f"{f}: a colour picture; a folder of bands holds one grey PNG per band")
         if b.ndim == 3:
             b = b[..., 0] if b.shape[2] in (1, 3, 4) else b
         if bands and b.shape != bands[0].shape:

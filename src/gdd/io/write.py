@@ -388,17 +388,24 @@ def preview_georeference(path: str | os.PathLike[str]) -> Path:
 
 
 def write_preview(
-    path: str | os.PathLike[str], arr: np.ndarray, *, bands: list[int] | None = None, meta: Raster | None = None
+    path: str | os.PathLike[str],
+    arr: np.ndarray,
+    *,
+    bands: list[int] | None = None,
+    meta: Raster | None = None,
+    stretch: bool = True,
 ) -> Path:
     """Write an 8-bit PNG preview of an H x W x C image (atomic).
 
+    The bands shown are stretched between their 1st and 99th percentiles, or, with ``stretch``
+    False (a photograph's), shown as they are, clipped to [0, 1], keeping their colour balance.
     When ``meta`` is georeferenced, a GDAL ``.aux.xml`` beside it holds the coordinate system
     and the pixel grid, so that GIS tools (QGIS, GDAL, ArcGIS) show the quicklook in place.
     """
     from PIL import Image
 
     p = Path(path)
-    img = Image.fromarray(to_rgb8(arr, bands=bands))
+    img = Image.fromarray(to_rgb8(arr, bands=bands, percentiles=(1, 99) if stretch else None))
     atomic(p, lambda t: img.save(t, format="PNG"))
     aux = preview_georeference(p)
     if meta is not None and meta.transform:
