@@ -448,3 +448,23 @@ def test_a_flash_preview_keeps_the_photos_colour_balance_whole_and_by_tiles(tmp_
         shown = np.clip(np.load(out), 0, 1).mean(axis=(0, 1))
         # As it is, not stretched band by band (which turned it grey-blue: about 0.5 in each band).
         np.testing.assert_allclose(preview.mean(axis=(0, 1)), shown, atol=0.01)
+
+
+def test_iterations_0_without_a_classic_start_is_refused_and_the_help_gives_the_presets_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gdd.cli.options import FUSION
+    from gdd.problems import PRESETS
+
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "noisy.npy", rng.random((16, 16, 3)).astype(np.float32))
+    np.save(tmp_path / "flash.npy", rng.random((16, 16, 3)).astype(np.float32))
+    argv = ["flash", "--noisy", str(tmp_path / "noisy.npy"), "--guide", str(tmp_path / "flash.npy"),
+            "--out", str(tmp_path / "x.png"), "--device", "cpu", "--iterations", "0"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--iterations 0: flash has no classic start" in err and not (tmp_path / "x.png").exists()
+    help_text = " ".join(next(o for o in FUSION if "--iterations" in o.flags).kwargs["help"].split())
+    cpu = ", ".join(f"{task} {PRESETS[(task, 'cpu')].iterations}" for task in ("hs", "pan", "flash"))
+    authors = ", ".join(str(PRESETS[(task, "authors")].iterations) for task in ("hs", "pan", "flash"))
+    assert f"on a CPU {cpu}; the authors' budget {authors})" in help_text

@@ -271,6 +271,29 @@ def test_a_flash_result_can_be_written_as_a_picture(tmp_path: Path, suffix: str)
         write_image(tmp_path / "cube.png", np.zeros((4, 4, 5), np.float32))
 
 
+def test_pixels_without_data_are_transparent_in_a_png_and_said_black_in_a_jpeg(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    photo = np.full((6, 5, 3), 0.5, np.float32)
+    mask = np.ones((6, 5), dtype=bool)
+    mask[:2, :2] = False  # a transparent corner of an input
+    write_image(tmp_path / "a.png", photo, mask=mask)
+    with Image.open(tmp_path / "a.png") as im:
+        rgba = np.asarray(im)
+    assert rgba.shape == (6, 5, 4) and np.array_equal(rgba[..., 3] == 255, mask) and (rgba[mask, :3] == 128).all()
+    write_image(tmp_path / "grey.png", photo[..., :1], mask=mask)
+    with Image.open(tmp_path / "grey.png") as im:
+        assert im.mode == "LA"
+    write_image(tmp_path / "whole.png", photo, mask=np.ones((6, 5), dtype=bool))  # no pixel without data
+    with Image.open(tmp_path / "whole.png") as im:
+        assert im.mode == "RGB"
+    capsys.readouterr()
+    write_image(tmp_path / "a.jpg", photo, mask=mask)
+    assert "a.jpg: 4 pixels without data are black (a JPEG has no transparency" in capsys.readouterr().err
+
+
 def test_gdd_simulate_finds_the_wavelengths_of_a_v73_reference(tmp_path: Path) -> None:
     from gdd.cli import main
 

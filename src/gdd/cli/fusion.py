@@ -146,6 +146,9 @@ def fusion_settings(args: argparse.Namespace) -> Any:
     budget = args.budget or preset_for(task, device)[0]
     overrides = preset_overrides(args)
     preset = replace(PRESETS[(task, budget)], **overrides)
+    if args.iterations == 0 and preset.init == "none":  # no classic start to return: an untrained network
+        raise UsageError(f"--iterations 0: {task} {'has no classic start' if task == 'flash' else 'with --init none'} "
+                         "would return the network untrained; give at least 1")  # fmt: skip
     steps = preset.steps(args.iterations)
 
     def get(name: str, default: Any = None) -> Any:

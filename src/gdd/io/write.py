@@ -239,9 +239,11 @@ def _write_envi(
 
 
 def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: Raster | None = None) -> None:
-    """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1]; masked pixels black.
+    """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1].
 
-    The colour profile (ICC) and EXIF block of the picture ``meta`` was read from travel with it.
+    Masked pixels (nodata) are transparent in a PNG (an alpha channel is added where there are
+    any) and black in a JPEG, which has no transparency (said in a warning). The colour profile
+    (ICC) and EXIF block of the picture ``meta`` was read from travel with it.
     """
     from PIL import Image
 
@@ -253,10 +255,18 @@ def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: R
     data = np.clip(np.nan_to_num(np.asarray(arr, dtype=np.float64)), 0, 1)
     if mask is not None:
         data = np.where(mask[..., None], data, 0)
-    img = Image.fromarray(
-        np.rint(data * 255).astype(np.uint8)[..., 0] if arr.shape[-1] == 1 else np.rint(data * 255).astype(np.uint8)
-    )
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    pixels = np.rint(data * 255).astype(np.uint8)
+    missing = 0 if mask is None else int((~mask).sum())
+    if missing and mask is not None and fmt == "PNG":
+        pixels = np.concatenate([pixels, np.where(mask, 255, 0).astype(np.uint8)[..., None]], axis=-1)
+    elif missing:
+        print(
+            f"gdd: warning: {path.name}: {missing} pixels without data are black (a JPEG has no transparency; "
+            ".png or .tif marks them)",
+            file=sys.stderr,
+        )
+    img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
     extra: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
     if meta is not None and meta.icc:
         extra["icc_profile"] = meta.icc
