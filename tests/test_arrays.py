@@ -375,6 +375,7 @@ def test_a_numpy_masked_array_s_masked_pixels_are_nodata() -> None:
         gdd.pansharpen(np.ma.masked_all((8, 8, 3)), pan, **QUICK)
 
 
+@pytest.mark.filterwarnings("ignore:.*its values reach:UserWarning")  # values recomputed beyond [0, 1], as meant
 def test_a_dataarray_coarsened_sorted_or_recomputed_after_opening_is_read_as_it_now_is(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rioxarray = pytest.importorskip("rioxarray", reason="the xarray extra: pip install 'gdd[xarray]'")
     rasterio = pytest.importorskip("rasterio", reason="the geo extra: pip install 'gdd[geo]'")
@@ -494,3 +495,21 @@ def test_arrays_bands_first_are_refused_unless_said_and_then_come_back_bands_fir
     with pytest.raises(InputError, match=r"if ms is 8 bands of 16 x 16 pixels, give layout='chw'"):
         gdd.pansharpen(ms, pan, **run)
     assert gdd.pansharpen(ms, pan, layout="chw", **run).shape == (8, 64, 64)
+
+
+def test_values_far_from_0_1_are_warned_of_as_the_command_line_does() -> None:
+    rng = np.random.default_rng(8)
+    ms, pan = (rng.random((8, 8, 4)) * 2047).astype(np.uint16), (rng.random((32, 32)) * 2047).astype(np.uint16)
+    run = {"iterations": 2, "width": 8, "device": "cpu"}
+    with pytest.warns(UserWarning, match=r"(ms|pan): its integers reach \d+ of 65535.* give bit_depth=11") as caught:
+        gdd.pansharpen(ms, pan, **run)
+    assert [str(w.message)[:3] for w in caught] == ["ms:", "pan"] and caught[
+        0
+    ].filename == __file__  # the caller's line
+    with pytest.warns(UserWarning, match="noisy: its values reach 1999; gdd fits values in about"):
+        gdd.denoise(np.full((16, 16, 3), 1999.0) - rng.random((16, 16, 3)) * 9, rng.random((16, 16, 3)), **run)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gdd.pansharpen(ms, pan, bit_depth=11, **run)  # said: no warning

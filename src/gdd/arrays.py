@@ -174,7 +174,8 @@ def pansharpen(
     from .sensors import ms_gains
 
     check_settings("pan", device, seed, bit_depth, tile, overlap, options)
-    (ms_a, ms_m), (pan_a, pan_m) = (read_array(a, n, bit_depth, nodata, layout) for a, n in ((ms, "ms"), (pan, "pan")))
+    ms_a, ms_m = read_array(ms, "ms", bit_depth, nodata, layout)  # called here: its warnings name the caller's line
+    pan_a, pan_m = read_array(pan, "pan", bit_depth, nodata, layout)
     if pan_a.shape[-1] != 1:
         raise InputError(f"pan: expected one band, got {pan_a.shape[-1]}")
     r = ratio_of(ms_a, pan_a, ratio, ("ms", "pan"))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..checks import grid_mismatch, sizes_at_factor
-from ..io import InputError, Layout, Raster, read_image, refuse_constant, split_spec, to_tensor
+from ..io import InputError, Layout, Raster, read_image, refuse_constant, scale_warning, split_spec, to_tensor
 from .settings import FuseSettings
 
 __all__ = [
@@ -61,28 +61,15 @@ def warn_of_scale(
 ) -> None:
     """Warn of an input read far from [0, 1], where the fit (its noise, rate and guards) does markedly worse.
 
-    16-bit integers read without ``--bit-depth`` that use at most 14 bits (11-bit digital
-    numbers: 2047 / 65535 = 0.03), or floating-point values (radiance, percent) above 4 or all
-    below 1/16. ``peak``: the largest magnitude of the valid values where ``raster`` holds none.
+    As :func:`gdd.io.scale_warning` says. ``peak``: the largest magnitude of the valid values
+    where ``raster`` holds none.
     """
     if peak is None:
         values = raster.data if raster.mask is None else raster.data[raster.mask]
         peak = float(np.abs(values).max()) if values.size else 0.0
-    label = f"gdd: warning: {name} {split_spec(spec)[0].name}"
-    if raster.scale == 65535.0 and not bit_depth:
-        top = round(peak * 65535)
-        if 0 < top < 2**14:
-            print(
-                f"{label}: its integers reach {top} of 65535, read as a small part of [0, 1]; if they are "
-                f"{top.bit_length()}-bit digital numbers, give --bit-depth {top.bit_length()}",
-                file=sys.stderr,
-            )
-    elif raster.scale is None and (peak > 4 or 0 < peak < 1 / 16):
-        print(
-            f"{label}: its values reach {peak:.4g}; gdd fits values in about [0, 1] and does markedly worse far "
-            f"from them: scale both inputs alike (e.g. divide by {peak:.3g})",
-            file=sys.stderr,
-        )
+    text = scale_warning(peak, raster.scale, bit_depth)
+    if text:
+        print(f"gdd: warning: {name} {split_spec(spec)[0].name}: {text}", file=sys.stderr)
 
 
 def no_pixel_valid_in_both(first: str, second: str) -> InputError:

@@ -23,6 +23,7 @@ from ._common import (
     atomic,
     check_output,
     refuse_constant,
+    scale_warning,
     split_spec,
 )
 from .read import Layout, Raster, Stored, read_image, read_matrix, read_raster
@@ -54,6 +55,7 @@ __all__ = [
     "read_matrix",
     "read_raster",
     "refuse_constant",
+    "scale_warning",
     "split_spec",
     "to_rgb8",
     "to_tensor",

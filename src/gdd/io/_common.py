@@ -132,3 +132,32 @@ def to_physical(a: np.ndarray, scales: Any, offsets: Any) -> np.ndarray:
     shape = (-1,) + (1,) * (a.ndim - 1)
     scale, offset = (np.asarray(v, np.float64).reshape(shape) for v in (scales, offsets))
     return (a.astype(np.float64) * scale + offset).astype(np.float32)
+
+
+def scale_warning(peak: float, scale: float | None, bit_depth: int | None, how: str = "--bit-depth {}") -> str:
+    """What to say of an input read far from [0, 1], where the fit does markedly worse ("" if nothing).
+
+    ``peak``: the largest magnitude of its valid values as read; ``scale``: what its integers were
+    divided by (None: floats used as they are). 16-bit integers read without a bit depth that use
+    at most 14 bits (11-bit digital numbers: 2047 / 65535 = 0.03), or floating-point values
+    (radiance, percent) above 4 or all below 1/16. ``how``: how the user gives a bit depth.
+
+    Example:
+        >>> scale_warning(2047 / 65535, 65535.0, None)[:35]
+        'its integers reach 2047 of 65535, r'
+        >>> scale_warning(0.8, None, None)
+        ''
+    """
+    if scale == 65535.0 and not bit_depth:
+        top = round(peak * 65535)
+        if 0 < top < 2**14:
+            return (
+                f"its integers reach {top} of 65535, read as a small part of [0, 1]; if they are "
+                f"{top.bit_length()}-bit digital numbers, give {how.format(top.bit_length())}"
+            )
+    elif scale is None and (peak > 4 or 0 < peak < 1 / 16):
+        return (
+            f"its values reach {peak:.4g}; gdd fits values in about [0, 1] and does markedly worse far "
+            f"from them: scale both inputs alike (e.g. divide by {peak:.3g})"
+        )
+    return ""

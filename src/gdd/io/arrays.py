@@ -7,11 +7,12 @@ a product's scale and offset applied, nodata pixels masked (a value in any band,
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ._common import InputError, refuse_constant
+from ._common import InputError, refuse_constant, scale_warning
 from .read import _bit_scale, _nodata_mask
 
 __all__ = ["LAYOUTS", "STORED", "crs", "grid_transform", "is_dataarray", "ratio_of", "read_array", "spatial_dims"]
@@ -172,6 +173,7 @@ def read_array(
     value = declared if nodata is None else _number(nodata, "nodata")
     hidden = None if masked is None else np.asarray(masked.reshape(arr.shape).any(axis=-1), dtype=bool)
     mask = _nodata_mask(arr, value, name, "nodata=np.nan", hidden)
+    scale = None
     if physical is not None:  # as the readers apply a product's scales and offsets
         arr = arr.astype(np.float64) * physical[0] + physical[1]
     else:
@@ -181,6 +183,10 @@ def read_array(
         scale = _bit_scale(ints, name, bit_depth, mask)
         if scale is not None:
             arr = arr.astype(np.float64) / scale
+    values = arr if mask is None else arr[mask]
+    text = scale_warning(float(np.abs(values).max()) if values.size else 0.0, scale, bit_depth, "bit_depth={}")
+    if text:  # as the command line warns: the fit does markedly worse far from [0, 1]
+        warnings.warn(f"{name}: {text}", UserWarning, stacklevel=3)
     arr = arr.astype(np.float32)
     if mask is not None:  # as the readers fill them
         arr = np.where(mask[..., None], arr, arr[mask].mean(axis=0)).astype(np.float32)
