@@ -261,6 +261,30 @@ def test_the_preview_of_a_georeferenced_result_is_placed_on_the_map(tmp_path: Pa
     assert not (tmp_path / "f.png.aux.xml").exists()  # no longer true of the new preview
 
 
+def test_a_thinned_tiled_preview_is_placed_on_the_map_and_pixels_without_data_are_transparent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gdd.app.tiled
+    import gdd.app.tilestore
+
+    ms, pan = _pair(tmp_path, dn=True)
+    with rasterio.open(ms, "r+") as dst:  # a corner without data, as a swath's edge
+        stored = dst.read()
+        stored[:, :4, :4] = 0
+        dst.write(stored)
+    for module in (gdd.app.tiled, gdd.app.tilestore):  # a scene large enough to be shown thinned, k = 2
+        monkeypatch.setattr(module, "preview_step", lambda h, w: 2)
+    assert main(_pan(ms, pan, tmp_path / "t.tif", "--tile", "32", "--overlap", "8")) == 0
+    with rasterio.open(tmp_path / "t.png") as png, rasterio.open(tmp_path / "t.tif") as tif:
+        assert png.crs == tif.crs and png.bounds == tif.bounds and png.width == tif.width // 2
+        alpha = png.read(4)
+    assert (alpha[:8, :8] == 0).all() and (alpha[8:] == 255).all()  # the MS's 4 x 4 corner, halved
+    monkeypatch.undo()
+    assert main(_pan(ms, pan, tmp_path / "w.tif")) == 0
+    with rasterio.open(tmp_path / "w.png") as png:
+        assert png.count == 4 and (png.read(4)[:16, :16] == 0).all() and (png.read(4)[16:] == 255).all()
+
+
 def test_wavelengths_and_band_widths_travel_from_an_envi_cube_to_the_cog(tmp_path: Path) -> None:
     pytest.importorskip("spectral", reason="ENVI files need the envi extra")
     from gdd.io import Raster

@@ -55,7 +55,7 @@ from .inputs import (
 from .memory import peak_memory
 from .settings import FuseSettings
 from .summary import rule_line
-from .tilestore import TileStore, blend, plan, tile_folder
+from .tilestore import TileStore, blend, plan, preview_step, thinned, tile_folder
 
 __all__ = ["MIN_TILE", "run"]
 
@@ -403,9 +403,12 @@ def _run_tiles(
     ) as writer:
         preview = blend(store, tiles, shape, overlap, writer)
     bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
-    write_preview(
-        o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=meta, stretch=s.task != "flash"
+    k = preview_step(*shape[:2])  # the preview keeps every k-th pixel: its grid's pixels are k times larger
+    shown = (
+        meta if meta is None or not meta.transform or k == 1 else replace(meta, transform=thinned(meta.transform, k))
     )
+    write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=shown,
+                  stretch=s.task != "flash", mask=np.isfinite(preview).all(axis=-1))  # fmt: skip
     warn_of_inputs(s, lr_meta, hr_meta, (lr_reader.peak, hr_reader.peak))  # of the windows this run read
     wall = time.perf_counter() - start
     infos = [store.info(t.index) for t in tiles]

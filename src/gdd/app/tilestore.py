@@ -24,7 +24,7 @@ from ..io import InputError, StripWriter, atomic, split_spec
 from ..io.formats import input_files
 from ..tiles import Tile, blend_weights
 
-__all__ = ["TileStore", "blend", "plan", "tile_folder"]
+__all__ = ["TileStore", "blend", "plan", "preview_step", "thinned", "tile_folder"]
 
 
 def tile_folder(out: str | os.PathLike[str]) -> Path:
@@ -163,12 +163,28 @@ def _strips(tiles: list[Tile]) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def preview_step(height: int, width: int) -> int:
+    """The preview of a tiled scene keeps every k-th pixel, k this: at most 2048 pixels a side."""
+    return max(1, math.ceil(max(height, width) / 2048))
+
+
+def thinned(transform: tuple[float, ...], k: int) -> tuple[float, ...]:
+    """The affine transform of every k-th pixel of a grid (a pixel k times larger, the same origin).
+
+    Example:
+        >>> thinned((10.0, 0.0, 500000.0, 0.0, -10.0, 4e6), 4)
+        (40.0, 0.0, 500000.0, 0.0, -40.0, 4000000.0)
+    """
+    a, b, c, d, e, f = transform[:6]
+    return (a * k, b * k, c, d * k, e * k, f)
+
+
 def blend(
     store: TileStore, tiles: list[Tile], shape: tuple[int, int, int], overlap: int, writer: StripWriter
 ) -> np.ndarray:
     """Blend the stored tiles strip by strip into ``writer``; return a preview (every k-th pixel)."""
     h, w, c = shape
-    step = max(1, math.ceil(max(h, w) / 2048))
+    step = preview_step(h, w)
     preview = np.zeros((math.ceil(h / step), math.ceil(w / step), c), np.float32)
     for r0, r1 in _strips(tiles):
         num = np.zeros((r1 - r0, w, c))

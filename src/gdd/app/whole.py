@@ -127,7 +127,7 @@ def run(s: FuseSettings) -> int:
     bands = preview_bands(arr.shape[-1], meta.wavelengths if meta is not None else None)
     write_preview(
         o.preview, np.clip(arr, 0, None) if valid is None else np.where(valid[..., None], arr, 0), bands=bands,
-        meta=meta, stretch=s.task != "flash",  # a photograph keeps its colour balance
+        meta=meta, stretch=s.task != "flash", mask=valid,  # a photograph keeps its colour balance
     )  # fmt: skip
     warn_of_inputs(s, lr, hr)
 

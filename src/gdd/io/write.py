@@ -375,21 +375,33 @@ def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> 
 
 
 def to_rgb8(
-    arr: np.ndarray, *, bands: list[int] | None = None, percentiles: tuple[float, float] | None = (1, 99)
+    arr: np.ndarray,
+    *,
+    bands: list[int] | None = None,
+    percentiles: tuple[float, float] | None = (1, 99),
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """An 8-bit RGB rendering: a percentile stretch per band, or values as they are (clipped to
     [0, 1]) with ``percentiles=None``. Three-band images (photographs) default to the latter,
-    which keeps their colour balance."""
+    which keeps their colour balance. With ``mask`` (H x W, True where there is data) the
+    stretch is taken over those pixels, and where any pixel has none an alpha channel makes it
+    transparent (RGBA)."""
     if bands is None and arr.shape[2] == 3 and percentiles == (1, 99):
         percentiles = None
     bands = bands or preview_bands(arr.shape[2])
     rgb = np.nan_to_num(arr[..., bands].astype(np.float64))
     if percentiles is None:
-        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-    lo = np.percentile(rgb, percentiles[0], axis=(0, 1))
-    hi = np.percentile(rgb, percentiles[1], axis=(0, 1))
-    rgb = np.clip((rgb - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
-    return (rgb * 255 + 0.5).astype(np.uint8)
+        rgb = np.clip(rgb, 0, 1)
+    else:
+        values = rgb if mask is None or not mask.any() else rgb[mask]
+        lo, hi = (np.percentile(values, q, axis=tuple(range(values.ndim - 1))) for q in percentiles)
+        rgb = np.clip((rgb - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
+    out = (rgb * 255 + 0.5).astype(np.uint8)
+    if mask is not None and not mask.all():
+        out = np.concatenate(
+            [np.where(mask[..., None], out, 0), np.where(mask, 255, 0).astype(np.uint8)[..., None]], -1
+        )
+    return out
 
 
 def preview_georeference(path: str | os.PathLike[str]) -> Path:
@@ -404,18 +416,20 @@ def write_preview(
     bands: list[int] | None = None,
     meta: Raster | None = None,
     stretch: bool = True,
+    mask: np.ndarray | None = None,
 ) -> Path:
     """Write an 8-bit PNG preview of an H x W x C image (atomic).
 
     The bands shown are stretched between their 1st and 99th percentiles, or, with ``stretch``
-    False (a photograph's), shown as they are, clipped to [0, 1], keeping their colour balance.
+    False (a photograph's), shown as they are, clipped to [0, 1], keeping their colour balance;
+    pixels without data (``mask`` False) are transparent and left out of the stretch.
     When ``meta`` is georeferenced, a GDAL ``.aux.xml`` beside it holds the coordinate system
     and the pixel grid, so that GIS tools (QGIS, GDAL, ArcGIS) show the quicklook in place.
     """
     from PIL import Image
 
     p = Path(path)
-    img = Image.fromarray(to_rgb8(arr, bands=bands, percentiles=(1, 99) if stretch else None))
+    img = Image.fromarray(to_rgb8(arr, bands=bands, percentiles=(1, 99) if stretch else None, mask=mask))
     atomic(p, lambda t: img.save(t, format="PNG"))
     aux = preview_georeference(p)
     if meta is not None and meta.transform:
