@@ -280,3 +280,20 @@ def test_grids_rotated_or_flipped_against_each_other_are_refused() -> None:
     assert grid_mismatch(coarse, rotated, 4) == "its origin is 1.0 column(s), 0.0 row(s) of the finer grid away"
     # A south-up PAN: its pixel is as large, but its rows run the other way.
     assert "rotated or flipped" in grid_mismatch(north_up_ms, (2.0, 0, 0, 0, 2.0, 0), 4)
+
+
+def test_wavelength_tags_are_read_in_their_units(tmp_path: Path) -> None:
+    """Band tags as GDAL writes an ENVI file's (``wavelength`` with ``wavelength_units``), micrometres or nm."""
+    cube = np.random.default_rng(2).random((3, 8, 8)).astype(np.float32)
+    for name, waves, units, want in (
+        ("um.tif", ("0.483", "0.56", "0.66"), "Micrometers", (483.0, 560.0, 660.0)),
+        ("nm.tif", ("483", "560", "660"), "Nanometers", (483.0, 560.0, 660.0)),
+        ("bare.tif", ("0.483", "0.56", "0.66"), None, (483.0, 560.0, 660.0)),  # no units: under 30 is micrometres
+        ("text.tif", ("blue", "green", "red"), None, None),  # no numbers: no wavelengths
+    ):
+        _write(tmp_path / name, cube)
+        with rasterio.open(tmp_path / name, "r+") as dst:
+            for i, w in enumerate(waves, start=1):
+                dst.update_tags(i, wavelength=w, **({"wavelength_units": units} if units else {}))
+        got = read_raster(tmp_path / name).wavelengths
+        assert got == want or np.allclose(got, want), (name, got)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 import tempfile
@@ -161,3 +162,26 @@ def scale_warning(peak: float, scale: float | None, bit_depth: int | None, how: 
             f"from them: scale both inputs alike (e.g. divide by {peak:.3g})"
         )
     return ""
+
+
+def _nm(units: str, waves: list[float]) -> float:
+    """The factor to nm of wavelengths in ``units`` (lower case; none said: micrometres below 30)."""
+    return 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
+
+
+def _number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling line of a library's exception: the first cause that says something."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
+        if text and "previous exception" not in text:
+            return text
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__

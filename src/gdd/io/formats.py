@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import GEOTIFF_TAGS, InputError, _Read, optional, to_physical
+from ._common import GEOTIFF_TAGS, InputError, _nm, _number, _Read, _reason, optional, to_physical
 from .pictures import colours, photo_tags, read_picture, tiff_colours, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -105,15 +105,17 @@ def rasterio_meta(src: Any) -> dict[str, Any]:
         "driver": src.driver,
         "dtype": src.dtypes[0],
     }
-    # Wavelengths: GDAL's standard band metadata (micrometres), else a "wavelength" tag (nm).
+    # Wavelengths: GDAL's standard band metadata (micrometres), else "wavelength" tags in their
+    # "wavelength_units" (as GDAL writes an ENVI file's), by default nm (micrometres below 30).
     bands = range(1, src.count + 1)
     imagery = [src.tags(i, ns="IMAGERY") for i in bands]
     microns = [t.get("CENTRAL_WAVELENGTH_UM") for t in imagery]
     waves = [src.tags(i).get("wavelength") for i in bands]
     if all(w is not None for w in microns):
         meta["wavelengths"] = tuple(1000 * float(w) for w in microns)  # type: ignore[arg-type]
-    elif all(w is not None for w in waves):
-        meta["wavelengths"] = tuple(float(w) for w in waves)  # type: ignore[arg-type]
+    elif all(w is not None for w in waves) and all(_number(w) for w in waves):
+        nm = _nm(str(src.tags(1).get("wavelength_units", "")).lower(), [float(w) for w in waves])  # type: ignore[arg-type]
+        meta["wavelengths"] = tuple(nm * float(w) for w in waves)  # type: ignore[arg-type]
     widths = [t.get("FWHM_UM") for t in imagery]
     if all(w is not None for w in widths):
         meta["fwhm"] = tuple(1000 * float(w) for w in widths)  # type: ignore[arg-type]
@@ -384,8 +386,7 @@ def _read_envi(path: Path, var: str | None = None) -> _Read:
     units = str(md.get("wavelength units", "")).lower()
     if "wavelength" in md and units != "index":  # band numbers are no wavelengths
         waves = [float(w) for w in md["wavelength"]]
-        nm = 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
-        meta["wavelengths"] = tuple(w * nm for w in waves)
+        meta["wavelengths"] = tuple(w * (nm := _nm(units, waves)) for w in waves)
         if len(md.get("fwhm", ())) == len(waves):
             meta["fwhm"] = tuple(float(w) * nm for w in md["fwhm"])
     projection = str(md["map info"][0] if isinstance(md.get("map info"), list) else md.get("map info", "")).strip()
@@ -437,14 +438,3 @@ _READERS: dict[str, Callable[[Path, str | None], _Read]] = {
     **{s: _read_tiff for s in TIFF_SUFFIXES},
     **{s: _read_envi for s in ENVI_SUFFIXES},
 }
-
-
-def _reason(exc: BaseException) -> str:
-    """The most telling line of a library's exception: the first cause that says something."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
-        if text and "previous exception" not in text:
-            return text
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
