@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +236,6 @@ def test_a_pair_on_grids_that_do_not_line_up_is_refused_and_one_crs_in_two_spell
 def test_eval_on_a_result_with_a_nodata_border_gives_the_indices_of_the_cropped_valid_area(
     tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    import json
 
     from gdd.cli import main
 
@@ -260,8 +260,11 @@ def test_eval_on_a_result_with_a_nodata_border_gives_the_indices_of_the_cropped_
     np.save(tmp_path / "holed.npy", holed)
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "holed.npy"), "--reference", str(tmp_path / "ref.npy"), "--nodata",
-                 "-9999"]) == 1  # fmt: skip
-    assert "1 nodata pixels lie inside the valid area" in capsys.readouterr().err
+                 "-9999", "--json", str(tmp_path / "c.json")]) == 0  # fmt: skip
+    # A hole in the data: the indices on its largest rectangle, said.
+    said = "largest rectangle, rows 3-28, columns 11-36 (81% of the pixels with data)"
+    assert said in capsys.readouterr().out
+    assert json.loads((tmp_path / "c.json").read_text())["settings"]["valid_area"] == [3, 29, 11, 37]
 
 
 def test_grids_rotated_or_flipped_against_each_other_are_refused() -> None:

@@ -29,6 +29,7 @@ from .checks import nonnegative_int, positive_int
 from .io import InputError, Layout, UsageError, WindowReader, atomic, check_output, read_image, to_tensor
 from .io.read import Raster, read_raster
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
+from .metrics.area import valid_box
 from .metrics.windowed import reduced_resolution_windows
 from .sensors import SENSORS
 
@@ -96,31 +97,6 @@ def _warn_of_scales(
             "take it as the peak value; give the images' own range",
             file=sys.stderr,
         )
-
-
-def _valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
-    """The rectangle (on a grid of ``unit``) holding every valid pixel of all ``masks``; None if all are valid.
-
-    Raises:
-        InputError: nodata pixels inside that rectangle (not a border).
-    """
-    if not masks:
-        return None
-    valid = np.logical_and.reduce(masks)
-    if valid.all():
-        return None
-    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
-    r0, r1 = -(-rows[0] // unit) * unit, (rows[-1] + 1) // unit * unit
-    c0, c1 = -(-cols[0] // unit) * unit, (cols[-1] + 1) // unit * unit
-    if r1 <= r0 or c1 <= c0:
-        raise InputError("no valid pixel is left once the nodata border is cropped")
-    inside = valid[r0:r1, c0:c1]
-    if not inside.all():
-        raise InputError(
-            f"{int((~inside).sum())} nodata pixels lie inside the valid area (rows {r0}-{r1 - 1}, "
-            f"columns {c0}-{c1 - 1}), not on its border; the indices need a rectangle of data"
-        )
-    return slice(r0, r1), slice(c0, c1)
 
 
 def _match(
@@ -201,7 +177,7 @@ def evaluate_files(
         ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
         same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
-        box = _valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
+        box = valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
         _warn_of_scales(
@@ -269,7 +245,7 @@ def evaluate_files(
         masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))
     if pan_mask is not None:
         masks.append(pan_mask)
-    box = _valid_box(masks, unit=step)
+    box = valid_box(masks, unit=step)
     if box is not None:
         low = (slice(box[0].start // step, box[0].stop // step), slice(box[1].start // step, box[1].stop // step))
         arrays, pan_a, ms_a = [a[box] for a in arrays], pan_a[box], ms_a[low]
@@ -366,7 +342,9 @@ def _by_windows(
             if any(g.mask is not None and not g.mask.all() for g in got):
                 raise InputError(
                     f"nodata pixels lie inside the valid area (rows {box[0].start}-{box[0].stop - 1}, columns "
-                    f"{box[1].start}-{box[1].stop - 1}), not on its border; the indices need a rectangle of data"
+                    f"{box[1].start}-{box[1].stop - 1}), not on its border; the indices need a rectangle of data: "
+                    "crop to one, or give a --window larger than the image (read whole, it is scored on its largest "
+                    "rectangle of data)"
                 )
             return got[0].data, got[1].data
 
