@@ -107,6 +107,25 @@ def test_dtype_input_writes_the_inputs_digital_numbers_with_its_scale_and_offset
     assert 0.05 < float(reflectance.mean()) < 0.6  # reflectance, not digital numbers / 65535
 
 
+def test_uint16_of_a_scaled_product_reads_back_as_its_physical_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ms, pan = _pair(tmp_path, dn=True)  # reflectance as uint16 with a scale, an offset and nodata 0
+    for tile in ("none", "32"):
+        out = tmp_path / f"u16_{tile}.tif"
+        assert main(_pan(ms, pan, tmp_path / "float.tif", "--tile", tile, "--force")) == 0
+        assert main(_pan(ms, pan, out, "--dtype", "uint16", "--tile", tile)) == 0
+        with rasterio.open(out) as f:
+            assert f.dtypes[0] == "uint16" and f.scales == (1 / 65535,) * 4 and f.offsets == (0.0,) * 4
+            assert f.nodata == 0  # the input's stored number
+        physical = read_raster(out).data
+        np.testing.assert_allclose(physical, np.clip(read_raster(tmp_path / "float.tif").data, 0, 1), atol=1 / 65535)
+    # Stored numbers in a format without a scale and offset: said.
+    capsys.readouterr()
+    assert main(_pan(ms, pan, tmp_path / "dn.npy", "--dtype", "input")) == 0
+    assert "dn.npy holds the stored numbers without their scale and offset" in capsys.readouterr().err
+
+
 def test_dtype_input_keeps_integer_digital_numbers_at_their_bit_depth(tmp_path: Path) -> None:
     gt, pan = _scene()
     ms = np.rint(gt.reshape(16, 4, 16, 4, 4).mean((1, 3)) * 2047).astype(np.int16)

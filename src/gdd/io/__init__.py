@@ -32,7 +32,8 @@ from .windows import StripWriter, WindowReader
 if TYPE_CHECKING:
     from torch import Tensor
 
-from .write import OutputType, preview_bands, preview_georeference, to_rgb8, write_image, write_json, write_preview
+from .preview import preview_bands, preview_georeference, to_rgb8, write_preview
+from .write import OutputType, write_image, write_json
 
 __all__ = [
     "OUTPUT_SUFFIXES",

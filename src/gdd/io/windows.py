@@ -32,7 +32,7 @@ from .formats import (
 )
 from .pictures import alpha_is_mask, colours, photo_tags
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
-from .write import EncodingNotes, OutputType, _encode, storage, write_image
+from .write import EncodingNotes, OutputType, _encode, storage, warn_of_lost_scale, write_image
 
 __all__ = ["StripWriter", "WindowReader", "shifted"]
 
@@ -415,6 +415,7 @@ class StripWriter:
                 os.chmod(self.tmp, 0o666 & ~mask)
                 os.replace(self.tmp, self.path)
                 self.notes.say()
+                warn_of_lost_scale(self.path, self.store)
         finally:
             for leftover in (self.tmp, self.staged):
                 if leftover is not None:

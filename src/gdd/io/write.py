@@ -11,25 +11,20 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 
 from ._common import InputError, atomic, check_output, optional
-from .cog import _is_rgb, _true_colour, _write_geotiff
+from .cog import _is_rgb, _write_geotiff
 from .formats import _has_rasterio
 from .read import Raster, Stored
 
 __all__ = [
     "OutputType",
-    "preview_bands",
-    "preview_georeference",
     "storage",
     "stored_nodata",
-    "to_rgb8",
     "write_image",
     "write_json",
-    "write_preview",
 ]
 
 OutputType = Literal["float32", "uint16", "input"]
@@ -39,7 +34,10 @@ def storage(dtype: OutputType | Stored, bit_depth: int | None = None, meta: Rast
     """How a result is stored: float32; uint16 scaled by the bit depth; or ``"input"``, the input's way.
 
     ``"input"`` takes ``meta.stored``: the low-resolution input's type with its divisor (digital
-    numbers) or its GDAL scale and offset, so that the result reads back like the input.
+    numbers) or its GDAL scale and offset, so that the result reads back like the input. uint16
+    of an input with a scale and offset (physical values, as reflectance) is tagged with the
+    scale 1 / (2^bit_depth - 1), so that it too reads back as physical values, and marks nodata
+    with the input's stored number.
 
     Example:
         >>> storage("uint16", 11)
@@ -50,7 +48,12 @@ def storage(dtype: OutputType | Stored, bit_depth: int | None = None, meta: Rast
     if dtype == "float32":
         return Stored("float32")
     if dtype == "uint16":
-        return Stored("uint16", divisor=float(2 ** (bit_depth or 16) - 1))
+        divisor = float(2 ** (bit_depth or 16) - 1)
+        given = None if meta is None else meta.stored
+        if given is not None and given.scales is not None:  # physical values: tagged so that they read back
+            n = len(given.scales)
+            return Stored("uint16", scales=(1 / divisor,) * n, offsets=(0.0,) * n, nodata=given.nodata)
+        return Stored("uint16", divisor=divisor)
     if dtype == "input":
         if meta is None or meta.stored is None:
             raise InputError("--dtype input: the input's data type is not known here; use float32 or uint16")
@@ -61,6 +64,16 @@ def storage(dtype: OutputType | Stored, bit_depth: int | None = None, meta: Rast
             return Stored("float64" if s.dtype == "float64" else "float32", nodata=s.nodata)
         return s
     raise InputError(f"output type must be float32, uint16 or input, got {dtype!r}")
+
+
+def warn_of_lost_scale(path: Path, store: Stored) -> None:
+    """Warn where a result's stored numbers need a scale and offset its format cannot hold (.npy, .mat)."""
+    if store.scales is not None and path.suffix.lower() in (".npy", ".mat"):
+        print(
+            f"gdd: warning: {path.name} holds the stored numbers without their scale and offset (physical = "
+            "stored x scale + offset), which a .npy or .mat cannot carry; .tif or .hdr keeps them",
+            file=sys.stderr,
+        )
 
 
 def _range(store: Stored) -> tuple[float, float]:
@@ -319,6 +332,7 @@ def write_image(
     store = storage(dtype, bit_depth, meta)
     data = _encode(arr, store, bit_depth, mask, nodata)
     value = stored_nodata(store, mask is not None, nodata)
+    warn_of_lost_scale(p, store)
     if suffix == ".npy":
         atomic(p, lambda t: np.save(t, data))
     elif suffix == ".mat":
@@ -338,110 +352,6 @@ def write_image(
             atomic(p, lambda t: tifffile.imwrite(t, data[..., 0], photometric="minisblack"))
         else:
             atomic(p, lambda t: tifffile.imwrite(t, data, photometric=photometric, planarconfig="contig"))
-    return p
-
-
-def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> list[int]:
-    """Bands shown as red, green, blue in previews.
-
-    With the bands' wavelengths (nm), true colour: the band nearest 640, 550 and 470 nm each,
-    when all three lie within 60 nm of a band (else false colour by position, below). Without:
-    three bands are taken as they are; four are blue, green, red, NIR (Landsat, PlanetScope,
-    Pléiades and most four-band products: red 2, green 1, blue 0); 8 bands follow WorldView-2/3
-    order (red 4, green 2, blue 1, as in the authors' demo); otherwise bands at 80, 50 and 15 %
-    of the range, which for 31 bands over 400-700 nm are about 640, 550 and 450 nm.
-
-    Example:
-        >>> preview_bands(31)
-        [24, 15, 4]
-        >>> preview_bands(4)  # B, G, R, NIR
-        [2, 1, 0]
-        >>> preview_bands(13, [443, 490, 560, 665, 705, 740, 783, 842, 865, 945, 1375, 1610, 2190])
-        [3, 2, 1]
-    """
-    if wavelengths is not None and len(wavelengths) == channels and channels >= 3:
-        picks = _true_colour(wavelengths)
-        if picks is not None:
-            return picks
-    if channels == 1:
-        return [0, 0, 0]
-    if channels in (2, 3):
-        return [0, 1, channels - 1]
-    if channels == 4:
-        return [2, 1, 0]
-    if channels == 8:
-        return [4, 2, 1]
-    return [round((channels - 1) * f) for f in (0.8, 0.5, 0.15)]
-
-
-def to_rgb8(
-    arr: np.ndarray,
-    *,
-    bands: list[int] | None = None,
-    percentiles: tuple[float, float] | None = (1, 99),
-    mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """An 8-bit RGB rendering: a percentile stretch per band, or values as they are (clipped to
-    [0, 1]) with ``percentiles=None``. Three-band images (photographs) default to the latter,
-    which keeps their colour balance. With ``mask`` (H x W, True where there is data) the
-    stretch is taken over those pixels, and where any pixel has none an alpha channel makes it
-    transparent (RGBA)."""
-    if bands is None and arr.shape[2] == 3 and percentiles == (1, 99):
-        percentiles = None
-    bands = bands or preview_bands(arr.shape[2])
-    rgb = np.nan_to_num(arr[..., bands].astype(np.float64))
-    if percentiles is None:
-        rgb = np.clip(rgb, 0, 1)
-    else:
-        values = rgb if mask is None or not mask.any() else rgb[mask]
-        lo, hi = (np.percentile(values, q, axis=tuple(range(values.ndim - 1))) for q in percentiles)
-        rgb = np.clip((rgb - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
-    out = (rgb * 255 + 0.5).astype(np.uint8)
-    if mask is not None and not mask.all():
-        out = np.concatenate(
-            [np.where(mask[..., None], out, 0), np.where(mask, 255, 0).astype(np.uint8)[..., None]], -1
-        )
-    return out
-
-
-def preview_georeference(path: str | os.PathLike[str]) -> Path:
-    """The file beside a preview that places it on the map (GDAL's ``.aux.xml``)."""
-    return Path(f"{os.fspath(path)}.aux.xml")
-
-
-def write_preview(
-    path: str | os.PathLike[str],
-    arr: np.ndarray,
-    *,
-    bands: list[int] | None = None,
-    meta: Raster | None = None,
-    stretch: bool = True,
-    mask: np.ndarray | None = None,
-) -> Path:
-    """Write an 8-bit PNG preview of an H x W x C image (atomic).
-
-    The bands shown are stretched between their 1st and 99th percentiles, or, with ``stretch``
-    False (a photograph's), shown as they are, clipped to [0, 1], keeping their colour balance;
-    pixels without data (``mask`` False) are transparent and left out of the stretch.
-    When ``meta`` is georeferenced, a GDAL ``.aux.xml`` beside it holds the coordinate system
-    and the pixel grid, so that GIS tools (QGIS, GDAL, ArcGIS) show the quicklook in place.
-    """
-    from PIL import Image
-
-    p = Path(path)
-    img = Image.fromarray(to_rgb8(arr, bands=bands, percentiles=(1, 99) if stretch else None, mask=mask))
-    atomic(p, lambda t: img.save(t, format="PNG"))
-    aux = preview_georeference(p)
-    if meta is not None and meta.transform:
-        a, b, c, d, e, f = meta.transform[:6]
-        srs = f"  <SRS>{xml_escape(meta.crs)}</SRS>\n" if meta.crs else ""
-        text = (
-            f"<PAMDataset>\n{srs}  <GeoTransform>{c!r}, {a!r}, {b!r}, {f!r}, {d!r}, {e!r}</GeoTransform>\n"
-            "</PAMDataset>\n"
-        )
-        atomic(aux, lambda t: t.write_text(text))
-    else:
-        aux.unlink(missing_ok=True)  # an earlier preview's, which no longer describes this one
     return p
 
 
