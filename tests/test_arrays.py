@@ -513,3 +513,12 @@ def test_values_far_from_0_1_are_warned_of_as_the_command_line_does() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gdd.pansharpen(ms, pan, bit_depth=11, **run)  # said: no warning
+
+
+def test_srf_estimate_refuses_too_few_equations_and_warns_of_a_pair_that_does_not_fit() -> None:
+    rng = np.random.default_rng(9)
+    run = {"iterations": 2, "width": 8, "device": "cpu"}
+    with pytest.raises(InputError, match=r"srf='estimate': the HS image \(8 x 8\) gives 192 equations for 669"):
+        gdd.fuse_hs(rng.random((8, 8, 31)), rng.random((64, 64, 3)), "estimate", **run)
+    with pytest.warns(UserWarning, match="the pair does not look consistent"):
+        gdd.fuse_hs(rng.random((16, 16, 4)), rng.random((64, 64, 3)), "estimate", **run)  # unrelated images

@@ -26,6 +26,7 @@ that declares no nodata is refused.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -267,8 +268,15 @@ def fuse_hs(
                 "srf='estimate': estimating the degradations cannot leave nodata pixels out; crop them away first"
             )
         from .estimate import estimate_degradation
+        from .estimate.check import inconsistency, unestimable
 
+        (h, w), k, c = hsi_a.shape[:2], guide_a.shape[-1], hsi_a.shape[-1]
+        why = unestimable(h, w, k, c, f, srf=True, blur=True)
+        if why:
+            raise InputError(f"srf='estimate': {why}; estimate on a larger pair, or give the response")
         found = estimate_degradation(y.double(), g.double(), f)
+        if text := inconsistency(found.residual):
+            warnings.warn(text, UserWarning, stacklevel=2)
         response, op = found.srf.float(), KernelDownsample(found.kernel.float(), f)
     else:
         response = torch.as_tensor(np.asarray(srf, dtype=np.float32))

@@ -16,14 +16,13 @@ import torch
 
 from ..checks import layout_known
 from ..estimate import (
-    CONSISTENCY_THRESHOLD,
     block_kernel,
     estimate_degradation,
     estimate_pan_degradation,
     estimate_srf,
     pair_residual,
 )
-from ..estimate.check import MAX_FACTOR, MIN_SIDE
+from ..estimate.check import MAX_FACTOR, inconsistency, unestimable
 from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
@@ -194,18 +193,14 @@ def estimate(
     k, c = second.shape[1], first.shape[1]
     h, w = first.shape[-2:]
     asked = " and ".join(["--srf estimate"] * want_srf + ["--blur estimate"] * want_blur)
-    if min(h, w) < MIN_SIDE:
-        raise InputError(
-            f"{asked}: the HS image ({h} x {w}) is too small to estimate from (at least {MIN_SIDE} pixels a side)"
+    why = unestimable(h, w, k, c, factor, srf=want_srf, blur=want_blur)
+    if why:
+        hint = (
+            ""
+            if "too small" in why
+            else "; estimate on a larger pair, or give " + ("--blur or --spatial" if want_blur else "the response")
         )
-    # Each low-resolution pixel gives one equation per guide band; fewer than the unknowns leave
-    # them to the smoothness penalty alone (a "perfect" fit of the pair that says nothing).
-    unknowns = (3 * factor) ** 2 * want_blur + k * c * want_srf
-    if h * w * k < unknowns:
-        raise InputError(
-            f"{asked}: the HS image ({h} x {w}) gives {h * w * k} equations for {unknowns} unknowns; estimate on a "
-            "larger pair, or give " + ("--blur or --spatial" if want_blur else "the response")
-        )
+        raise InputError(f"{asked}: {why}{hint}")
     support = None
     if d.srf_support is not None:
         if len(d.srf_support) != k:
@@ -323,13 +318,8 @@ def _residual_text(residual: float, bands: tuple[float, ...]) -> str:
 
 
 def _warn_inconsistent(residual: float, bands: tuple[float, ...]) -> None:
-    if residual >= CONSISTENCY_THRESHOLD:
-        print(
-            f"gdd: warning: the pair does not look consistent: the estimated degradations leave {residual:.0%} of "
-            "the degraded guide unexplained; check that both images show the same scene, registered, and the "
-            "factor; the fusion will be poor",
-            file=sys.stderr,
-        )
+    if text := inconsistency(residual):
+        print(f"gdd: warning: {text}", file=sys.stderr)
 
 
 def _has_matplotlib() -> bool:

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..operators import KernelDownsample, LinearOperator
 from .joint import Degradation, estimate_degradation
-from .lstsq import as_float64, central_window, interior_crop, residuals
+from .lstsq import CONSISTENCY_THRESHOLD, as_float64, central_window, interior_crop, residuals
 
 __all__ = [
     "MAX_FACTOR",
@@ -33,7 +33,9 @@ __all__ = [
     "DegradationCheck",
     "check_degradations",
     "describe",
+    "inconsistency",
     "uncheckable",
+    "unestimable",
 ]
 
 #: Held-out residuals closer than this (a share of the degraded guide's variation) are a tie,
@@ -54,6 +56,42 @@ MAX_FACTOR = 8
 #: The fewest low-resolution pixels per side the degradations are estimated on (the check
 #: splits them into halves).
 MIN_SIDE = 4
+
+
+def unestimable(height: int, width: int, guide_bands: int, bands: int, factor: int, *, srf: bool, blur: bool) -> str:
+    """Why the response (``srf``) and/or the blur (``blur``) cannot be estimated from a pair ("" if they can).
+
+    The HS image (``height`` x ``width`` x ``bands``) is too small (under :data:`MIN_SIDE` a
+    side), or gives fewer equations, one per guide band and pixel, than the unknowns: with them
+    the smoothness penalty alone decides (a "perfect" fit of the pair that says nothing).
+
+    Example:
+        >>> unestimable(8, 8, 3, 31, 8, srf=True, blur=True)
+        'the HS image (8 x 8) gives 192 equations for 669 unknowns'
+    """
+    if min(height, width) < MIN_SIDE:
+        return f"the HS image ({height} x {width}) is too small to estimate from (at least {MIN_SIDE} pixels a side)"
+    unknowns = (3 * factor) ** 2 * blur + guide_bands * bands * srf
+    if height * width * guide_bands < unknowns:
+        return (
+            f"the HS image ({height} x {width}) gives {height * width * guide_bands} equations for {unknowns} unknowns"
+        )
+    return ""
+
+
+def inconsistency(residual: float) -> str:
+    """What to say of a pair whose estimated degradations leave ``residual`` of its guide unexplained ("" if little).
+
+    Example:
+        >>> inconsistency(0.01), inconsistency(1.2)[:34]
+        ('', 'the pair does not look consistent')
+    """
+    if residual < CONSISTENCY_THRESHOLD:
+        return ""
+    return (
+        f"the pair does not look consistent: the estimated degradations leave {residual:.0%} of the degraded guide "
+        "unexplained; check that both images show the same scene, registered, and the factor; the fusion will be poor"
+    )
 
 
 def uncheckable(hsi: Tensor, guide: Tensor) -> str | None:
