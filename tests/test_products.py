@@ -605,3 +605,22 @@ def test_a_tiff_read_without_rasterio_has_the_colours_gdal_gives(
         assert np.array_equal(got.data, by_gdal[name].data), name
         assert (got.mask is None) == (by_gdal[name].mask is None), name
     assert np.array_equal(read_raster(tmp_path / "rgba.tif").mask, alpha > 0)
+
+
+def test_a_picture_result_of_bands_stored_blue_first_is_red_green_blue_and_placed_on_the_map(tmp_path: Path) -> None:
+    gt, pan = _scene()
+    ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))[..., :3]
+    t_ms = Affine(40.0, 0.0, 500000.0, 0.0, -40.0, 4000000.0)
+    _write(tmp_path / "ms.tif", ms, t_ms)
+    with rasterio.open(tmp_path / "ms.tif", "r+") as dst:  # stored blue, green, red
+        for band, um in enumerate(("0.483", "0.560", "0.660"), start=1):
+            dst.update_tags(band, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=um)
+    _write(tmp_path / "pan.tif", pan, Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0))
+    ms_path, pan_path = str(tmp_path / "ms.tif"), str(tmp_path / "pan.tif")
+    assert main(_pan(ms_path, pan_path, tmp_path / "f.tif", "--spatial", "bicubic")) == 0
+    assert main(_pan(ms_path, pan_path, tmp_path / "picture.png", "--spatial", "bicubic")) == 0
+    fused = np.clip(read_raster(tmp_path / "f.tif").data, 0, 1)
+    with rasterio.open(tmp_path / "picture.png") as png, rasterio.open(tmp_path / "f.tif") as tif:
+        assert png.crs == tif.crs and png.transform == tif.transform
+        picture = png.read().astype(np.float64) / 255
+    np.testing.assert_allclose(picture, np.moveaxis(fused[..., ::-1], -1, 0), atol=0.5 / 255 + 1e-6)

@@ -13,7 +13,7 @@ from ._common import atomic
 from .cog import _true_colour
 from .read import Raster
 
-__all__ = ["preview_bands", "preview_georeference", "to_rgb8", "write_preview"]
+__all__ = ["place", "preview_bands", "preview_georeference", "to_rgb8", "write_preview"]
 
 
 def preview_bands(channels: int, wavelengths: Sequence[float] | None = None) -> list[int]:
@@ -106,7 +106,13 @@ def write_preview(
     p = Path(path)
     img = Image.fromarray(to_rgb8(arr, bands=bands, percentiles=(1, 99) if stretch else None, mask=mask))
     atomic(p, lambda t: img.save(t, format="PNG"))
-    aux = preview_georeference(p)
+    place(p, meta)
+    return p
+
+
+def place(path: Path, meta: Raster | None) -> None:
+    """Write the GDAL ``.aux.xml`` that places a picture on the map (``meta``'s grid), or remove a stale one."""
+    aux = preview_georeference(path)
     if meta is not None and meta.transform:
         a, b, c, d, e, f = meta.transform[:6]
         srs = f"  <SRS>{xml_escape(meta.crs)}</SRS>\n" if meta.crs else ""
@@ -116,5 +122,4 @@ def write_preview(
         )
         atomic(aux, lambda t: t.write_text(text))
     else:
-        aux.unlink(missing_ok=True)  # an earlier preview's, which no longer describes this one
-    return p
+        aux.unlink(missing_ok=True)  # an earlier picture's, which no longer describes this one

@@ -17,6 +17,7 @@ import numpy as np
 from ._common import InputError, atomic, check_output, optional
 from .cog import _is_rgb, _write_geotiff
 from .formats import _has_rasterio
+from .preview import place
 from .read import Raster, Stored
 
 __all__ = [
@@ -255,8 +256,10 @@ def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: R
     """An 8-bit PNG or JPEG (quality 95) of a one- or three-band image in [0, 1].
 
     Masked pixels (nodata) are transparent in a PNG (an alpha channel is added where there are
-    any) and black in a JPEG, which has no transparency (said in a warning). The colour profile
-    (ICC) and EXIF block of the picture ``meta`` was read from travel with it.
+    any) and black in a JPEG, which has no transparency (said in a warning). Three bands whose
+    wavelengths make them red, green and blue in another order are written in that one. The
+    colour profile (ICC) and EXIF block of the picture ``meta`` was read from travel with it,
+    and a georeferenced ``meta`` places it on the map (a GDAL ``.aux.xml``, as a preview's).
     """
     from PIL import Image
 
@@ -266,6 +269,8 @@ def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: R
             f"{arr.shape[-1]}; use .tif, .hdr, .npy or .mat"
         )
     data = np.clip(np.nan_to_num(np.asarray(arr, dtype=np.float64)), 0, 1)
+    if (order := _is_rgb(meta, data.shape[-1])) is not None:
+        data = data[..., order]  # red, green, blue: a picture's channels, however the bands were stored
     if mask is not None:
         data = np.where(mask[..., None], data, 0)
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
@@ -286,6 +291,7 @@ def _write_picture(path: Path, arr: np.ndarray, mask: np.ndarray | None, meta: R
     if meta is not None and meta.exif:
         extra["exif"] = meta.exif
     atomic(path, lambda t: img.save(t, format=fmt, **extra))
+    place(path, meta)  # a georeferenced result's picture is placed as its preview is
 
 
 def write_image(
