@@ -242,9 +242,15 @@ class FitResult:
         history: (step, loss) at every log step.
         details: what the caller recorded about the setup (task, preset).
         choice: how the result was chosen and the score of each candidate
-            (``{"rule": "holdout"|"residual", "chosen": "final"|"best"|"classic", "final": ...,
-            "best": ..., "classic": ..., "best_step": ...}``) when ``keep_best``, validation
-            terms or a ``base`` were used, else empty.
+            (``{"rule": "holdout"|"residual", "chosen": ..., "final": ..., "best": ...,
+            "classic": ..., "best_step": ...}``) when ``keep_best``, validation terms or a
+            ``base`` were used, else empty. ``"chosen"`` is ``"final"`` (the last estimate, or
+            the mean of the last ``average_last``), ``"best"`` (the scored step ``best_step``)
+            or ``"classic"`` (the classic start itself); where ``solve`` fitted several starts
+            (the HS presets), ``"start k"`` (the k-th start's fit) or ``"mean"`` (their mean),
+            each start's own choice under ``"starts"``. ``"held_out"`` is the chosen
+            candidate's held-out error; after ``refit``, ``"refit_steps"`` the steps it went on
+            with every pixel (``steps`` counts the fit's own).
         steps: the steps actually run (fewer than ``config.iterations`` when ``patience``
             stopped the fit).
         validation: (step, held-out error) at every scoring, when there were validation terms.
