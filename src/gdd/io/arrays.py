@@ -180,7 +180,7 @@ def read_array(
         # The readers' rule for integers (type range or bit depth; values that do not fit refused),
         # also for integers that were turned into floats to hold NaN.
         ints = arr if stored is None else np.where(np.isfinite(arr), arr, 0).astype(stored)
-        scale = _bit_scale(ints, name, bit_depth, mask)
+        scale = _bit_scale(ints, name, bit_depth, mask, option="bit_depth=")
         if scale is not None:
             arr = arr.astype(np.float64) / scale
     values = arr if mask is None else arr[mask]

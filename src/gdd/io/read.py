@@ -105,17 +105,18 @@ def _layout(a: np.ndarray, layout: Layout, label: str) -> np.ndarray:
     raise InputError(f"{label}: the layout of a {h} x {w} x {c} array is ambiguous; give --layout hwc or chw")
 
 
-def _bit_scale(a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarray | None) -> float | None:
+def _bit_scale(
+    a: np.ndarray, label: str, bit_depth: int | None, valid: np.ndarray | None, option: str = "--bit-depth "
+) -> float | None:
+    """What integers are divided by (None: floats, as they are); ``option``: how the user gives a bit depth."""
     if a.dtype.kind == "b":
         return 1.0
     if a.dtype.kind in "iu":
         top = float(2**bit_depth - 1) if bit_depth else (255.0 if a.dtype.itemsize == 1 else 65535.0)
         values = a if valid is None else a[valid]
         if values.size and values.max() > top:
-            what = f"--bit-depth {bit_depth}" if bit_depth else "16 bits"
-            raise InputError(
-                f"{label}: integer values up to {values.max()} do not fit {what}; give the right --bit-depth"
-            )
+            what, named = (f"{option}{bit_depth}" if bit_depth else "16 bits"), option.strip().rstrip("=")
+            raise InputError(f"{label}: integer values up to {values.max()} do not fit {what}; give the right {named}")
         if values.size and values.min() < 0 and a.dtype.kind == "u":
             raise InputError(f"{label}: negative integer values ({values.min()}); integers must be digital numbers")
         # Signed integers (int16 products) may hold small negative values: scaled alike.
