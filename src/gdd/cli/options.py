@@ -96,10 +96,11 @@ FUSION: tuple[Option, ...] = (
     _o("--init", metavar="METHOD", group="model",
        help="start from a classic fusion and learn its correction: gsa (GSA / GSA-HS), sfim, exp, mtf_glp, cnmf, "
        "..., none (the authors' start) or auto (pan: chosen from the pair); a named start is fitted alone; "
-       "default: the task's preset (hs: GSA-HS and none, each fitted, held-out pixels choose)"),
+       "default: the task's preset (hs: GSA-HS and none, each fitted, held-out pixels choose; flash has no "
+       "classic start: none)"),
     _o("--warm-start", type=t.nonneg_int, metavar="STEPS", group="model",
        help="with --init: first fit the network to the classic image for STEPS steps (default: the preset's, "
-       "at most a fifth of --iterations; 100 for pan, 0 for hs)"),
+       "at most a fifth of --iterations; 100 for pan, 0 for hs; not for flash)"),
     _o("--residual", action=argparse.BooleanOptionalAction, default=None, group="model",
        help="with --init: learn a correction of the classic image through a scale that starts at 0 "
        "(default for a named method; --init auto chooses); --no-residual with --warm-start N: the network's "
