@@ -83,7 +83,7 @@ def inconsistency(residual: float) -> str:
     """What to say of a pair whose estimated degradations leave ``residual`` of its guide unexplained ("" if little).
 
     Example:
-        >>> inconsistency(0.01), inconsistency(1.2)[:34]
+        >>> inconsistency(0.01), inconsistency(1.2)[:33]
         ('', 'the pair does not look consistent')
     """
     if residual < CONSISTENCY_THRESHOLD:
