@@ -217,7 +217,10 @@ def test_a_progress_bar_counts_the_steps_when_asked_and_nothing_is_printed_other
     quiet = gdd.pansharpen(ms, pan, **QUICK)
     assert capsys.readouterr() == ("", "")
     shown = gdd.pansharpen(ms, pan, progress=True, **QUICK)
-    assert "gdd: " in capsys.readouterr().err  # tqdm's bar, named, on standard error
+    err = capsys.readouterr().err
+    assert "gdd: " in err  # tqdm's bar, named, on standard error
+    # Then what the command line says of the fit: its steps, the MS degradation chosen, the result chosen.
+    assert "gdd pan: " in err and "\nMS degradation: " in err and "\nresult: " in err
     np.testing.assert_array_equal(shown, quiet)  # the bar changes nothing of the fit
     gdd.pansharpen(np.tile(ms, (2, 1, 1)), np.tile(pan, (2, 1)), tile=32, overlap=8, progress=True, **QUICK)
     assert "tile 3/3" in capsys.readouterr().err  # rows 0, 16 and 32 of 64 (overlap 8)

@@ -488,8 +488,8 @@ def test_fewest_rows_is_where_the_interior_starts_to_hold_two_rows(factor: int, 
 
 
 def test_a_pair_the_check_cannot_estimate_on_keeps_the_given_degradations_and_says_why(gen: torch.Generator) -> None:
-    from gdd.app.summary import rule_line
     from gdd.problems import hs_problem
+    from gdd.problems.said import rule_line
 
     _, y, guide = _pair(gen)
     # Too few low-resolution pixels to split in halves, and a constant guide: nothing to estimate on.

@@ -320,7 +320,7 @@ def test_a_fit_at_the_noise_and_not_ahead_of_the_mean_gives_way_to_the_mean() ->
 
 
 def test_the_result_line_says_why_the_fits_were_averaged_at_the_noise() -> None:
-    from gdd.app.summary import choice_line
+    from gdd.problems.said import choice_line
 
     starts = [{"classic_name": "gsa", "start": "residual"}, {"classic_name": "gsa", "start": "none"}]
     choice = {

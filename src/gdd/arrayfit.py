@@ -9,6 +9,7 @@ seam between tiles that chose differently.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -117,10 +118,22 @@ def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label:
             call(step, x, loss)
 
     try:
-        x = solve(problem, device=device, seed=seed, callback=callback if calls else None, **options).x.detach().cpu()
+        result = solve(problem, device=device, seed=seed, callback=callback if calls else None, **options)
     finally:
         if bar is not None:
             bar.close()
+    if label == "gdd":  # a whole scene's fit shown: how its result was chosen, as the command line says
+        from .problems.said import choice_line, rule_line, steps_line
+
+        steps = steps_line(result.choice, result.steps, result.config.iterations)
+        for line in (
+            f"gdd {problem.task}: {steps}",
+            rule_line(result.details),
+            choice_line(result.choice, result.details),
+        ):
+            if line:
+                print(line, file=sys.stderr)
+    x = result.x.detach().cpu()
     return x if problem.valid is None else torch.where(problem.valid.cpu(), x, torch.nan)
 
 

@@ -5,11 +5,13 @@
 (the checks of inputs and outputs), :mod:`~gdd.app.degradations` (given or estimated, and the
 problem they make), :mod:`~gdd.app.driver` (the plan of windows), :mod:`~gdd.app.whole` and
 :mod:`~gdd.app.tiled` (the two plans), :mod:`~gdd.app.tilestore` (finished tiles and the blend),
-:mod:`~gdd.app.memory` (what one fit needs), :mod:`~gdd.app.summary` (lines, JSON, report).
+:mod:`~gdd.app.memory` (what one fit needs), :mod:`~gdd.app.summary` (JSON, report; the lines
+the run prints are :mod:`gdd.problems.said`'s).
 """
 
 from __future__ import annotations
 
+from ..problems.said import choice_line, rule_line, steps_line
 from .degradations import Estimates
 from .driver import fuse, plan_windows, written_files
 from .memory import available_memory, estimate_memory, largest_tile
@@ -22,7 +24,7 @@ from .settings import (
     OutputSettings,
     TilingSettings,
 )
-from .summary import check_report_options, choice_line, rule_line, steps_line
+from .summary import check_report_options
 from .tilestore import TileStore, blend, tile_folder
 
 __all__ = [

@@ -35,6 +35,7 @@ from ..problems import Preset, Problem, choose_start, held_out, pan_start, solve
 from ..problems.holdout import choose_model
 from ..problems.pixels import too_few_to_hold_out
 from ..problems.presets import choose_preset
+from ..problems.said import rule_line
 from ..problems.solve import checked_degradations, checked_problem
 from ..progress import ProgressBar
 from ..tiles import Tile, blend_weights, tile_grid
@@ -54,7 +55,6 @@ from .inputs import (
 )
 from .memory import peak_memory
 from .settings import FuseSettings
-from .summary import rule_line
 from .tilestore import TileStore, blend, plan, preview_step, thinned, tile_folder
 
 __all__ = ["MIN_TILE", "run"]

@@ -25,6 +25,7 @@ from ..io import (
 )
 from ..metrics import summary
 from ..problems import Problem, solve
+from ..problems.said import choice_line, fast_path, rule_line, steps_line
 from ..progress import ProgressBar
 from .degradations import build_problem, estimate, with_response
 from .inputs import (
@@ -42,7 +43,7 @@ from .inputs import (
     windows_line,
 )
 from .settings import FuseSettings
-from .summary import check_report_options, choice_line, fast_path, fusion_report, rule_line, steps_line
+from .summary import check_report_options, fusion_report
 
 __all__ = ["run"]
 
