@@ -101,8 +101,14 @@ def _built(make: Any) -> Any:
     return built
 
 
-def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None) -> torch.Tensor:
-    """One fit; NaN where the problem has no data (``Problem.valid``). ``label``: a progress bar so named."""
+def _solve(
+    problem: Any, device: str, seed: int, options: dict[str, Any], label: str | None, say: bool = False
+) -> torch.Tensor:
+    """One fit; NaN where the problem has no data (``Problem.valid``).
+
+    ``label``: a progress bar so named; ``say``: then print how the result was chosen, as the
+    command line does.
+    """
     from .problems import solve
     from .progress import ProgressBar
 
@@ -122,7 +128,7 @@ def _solve(problem: Any, device: str, seed: int, options: dict[str, Any], label:
     finally:
         if bar is not None:
             bar.close()
-    if label == "gdd":  # a whole scene's fit shown: how its result was chosen, as the command line says
+    if say:
         from .problems.said import choice_line, rule_line, steps_line
 
         steps = steps_line(result.choice, result.steps, result.config.iterations)
@@ -184,7 +190,7 @@ def fuse(
                 f"{names[0]}: {count} pixel(s) with data, too few for held-out validation "
                 f"(at least {2 if observed is None else math.ceil(2 / share)}); holdout=0 fits without it"
             )
-        return _solve(problem, device, seed, options, "gdd" if progress else None)
+        return _solve(problem, device, seed, options, "gdd" if progress else None, say=progress)
     if tile % factor or tile < 2 * factor:
         raise InputError(f"tile: a multiple of the ratio {factor}, at least {2 * factor}, got {tile}")
     if overlap is None:

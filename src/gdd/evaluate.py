@@ -99,6 +99,18 @@ def _warn_of_scales(
         )
 
 
+def _data_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
+    """The rectangle of data the indices are computed on (:func:`gdd.metrics.area.valid_box`), said where it cuts."""
+    box, share = valid_box(masks, unit)
+    if box is not None and share is not None:
+        print(
+            f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
+            f"{box[0].start}-{box[0].stop - 1}, columns {box[1].start}-{box[1].stop - 1} ({share:.0%} of the pixels "
+            "with data)"
+        )
+    return box
+
+
 def _match(
     have_shape: tuple[int, ...], shape: tuple[int, ...], what: str, spec: str, against: str = "the result"
 ) -> None:
@@ -177,7 +189,7 @@ def evaluate_files(
         ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
         same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
-        box = valid_box([*masks, *([ref_mask] if ref_mask is not None else [])])
+        box = _data_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
         _warn_of_scales(
@@ -245,7 +257,7 @@ def evaluate_files(
         masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))
     if pan_mask is not None:
         masks.append(pan_mask)
-    box = valid_box(masks, unit=step)
+    box = _data_box(masks, unit=step)
     if box is not None:
         low = (slice(box[0].start // step, box[0].stop // step), slice(box[1].start // step, box[1].stop // step))
         arrays, pan_a, ms_a = [a[box] for a in arrays], pan_a[box], ms_a[low]

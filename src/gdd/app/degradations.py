@@ -22,7 +22,7 @@ from ..estimate import (
     estimate_srf,
     pair_residual,
 )
-from ..estimate.check import MAX_FACTOR, inconsistency, unestimable
+from ..estimate.check import MAX_FACTOR, MIN_SIDE, inconsistency, unestimable
 from ..io import InputError, UsageError, atomic, read_matrix, split_spec, write_preview
 from ..operators import GaussianDownsample, KernelDownsample, LinearOperator, SpatialKind, make_spatial
 from ..problems import Problem, flash_problem, hs_problem, pan_problem
@@ -197,7 +197,7 @@ def estimate(
     if why:
         hint = (
             ""
-            if "too small" in why
+            if min(h, w) < MIN_SIDE  # too small: no larger pair of this one to name
             else "; estimate on a larger pair, or give " + ("--blur or --spatial" if want_blur else "the response")
         )
         raise InputError(f"{asked}: {why}{hint}")

@@ -169,7 +169,7 @@ def _nm(units: str, waves: list[float]) -> float:
     return 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
 
 
-def _number(text: str) -> bool:
+def _is_number(text: str) -> bool:
     try:
         return math.isfinite(float(text))
     except ValueError:

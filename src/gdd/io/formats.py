@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import GEOTIFF_TAGS, InputError, _nm, _number, _Read, _reason, optional, to_physical
+from ._common import GEOTIFF_TAGS, InputError, _is_number, _nm, _Read, _reason, optional, to_physical
 from .pictures import colours, photo_tags, read_picture, tiff_colours, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -113,7 +113,7 @@ def rasterio_meta(src: Any) -> dict[str, Any]:
     waves = [src.tags(i).get("wavelength") for i in bands]
     if all(w is not None for w in microns):
         meta["wavelengths"] = tuple(1000 * float(w) for w in microns)  # type: ignore[arg-type]
-    elif all(w is not None for w in waves) and all(_number(w) for w in waves):
+    elif all(w is not None for w in waves) and all(_is_number(w) for w in waves):
         nm = _nm(str(src.tags(1).get("wavelength_units", "")).lower(), [float(w) for w in waves])  # type: ignore[arg-type]
         meta["wavelengths"] = tuple(nm * float(w) for w in waves)  # type: ignore[arg-type]
     widths = [t.get("FWHM_UM") for t in imagery]

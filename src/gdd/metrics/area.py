@@ -11,21 +11,22 @@ from ..io import InputError
 __all__ = ["largest_rectangle", "valid_box"]
 
 
-def valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
+def valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[tuple[slice, slice] | None, float | None]:
     """The rectangle (on a grid of ``unit``) of valid pixels of all ``masks`` the indices are computed on.
 
     None if every pixel is valid. Where the nodata pixels are a border, the rectangle inside it;
     where they cut into the data elsewhere (a corner, a swath's slanted edge), the largest
-    rectangle of data, said in a line (the indices' windows need a rectangle of data).
+    rectangle of data (the indices' windows need a rectangle of data), with the share of the
+    pixels with data it holds (else None), for the caller to say.
 
     Raises:
         InputError: no rectangle of data at all.
     """
     if not masks:
-        return None
+        return None, None
     valid = np.logical_and.reduce(masks)
     if valid.all():
-        return None
+        return None, None
     h, w = valid.shape[0] // unit, valid.shape[1] // unit
     cells = valid[: h * unit, : w * unit].reshape(h, unit, w, unit).all(axis=(1, 3))  # whole cells of the grid
     rows, cols = np.flatnonzero(cells.any(axis=1)), np.flatnonzero(cells.any(axis=0))
@@ -39,11 +40,8 @@ def valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | N
         if r1 <= r0 or c1 <= c0:
             raise InputError("no rectangle of pixels with data is left to compute the indices on")
         share = (r1 - r0) * (c1 - c0) * unit * unit / max(int(valid.sum()), 1)
-        print(
-            f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
-            f"{r0 * unit}-{r1 * unit - 1}, columns {c0 * unit}-{c1 * unit - 1} ({share:.0%} of the pixels with data)"
-        )
-    return slice(r0 * unit, r1 * unit), slice(c0 * unit, c1 * unit)
+        return (slice(r0 * unit, r1 * unit), slice(c0 * unit, c1 * unit)), share
+    return (slice(r0 * unit, r1 * unit), slice(c0 * unit, c1 * unit)), None
 
 
 def largest_rectangle(cells: np.ndarray) -> tuple[int, int, int, int]:
