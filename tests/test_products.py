@@ -350,8 +350,18 @@ def test_nodata_given_for_a_scaled_product_is_its_stored_number_whole_and_by_win
     assert np.array_equal(window.mask, given.mask[:, :8]) and reader.meta.stored.nodata == 0  # type: ignore[union-attr]
 
 
+def _ground(path: Path, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Where GDAL places pixel corners (``rows``, ``cols``) of a file by its RPCs or control points."""
+    from rasterio.transform import GCPTransformer, RPCTransformer
+
+    with rasterio.open(path) as src:
+        assert src.transform.is_identity and (src.rpcs or src.gcps[0])
+        with RPCTransformer(src.rpcs) if src.rpcs else GCPTransformer(src.gcps[0]) as t:
+            return np.array(t.xy(rows, cols, offset="ul"))
+
+
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
-def test_inputs_georeferenced_by_rpcs_or_control_points_are_said_to_give_a_result_without(
+def test_inputs_georeferenced_by_rpcs_or_control_points_give_a_result_placed_where_they_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rasterio.control import GroundControlPoint
@@ -360,29 +370,43 @@ def test_inputs_georeferenced_by_rpcs_or_control_points_are_said_to_give_a_resul
     gt, pan = _scene()
     ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
     rpc = RPC(height_off=0, height_scale=100, lat_off=45, lat_scale=0.01, line_den_coeff=[1] + [0] * 19,
-              line_num_coeff=[0, 0, -1] + [0] * 17, line_off=32, line_scale=32, long_off=9, long_scale=0.01,
-              samp_den_coeff=[1] + [0] * 19, samp_num_coeff=[0, 1] + [0] * 18, samp_off=32, samp_scale=32)  # fmt: skip
-    for name, a, extra in (("ms", ms, {}), ("pan", pan, {})):
+              line_num_coeff=[0, 0, -1, 0.1] + [0] * 16, line_off=7.5, line_scale=8, long_off=9, long_scale=0.01,
+              samp_den_coeff=[1] + [0] * 19, samp_num_coeff=[0, 1, 0.2] + [0] * 17, samp_off=7.5,
+              samp_scale=8)  # fmt: skip
+    points = [GroundControlPoint(0, 0, 9.0, 45.0), GroundControlPoint(16, 0, 9.0, 44.99),
+              GroundControlPoint(0, 16, 9.01, 45.0), GroundControlPoint(16, 16, 9.012, 44.991)]  # fmt: skip
+    for name, a, model in (("ms_rpc", ms, rpc), ("ms_gcp", ms, points), ("pan_rpc", pan, rpc)):
         with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", width=a.shape[1], height=a.shape[0],
-                           count=a.shape[2], dtype="float32", **extra) as dst:  # fmt: skip
+                           count=a.shape[2], dtype="float32") as dst:  # fmt: skip
             dst.write(np.moveaxis(a, -1, 0))
-            if name == "pan":
-                dst.rpcs = rpc
+            if isinstance(model, RPC):
+                dst.rpcs = model
             else:
-                dst.gcps = ([GroundControlPoint(0, 0, 9.0, 45.0), GroundControlPoint(16, 16, 9.01, 44.99)], "EPSG:4326")
-    ms_path, pan_path = str(tmp_path / "ms.tif"), str(tmp_path / "pan.tif")
-    for tile in ("none", "32"):
-        capsys.readouterr()
-        assert main(_pan(ms_path, pan_path, tmp_path / f"r{tile}.tif", "--tile", tile)) == 0
-        err = capsys.readouterr().err
-        assert err.count("gdd: warning:") == 1, err
-        assert "ms ms.tif: georeferenced by ground control points, which gdd does not carry" in err
-    np.save(tmp_path / "plain.npy", ms)  # an MS without georeferencing: the PAN's RPCs are named
-    assert main(_pan(str(tmp_path / "plain.npy"), pan_path, tmp_path / "x.tif")) == 0
-    assert "pan pan.tif: georeferenced by rational polynomial coefficients (RPCs)" in capsys.readouterr().err
+                dst.gcps = (model, "EPSG:4326")
+    np.save(tmp_path / "pan.npy", pan)
+    np.save(tmp_path / "ms.npy", ms)
+    # A low-resolution pixel's centre and the result's pixel corner at the same place, (r + 1/2) * 4.
+    r, c = np.meshgrid(np.arange(16) + 0.5, np.arange(16) + 0.5, indexing="ij")
+    for ms_name, pan_name, kept in (("ms_rpc", "pan.npy", "ms_rpc"), ("ms_gcp", "pan.npy", "ms_gcp"),
+                                    ("ms.npy", "pan_rpc", "pan_rpc")):  # fmt: skip
+        for tile in ("none", "32"):
+            ms_path, pan_path = (str(tmp_path / (n if n.endswith(".npy") else n + ".tif")) for n in (ms_name, pan_name))
+            out = tmp_path / f"{ms_name}-{pan_name}-{tile}.tif"
+            assert main(_pan(ms_path, pan_path, out, "--tile", tile)) == 0
+            assert "warning" not in capsys.readouterr().err
+            if kept == "pan_rpc":  # the guide's grid: its RPCs as they are
+                with rasterio.open(out) as got, rasterio.open(pan_path) as given:
+                    assert got.rpcs.to_dict() == given.rpcs.to_dict()
+                np.testing.assert_allclose(_ground(out, r * 4, c * 4), _ground(Path(pan_path), r * 4, c * 4))
+            else:  # the low-resolution grid refined: the same places, on pixels 4 times smaller
+                np.testing.assert_allclose(_ground(out, r * 4, c * 4), _ground(Path(ms_path), r, c), atol=1e-9)
+    # A format that carries a grid but not RPCs says that it drops them.
+    assert main(_pan(str(tmp_path / "ms.npy"), str(tmp_path / "pan_rpc.tif"), tmp_path / "x.hdr")) == 0
+    err = capsys.readouterr().err
+    assert "pan pan_rpc.tif: georeferenced by rational polynomial coefficients (RPCs), which a .hdr" in err
     # Said of a result: a run that fails after reading such a file says its error alone.
     np.save(tmp_path / "flat.npy", np.full_like(ms, 0.5))
-    assert main(_pan(str(tmp_path / "flat.npy"), pan_path, tmp_path / "y.tif")) == 1
+    assert main(_pan(str(tmp_path / "flat.npy"), str(tmp_path / "pan_rpc.tif"), tmp_path / "y.hdr")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the same value" in err, err
 

@@ -307,14 +307,14 @@ def load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None, l
 
 
 def warn_of_dropped_georeferencing(s: FuseSettings, lr: Raster, hr: Raster) -> None:
-    """Warn where an input is georeferenced only in a way a result does not carry (RPCs, ground control points)."""
-    dropped = [(n, r) for n, r in zip(s.inputs.names, (lr, hr)) if r.georef_dropped]
-    if dropped and not (hr.transform or lr.transform) and s.outputs.out.suffix.lower() in (".tif", ".tiff"):
-        name, r = dropped[0]
+    """Warn where an input is placed by RPCs or ground control points that the result's format cannot carry."""
+    sensor = hr.sensor or lr.sensor
+    suffix = s.outputs.out.suffix.lower()
+    if sensor and not (hr.transform or lr.transform) and suffix not in (".tif", ".tiff", ".npy", ".mat"):
+        name = s.inputs.names[1 if hr.sensor else 0]
         print(
-            f"gdd: warning: {name} {split_spec(s.inputs.spec(name))[0].name}: georeferenced by {r.georef_dropped}, "
-            "which gdd does not carry: the result has no georeferencing (orthorectify the inputs first, e.g. "
-            "gdalwarp -rpc or -tps)",
+            f"gdd: warning: {name} {split_spec(s.inputs.spec(name))[0].name}: georeferenced by {sensor.kind}, "
+            f"which a {suffix} result does not carry: it has no georeferencing (write a .tif to keep it)",
             file=sys.stderr,
         )
 
@@ -327,15 +327,17 @@ def output_meta(s: FuseSettings, lr: Raster, hr: Raster) -> Raster:
         raise InputError(
             f"{unread[0]} {spec}: a GeoTIFF; keeping its georeferencing needs rasterio: pip install 'gdd[geo]'"
         )
-    transform = hr.transform
+    transform, sensor, f = hr.transform, None, s.inputs.factor
     if transform is None and lr.transform is not None:
-        f = s.inputs.factor
         a, b, c, d, e, g = lr.transform
         transform = (a / f, b / f, c, d / f, e / f, g)
+    if transform is None:  # a raw product's RPCs or ground control points, on the result's grid
+        sensor = hr.sensor or (lr.sensor.refined(f) if lr.sensor else None)
     return Raster(
         data=np.empty((0, 0, 0), np.float32),
         crs=hr.crs or lr.crs,
         transform=transform,
+        sensor=sensor,
         descriptions=lr.descriptions,
         wavelengths=lr.wavelengths,
         stored=lr.stored,

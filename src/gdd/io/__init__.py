@@ -27,6 +27,7 @@ from ._common import (
     split_spec,
 )
 from .read import Layout, Raster, Stored, read_image, read_matrix, read_raster
+from .sensor import SensorModel
 from .windows import StripWriter, WindowReader
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "NoDataError",
     "OutputType",
     "Raster",
+    "SensorModel",
     "Stored",
     "StripWriter",
     "UsageError",

@@ -52,7 +52,7 @@ def band_files(specs: list[str], name: str, bit_depth: int | None, layout: Layou
         else tuple(w for p in parts for w in p.wavelengths),  # type: ignore[union-attr]
         scale=scales.pop() if len(scales) == 1 else None,
         geotiff_unread=any(p.geotiff_unread for p in parts),
-        georef_dropped=first.georef_dropped,
+        sensor=first.sensor,
         stored=_stacked([p.stored for p in parts]),
     )
 

@@ -307,6 +307,8 @@ def _write_geotiff(
             with rasterio.open(staged, "w", **profile) as dst:
                 dst.write(np.moveaxis(data, -1, 0))
                 _tag_bands(dst, meta, store, command)
+                if meta is not None and meta.sensor and not meta.transform:
+                    meta.sensor.put(dst)
             _written_in_full(staged, label, err.lines())
         to_cog(staged, tmp, creation, label=label)
     finally:

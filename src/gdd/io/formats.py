@@ -21,6 +21,7 @@ import numpy as np
 
 from ._common import GEOTIFF_TAGS, InputError, _is_number, _nm, _Read, _reason, optional, to_physical
 from .pictures import colours, photo_tags, read_picture, tiff_colours, upright
+from .sensor import SensorModel
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -119,8 +120,8 @@ def rasterio_meta(src: Any) -> dict[str, Any]:
     widths = [t.get("FWHM_UM") for t in imagery]
     if all(w is not None for w in widths):
         meta["fwhm"] = tuple(1000 * float(w) for w in widths)  # type: ignore[arg-type]
-    if meta["transform"] is None and (src.rpcs or src.gcps[0]):  # a raw product's: not carried to a result
-        meta["georef_dropped"] = "rational polynomial coefficients (RPCs)" if src.rpcs else "ground control points"
+    if meta["transform"] is None:  # a raw product's RPCs or ground control points
+        meta["sensor"] = SensorModel.of(src)
     scales, offsets = tuple(src.scales or ()), tuple(src.offsets or ())
     if any(v != 1 for v in scales) or any(v != 0 for v in offsets):
         meta["scale_offset"] = (scales or (1.0,) * src.count, offsets or (0.0,) * src.count)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._common import InputError, MissingFileError, NoDataError, split_spec, to_physical
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
+from .sensor import SensorModel
 
 __all__ = ["Layout", "Raster", "Stored", "read_image", "read_matrix", "read_raster", "read_table"]
 
@@ -62,8 +63,8 @@ class Raster:
         wavelengths: band centre wavelengths in nm, else None.
         scale: the divisor applied to integer data (2^L - 1), None for float data.
         geotiff_unread: the file is a GeoTIFF whose georeferencing could not be read (no rasterio).
-        georef_dropped: how the file is georeferenced where gdd does not carry it to a result
-            (RPCs, ground control points), else None.
+        sensor: a raw product's georeferencing by its sensor (RPCs, ground control points),
+            where the file has no map grid, else None.
         stored: how the file stores its values (type, scale, offset), for ``--dtype input``.
         fwhm: band widths (full width at half maximum) in nm, else None.
         icc, exif: a picture's colour profile and EXIF block, carried to a picture written from it.
@@ -80,7 +81,7 @@ class Raster:
     wavelengths: tuple[float, ...] | None = None
     scale: float | None = None
     geotiff_unread: bool = False
-    georef_dropped: str | None = None
+    sensor: SensorModel | None = None
     stored: Stored | None = None
     fwhm: tuple[float, ...] | None = None
     icc: bytes | None = None
@@ -183,7 +184,7 @@ def _finish(got: _Read, label: str, *, bit_depth: int | None, layout: Layout, no
         wavelengths=meta.get("wavelengths"),
         scale=scale,
         geotiff_unread=bool(meta.get("geotiff_unread", False)),
-        georef_dropped=meta.get("georef_dropped"),
+        sensor=meta.get("sensor"),
         stored=_stored(meta, a.dtype, scale, value),
         fwhm=meta.get("fwhm"),
         icc=meta.get("icc"),

@@ -32,6 +32,7 @@ from .formats import (
 )
 from .pictures import alpha_is_mask, colours, photo_tags
 from .read import Layout, Raster, Stored, _finish, _layout, _stored, read_raster
+from .sensor import SensorModel
 from .write import EncodingNotes, OutputType, _encode, storage, warn_of_lost_scale, write_image
 
 __all__ = ["StripWriter", "WindowReader", "shifted"]
@@ -184,13 +185,18 @@ class WindowReader:
             return transform
         return shifted(transform, self._view[0], self._view[1])
 
+    def _sensor(self, model: SensorModel | None) -> SensorModel | None:
+        return model if model is None or self._view is None else model.shifted(self._view[0], self._view[1])
+
     @property
     def meta(self) -> Raster:
         """The file's georeferencing, nodata value, band names and wavelengths (no pixels)."""
         empty = np.empty((0, 0, 0), np.float32)
         if self._whole is not None:
             w = self._whole
-            return replace(w, data=empty, mask=None, transform=self._transform(w.transform))
+            return replace(
+                w, data=empty, mask=None, transform=self._transform(w.transform), sensor=self._sensor(w.sensor)
+            )
         m = self._meta
         given = self.options["nodata"]
         nodata = given if given is not None else m.get("nodata")
@@ -212,7 +218,7 @@ class WindowReader:
             wavelengths=m.get("wavelengths"),
             scale=divisor,
             stored=_stored({**m, "stored_nodata": stored_nodata}, dtype, divisor, m.get("nodata")),
-            georef_dropped=m.get("georef_dropped"),
+            sensor=self._sensor(m.get("sensor")),
             fwhm=m.get("fwhm"),
             icc=m.get("icc"),
         )
@@ -357,6 +363,8 @@ class StripWriter:
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             self._dst = rasterio.open(self.staged, "w", **profile)
         _tag_bands(self._dst, meta, self.store, self.command)
+        if meta is not None and meta.sensor and not meta.transform:
+            meta.sensor.put(self._dst)
         return self
 
     def _encode(self, strip: np.ndarray) -> np.ndarray:
