@@ -243,14 +243,27 @@ def test_eval_window_by_window_gives_the_whole_image_figures(
     for windowed in figures[1:]:
         for key, value in whole.items():
             assert windowed[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    # Nodata cutting into the data (a slanted edge, a hole in a later window than the first): the
+    # largest rectangle of data, the same read whole and window by window, and said.
     holed = bordered.copy()
-    holed[50, 60] = np.nan  # inside the valid area, in a later window than the first
+    holed[50, 60] = np.nan
+    holed[np.add.outer(np.arange(90), np.arange(110)) > 150] = np.nan
     np.save(tmp_path / "holed.npy", holed)
     capsys.readouterr()
     args = ["eval", str(tmp_path / "holed.npy"), "--reference", str(tmp_path / f"ref{suffix}"), "--nodata", "nan"]
-    assert main([*args, "--window", "24"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "nodata pixels lie inside the valid area" in err and "\n" not in err
+    cut = []
+    for window in ("4096", "24", "40"):
+        out = tmp_path / f"h{window}.json"
+        assert main([*args, "--window", window, "--ratio", "4", "--block-size", "16", "--json", str(out)]) == 0
+        said = capsys.readouterr().out
+        assert "nodata pixels cut into the data; the indices are computed on its largest rectangle" in said
+        cut.append(json.loads(out.read_text()))
+    box = cut[0]["settings"]["valid_area"]
+    assert box != [7, 83, 4, 101] and np.isfinite(holed[box[0] : box[1], box[2] : box[3]]).all()
+    for windowed in cut[1:]:
+        assert windowed["settings"]["valid_area"] == box
+        for key, value in cut[0]["results"][0]["metrics"].items():
+            assert windowed["results"][0]["metrics"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
 def test_images_read_on_different_scales_are_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,3 +285,21 @@ def test_images_read_on_different_scales_are_warned_of(tmp_path: Path, capsys: p
     np.save(big, (gt * 100 + 50).astype(np.float32))  # radiance, say
     assert main(["eval", str(big), "--reference", str(big), "--ratio", "4"]) == 0
     assert "far above --data-range 1: PSNR and SSIM take it as the peak value" in capsys.readouterr().err
+
+
+def test_the_rectangle_of_data_found_window_by_window_is_the_one_found_whole() -> None:
+    from gdd.metrics.area import DataCells, valid_box
+
+    rng = np.random.default_rng(0)
+    h, w = 2200, 300  # cells of 3 pixels a side: windows must start on them
+    rows, cols = np.mgrid[0:h, 0:w]
+    valid = (rows + 4 * cols < 2600) & (rows > 5)  # a slanted swath edge and a border
+    valid[rng.integers(0, h, 5), rng.integers(0, w, 5)] = False  # holes
+    cells = DataCells(h, w, window=256)
+    assert cells.k == 3 and cells.step % 3 == 0
+    for r0 in range(0, h, cells.step):
+        for c0 in range(0, w, cells.step):
+            cells.add(r0, c0, valid[r0 : r0 + cells.step, c0 : c0 + cells.step])
+    assert cells.cut and cells.count == valid.sum()
+    box, share = valid_box([valid])
+    assert cells.rectangle() == (box, share) and share is not None and valid[box].all()

@@ -7,7 +7,8 @@ border cut, clipping, block size, sensor) is written beside the figures.
 
 Nodata (the files' declared value, or ``nodata``): the indices are computed on the rectangle
 that holds every file's valid pixels (on the ratio's grid at full resolution), the same figures
-as on those files cropped to it; nodata pixels inside that rectangle are an error.
+as on those files cropped to it; where nodata pixels cut into that rectangle (a corner, a
+swath's slanted edge), on the largest rectangle of data, said (:mod:`gdd.metrics.area`).
 
 Images wider or taller than ``window`` (2048 pixels by default) are evaluated at reduced
 resolution window by window (:mod:`gdd.metrics.windowed`): only a window of each file is in
@@ -26,10 +27,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .checks import nonnegative_int, positive_int
-from .io import InputError, Layout, UsageError, WindowReader, atomic, check_output, read_image, to_tensor
+from .io import InputError, Layout, NoDataError, UsageError, WindowReader, atomic, check_output, read_image, to_tensor
 from .io.read import Raster, read_raster
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
-from .metrics.area import valid_box
+from .metrics.area import DataCells, valid_box
 from .metrics.windowed import reduced_resolution_windows
 from .sensors import SENSORS
 
@@ -103,12 +104,16 @@ def _data_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | N
     """The rectangle of data the indices are computed on (:func:`gdd.metrics.area.valid_box`), said where it cuts."""
     box, share = valid_box(masks, unit)
     if box is not None and share is not None:
-        print(
-            f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
-            f"{box[0].start}-{box[0].stop - 1}, columns {box[1].start}-{box[1].stop - 1} ({share:.0%} of the pixels "
-            "with data)"
-        )
+        _say_box(box, share)
     return box
+
+
+def _say_box(box: tuple[slice, slice], share: float) -> None:
+    print(
+        f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
+        f"{box[0].start}-{box[0].stop - 1}, columns {box[1].start}-{box[1].stop - 1} ({share:.0%} of the pixels "
+        "with data)"
+    )
 
 
 def _match(
@@ -167,6 +172,8 @@ def evaluate_files(
     positive_int(window, "window")
     from .app.inputs import same_grid  # the fusion's grid check, for files compared pixel for pixel
 
+    settings: dict[str, object] = {"reference": reference, "ratio": ratio, "data_range": data_range}
+    settings |= {"dim_cut": dim_cut, "clip": clip, "block_size": block_size, "bit_depth": bit_depth}
     if reference is not None:
         # The first result's size decides (a GeoTIFF's or an .npy's without reading its pixels).
         def open_(spec: str, name: str) -> WindowReader:
@@ -176,8 +183,7 @@ def evaluate_files(
         if max(first.shape[:2]) > window:
             readers, truth = [first, *(open_(r, "result") for r in results[1:])], open_(reference, "reference")
             same_grid((f"result {results[0]}", first.meta), (f"reference {reference}", truth.meta), 1)
-            options = {"ratio": ratio, "data_range": data_range, "dim_cut": dim_cut, "clip": clip}
-            return _by_windows(readers, truth, results, reference, block_size, bit_depth, window, options)
+            return _by_windows(readers, truth, results, window, settings)
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
     arrays = [r.data for r in read]
     masks = [r.mask for r in read if r.mask is not None]
@@ -195,15 +201,6 @@ def evaluate_files(
         _warn_of_scales(
             [(f"result {r}", a) for r, a in zip(results, arrays)], (f"reference {reference}", ref), data_range
         )
-        settings: dict[str, object] = {
-            "reference": reference,
-            "ratio": ratio,
-            "data_range": data_range,
-            "dim_cut": dim_cut,
-            "clip": clip,
-            "block_size": block_size,
-            "bit_depth": bit_depth,
-        }
         if box is not None:
             settings["valid_area"] = [int(v) for v in (box[0].start, box[0].stop, box[1].start, box[1].stop)]
         ev = Evaluation("reduced", settings)
@@ -301,74 +298,74 @@ def evaluate_files(
 
 
 def _by_windows(
-    readers: list[WindowReader],
-    ref: WindowReader,
-    results: list[str],
-    reference: str,
-    block_size: int,
-    bit_depth: int | None,
-    window: int,
-    options: dict[str, Any],
+    readers: list[WindowReader], ref: WindowReader, results: list[str], window: int, settings: dict[str, Any]
 ) -> Evaluation:
     """The reduced-resolution indices of large files, window by window (see :func:`evaluate_files`)."""
     shape = readers[0].shape
     for r, reader in zip(results[1:], readers[1:]):
         _match(reader.shape, shape, "this result", r, f"the first ({results[0]})")
-    _match(ref.shape, shape, "the reference", reference)
+    _match(ref.shape, shape, "the reference", settings["reference"])
     every = [*readers, ref]
-    h, w, c = shape
-    # First pass, where a file may hold nodata: the rectangle of valid pixels, from each window's masks.
-    maybe_nodata = any(f.meta.nodata is not None for f in every)
-    rows, cols = np.full(h, not maybe_nodata), np.full(w, not maybe_nodata)
-    bordered = False
-    for r0 in range(0, h, window) if maybe_nodata else ():
-        for c0 in range(0, w, window):
-            span = (slice(r0, min(r0 + window, h)), slice(c0, min(c0 + window, w)))
-            masks = [m for m in (f.read(*span).mask for f in every) if m is not None]
-            valid = np.logical_and.reduce(masks) if masks else np.ones((span[0].stop - r0, span[1].stop - c0), bool)
-            bordered |= not valid.all()
-            rows[span[0]] |= valid.any(axis=1)
-            cols[span[1]] |= valid.any(axis=0)
-    if not rows.any():
-        raise InputError("no valid pixel is left once the nodata border is cropped")
-    box = (slice(int(np.flatnonzero(rows)[0]), int(np.flatnonzero(rows)[-1]) + 1),
-           slice(int(np.flatnonzero(cols)[0]), int(np.flatnonzero(cols)[-1]) + 1))  # fmt: skip
-    cut = options["dim_cut"]
-    nonnegative_int(cut, "dim_cut")
-    inner = (slice(box[0].start + max(cut - 1, 0), box[0].stop - cut),
-             slice(box[1].start + max(cut - 1, 0), box[1].stop - cut))  # fmt: skip
-    if inner[0].stop <= inner[0].start or inner[1].stop <= inner[1].start:
-        raise InputError(f"--dim-cut {cut} leaves no pixel of the {h} x {w} image")
-    for f in every:
-        f.crop(*inner)
-    shape = (inner[0].stop - inner[0].start, inner[1].stop - inner[1].start, c)
-    settings: dict[str, object] = {"reference": reference, **{k: options[k] for k in ("ratio", "data_range")}}
-    settings |= {"dim_cut": cut, "clip": options["clip"], "block_size": block_size, "bit_depth": bit_depth}
-    if bordered:
-        settings["valid_area"] = [box[0].start, box[0].stop, box[1].start, box[1].stop]
+    h, w, _ = shape
+    nonnegative_int(settings["dim_cut"], "dim_cut")
+    # First pass, where a file may hold nodata: the rows and columns with data, and where it is whole.
+    cells = DataCells(h, w, window)
+    for r0 in range(0, h, cells.step) if any(f.meta.nodata is not None for f in every) else ():
+        for c0 in range(0, w, cells.step):
+            span = (slice(r0, min(r0 + cells.step, h)), slice(c0, min(c0 + cells.step, w)))
+            cells.add(r0, c0, np.logical_and.reduce([_mask(f, span) for f in every]))
+    box = cells.bounds() if cells.cut else (slice(0, h), slice(0, w))
+    if cells.cut and cells.count < (box[0].stop - box[0].start) * (box[1].stop - box[1].start):
+        box, share = cells.rectangle()  # nodata cuts into the data (a corner, a swath's edge), as read whole
+        _say_box(box, share)
+    return _windowed_indices(readers, ref, results, box, cells.cut, window, settings)
+
+
+def _mask(reader: WindowReader, span: tuple[slice, slice]) -> np.ndarray:
+    """A window's pixels with data (True), none where every one is nodata."""
+    shape = (span[0].stop - span[0].start, span[1].stop - span[1].start)
+    try:
+        mask = reader.read(*span).mask
+    except NoDataError:
+        return np.zeros(shape, bool)
+    return np.ones(shape, bool) if mask is None else mask
+
+
+def _windowed_indices(
+    readers: list[WindowReader],
+    ref: WindowReader,
+    results: list[str],
+    box: tuple[slice, slice],
+    bordered: bool,
+    window: int,
+    settings: dict[str, Any],
+) -> Evaluation:
+    """The indices on the rectangle ``box`` of the files, all data (less ``dim_cut``), window by window."""
+    cut, c = settings["dim_cut"], ref.shape[2]
+    top, left = box[0].start + max(cut - 1, 0), box[1].start + max(cut - 1, 0)
+    shape = (box[0].stop - cut - top, box[1].stop - cut - left, c)
+    if shape[0] <= 0 or shape[1] <= 0:
+        raise InputError(f"--dim-cut {cut} leaves no pixel of the {ref.shape[0]} x {ref.shape[1]} image")
+    settings = {
+        **settings,
+        **({"valid_area": [box[0].start, box[0].stop, box[1].start, box[1].stop]} if bordered else {}),
+    }
     settings["window"] = window
 
     def pair(reader: WindowReader) -> Any:
         def read(rs: slice, cs: slice) -> tuple[np.ndarray, np.ndarray]:
-            got = [reader.read(rs, cs), ref.read(rs, cs)]
-            if any(g.mask is not None and not g.mask.all() for g in got):
-                raise InputError(
-                    f"nodata pixels lie inside the valid area (rows {box[0].start}-{box[0].stop - 1}, columns "
-                    f"{box[1].start}-{box[1].stop - 1}), not on its border; the indices need a rectangle of data: "
-                    "crop to one, or give a --window larger than the image (read whole, it is scored on its largest "
-                    "rectangle of data)"
-                )
-            return got[0].data, got[1].data
+            at = (slice(rs.start + top, rs.stop + top), slice(cs.start + left, cs.stop + left))
+            return reader.read(*at).data, ref.read(*at).data
 
         return read
 
     ev = Evaluation("reduced", settings)
     for name, path, reader in zip(_names(results), results, readers):
         m = reduced_resolution_windows(
-            pair(reader), shape, ratio=options["ratio"] or 1, data_range=options["data_range"],
-            clip=options["clip"], block_size=block_size, window=window,
+            pair(reader), shape, ratio=settings["ratio"] or 1, data_range=settings["data_range"],
+            clip=settings["clip"], block_size=settings["block_size"], window=window,
         )  # fmt: skip
-        if options["ratio"] is None:
+        if settings["ratio"] is None:
             m["ergas"] = None
         ev.rows.append((name, path, m))
     return ev

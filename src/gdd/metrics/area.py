@@ -8,7 +8,7 @@ import numpy as np
 
 from ..io import InputError
 
-__all__ = ["largest_rectangle", "valid_box"]
+__all__ = ["DataCells", "largest_rectangle", "valid_box"]
 
 
 def valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[tuple[slice, slice] | None, float | None]:
@@ -34,14 +34,62 @@ def valid_box(masks: list[np.ndarray], unit: int = 1) -> tuple[tuple[slice, slic
         raise InputError("no rectangle of pixels with data is left to compute the indices on")
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if not cells[r0:r1, c0:c1].all():
-        k = max(1, math.ceil(max(h, w) / 1024))  # a grid of at most 1024 cells a side: seconds, not minutes
+        k = _side(h, w)
         coarse = cells[: h // k * k, : w // k * k].reshape(h // k, k, w // k, k).all(axis=(1, 3))
-        r0, r1, c0, c1 = (k * v for v in largest_rectangle(coarse))
-        if r1 <= r0 or c1 <= c0:
-            raise InputError("no rectangle of pixels with data is left to compute the indices on")
-        share = (r1 - r0) * (c1 - c0) * unit * unit / max(int(valid.sum()), 1)
-        return (slice(r0 * unit, r1 * unit), slice(c0 * unit, c1 * unit)), share
+        return _rectangle(coarse, k * unit, int(valid.sum()))
     return (slice(r0 * unit, r1 * unit), slice(c0 * unit, c1 * unit)), None
+
+
+def _side(h: int, w: int) -> int:
+    """The cells' side of the largest rectangle's grid: at most 1024 cells a side (seconds, not minutes)."""
+    return max(1, math.ceil(max(h, w) / 1024))
+
+
+def _rectangle(cells: np.ndarray, side: int, count: int) -> tuple[tuple[slice, slice], float]:
+    """The largest rectangle of ``cells`` (each ``side`` pixels wide) and its share of ``count`` pixels with data."""
+    r0, r1, c0, c1 = (side * v for v in largest_rectangle(cells))
+    if r1 <= r0 or c1 <= c0:
+        raise InputError("no rectangle of pixels with data is left to compute the indices on")
+    return (slice(r0, r1), slice(c0, c1)), (r1 - r0) * (c1 - c0) / max(count, 1)
+
+
+class DataCells:
+    """Where an image read window by window has data, for :func:`valid_box`'s rectangle without the whole mask.
+
+    ``add`` each window's mask (windows of :attr:`step`'s multiples, at most ``window`` pixels);
+    :meth:`bounds` is the rectangle of the rows and columns with data, :meth:`rectangle` the
+    largest rectangle of data and its share, as :func:`valid_box` finds them for the whole mask.
+    """
+
+    def __init__(self, h: int, w: int, window: int) -> None:
+        self.k = _side(h, w)
+        self.step = max(self.k, window // self.k * self.k)
+        self.rows, self.cols = np.zeros(h, bool), np.zeros(w, bool)
+        self.cells = np.zeros((-(-h // self.k), -(-w // self.k)), bool)  # wholly of data (a partial cell is not)
+        self.count, self.cut = 0, False
+
+    def add(self, r0: int, c0: int, valid: np.ndarray) -> None:
+        """The mask (True = data) of the window whose first pixel is (``r0``, ``c0``)."""
+        h, w = valid.shape
+        self.rows[r0 : r0 + h] |= valid.any(axis=1)
+        self.cols[c0 : c0 + w] |= valid.any(axis=0)
+        self.count += int(valid.sum())
+        self.cut |= not valid.all()
+        k = self.k
+        padded = np.pad(valid, ((0, -h % k), (0, -w % k)))
+        whole = padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k).all(axis=(1, 3))
+        self.cells[r0 // k : r0 // k + whole.shape[0], c0 // k : c0 // k + whole.shape[1]] = whole
+
+    def bounds(self) -> tuple[slice, slice]:
+        """The rows and columns that hold data (the rectangle inside a nodata border)."""
+        rows, cols = np.flatnonzero(self.rows), np.flatnonzero(self.cols)
+        if not rows.size:
+            raise InputError("no valid pixel is left once the nodata border is cropped")
+        return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+    def rectangle(self) -> tuple[tuple[slice, slice], float]:
+        """The largest rectangle of data, with its share of the pixels with data."""
+        return _rectangle(self.cells, self.k, self.count)
 
 
 def largest_rectangle(cells: np.ndarray) -> tuple[int, int, int, int]:
