@@ -23,9 +23,13 @@ On a CPU (``--device cpu``):
 3. ``to_quality``: the default CPU preset on the authors' ``pan_im4`` with a cap of 4000 steps:
    the wall time at which an estimate it returns at a log step first reaches 36.30 dB (the
    authors' final PSNR after 8001 GPU steps), stopped there or after 900 s.
-4. ``profile`` (only when asked for, ``--cases profile``): the ``torch.profiler`` table of 10
+4. ``demo`` (only when asked for, ``--cases demo --tag demo``): the wall time of ``gdd demo``
+   (a fresh process, as a user runs it), and, in the same run, the demo's fit with the CPU
+   defaults against the same fit on the plain float32 path (before the defaults) and against
+   the authors' 500-step run on the demo's pair, each with its PSNR.
+5. ``profile`` (only when asked for, ``--cases profile``): the ``torch.profiler`` table of 10
    steps at width 64, plain and with the defaults, to ``profile-cpu.txt``.
-5. ``operators`` (only when asked for, ``--cases operators --tag operators``; on any device):
+6. ``operators`` (only when asked for, ``--cases operators --tag operators``; on any device):
    ms per forward and backward pass of each spatial degradation at 256 x 256 x 8, factor 4,
    and of the MTF degradation written as the whole image filtered and then decimated (how
    :func:`gdd.sensors.mtf_decimate` computed it before it computed only the kept pixels), as a
@@ -661,6 +665,52 @@ def case_to_quality(quick: bool, data: Path) -> dict[str, Any]:
             "best_psnr": best, "returned": returned, "curve": curve}  # fmt: skip
 
 
+def case_demo(quick: bool) -> dict[str, Any]:
+    """``gdd demo``'s wall time, and its fit with the defaults, on the plain path and as the authors'."""
+    import subprocess
+    import tempfile
+
+    from gdd.demo import camera_response, simulated_scene
+    from gdd.io import to_tensor
+
+    size, factor = (64, 8) if quick else (128, 8)
+    out: dict[str, Any] = {"size": size, "factor": factor}
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "gdd", "demo", "--out", folder, "--quiet", "--device", "cpu"]
+        command += ["--size", str(size), *(["--iterations", "30"] if quick else [])]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        out["gdd_demo_seconds"] = time.perf_counter() - start
+        out["gdd_demo_psnr"] = json.loads((Path(folder) / "metrics.json").read_text())["metrics"]["gdd"]["psnr"]
+    print(f"  gdd demo: {out['gdd_demo_seconds']:.1f} s, {out['gdd_demo_psnr']:.2f} dB", flush=True)
+    truth = to_tensor(simulated_scene(size))
+    srf = torch.from_numpy(camera_response()).float()
+    hsi = torch.nn.functional.avg_pool2d(truth, factor)
+    problem = hs_problem(hsi, torch.einsum("kc,bchw->bkhw", srf, truth), srf, factor)
+    steps = 30 if quick else None
+    runs: dict[str, dict[str, Any]] = {
+        "default": dict(iterations=steps, fast=None),
+        "plain": dict(iterations=steps, fast=PLAIN),
+        "authors": dict(budget="authors", init="none", keep_best=False, average_last=0, more_starts=(),
+                        holdout=0.0, iterations=20 if quick else AUTHORS_STEPS, fast=PLAIN),
+    }  # fmt: skip
+    for run, options in runs.items():
+        options = {k: v for k, v in options.items() if v is not None or k == "fast"}
+        start = time.perf_counter()
+        result = solve(problem, device="cpu", seed=0, **options)
+        seconds = time.perf_counter() - start
+        out[run] = {"seconds": seconds, "steps": result.steps, "chosen": result.choice.get("chosen"),
+                    "psnr": psnr(result.x.detach().float().cpu().clamp(0, 1), truth)}  # fmt: skip
+        print(
+            f"  demo fit {run:8s} {seconds:8.1f} s  {result.steps:5d} steps  PSNR {out[run]['psnr']:.2f} dB", flush=True
+        )
+    out["default_over_plain"] = out["default"]["seconds"] / out["plain"]["seconds"]
+    out["default_over_authors"] = out["default"]["seconds"] / out["authors"]["seconds"]
+    print(f"  demo fit: default/plain time {out['default_over_plain']:.3f}, default/authors "
+          f"{out['default_over_authors']:.3f}", flush=True)  # fmt: skip
+    return out
+
+
 def _paid(section: dict[str, Any]) -> list[str]:
     rows = section.get("variants", section)
     return [k for k, v in rows.items() if isinstance(v, dict) and v.get("paid")]
@@ -729,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
             caps=tuple(int(c) for c in args.caps.split(",") if c),
         ),
         "to_quality": lambda: case_to_quality(args.quick, args.data),
+        "demo": lambda: case_demo(args.quick),
         "profile": lambda: case_profile(args.out),
         "operators": lambda: case_operators(device, args.quick),
         "hs512": lambda: case_hs512(device, args.quick, compile_),
