@@ -452,10 +452,12 @@ def test_a_response_named_as_the_command_line_takes_it_is_resampled_onto_the_ban
     assert np.array_equal(gdd.fuse_hs(hs, rgb, r.T, **run), want)  # HS bands x guide bands, as the CLI takes
     cube = xr.DataArray(np.moveaxis(hs, -1, 0), dims=("band", "y", "x"), coords={"wavelength": ("band", wl)})
     cube.attrs.update(long_name="radiance", TIFFTAG_IMAGEDESCRIPTION='{"shape": [8, 8, 31]}')  # the file's
+    cube.attrs.update(wavelength=400.0)  # rioxarray's: the first band's tags on the whole array
     guide = xr.DataArray(np.moveaxis(rgb, -1, 0), dims=("band", "y", "x"))
     fused = gdd.fuse_hs(cube, guide, "cie1931", **run)
     assert np.array_equal(np.moveaxis(fused.values, 0, -1), want)
-    assert fused.attrs["long_name"] == "radiance" and "TIFFTAG_IMAGEDESCRIPTION" not in fused.attrs
+    assert fused.attrs["long_name"] == "radiance" and not {"TIFFTAG_IMAGEDESCRIPTION", "wavelength"} & set(fused.attrs)
+    assert np.array_equal(fused.wavelength.values, wl)  # the bands' own, on the band dimension
     with pytest.raises(InputError, match=r"471 wavelengths .* pass their wavelengths="):
         gdd.fuse_hs(hs, rgb, "cie1931", **run)
     with pytest.raises(InputError, match=r"'estimte': no such file .*; or srf='estimate'"):

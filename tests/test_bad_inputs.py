@@ -189,6 +189,14 @@ def _eval(d: Path, *extra: str) -> list[str]:
     return ["eval", _save(d, "fused.npy", _rand(16, 16, 4)), "--json", str(d / "m.json"), *extra]
 
 
+def _waves(d: Path, name: str, wavelengths: tuple[float, ...]) -> str:
+    """A 16 x 16 GeoTIFF whose bands say their wavelengths."""
+    from gdd.io import Raster, write_image
+
+    a = _rand(16, 16, len(wavelengths))
+    return str(write_image(d / name, a, meta=Raster(a, wavelengths=wavelengths)))
+
+
 def _tiff_stack(d: Path) -> str:
     import tifffile
 
@@ -344,6 +352,9 @@ CASES: list[Case] = [
     Case("srf-nan", "a response CSV with a NaN",
          lambda d: _hs(d, srf=_save(d, "srf.csv", SRF_CSV.replace("0.5,0,0", "nan,0,0", 1))), 1,
          "srf.csv: contains NaN or Inf"),
+    Case("srf-negative", "a response with a weight of -0.5",
+         lambda d: _hs(d, srf=_save(d, "srf.csv", "0.5,0.5,-0.5,0\n0,0.5,0.5,0\n0,0,0.5,0.5\n")), 1,
+         "the response matrix has negative weights (row 1, column 3: -0.5)"),
     Case("srf-suffix", "a response as srf.json", lambda d: _hs(d, srf=_save(d, "srf.json", "[[1, 0, 0, 0]]")), 1,
          "srf.json: unknown format '.json'"),
     Case("reference-shape", "--reference with 3 bands for a 4-band result",
@@ -353,6 +364,9 @@ CASES: list[Case] = [
          lambda d: _pan(d, ms=_save(d, "ms.npy", _with(_rand(8, 8, 4), np.nan, (0, 0))),
                         extra=["--nodata", "nan", "--reference", _save(d, "gt.npy", _rand(32, 32, 4))]), 1,
          "--reference cannot be used with nodata pixels"),
+    Case("reference-nan", "--reference with a NaN pixel",
+         lambda d: _pan(d, extra=["--reference", _save(d, "gt.npy", _with(_rand(32, 32, 4), np.nan, (3, 3)))]), 1,
+         "and --reference scores every pixel; score the result on the others with gdd eval RESULT --reference"),
     # Options out of range (usage).
     Case("bit-depth-0", "--bit-depth 0", lambda d: _pan(d, extra=["--bit-depth", "0"]), 2,
          "--bit-depth: expected a bit depth from 1 to 32, got '0'"),
@@ -418,6 +432,10 @@ CASES: list[Case] = [
     Case("eval-reference-shape", "gdd eval with a 16 x 16 x 3 reference for a 4-band result",
          lambda d: _eval(d, "--reference", _save(d, "gt.npy", _rand(16, 16, 3))), 1,
          "gt.npy: the reference is 16 x 16 x 3, the result 16 x 16 x 4"),
+    Case("eval-bands-reversed", "gdd eval of a result whose bands' wavelengths are the reference's, reversed",
+         lambda d: ["eval", _waves(d, "fused.tif", (450.0, 550.0, 650.0, 750.0)), "--reference",
+                    _waves(d, "gt.tif", (750.0, 650.0, 550.0, 450.0))], 1,
+         "fused.tif: bands at 450-750 nm (the reverse order), not those of the reference"),
     Case("eval-results-differ", "gdd eval of two results of different sizes",
          lambda d: ["eval", _save(d, "fused.npy", _rand(16, 16, 4)), _save(d, "b.npy", _rand(8, 8, 4)), "--reference",
                     _save(d, "gt.npy", _rand(16, 16, 4)), "--json", str(d / "m.json")], 1,

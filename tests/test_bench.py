@@ -88,6 +88,9 @@ def test_bench_bad_cases(tmp_path: Path, cases: dict[str, Path], capsys) -> None
     assert "no case.json" in capsys.readouterr().err
     assert main(["bench", str(cases["hs"]), "--out", str(tmp_path / "o"), "--methods", "magic", *FAST]) == 2
     assert "unknown method 'magic'" in capsys.readouterr().err
+    # A case folder holds its response and factor: others given would not be used.
+    assert main(["bench", str(cases["hs"]), "--out", str(tmp_path / "o"), "--factor", "8", *FAST]) == 2
+    assert "--factor simulate a case from a reference image; a case folder holds its own" in capsys.readouterr().err
     (cases["pan"] / "pan.npy").unlink()
     assert main(["bench", str(cases["pan"]), "--out", str(tmp_path / "o"), *FAST]) == 1
     assert "pan.npy is missing" in capsys.readouterr().err

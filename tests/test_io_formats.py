@@ -208,6 +208,33 @@ def test_envi_wavelengths_names_and_nodata(tmp_path: Path, cube: np.ndarray) -> 
     hdr = hdr.replace("450", "0.45").replace("550", "0.55").replace("650", "0.65").replace("850", "0.85")
     path.write_text(hdr)
     assert read_raster(path).wavelengths == pytest.approx((450.0, 550.0, 650.0, 850.0))
+    # ENVI writes "Unknown" where it was not told: as unsaid, values below 30 are micrometres.
+    path.write_text(hdr.replace("Micrometers", "Unknown"))
+    assert read_raster(path).wavelengths == pytest.approx((450.0, 550.0, 650.0, 850.0))
+
+
+def test_a_reference_whose_bands_are_not_the_result_s_is_refused(
+    tmp_path: Path, cube: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--reference compares band with band: bands at other wavelengths, or in the reverse order, are refused."""
+    pytest.importorskip("spectral")
+    waves = (450.0, 550.0, 650.0, 850.0)
+    gt = np.kron(cube[:8, :8], np.ones((4, 4, 1))).astype(np.float32)
+    hsi = write_image(tmp_path / "hsi.hdr", cube[:8, :8], meta=Raster(cube, wavelengths=waves))
+    np.save(tmp_path / "rgb.npy", gt[..., :3])
+    np.save(tmp_path / "srf.npy", np.eye(3, 4))
+    argv = ["hs", "--hsi", str(hsi), "--guide", str(tmp_path / "rgb.npy"), "--srf", str(tmp_path / "srf.npy"),
+            "--factor", "4", "--out", str(tmp_path / "o.npy"), *FAST]  # fmt: skip
+    for name, bands, said in (("rev", waves[::-1], "bands at 850-450 nm (the reverse order)"),
+                              ("other", (400.0, 500.0, 600.0, 700.0), "bands at 400-700 nm,")):  # fmt: skip
+        ref = write_image(tmp_path / f"{name}.hdr", gt[..., :: -1 if name == "rev" else 1],
+                          meta=Raster(gt, wavelengths=bands))  # fmt: skip
+        assert main([*argv, "--reference", str(ref)]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "not the result's (450-850 nm)" in err and err.count("\n") == 1, err
+        assert not (tmp_path / "o.npy").exists()
+    ref = write_image(tmp_path / "same.hdr", gt, meta=Raster(gt, wavelengths=waves))
+    assert main([*argv, "--reference", str(ref)]) == 0
 
 
 def test_nodata_pixels_are_left_out_of_the_loss(tmp_path: Path) -> None:

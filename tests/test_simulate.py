@@ -380,11 +380,15 @@ def test_the_response_a_case_holds_simulates_the_same_case_again(tmp_path: Path)
 def test_a_table_whose_header_names_micrometres_is_read_in_nanometres(tmp_path: Path) -> None:
     wl = np.arange(400.0, 701.0, 10.0)
     curves = np.stack([np.exp(-0.5 * ((wl - c) / 40) ** 2) for c in (470, 550, 620)], axis=1)
-    for name, scale in (("nm.csv", 1.0), ("um.csv", 1e-3)):
-        header = "wavelength_nm,b,g,r" if scale == 1 else "wavelength_um,b,g,r"
-        np.savetxt(tmp_path / name, np.column_stack([wl * scale, curves]), delimiter=",", header=header, comments="")
-    np.testing.assert_allclose(spectral_response(str(tmp_path / "um.csv"), CAVE_WAVELENGTHS),
-                               spectral_response(str(tmp_path / "nm.csv"), CAVE_WAVELENGTHS), rtol=1e-12)  # fmt: skip
+    tables = {"nm.csv": ("wavelength_nm,b,g,r", 1.0), "um.csv": ("wavelength_um,b,g,r", 1e-3),
+              "micrometers.csv": ("wavelength (micrometers),b,g,r", 1e-3), "lambda.csv": ("lambda,b,g,r", 1e-3),
+              "plain.csv": (None, 1e-3)}  # fmt: skip
+    for name, (header, scale) in tables.items():  # without units, wavelengths below 30 are micrometres
+        np.savetxt(tmp_path / name, np.column_stack([wl * scale, curves]), delimiter=",", header=header or "",
+                   comments="")  # fmt: skip
+    want = spectral_response(str(tmp_path / "nm.csv"), CAVE_WAVELENGTHS)
+    for name in tables:
+        np.testing.assert_allclose(spectral_response(str(tmp_path / name), CAVE_WAVELENGTHS), want, rtol=1e-12)
 
 
 def test_a_row_between_the_band_centres_is_named_as_such(tmp_path: Path) -> None:

@@ -72,8 +72,9 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.moveaxis(a, -1, 0).copy())[None]
 
 
-#: A DataArray's attributes a result does not take: its stored values' and its file's description.
-_NOT_CARRIED = (*STORED, "TIFFTAG_IMAGEDESCRIPTION")
+#: A DataArray's attributes a result does not take: its stored values' and its file's description,
+#: and one band's tags that rioxarray gives the whole array (a result's bands are on ``band``).
+_NOT_CARRIED = (*STORED, "TIFFTAG_IMAGEDESCRIPTION", "wavelength", "fwhm", "CENTRAL_WAVELENGTH_UM", "FWHM_UM")
 
 
 def _like(x: torch.Tensor, low: Any, high: Any, layout: str | None = None) -> Any:

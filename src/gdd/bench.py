@@ -271,10 +271,18 @@ def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[
     return out
 
 
+def _path(spec: str) -> Path:
+    return Path(str(spec).split(":")[0]) if ":" in str(spec)[2:] else Path(spec)
+
+
+def _is_case(p: Path) -> bool:
+    return (p.is_dir() and (p / "case.json").is_file()) or p.suffix.lower() == ".json"
+
+
 def _as_case(path: str, out: Path, *, srf: str | None, factor: int | None) -> str:
     """A case folder as it is, or a reference simulated into one (needs ``srf`` and ``factor``)."""
-    p = Path(str(path).split(":")[0]) if ":" in str(path)[2:] else Path(path)
-    if (p.is_dir() and (p / "case.json").is_file()) or p.suffix.lower() == ".json":
+    p = _path(path)
+    if _is_case(p):
         return path
     if not p.exists():
         return path  # load_case says what is missing
@@ -352,6 +360,9 @@ def run_bench(
     for m in methods or []:
         if m not in known:
             raise UsageError(f"unknown method {m!r}; known: {', '.join(known)}")
+    unused = [opt for opt, v in (("--srf", srf), ("--factor", factor)) if v is not None]
+    if unused and all(_is_case(_path(c)) for c in cases):  # a setting that would not be used
+        raise UsageError(f"{' and '.join(unused)} simulate a case from a reference image; a case folder holds its own")
     loaded = [load_case(_as_case(c, folder, srf=srf, factor=factor)) for c in cases]
     for given, case in zip(cases, loaded):
         try:  # the pair's sizes, bands and response, before any method runs

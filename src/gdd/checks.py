@@ -7,7 +7,7 @@ parser can use the others without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LayoutWarning",
+    "band_mismatch",
     "grid_mismatch",
     "layout_known",
     "nonnegative_int",
@@ -207,3 +208,25 @@ def grid_mismatch(
                 f"column(s), {far[1]:.1f} row(s) of the finer grid away"
             )
     return ""
+
+
+def band_mismatch(ours: Sequence[float] | None, theirs: Sequence[float] | None) -> str | None:
+    """How the band wavelengths ``theirs`` (nm) differ from ``ours``, in words; None where they agree or one is unsaid.
+
+    Example:
+        >>> band_mismatch([450.0, 550.0, 650.0], [650.0, 550.0, 450.0])
+        'bands at 650-450 nm (the reverse order)'
+        >>> band_mismatch([450.0, 550.0], [450.2, 550.1]) is None
+        True
+    """
+    if ours is None or theirs is None:
+        return None
+    a, b = [float(v) for v in ours], [float(v) for v in theirs]
+
+    def same(x: list[float], y: list[float]) -> bool:
+        return len(x) == len(y) and all(abs(u - v) <= max(0.5, 1e-3 * abs(u)) for u, v in zip(x, y))
+
+    if same(a, b):
+        return None
+    span = f"bands at {b[0]:g}-{b[-1]:g} nm" if len(b) > 1 else f"a band at {b[0]:g} nm"
+    return span + (" (the reverse order)" if same(a, b[::-1]) else "")

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .checks import nonnegative_int, positive_int
+from .checks import band_mismatch, nonnegative_int, positive_int
 from .io import InputError, Layout, NoDataError, UsageError, WindowReader, atomic, check_output, read_image, to_tensor
 from .io.read import Raster, read_raster
 from .metrics import COLUMNS, LABELS, by_direction, format_value, full_resolution, reduced_resolution
@@ -116,6 +116,14 @@ def _say_box(box: tuple[slice, slice], share: float) -> None:
     )
 
 
+def _same_bands(results: list[tuple[str, Raster]], against: tuple[str, Raster]) -> None:
+    """Refuse a result whose bands' wavelengths are not those of the image it is compared with."""
+    for spec, r in results:
+        differ = band_mismatch(against[1].wavelengths, r.wavelengths)
+        if differ:
+            raise InputError(f"result {spec}: {differ}, not those of {against[0]}; compare bands in the same order")
+
+
 def _match(
     have_shape: tuple[int, ...], shape: tuple[int, ...], what: str, spec: str, against: str = "the result"
 ) -> None:
@@ -183,6 +191,7 @@ def evaluate_files(
         if max(first.shape[:2]) > window:
             readers, truth = [first, *(open_(r, "result") for r in results[1:])], open_(reference, "reference")
             same_grid((f"result {results[0]}", first.meta), (f"reference {reference}", truth.meta), 1)
+            _same_bands([(r, f.meta) for r, f in zip(results, readers)], (f"the reference {reference}", truth.meta))
             return _by_windows(readers, truth, results, window, settings)
     read = [_read(r, "result", bit_depth, layout, nodata) for r in results]
     arrays = [r.data for r in read]
@@ -195,6 +204,7 @@ def evaluate_files(
         ref, ref_mask = ref_r.data, ref_r.mask
         _match(ref.shape, arrays[0].shape, "the reference", reference)
         same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
+        _same_bands(list(zip(results, read)), (f"the reference {reference}", ref_r))
         box = _data_box([*masks, *([ref_mask] if ref_mask is not None else [])])
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
@@ -222,6 +232,7 @@ def evaluate_files(
     assert ms is not None and pan is not None
     ms_r, pan_r = _read(ms, "ms", bit_depth, layout, nodata), _read(pan, "pan", bit_depth, layout, nodata)
     (ms_a, ms_mask), (pan_a, pan_mask) = (ms_r.data, ms_r.mask), (pan_r.data, pan_r.mask)
+    _same_bands(list(zip(results, read)), (f"the MS {ms}", ms_r))
     h, w, c = arrays[0].shape
     if pan_a.shape[:2] != (h, w) or pan_a.shape[2] != 1:
         raise InputError(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checks import grid_mismatch, sizes_at_factor
-from ..io import InputError, Layout, Raster, read_image, refuse_constant, scale_warning, split_spec, to_tensor
+from ..checks import band_mismatch, grid_mismatch, sizes_at_factor
+from ..io import InputError, Layout, NotFiniteError, Raster, refuse_constant, scale_warning, split_spec, to_tensor
+from ..io.read import read_raster
 from .settings import FuseSettings
 
 __all__ = [
@@ -295,13 +297,38 @@ def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, me
         raise InputError(str(exc).replace("for its masked pixels", "to mark its nodata pixels")) from None
 
 
-def load_reference(spec: str, shape: torch.Size, bit_depth: int | None = None, layout: Layout = "auto") -> torch.Tensor:
-    """The ground truth as (1, C, H, W), checked against the result's shape."""
-    ref = to_tensor(read_image(spec, name="reference", bit_depth=bit_depth, layout=layout))
+def load_reference(
+    spec: str,
+    shape: torch.Size,
+    bit_depth: int | None = None,
+    layout: Layout = "auto",
+    wavelengths: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """The ground truth as (1, C, H, W), checked against the result's shape and bands' ``wavelengths``."""
+    eval_hint = f"gdd eval RESULT --reference {spec}"
+    try:
+        r = read_raster(spec, name="reference", bit_depth=bit_depth, layout=layout)
+    except NotFiniteError:
+        raise InputError(
+            f"reference {spec}: contains NaN or Inf values, and --reference scores every pixel; score the result "
+            f"on the others with {eval_hint} --nodata nan"
+        ) from None
+    if r.mask is not None:
+        raise InputError(
+            f"reference {spec}: {int((~r.mask).sum())} nodata pixels, and --reference scores every pixel; score the "
+            f"result on the others with {eval_hint}"
+        )
+    ref = to_tensor(r.data)
     if ref.shape != shape:
         raise InputError(
             f"reference {spec}: {ref.shape[2]} x {ref.shape[3]} x {ref.shape[1]}, "
             f"the result {shape[2]} x {shape[3]} x {shape[1]}"
+        )
+    differ = band_mismatch(wavelengths, r.wavelengths)
+    if differ:
+        raise InputError(
+            f"reference {spec}: {differ}, not the result's ({wavelengths[0]:g}-{wavelengths[-1]:g} nm); "  # type: ignore[index]
+            "its bands must be the result's, in their order"
         )
     return ref
 

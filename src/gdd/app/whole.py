@@ -72,7 +72,7 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
         if s.inputs.reference and any(s.degradation.wants(s.task)):
             # Before the estimation's work: a reference of the wrong shape fails now.
             shape = torch.Size((1, first.shape[1], *second.shape[-2:]))
-            load_reference(s.inputs.reference, shape, s.inputs.bit_depth, s.inputs.layout)
+            load_reference(s.inputs.reference, shape, s.inputs.bit_depth, s.inputs.layout, lr.wavelengths)
         estimates = estimate(
             s, first, second, masked=lr_mask is not None or hr_mask is not None, wavelengths=lr.wavelengths,
             force=s.outputs.force,
@@ -112,7 +112,7 @@ def run(s: FuseSettings) -> int:
         raise InputError("--reference cannot be used with nodata pixels: the indices would count them")
     if s.inputs.reference:
         shape = torch.Size((1, problem.out_channels, *problem.guide.shape[-2:]))
-        reference = load_reference(s.inputs.reference, shape, s.inputs.bit_depth, s.inputs.layout)
+        reference = load_reference(s.inputs.reference, shape, s.inputs.bit_depth, s.inputs.layout, lr.wavelengths)
 
     progress = ProgressBar(s.fit.steps, quiet=o.quiet, reference=reference)
     start = time.perf_counter()

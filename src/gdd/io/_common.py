@@ -46,6 +46,10 @@ class MissingFileError(InputError):
     """A file (or a built-in response's name) that is not there."""
 
 
+class NotFiniteError(InputError):
+    """An image holding NaN or Inf values where no nodata value says to leave them out."""
+
+
 class NoDataError(InputError):
     """An image (or a window of one) whose every pixel is nodata."""
 
@@ -165,8 +169,9 @@ def scale_warning(peak: float, scale: float | None, bit_depth: int | None, how: 
 
 
 def _nm(units: str, waves: list[float]) -> float:
-    """The factor to nm of wavelengths in ``units`` (lower case; none said: micrometres below 30)."""
-    return 1000.0 if units.startswith(("micro", "um", "µm")) or (not units and max(waves) < 30) else 1.0
+    """The factor to nm of wavelengths in ``units`` (lower case; unsaid or "unknown" (ENVI's): micrometres below 30)."""
+    unsaid = units in ("", "unknown")
+    return 1000.0 if units.startswith(("micro", "um", "µm")) or (unsaid and max(waves) < 30) else 1.0
 
 
 def _is_number(text: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._common import InputError, MissingFileError, NoDataError, split_spec, to_physical
+from ._common import InputError, MissingFileError, NoDataError, NotFiniteError, split_spec, to_physical
 from .formats import _READERS, _has_envi_header, _has_rasterio, _Read, _read_band_folder, _read_gdal, _reason
 from .sensor import SensorModel
 
@@ -140,7 +140,7 @@ def _nodata_mask(
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         bad = ~np.isfinite(a).all(axis=-1)
         if value is None and (invalid is None or (bad & ~invalid).any()):
-            raise InputError(f"{label}: contains NaN or Inf values ({hint} masks them)")
+            raise NotFiniteError(f"{label}: contains NaN or Inf values ({hint} masks them)")
         invalid = bad if invalid is None else invalid | bad
     if value is not None and not math.isnan(value):
         hits = (a == value).any(axis=-1)

@@ -171,6 +171,14 @@ def hs_problem(
         )
     if not torch.isfinite(srf).all():
         raise ValueError("the response matrix contains NaN or Inf values")
+    # A response weighs the bands a guide band sums: none below 0 beyond a measurement's noise.
+    below = srf < -0.01 * srf.abs().amax(dim=1, keepdim=True)
+    if below.any():
+        row, col = (int(v) for v in below.nonzero()[0])
+        raise ValueError(
+            f"the response matrix has negative weights (row {row + 1}, column {col + 1}: {float(srf[row, col]):.3g}); "
+            "a guide band sums the HS bands it sees, none with a weight below 0"
+        )
     if not (math.isfinite(hs_weight) and hs_weight > 0):
         raise ValueError(f"hs_weight must be a positive number, got {hs_weight}")
     if normalize_srf:

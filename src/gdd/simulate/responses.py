@@ -111,8 +111,10 @@ def _read_csv_table(path: Path, label: str) -> _Response:
         raise InputError(f"{label}: expected a wavelength column and one column per band, in rows of equal length")
     if not np.isfinite(table).all():
         raise InputError(f"{label}: contains NaN or Inf values")
-    # A header naming micrometres ("wavelength_um", "um", "µm"): the wavelengths in nm.
-    micro = named and re.search(r"(^|[^a-z])(um|µm|micron)", header[0]) is not None  # type: ignore[index]
+    # A header naming micrometres ("wavelength_um", "µm", "micrometers"), or wavelengths all
+    # below 30 (as an ENVI header without units): the wavelengths in nm.
+    micro = named and re.search(r"(^|[^a-z])(um|µm|micro)", header[0]) is not None  # type: ignore[index]
+    micro = micro or float(table[:, 0].max()) < 30
     return _Response(table[:, 1:].T, table[:, 0] * (1000.0 if micro else 1.0), label)
 
 
