@@ -403,6 +403,26 @@ def test_a_folder_of_bands_is_known_by_its_files_and_an_older_record_is_named(tm
     assert "an earlier version of gdd" in _what_differs(json.dumps(older), now)
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_vrt_is_known_by_the_files_gdal_reads_for_it(tmp_path: Path) -> None:
+    """A VRT's source rewritten under it changes its fingerprint: its tiles are not taken for this scene's."""
+    rasterio = pytest.importorskip("rasterio")
+    from gdd.app.tilestore import _fingerprint
+
+    a = np.random.default_rng(2).random((1, 16, 16)).astype(np.float32)
+    with rasterio.open(tmp_path / "src.tif", "w", driver="GTiff", width=16, height=16, count=1, dtype="float32") as d:
+        d.write(a)
+    (tmp_path / "ms.vrt").write_text(
+        '<VRTDataset rasterXSize="16" rasterYSize="16"><VRTRasterBand dataType="Float32" band="1"><SimpleSource>'
+        '<SourceFilename relativeToVRT="1">src.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource>'
+        "</VRTRasterBand></VRTDataset>"
+    )
+    before = _fingerprint(str(tmp_path / "ms.vrt"))
+    with rasterio.open(tmp_path / "src.tif", "r+") as d:
+        d.write(a / 2)
+    assert _fingerprint(str(tmp_path / "ms.vrt"))["ends"] != before["ends"]
+
+
 def test_a_tile_folder_without_a_finished_tile_is_started_again(tmp_path: Path) -> None:
     """A run stopped before its first tile (SIGKILL: no clean-up) leaves only its plan: nothing to keep."""
     TileStore(tmp_path / "t", {"a": 1}, force=False)

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import InputError, StripWriter, atomic, split_spec
-from ..io.formats import input_files
+from ..io.formats import _gdal_messages_kept_quiet, input_files
 from ..tiles import Tile, blend_weights
 
 __all__ = ["TileStore", "blend", "plan", "preview_step", "thinned", "tile_folder"]
@@ -31,6 +32,21 @@ def tile_folder(out: str | os.PathLike[str]) -> Path:
     """The folder of a tiled run's finished tiles: ``.NAME.tiles`` beside the output ``NAME``."""
     p = Path(out)
     return p.with_name(f".{p.name}.tiles")
+
+
+def _gdal_files(path: Path) -> list[Path]:
+    """The files GDAL reads to read ``path`` (itself, a VRT's sources, ``.aux.xml`` ...), where GDAL reads it."""
+    if path.suffix.lower() in (".npy", ".npz", ".mat", ".hdr") or not path.is_file():
+        return []
+    try:
+        import rasterio
+
+        with warnings.catch_warnings(), _gdal_messages_kept_quiet():
+            warnings.simplefilter("ignore")
+            with rasterio.open(path) as src:
+                return [Path(f) for f in src.files if Path(f).is_file()]
+    except Exception:  # not a file GDAL reads (or no rasterio): gdd's own reader reads it alone
+        return []
 
 
 def _fingerprint(spec: str) -> dict[str, object]:
@@ -44,7 +60,8 @@ def _fingerprint(spec: str) -> dict[str, object]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
     elif path.exists() or "," not in str(path):
-        files = list(input_files(path))  # an ENVI image's header and data file
+        # An ENVI image's header and data file; what GDAL reads for it (a VRT's sources, sidecars).
+        files = list(dict.fromkeys([*input_files(path), *_gdal_files(path)]))
     else:
         files = [Path(part) for part in str(path).split(",")]  # a list of band files
     try:
