@@ -205,3 +205,29 @@ def test_kills_at_random_points_resume_to_the_bytes_of_an_uninterrupted_run(tmp_
     subprocess.run([*gdd, "--out", str(out)], check=True, env=env, capture_output=True)
     assert len(kills) >= 3 and len({k for _, k in kills}) >= 3, kills  # several points, at several stages
     assert out.read_bytes() == (tmp_path / "whole.npy").read_bytes()
+
+
+@pytest.mark.parametrize("tile", ["none", "8"])
+def test_sigterm_while_writing_leaves_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tile: str
+) -> None:
+    """A scheduler's time limit (SIGTERM) in the middle of writing a GeoTIFF ends the run as Ctrl-C does."""
+    pytest.importorskip("rasterio")
+    import gdd.io.cog
+    import gdd.io.windows
+
+    real = gdd.io.cog.to_cog
+
+    def killed(staged: Path, out: Path, *args: object, **kwargs: object) -> None:
+        real(staged, out, *args, **kwargs)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives first
+
+    for module in (gdd.io.cog, gdd.io.windows):
+        monkeypatch.setattr(module, "to_cog", killed)
+    out = tmp_path / "out" / "denoised.tif"
+    tiles = ["--tile", tile] + (["--overlap", "0"] if tile != "none" else [])
+    assert main([*_flash(tmp_path), "--out", str(out), *tiles]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists() and [p.name for p in out.parent.iterdir() if not p.name.endswith(".tiles")] == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the process's again

@@ -210,6 +210,50 @@ def test_creation_options_reach_the_cog_and_bad_ones_fail_before_the_fit(tmp_pat
         assert not (tmp_path / "bad.tif").exists()
     code = main(_pan(ms, pan, tmp_path / "g.npy", "--co", "COMPRESS=LZW"))
     assert code == 1 and "of a .tif output" in capsys.readouterr().err
+    # Options that would move the result off the guide's grid are refused, whole and tiled.
+    for tile in ("none", "32"):
+        code = main(_pan(ms, pan, tmp_path / "w.tif", "--co", "TARGET_SRS=EPSG:4326", "--tile", tile))
+        assert code == 1 and "--co TARGET_SRS: the COG driver would reproject" in capsys.readouterr().err
+    # The options are tried on the result's own type: 12-bit packing of a uint16 result.
+    for tile in ("none", "32"):
+        out = tmp_path / f"u{tile}.tif"
+        packed = ["--dtype", "uint16", "--co", "NBITS=12", "--co", "PREDICTOR=NO", "--tile", tile]
+        assert main(_pan(ms, pan, out, *packed)) == 0, capsys.readouterr()
+        with rasterio.open(out) as f:
+            assert f.dtypes[0] == "uint16" and f.tags(1, ns="IMAGE_STRUCTURE").get("NBITS") == "12"
+
+
+def test_an_overwritten_result_does_not_keep_gdal_s_metadata_of_the_earlier_one(tmp_path: Path) -> None:
+    """An earlier result's .aux.xml (statistics QGIS computed, a nodata value) would describe the new one."""
+    ms, pan = _pair(tmp_path)
+    for tile in ("none", "32"):
+        out = tmp_path / f"r{tile}.tif"
+        assert main(_pan(ms, pan, out, "--tile", tile)) == 0
+        aux = out.with_name(out.name + ".aux.xml")
+        aux.write_text('<PAMDataset><PAMRasterBand band="1"><NoDataValue>-1</NoDataValue></PAMRasterBand></PAMDataset>')
+        with rasterio.open(out) as f:
+            assert f.nodata == -1  # what GDAL would say of the new result
+        assert main(_pan(ms, pan, out, "--tile", tile, "--force", "--seed", "1")) == 0
+        assert not aux.exists()
+        with rasterio.open(out) as f:
+            assert f.nodata is None or math.isnan(f.nodata)
+
+
+def test_overviews_average_so_that_a_nodata_edge_stays_nodata(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    ms = np.rint(1000 + 500 * rng.random((64, 64, 3))).astype(np.uint16)
+    ms[-1] = 0  # the last row without data
+    _write(tmp_path / "ms.tif", ms, Affine(40.0, 0.0, 500000.0, 0.0, -40.0, 4000000.0), nodata=0)
+    pan = np.kron(ms.mean(-1, keepdims=True), np.ones((4, 4, 1))).astype(np.float32) / 65535
+    _write(tmp_path / "pan.tif", pan, Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0))
+    out = tmp_path / "o.tif"
+    argv = _pan(str(tmp_path / "ms.tif"), str(tmp_path / "pan.tif"), out, "--co", "BLOCKSIZE=128", "--dtype", "input")
+    assert main(argv) == 0
+    with rasterio.open(out) as f:
+        assert f.overviews(1) == [2]
+        full, over = f.read_masks(1), f.read_masks(1, out_shape=(128, 128))
+        assert (full[-4:] == 0).all() and (full[:-4] > 0).all()
+        assert (over[-2:] == 0).all() and (over[:-2] > 0).all()  # cubic carried values into the edge
 
 
 def test_a_pair_whose_extents_differ_is_fused_on_the_area_both_cover(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

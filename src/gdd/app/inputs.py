@@ -265,11 +265,14 @@ def nodata_value(s: FuseSettings, metas: tuple[Raster, Raster]) -> float | None:
     return next((m.nodata for m in metas if m.nodata is not None), None)
 
 
-def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, meta: Raster | None = None) -> None:
+def check_output_type(
+    s: FuseSettings, *, masked: bool, nodata: float | None, meta: Raster | None = None, bands: int = 1
+) -> None:
     """Before the fit: the output type can hold the result and mark its nodata pixels, and GDAL takes ``--co``.
 
     uint16 holds at most 16 bits; ``input`` needs to know the input's type (``meta``); an integer
-    type marks nodata pixels with an integer it can hold.
+    type marks nodata pixels with an integer it can hold. ``--co`` is tried on a small file of the
+    result's type and ``bands``.
     """
     from ..io.cog import check_creation_options
     from ..io.write import storage, stored_nodata
@@ -277,7 +280,6 @@ def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, me
     o = s.outputs
     if o.creation and o.out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--co sets GDAL creation options of a .tif output, not of {o.out.name}")
-    check_creation_options(o.creation)
     bits = s.inputs.bit_depth
     picture = o.out.suffix.lower() in (".png", ".jpg", ".jpeg")
     stored = None if meta is None or meta.stored is None else meta.stored.dtype
@@ -288,9 +290,10 @@ def check_output_type(s: FuseSettings, *, masked: bool, nodata: float | None, me
         )
     if o.dtype == "uint16" and bits is not None and bits > 16:
         raise InputError(f"a uint16 output holds at most 16 bits, not --bit-depth {bits}")
-    if o.dtype == "input" and meta is None:
+    store = None if o.dtype == "input" and meta is None else storage(o.dtype, bits, meta)
+    check_creation_options(o.creation, dtype=store.dtype if store is not None else "float32", bands=bands)
+    if store is None:
         return
-    store = storage(o.dtype, bits, meta)
     try:
         stored_nodata(store, masked, nodata)
     except InputError as exc:

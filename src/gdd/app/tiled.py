@@ -284,13 +284,14 @@ def run(s: FuseSettings, tile: int, overlap: int) -> int:
     out = check_output(o.out, force=o.force)
     check_free(o.preview, "preview", o.force)
     check_free(preview_georeference(o.preview), "preview", o.force)
-    check_output_type(s, masked=False, nodata=None)
     for value, opt in ((o.report, "report"), (s.inputs.reference, "reference")):
         if value:
             raise InputError(f"--{opt} is not available with --tile; run gdd eval on the result")
     lr_reader, hr_reader = (WindowReader(s.inputs.spec(n), name=n, **s.inputs.read_options()) for n in s.inputs.names)
     readers = (lr_reader, hr_reader)
     lr_meta, hr_meta = lr_reader.meta, hr_reader.meta
+    meta, nodata = output_meta(s, lr_meta, hr_meta), nodata_value(s, (lr_meta, hr_meta))
+    check_output_type(s, masked=False, nodata=nodata, meta=meta, bands=lr_reader.shape[2])  # before any work
     windows = intersection(s, lr_meta, lr_reader.shape, hr_meta, hr_reader.shape)
     if windows is not None:
         print(windows_line(s, windows, lr_reader.shape, hr_reader.shape))
@@ -379,7 +380,7 @@ def _run_tiles(
     first = _first_problem(fuser, tiles)  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
     nodata = nodata_value(s, (lr_meta, hr_meta))
-    check_output_type(s, masked=False, nodata=nodata, meta=meta)
+    check_output_type(s, masked=False, nodata=nodata, meta=meta, bands=lr_reader.shape[2])
     todo = [t for t in tiles if not store.done(t.index)]
     bar = ProgressBar(len(tiles), quiet=o.quiet, unit="tile", initial=len(tiles) - len(todo))
     start = time.perf_counter()

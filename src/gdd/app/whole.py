@@ -67,7 +67,9 @@ def _problem(s: FuseSettings) -> tuple[Problem, dict[str, Raster]]:
     # of the low-resolution image).
     check_report_options(s.outputs.bands, s.outputs.pixels, (*second.shape[-2:], first.shape[1]))
     masked = any(m is not None and not bool(m.all()) for m in (lr_mask, hr_mask))
-    check_output_type(s, masked=masked, nodata=nodata_value(s, (lr, hr)), meta=output_meta(s, lr, hr))
+    check_output_type(
+        s, masked=masked, nodata=nodata_value(s, (lr, hr)), meta=output_meta(s, lr, hr), bands=first.shape[1]
+    )
     try:
         if s.inputs.reference and any(s.degradation.wants(s.task)):
             # Before the estimation's work: a reference of the wrong shape fails now.

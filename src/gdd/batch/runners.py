@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..interrupt import sigterm_as_interrupt
 from ..io import InputError
 from .manifest import Job, State
 
@@ -132,24 +133,6 @@ def _run_attempt(argv: list[str]) -> dict[str, Any]:  # pragma: no cover - runs 
     return {"code": done.returncode, "output": done.stdout + done.stderr, "seconds": time.perf_counter() - start}
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Any:
-    """SIGTERM (a scheduler ending the batch) raises KeyboardInterrupt, as Ctrl-C does, in the block."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        before = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave the handler alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
-
-
 def run_ray(
     jobs: Sequence[Job],
     state: State,
@@ -196,7 +179,7 @@ def run_ray(
             job.attempts = 0
             submit(job)
             on_event("start", job, "")
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
                 while refs:
                     ready, _ = ray.wait(list(refs), num_returns=1)

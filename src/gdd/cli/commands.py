@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..interrupt import sigterm_as_interrupt
 from ..io import InputError, UsageError, check_output, read_image, write_json
 from .parser import build_parser, join_negative_values
 
@@ -195,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        with sigterm_as_interrupt():  # a scheduler's time limit: no half-written file stays
+            return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"gdd: error: {str(exc).splitlines()[0]} (see gdd {args.command} --help)", file=sys.stderr)
         return 2

@@ -31,8 +31,14 @@ _COG_NUMBERS: dict[str, type] = {
     "JXL_DISTANCE": float, "JXL_ALPHA_DISTANCE": float,
 }  # fmt: skip
 
-#: What gdd's COG files use unless ``--co`` says otherwise.
-COG_DEFAULTS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER"}
+#: What gdd's COG files use unless ``--co`` says otherwise (overviews averaged: a nodata edge stays one).
+COG_DEFAULTS = {
+    "COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER", "RESAMPLING": "AVERAGE",
+}  # fmt: skip
+
+#: The COG driver's options that reproject or resample the image itself (off the guide's grid).
+_OFF_THE_GRID = frozenset({"TARGET_SRS", "RES", "EXTENT", "ALIGNED_LEVELS", "TILING_SCHEME", "ZOOM_LEVEL",
+                           "ZOOM_LEVEL_STRATEGY", "WARP_RESAMPLING"})  # fmt: skip
 
 
 def creation_options(pairs: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
@@ -201,15 +207,24 @@ def _gdal_complaints(what: str) -> Iterator[None]:
         raise InputError(f"{what}: GDAL's COG driver: {complaints[0]}")
 
 
-def check_creation_options(pairs: Sequence[tuple[str, str]]) -> None:
-    """Try ``--co`` on a small COG before the fusion, so that a typo fails in a second, not after the fit."""
+def check_creation_options(pairs: Sequence[tuple[str, str]], *, dtype: str = "float32", bands: int = 1) -> None:
+    """Try ``--co`` on a small COG of the result's type and bands before the fusion: a typo fails in a second.
+
+    Options that would move the result off its grid (reprojection, a web tiling scheme) are refused.
+    """
     if not pairs:
         return
+    moved = [k.upper() for k, _ in pairs if k.upper() in _OFF_THE_GRID]
+    if moved:
+        raise InputError(
+            f"--co {moved[0]}: the COG driver would reproject or resample the result off the guide's grid; "
+            "reproject the result afterwards (gdalwarp)"
+        )
     optional("rasterio", "writing a Cloud-Optimized GeoTIFF with --co")
     with tempfile.TemporaryDirectory(prefix="gdd-co.") as tmp:
         staged, out = Path(tmp) / "staged.tif", Path(tmp) / "out.tif"
         try:
-            _write_geotiff(out, np.zeros((32, 32, 1), np.float32), None, None, creation=pairs, staged=staged)
+            _write_geotiff(out, np.zeros((32, 32, bands), dtype), None, None, creation=pairs, staged=staged)
         except _WriteError as error:  # GDAL's own refusal (rasterio's CPLE_* errors)
             given = " ".join(f"--co {k}={v}" for k, v in pairs)
             reason = _reason(error.cause).replace(f"{out}: ", "").replace(str(out), "the file")
@@ -313,6 +328,11 @@ def _write_geotiff(
         to_cog(staged, tmp, creation, label=label)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def forget_metadata_of(path: Path) -> None:
+    """Remove GDAL's ``.aux.xml`` of an earlier file at ``path`` (statistics, nodata), which the new one is not."""
+    path.with_name(path.name + ".aux.xml").unlink(missing_ok=True)
 
 
 def to_cog(staged: Path, out: Path, creation: Sequence[tuple[str, str]] = (), *, label: str | None = None) -> None:

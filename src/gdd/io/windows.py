@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._common import InputError, check_output, split_spec
-from .cog import _gdal_writing, _tag_bands, to_cog
+from .cog import _gdal_writing, _tag_bands, forget_metadata_of, to_cog
 from .formats import (
     _Read,
     _reason,
@@ -422,6 +422,7 @@ class StripWriter:
                 os.umask(mask)
                 os.chmod(self.tmp, 0o666 & ~mask)
                 os.replace(self.tmp, self.path)
+                forget_metadata_of(self.path)
                 self.notes.say()
                 warn_of_lost_scale(self.path, self.store)
         finally:

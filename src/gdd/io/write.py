@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._common import InputError, atomic, check_output, optional
-from .cog import _is_rgb, _write_geotiff
+from .cog import _is_rgb, _write_geotiff, forget_metadata_of
 from .formats import _has_rasterio
 from .preview import place
 from .read import Raster, Stored
@@ -350,6 +350,7 @@ def write_image(
     elif _has_rasterio() or (meta is not None and (meta.crs or meta.transform)):
         atomic(p, lambda t: _write_geotiff(t, data, meta, value, store=store, creation=creation, command=command,
                                           label=f"output {p}"))  # fmt: skip
+        forget_metadata_of(p)
     else:
         import tifffile
 
