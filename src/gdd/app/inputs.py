@@ -225,7 +225,7 @@ def windows_line(s: FuseSettings, windows: Windows, lr_shape: tuple[int, ...], h
     """What ``--extent intersection`` kept of each input, as one line."""
     parts = []
     for name, (rows, cols), shape in zip(s.inputs.names, windows, (lr_shape, hr_shape)):
-        where = f"rows {rows.start}-{rows.stop}, columns {cols.start}-{cols.stop}"
+        where = f"rows {rows.start}-{rows.stop - 1}, columns {cols.start}-{cols.stop - 1}"
         parts.append(f"{name} {where} of {shape[0]} x {shape[1]}")
     return "fusing the area both cover: " + "; ".join(parts)
 

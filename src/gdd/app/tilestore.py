@@ -186,14 +186,17 @@ def preview_step(height: int, width: int) -> int:
 
 
 def thinned(transform: tuple[float, ...], k: int) -> tuple[float, ...]:
-    """The affine transform of every k-th pixel of a grid (a pixel k times larger, the same origin).
+    """The affine transform of every k-th pixel of a grid (pixels 0, k, 2k ...) as pixels k times larger.
+
+    Each larger pixel is centred on the pixel it keeps: the origin moves back by (k - 1) / 2 pixels.
 
     Example:
         >>> thinned((10.0, 0.0, 500000.0, 0.0, -10.0, 4e6), 4)
-        (40.0, 0.0, 500000.0, 0.0, -40.0, 4000000.0)
+        (40.0, 0.0, 499985.0, 0.0, -40.0, 4000015.0)
     """
     a, b, c, d, e, f = transform[:6]
-    return (a * k, b * k, c, d * k, e * k, f)
+    back = (k - 1) / 2
+    return (a * k, b * k, c - back * (a + b), d * k, e * k, f - back * (d + e))
 
 
 def blend(
