@@ -408,10 +408,15 @@ def _ground(path: Path, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_inputs_georeferenced_by_rpcs_or_control_points_give_a_result_placed_where_they_are(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import gdd.app.tiled
+    import gdd.app.tilestore
     from rasterio.control import GroundControlPoint
     from rasterio.rpc import RPC
+
+    for module in (gdd.app.tiled, gdd.app.tilestore):  # a tiled run's preview thinned, k = 2
+        monkeypatch.setattr(module, "preview_step", lambda h, w: 2)
 
     gt, pan = _scene()
     ms = gt.reshape(16, 4, 16, 4, 4).mean((1, 3))
@@ -446,6 +451,11 @@ def test_inputs_georeferenced_by_rpcs_or_control_points_give_a_result_placed_whe
                 np.testing.assert_allclose(_ground(out, r * 4, c * 4), _ground(Path(pan_path), r * 4, c * 4))
             else:  # the low-resolution grid refined: the same places, on pixels 4 times smaller
                 np.testing.assert_allclose(_ground(out, r * 4, c * 4), _ground(Path(ms_path), r, c), atol=1e-9)
+            # The preview too, each of its pixels where the result's pixel it shows is (pixels 0, k, 2k ...).
+            k = 1 if tile == "none" else 2
+            i, j = np.meshgrid(np.arange(0, 64 // k, 3), np.arange(0, 64 // k, 5), indexing="ij")
+            np.testing.assert_allclose(_ground(out.with_suffix(".png"), i + 0.5, j + 0.5),
+                                       _ground(out, k * i + 0.5, k * j + 0.5), atol=1e-9)  # fmt: skip
     # A format that carries a grid but not RPCs says that it drops them.
     assert main(_pan(str(tmp_path / "ms.npy"), str(tmp_path / "pan_rpc.tif"), tmp_path / "x.hdr")) == 0
     err = capsys.readouterr().err

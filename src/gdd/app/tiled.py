@@ -405,9 +405,10 @@ def _run_tiles(
         preview = blend(store, tiles, shape, overlap, writer)
     bands = preview_bands(preview.shape[-1], meta.wavelengths if meta is not None else None)
     k = preview_step(*shape[:2])  # the preview keeps every k-th pixel: its grid's pixels are k times larger
-    shown = (
-        meta if meta is None or not meta.transform or k == 1 else replace(meta, transform=thinned(meta.transform, k))
-    )
+    shown = meta
+    if meta is not None and k > 1:
+        shown = replace(meta, transform=meta.transform and thinned(meta.transform, k),
+                        sensor=meta.sensor and meta.sensor.thinned(k))  # fmt: skip
     write_preview(o.preview, np.nan_to_num(np.clip(preview, 0, None)), bands=bands, meta=shown,
                   stretch=s.task != "flash", mask=np.isfinite(preview).all(axis=-1))  # fmt: skip
     warn_of_inputs(s, lr_meta, hr_meta, (lr_reader.peak, hr_reader.peak))  # of the windows this run read

@@ -111,7 +111,7 @@ def write_preview(
 
 
 def place(path: Path, meta: Raster | None) -> None:
-    """Write the GDAL ``.aux.xml`` that places a picture on the map (``meta``'s grid), or remove a stale one."""
+    """Write the GDAL ``.aux.xml`` placing a picture on the map (by ``meta``'s grid or sensor model), else none."""
     aux = preview_georeference(path)
     if meta is not None and meta.transform:
         a, b, c, d, e, f = meta.transform[:6]
@@ -120,6 +120,9 @@ def place(path: Path, meta: Raster | None) -> None:
             f"<PAMDataset>\n{srs}  <GeoTransform>{c!r}, {a!r}, {b!r}, {f!r}, {d!r}, {e!r}</GeoTransform>\n"
             "</PAMDataset>\n"
         )
+        atomic(aux, lambda t: t.write_text(text))
+    elif meta is not None and meta.sensor:  # a raw product's RPCs or ground control points
+        text = f"<PAMDataset>\n{meta.sensor.pam()}</PAMDataset>\n"
         atomic(aux, lambda t: t.write_text(text))
     else:
         aux.unlink(missing_ok=True)  # an earlier picture's, which no longer describes this one

@@ -33,8 +33,8 @@ class SensorModel:
 
     Example:
         >>> m = SensorModel(gcps=((0.0, 0.0, 139.0, 35.0, 0.0), (10.0, 20.0, 139.1, 34.9, 0.0)))
-        >>> m.refined(4).gcps[1][:2], m.shifted(2, 4).gcps[1][:2]
-        ((40.0, 80.0), (8.0, 16.0))
+        >>> m.refined(4).gcps[1][:2], m.shifted(2, 4).gcps[1][:2], m.refined(4).thinned(4).gcps[1][:2]
+        ((40.0, 80.0), (8.0, 16.0), (10.375, 20.375))
     """
 
     rpcs: tuple[tuple[str, Any], ...] | None = None
@@ -80,6 +80,29 @@ class SensorModel:
         if self.rpcs:
             return self._rpc((1, -row), (1, -col))
         return replace(self, gcps=tuple((r - row, c - col, x, y, z) for r, c, x, y, z in self.gcps))
+
+    def thinned(self, k: int) -> SensorModel:
+        """The model of every k-th pixel (0, k, 2k ...) as pixels k times larger, each centred on its pixel."""
+        if self.rpcs:
+            return self._rpc((1 / k, 0.0), (1 / k, 0.0))  # pixel centres: c -> c / k
+        back = (k - 1) / 2  # corners: the kept pixel's centre is the larger pixel's
+        return replace(self, gcps=tuple(((r + back) / k, (c + back) / k, x, y, z) for r, c, x, y, z in self.gcps))
+
+    def pam(self) -> str:
+        """The model as the elements of a GDAL ``.aux.xml`` (PAMDataset), for a picture beside a result."""
+        from xml.sax.saxutils import escape, quoteattr
+
+        if self.rpcs:
+            from rasterio.rpc import RPC
+
+            gdal = RPC(**{k: list(v) if isinstance(v, tuple) else v for k, v in self.rpcs}).to_gdal()
+            items = "".join(f'    <MDI key="{k}">{escape(str(v))}</MDI>\n' for k, v in gdal.items())
+            return f'  <Metadata domain="RPC">\n{items}  </Metadata>\n'
+        points = "".join(
+            f'    <GCP Id="{i + 1}" Pixel="{c!r}" Line="{r!r}" X="{x!r}" Y="{y!r}" Z="{z!r}"/>\n'
+            for i, (r, c, x, y, z) in enumerate(self.gcps)
+        )
+        return f"  <GCPList Projection={quoteattr(self.gcp_crs or '')}>\n{points}  </GCPList>\n"
 
     def put(self, dst: Any) -> None:
         """Give an open rasterio dataset (being written, without a map grid) this model."""
