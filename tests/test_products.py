@@ -410,10 +410,11 @@ def _ground(path: Path, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def test_inputs_georeferenced_by_rpcs_or_control_points_give_a_result_placed_where_they_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gdd.app.tiled
-    import gdd.app.tilestore
     from rasterio.control import GroundControlPoint
     from rasterio.rpc import RPC
+
+    import gdd.app.tiled
+    import gdd.app.tilestore
 
     for module in (gdd.app.tiled, gdd.app.tilestore):  # a tiled run's preview thinned, k = 2
         monkeypatch.setattr(module, "preview_step", lambda h, w: 2)
