@@ -303,3 +303,25 @@ def test_the_rectangle_of_data_found_window_by_window_is_the_one_found_whole() -
     assert cells.cut and cells.count == valid.sum()
     box, share = valid_box([valid])
     assert cells.rectangle() == (box, share) and share is not None and valid[box].all()
+
+
+def test_transparent_pixels_are_left_out_alike_read_whole_and_window_by_window(tmp_path: Path) -> None:
+    """A picture's transparent pixels are nodata without a nodata value: window by window too."""
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    ref = (_smooth(rng, (60, 70, 3)) / 4).clip(0, 1)
+    result = (ref + 0.03 * rng.standard_normal(ref.shape)).clip(0, 1)
+    for name, a in (("ref", ref), ("result", result)):
+        alpha = np.full(a.shape[:2], 255, np.uint8)
+        alpha[:10, :15] = 0  # a transparent corner
+        Image.fromarray(np.dstack([np.rint(a * 255).astype(np.uint8), alpha]), "RGBA").save(tmp_path / f"{name}.png")
+    figures = []
+    for window in ("4096", "24"):
+        out = tmp_path / f"w{window}.json"
+        argv = ["eval", str(tmp_path / "result.png"), "--reference", str(tmp_path / "ref.png"), "--ratio", "4"]
+        assert main([*argv, "--block-size", "8", "--window", window, "--json", str(out)]) == 0
+        figures.append(json.loads(out.read_text()))
+    assert figures[0]["settings"]["valid_area"] == figures[1]["settings"]["valid_area"] != [0, 60, 0, 70]
+    for key, value in figures[0]["results"][0]["metrics"].items():
+        assert figures[1]["results"][0]["metrics"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key

@@ -457,7 +457,10 @@ def test_inputs_georeferenced_by_rpcs_or_control_points_give_a_result_placed_whe
             i, j = np.meshgrid(np.arange(0, 64 // k, 3), np.arange(0, 64 // k, 5), indexing="ij")
             np.testing.assert_allclose(_ground(out.with_suffix(".png"), i + 0.5, j + 0.5),
                                        _ground(out, k * i + 0.5, k * j + 0.5), atol=1e-9)  # fmt: skip
-    # A format that carries a grid but not RPCs says that it drops them.
+    # A picture result is placed by them in its .aux.xml; a format that cannot say that it drops them.
+    np.save(tmp_path / "ms3.npy", ms[..., :3])
+    assert main(_pan(str(tmp_path / "ms3.npy"), str(tmp_path / "pan_rpc.tif"), tmp_path / "pic.png")) == 0
+    assert "warning" not in capsys.readouterr().err
     assert main(_pan(str(tmp_path / "ms.npy"), str(tmp_path / "pan_rpc.tif"), tmp_path / "x.hdr")) == 0
     err = capsys.readouterr().err
     assert "pan pan_rpc.tif: georeferenced by rational polynomial coefficients (RPCs), which a .hdr" in err

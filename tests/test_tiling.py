@@ -418,6 +418,12 @@ def test_a_vrt_is_known_by_the_files_gdal_reads_for_it(tmp_path: Path) -> None:
         "</VRTRasterBand></VRTDataset>"
     )
     before = _fingerprint(str(tmp_path / "ms.vrt"))
+    # Statistics a viewer writes beside the file (QGIS, gdalinfo -stats) are not a change of it.
+    (tmp_path / "src.tif.aux.xml").write_text(
+        "<PAMDataset><PAMRasterBand band='1'><Metadata><MDI "
+        "key='STATISTICS_MEAN'>0.5</MDI></Metadata></PAMRasterBand></PAMDataset>"
+    )
+    assert _fingerprint(str(tmp_path / "ms.vrt")) == before
     with rasterio.open(tmp_path / "src.tif", "r+") as d:
         d.write(a / 2)
     assert _fingerprint(str(tmp_path / "ms.vrt"))["ends"] != before["ends"]

@@ -321,7 +321,7 @@ def _by_windows(
     nonnegative_int(settings["dim_cut"], "dim_cut")
     # First pass, where a file may hold nodata: the rows and columns with data, and where it is whole.
     cells = DataCells(h, w, window)
-    for r0 in range(0, h, cells.step) if any(f.meta.nodata is not None for f in every) else ():
+    for r0 in range(0, h, cells.step):  # (a picture's transparent pixels are nodata without a value too)
         for c0 in range(0, w, cells.step):
             span = (slice(r0, min(r0 + cells.step, h)), slice(c0, min(c0 + cells.step, w)))
             cells.add(r0, c0, np.logical_and.reduce([_mask(f, span) for f in every]))
@@ -355,7 +355,7 @@ def _windowed_indices(
     cut, c = settings["dim_cut"], ref.shape[2]
     top, left = box[0].start + max(cut - 1, 0), box[1].start + max(cut - 1, 0)
     shape = (box[0].stop - cut - top, box[1].stop - cut - left, c)
-    if shape[0] <= 0 or shape[1] <= 0:
+    if min(box[0].stop - box[0].start, box[1].stop - box[1].start) < (2 * cut + 1 if cut else 1):  # as crop_border
         raise InputError(f"--dim-cut {cut} leaves no pixel of the {ref.shape[0]} x {ref.shape[1]} image")
     settings = {
         **settings,
@@ -366,7 +366,10 @@ def _windowed_indices(
     def pair(reader: WindowReader) -> Any:
         def read(rs: slice, cs: slice) -> tuple[np.ndarray, np.ndarray]:
             at = (slice(rs.start + top, rs.stop + top), slice(cs.start + left, cs.stop + left))
-            return reader.read(*at).data, ref.read(*at).data
+            got = [reader.read(*at), ref.read(*at)]
+            if any(g.mask is not None and not g.mask.all() for g in got):  # the first pass found none here
+                raise InputError(f"nodata pixels inside the rectangle of data (rows {at[0].start}-{at[0].stop - 1})")
+            return got[0].data, got[1].data
 
         return read
 

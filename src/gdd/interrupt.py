@@ -6,15 +6,19 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-__all__ = ["sigterm_as_interrupt"]
+__all__ = ["Terminated", "sigterm_as_interrupt"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be: the same clean-up, exit code 143."""
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the block, so that half-written files are removed as on Ctrl-C."""
+    """SIGTERM raises :class:`Terminated` in the block, so that half-written files are removed as on Ctrl-C."""
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         before = signal.signal(signal.SIGTERM, interrupt)
@@ -23,5 +27,5 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    finally:  # None: a handler not set from Python (an embedding program's), which the default stands for
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)

@@ -113,8 +113,8 @@ def _fuse(s: FuseSettings, fresh: list[Path]) -> int:
     if windows is not None:
         try:
             return tiled.run(s, *windows)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt("its finished tiles are kept: the same command goes on from them") from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (gdd.interrupt.Terminated)
+            raise type(exc)("its finished tiles are kept: the same command goes on from them") from None
     try:
         return whole.run(s)
     except torch.cuda.OutOfMemoryError:

@@ -337,10 +337,10 @@ def load_reference(
 
 
 def warn_of_dropped_georeferencing(s: FuseSettings, lr: Raster, hr: Raster) -> None:
-    """Warn where an input is placed by RPCs or ground control points that the result's format cannot carry."""
+    """Warn where an input is placed by RPCs or ground control points that the result's format cannot carry (ENVI)."""
     sensor = hr.sensor or lr.sensor
     suffix = s.outputs.out.suffix.lower()
-    if sensor and not (hr.transform or lr.transform) and suffix not in (".tif", ".tiff", ".npy", ".mat"):
+    if sensor and not (hr.transform or lr.transform) and suffix == ".hdr":  # a picture's .aux.xml holds it
         name = s.inputs.names[1 if hr.sensor else 0]
         print(
             f"gdd: warning: {name} {split_spec(s.inputs.spec(name))[0].name}: georeferenced by {sensor.kind}, "

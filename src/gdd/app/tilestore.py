@@ -35,7 +35,7 @@ def tile_folder(out: str | os.PathLike[str]) -> Path:
 
 
 def _gdal_files(path: Path) -> list[Path]:
-    """The files GDAL reads to read ``path`` (itself, a VRT's sources, ``.aux.xml`` ...), where GDAL reads it."""
+    """The files GDAL reads to read ``path`` (itself, a VRT's sources, a mask file), where GDAL reads it."""
     if path.suffix.lower() in (".npy", ".npz", ".mat", ".hdr") or not path.is_file():
         return []
     try:
@@ -44,9 +44,11 @@ def _gdal_files(path: Path) -> list[Path]:
         with warnings.catch_warnings(), _gdal_messages_kept_quiet():
             warnings.simplefilter("ignore")
             with rasterio.open(path) as src:
-                return [Path(f) for f in src.files if Path(f).is_file()]
+                files = [Path(f) for f in src.files if Path(f).is_file()]
     except Exception:  # not a file GDAL reads (or no rasterio): gdd's own reader reads it alone
         return []
+    # Not what a viewer writes beside a file it shows (statistics in .aux.xml, pyramids in .ovr).
+    return [f for f in files if not f.name.lower().endswith((".aux.xml", ".ovr"))]
 
 
 def _fingerprint(spec: str) -> dict[str, object]:

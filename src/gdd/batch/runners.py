@@ -115,10 +115,15 @@ def run_local(
                 else:
                     failed.append(job)
                     on_event("failed", job, reason)
-    finally:
+    finally:  # each job gets SIGTERM first, to remove its half-written files, then SIGKILL if it hangs
+        for proc, _, _, _ in running.values():
+            proc.terminate()
         for proc, _, _, log in running.values():
-            proc.kill()
-            proc.wait()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             log.close()
     return failed
 

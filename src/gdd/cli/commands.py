@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..interrupt import sigterm_as_interrupt
+from ..interrupt import Terminated, sigterm_as_interrupt
 from ..io import InputError, UsageError, check_output, read_image, write_json
 from .parser import build_parser, join_negative_values
 
@@ -205,11 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gdd: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
         if args.command == "batch":  # its finished jobs' outputs are written: it says what is kept
-            print("gdd batch: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+            print(f"gdd batch: {how}" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         else:
-            print("gdd: interrupted; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
-        return 130
+            print(f"gdd: {how}; no output was written" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except OSError as exc:
         print(f"gdd: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1

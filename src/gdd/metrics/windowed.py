@@ -132,7 +132,7 @@ def reduced_resolution_windows(
             own = (slice(r0 - e0, r1 - e0), slice(c0 - f0, c1 - f0))
             s.add_pixels(x[:, own[0], own[1]], r[:, own[0], own[1]])
             xb, rb = x[None], r[None]
-            if has_ssim:  # windows whose top-left corner is inside this one
+            if has_ssim and min(r1, h - 10) > r0 and min(c1, w - 10) > c0:  # windows whose top-left corner is here
                 m = ssim_map(xb, rb, data_range=data_range)[0]
                 part = m[:, r0 - e0 : min(r1, h - 10) - e0, c0 - f0 : min(c1, w - 10) - f0]
                 s.ssim[0] += float(part.sum()) / c
