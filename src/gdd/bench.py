@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .baselines import HS_FUSION, METHOD_NAMES, PANSHARPENING
-from .benchstate import keep_settings
+from .benchstate import as_cases, keep_settings
 from .checks import layout_known
 from .fusion import resolve_device
 from .io import InputError, UsageError, atomic, from_tensor, read_image, read_matrix, to_tensor
@@ -271,31 +271,6 @@ def _hindsight(case: Case, problem: Problem, result: Any, x: Tensor, seen: dict[
     return out
 
 
-def _path(spec: str) -> Path:
-    return Path(str(spec).split(":")[0]) if ":" in str(spec)[2:] else Path(spec)
-
-
-def _is_case(p: Path) -> bool:
-    return (p.is_dir() and (p / "case.json").is_file()) or p.suffix.lower() == ".json"
-
-
-def _as_case(path: str, out: Path, *, srf: str | None, factor: int | None) -> str:
-    """A case folder as it is, or a reference simulated into one (needs ``srf`` and ``factor``)."""
-    p = _path(path)
-    if _is_case(p):
-        return path
-    if not p.exists():
-        return path  # load_case says what is missing
-    if srf is None or factor is None:
-        raise UsageError(f"{path} is no case folder; give --srf and --factor to simulate one from it")
-    from .simulate import run_simulate
-
-    target = out / "cases" / p.stem
-    # Simulated again every time (a few seconds): a case left by an earlier run with another
-    # --srf or --factor is never reused by mistake.
-    return str(run_simulate(reference=path, out=str(target), factor=factor, srf=srf, force=True))
-
-
 def _score(case: Case, x: Tensor) -> dict[str, float | None]:
     x = x.float().clamp(0, 1)
     if case.reference is not None:
@@ -360,10 +335,7 @@ def run_bench(
     for m in methods or []:
         if m not in known:
             raise UsageError(f"unknown method {m!r}; known: {', '.join(known)}")
-    unused = [opt for opt, v in (("--srf", srf), ("--factor", factor)) if v is not None]
-    if unused and all(_is_case(_path(c)) for c in cases):  # a setting that would not be used
-        raise UsageError(f"{' and '.join(unused)} simulate a case from a reference image; a case folder holds its own")
-    loaded = [load_case(_as_case(c, folder, srf=srf, factor=factor)) for c in cases]
+    loaded = [load_case(c) for c in as_cases(cases, folder, srf=srf, factor=factor)]
     for given, case in zip(cases, loaded):
         try:  # the pair's sizes, bands and response, before any method runs
             _problem(case, spatial="bicubic")
