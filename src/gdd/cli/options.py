@@ -131,7 +131,8 @@ FUSION: tuple[Option, ...] = (
        "low-resolution input's type and scale (its digital numbers, or its GDAL scale and offset, kept)"),
     _o("--co", type=t.creation_option, action="append", metavar="KEY=VALUE", in_plan=False, group="outputs",
        help="a GDAL creation option of a .tif result, a Cloud-Optimized GeoTIFF (repeatable; e.g. COMPRESS=ZSTD, "
-       "BLOCKSIZE=256; default COMPRESS=DEFLATE PREDICTOR=YES OVERVIEWS=AUTO)"),
+       "BLOCKSIZE=256; default COMPRESS=DEFLATE PREDICTOR=YES OVERVIEWS=AUTO RESAMPLING=AVERAGE; options that "
+       "reproject, such as TARGET_SRS or TILING_SCHEME, are refused)"),
     _o("--extent", default="same", choices=["same", "intersection"], group="inputs",
        help="georeferenced inputs: same (default: the two must cover one area on aligned grids) or intersection "
        "(fuse the area both cover, on grids that meet at whole pixels)"),
@@ -251,7 +252,8 @@ EVAL: tuple[Option, ...] = (
     _o("--bit-depth", type=t.bit_depth, help="scale integer inputs by 2^N - 1"),
     _o("--nodata", type=t.nodata, metavar="VALUE",
        help="pixels with this value in any band (nan: NaN/Inf) are nodata (default: the files' declared "
-       "nodata); the indices are computed on the rectangle of valid pixels"),
+       "nodata); the indices are computed on the rectangle of valid pixels, or on the largest rectangle of "
+       "data where nodata cuts into it"),
     _o("--window", type=t.positive, default=2048, metavar="PIXELS",
        help="with --reference, images larger than this on a side are read and evaluated window by window "
        "(the same figures, a window of each file in memory; default 2048)"),
