@@ -100,20 +100,15 @@ def _warn_of_scales(
         )
 
 
-def _data_box(masks: list[np.ndarray], unit: int = 1) -> tuple[slice, slice] | None:
+def _said(box: tuple[slice, slice] | None, share: float | None) -> tuple[slice, slice] | None:
     """The rectangle of data the indices are computed on (:func:`gdd.metrics.area.valid_box`), said where it cuts."""
-    box, share = valid_box(masks, unit)
     if box is not None and share is not None:
-        _say_box(box, share)
+        print(
+            f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
+            f"{box[0].start}-{box[0].stop - 1}, columns {box[1].start}-{box[1].stop - 1} ({share:.0%} of the pixels "
+            "with data)"
+        )
     return box
-
-
-def _say_box(box: tuple[slice, slice], share: float) -> None:
-    print(
-        f"gdd eval: nodata pixels cut into the data; the indices are computed on its largest rectangle, rows "
-        f"{box[0].start}-{box[0].stop - 1}, columns {box[1].start}-{box[1].stop - 1} ({share:.0%} of the pixels "
-        "with data)"
-    )
 
 
 def _same_bands(results: list[tuple[str, Raster]], against: tuple[str, Raster]) -> None:
@@ -205,7 +200,7 @@ def evaluate_files(
         _match(ref.shape, arrays[0].shape, "the reference", reference)
         same_grid((f"result {results[0]}", read[0]), (f"reference {reference}", ref_r), 1)
         _same_bands(list(zip(results, read)), (f"the reference {reference}", ref_r))
-        box = _data_box([*masks, *([ref_mask] if ref_mask is not None else [])])
+        box = _said(*valid_box([*masks, *([ref_mask] if ref_mask is not None else [])]))
         if box is not None:
             arrays, ref = [a[box] for a in arrays], ref[box]
         _warn_of_scales(
@@ -265,7 +260,7 @@ def evaluate_files(
         masks.append(np.kron(ms_mask, np.ones((step, step), dtype=bool)).astype(bool))
     if pan_mask is not None:
         masks.append(pan_mask)
-    box = _data_box(masks, unit=step)
+    box = _said(*valid_box(masks, unit=step))
     if box is not None:
         low = (slice(box[0].start // step, box[0].stop // step), slice(box[1].start // step, box[1].stop // step))
         arrays, pan_a, ms_a = [a[box] for a in arrays], pan_a[box], ms_a[low]
@@ -325,11 +320,10 @@ def _by_windows(
         for c0 in range(0, w, cells.step):
             span = (slice(r0, min(r0 + cells.step, h)), slice(c0, min(c0 + cells.step, w)))
             cells.add(r0, c0, np.logical_and.reduce([_mask(f, span) for f in every]))
-    box = cells.bounds() if cells.cut else (slice(0, h), slice(0, w))
-    if cells.cut and cells.count < (box[0].stop - box[0].start) * (box[1].stop - box[1].start):
-        box, share = cells.rectangle()  # nodata cuts into the data (a corner, a swath's edge), as read whole
-        _say_box(box, share)
-    return _windowed_indices(readers, ref, results, box, cells.cut, window, settings)
+    box = _said(*cells.box())  # as read whole
+    return _windowed_indices(
+        readers, ref, results, box or (slice(0, h), slice(0, w)), box is not None, window, settings
+    )
 
 
 def _mask(reader: WindowReader, span: tuple[slice, slice]) -> np.ndarray:

@@ -379,8 +379,7 @@ def _run_tiles(
         fuser.mixture = fuser.shared_mixture(store, decision_window(readers, factor, tile))
     first = _first_problem(fuser, tiles)  # bad options fail here, before any tile is fitted
     meta = output_meta(s, lr_meta, hr_meta)
-    nodata = nodata_value(s, (lr_meta, hr_meta))
-    check_output_type(s, masked=False, nodata=nodata, meta=meta, bands=lr_reader.shape[2])
+    nodata = nodata_value(s, (lr_meta, hr_meta))  # the output type was checked before any work (run)
     todo = [t for t in tiles if not store.done(t.index)]
     bar = ProgressBar(len(tiles), quiet=o.quiet, unit="tile", initial=len(tiles) - len(todo))
     start = time.perf_counter()

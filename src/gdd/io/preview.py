@@ -116,13 +116,11 @@ def place(path: Path, meta: Raster | None) -> None:
     if meta is not None and meta.transform:
         a, b, c, d, e, f = meta.transform[:6]
         srs = f"  <SRS>{xml_escape(meta.crs)}</SRS>\n" if meta.crs else ""
-        text = (
-            f"<PAMDataset>\n{srs}  <GeoTransform>{c!r}, {a!r}, {b!r}, {f!r}, {d!r}, {e!r}</GeoTransform>\n"
-            "</PAMDataset>\n"
-        )
-        atomic(aux, lambda t: t.write_text(text))
+        body = f"{srs}  <GeoTransform>{c!r}, {a!r}, {b!r}, {f!r}, {d!r}, {e!r}</GeoTransform>\n"
     elif meta is not None and meta.sensor:  # a raw product's RPCs or ground control points
-        text = f"<PAMDataset>\n{meta.sensor.pam()}</PAMDataset>\n"
-        atomic(aux, lambda t: t.write_text(text))
+        body = meta.sensor.pam()
     else:
         aux.unlink(missing_ok=True)  # an earlier picture's, which no longer describes this one
+        return
+    text = f"<PAMDataset>\n{body}</PAMDataset>\n"
+    atomic(aux, lambda t: t.write_text(text))

@@ -87,6 +87,16 @@ class DataCells:
             raise InputError("no valid pixel is left once the nodata border is cropped")
         return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
+    def box(self) -> tuple[tuple[slice, slice] | None, float | None]:
+        """What :func:`valid_box` returns for the whole mask: None where every pixel has data, the
+        rectangle inside a nodata border, else the largest rectangle of data with its share."""
+        if not self.cut:
+            return None, None
+        rows, cols = self.bounds()
+        if self.count < (rows.stop - rows.start) * (cols.stop - cols.start):  # nodata cuts into the data
+            return self.rectangle()
+        return (rows, cols), None
+
     def rectangle(self) -> tuple[tuple[slice, slice], float]:
         """The largest rectangle of data, with its share of the pixels with data."""
         return _rectangle(self.cells, self.k, self.count)
